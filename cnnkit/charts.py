@@ -1,0 +1,307 @@
+"""Plotly figures for every page, one section per figure.
+
+Each function takes plain data (numpy arrays, lists, dicts, DataFrames) and
+returns a `plotly.graph_objects.Figure`; none of them computes ML results
+(those come from cnnkit.evaluation, cnnkit.datasets, ...) and none imports
+Streamlit or Keras, so pages and tests build them in milliseconds.
+
+Colours: one palette for train/validation and right/wrong, used everywhere so a
+student learns them once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TRAIN_COLOUR = "#1f77b4"  # blue
+VALIDATION_COLOUR = "#ff7f0e"  # orange
+RIGHT_COLOUR = "#2ca02c"  # green
+WRONG_COLOUR = "#d62728"  # red
+BEST_COLOUR = "#7f7f7f"  # grey marker for the best epoch
+# Distinct colours for overlaying several runs (plotly's default qualitative set).
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+_MARGIN = dict(l=10, r=10, t=40, b=10)
+
+
+# --- confusion matrix ---------------------------------------------------------------
+def confusion_matrix_figure(
+    matrix: np.ndarray,
+    class_names: Sequence[str],
+    normalised: np.ndarray | None = None,
+    title: str = "Confusion matrix",
+    selected: tuple[int, int] | None = None,
+) -> go.Figure:
+    """Heatmap: rows are true classes, columns predicted classes, each cell shows its count.
+
+    With `normalised` (the row-normalised matrix) the colour shows the share of
+    each true class (so small classes are not washed out) and the text shows
+    both count and percentage. An invisible marker sits on every cell so that a
+    click selects it (plotly cannot select heatmap cells); its customdata is
+    (true index, predicted index). `selected` draws a frame around one cell.
+    """
+    matrix = np.asarray(matrix)
+    k = len(class_names)
+    names = [str(c) for c in class_names]
+    colour = np.asarray(normalised, dtype=float) if normalised is not None else matrix.astype(float)
+    if normalised is not None:
+        text = [[f"{matrix[t, p]}<br>{colour[t, p]:.0%}" if matrix[t, p] else "" for p in range(k)] for t in range(k)]
+        colour_title = "share of<br>true class"
+        hover = "true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"
+    else:
+        text = [[str(matrix[t, p]) if matrix[t, p] else "" for p in range(k)] for t in range(k)]
+        colour_title = "images"
+        hover = "true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>"
+    fig = go.Figure(
+        go.Heatmap(
+            z=colour,
+            x=names,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            textfont=dict(size=11 if k <= 10 else 8),
+            colorscale="Blues",
+            colorbar=dict(title=dict(text=colour_title)),
+            hovertemplate=hover,
+            xgap=1,
+            ygap=1,
+        )
+    )
+    tt, pp = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+    fig.add_trace(
+        go.Scatter(
+            x=[names[p] for p in pp.ravel()],
+            y=[names[t] for t in tt.ravel()],
+            customdata=np.stack([tt.ravel(), pp.ravel()], axis=1),
+            mode="markers",
+            # nearly invisible, but large enough that a click anywhere in the cell hits it
+            marker=dict(size=max(12, 360 // max(k, 1)), opacity=0.01, color="black", symbol="square"),
+            hoverinfo="skip",
+            showlegend=False,
+            name="cells",
+        )
+    )
+    if selected is not None:
+        t, p = selected
+        fig.add_shape(
+            type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, line=dict(color=WRONG_COLOUR, width=3)
+        )
+    fig.update_layout(
+        title=title,
+        xaxis=dict(title="predicted class", side="bottom", tickangle=-40, constrain="domain"),
+        yaxis=dict(title="true class", autorange="reversed", scaleanchor="x", constrain="domain"),
+        margin=_MARGIN,
+        height=max(420, 38 * k + 160),
+        clickmode="event+select",
+        dragmode=False,
+    )
+    return fig
+
+
+# --- training curves ------------------------------------------------------------------
+def _best_epoch(history: Mapping[str, Sequence[float]]) -> int | None:
+    # Same rule as cnnkit.evaluation.best_epoch (lowest val_loss, else highest val_accuracy);
+    # repeated here so that charts stays free of the evaluation module's imports.
+    for key, pick in (("val_loss", np.nanargmin), ("val_accuracy", np.nanargmax)):
+        values = np.asarray(history.get(key) or [], dtype=float)
+        if values.size and np.isfinite(values).any():
+            return int(pick(np.where(np.isfinite(values), values, np.nan))) + 1
+    return None
+
+
+def training_curves_figure(history: Mapping[str, Sequence[float]], title: str = "Training curves") -> go.Figure:
+    """Loss and accuracy per epoch side by side, training vs validation, best validation epoch marked.
+
+    A widening gap between the two curves is over-fitting; the dotted line marks
+    the epoch with the lowest validation loss (what EarlyStopping would keep).
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy (higher is better)"))
+    best = _best_epoch(history)
+    for col, metric in ((1, "loss"), (2, "accuracy")):
+        for key, label, colour, dash in (
+            (metric, "training", TRAIN_COLOUR, "solid"),
+            (f"val_{metric}", "validation", VALIDATION_COLOUR, "dash"),
+        ):
+            values = list(history.get(key) or [])
+            if not values:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(1, len(values) + 1)),
+                    y=values,
+                    mode="lines+markers",
+                    name=label,
+                    legendgroup=label,
+                    showlegend=col == 1,
+                    line=dict(color=colour, dash=dash),
+                    hovertemplate=f"{label} {metric}<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+        if best is not None:
+            fig.add_vline(x=best, line=dict(color=BEST_COLOUR, dash="dot"), row=1, col=col)
+            val = history.get(f"val_{metric}") or []
+            if len(val) >= best:
+                fig.add_trace(
+                    go.Scatter(
+                        x=[best],
+                        y=[val[best - 1]],
+                        mode="markers",
+                        marker=dict(size=13, color=VALIDATION_COLOUR, symbol="star", line=dict(color="black", width=1)),
+                        name=f"best validation (epoch {best})",
+                        legendgroup="best",
+                        showlegend=col == 1,
+                        hovertemplate=f"best validation epoch {best}: %{{y:.4f}}<extra></extra>",
+                    ),
+                    row=1,
+                    col=col,
+                )
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(history.get("loss") or []) <= 20 else None)
+    fig.update_layout(
+        title=title, margin=_MARGIN, height=380, legend=dict(orientation="h", y=-0.2), hovermode="x unified"
+    )
+    return fig
+
+
+# --- comparing runs -----------------------------------------------------------------------
+def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str = "Runs compared") -> go.Figure:
+    """Validation loss and accuracy of several runs overlaid, one colour per run.
+
+    Solid lines are validation, dotted lines the same run's training curve, so a
+    run that over-fits shows its two lines of one colour drifting apart.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
+    for i, (label, history) in enumerate(histories.items()):
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        for col, metric in ((1, "loss"), (2, "accuracy")):
+            for key, kind, dash, width in ((f"val_{metric}", "validation", "solid", 2.5), (metric, "training", "dot", 1.5)):
+                values = list(history.get(key) or [])
+                if not values:
+                    continue
+                fig.add_trace(
+                    go.Scatter(
+                        x=list(range(1, len(values) + 1)),
+                        y=values,
+                        mode="lines+markers",
+                        name=label if kind == "validation" else f"{label} (training)",
+                        legendgroup=label,
+                        showlegend=col == 1,
+                        line=dict(color=colour, dash=dash, width=width),
+                        marker=dict(size=5),
+                        hovertemplate=f"{label}<br>{kind} {metric}, epoch %{{x}}: %{{y:.4f}}<extra></extra>",
+                    ),
+                    row=1,
+                    col=col,
+                )
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title=title, margin=_MARGIN, height=420, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+# --- image grids ---------------------------------------------------------------------------
+def _hex_to_rgb(colour: str) -> np.ndarray:
+    colour = colour.lstrip("#")
+    return np.array([int(colour[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.uint8)
+
+
+def image_grid_figure(
+    images: np.ndarray,
+    captions: Sequence[str] | None = None,
+    correct: Sequence[bool] | None = None,
+    cols: int = 8,
+    tile_px: int = 84,
+    title: str = "",
+) -> go.Figure:
+    """Images in a grid, each with its caption; with `correct`, a green or red frame and caption.
+
+    `images`: uint8 (N, H, W, C) with C = 1 (grayscale) or 3 (colour). The grid is
+    one picture (fast to send and draw even for 50 images) with the captions as
+    annotations above each tile.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:  # (N, H, W): grayscale without its channel axis
+        images = images[..., None]
+    n, h, w, c = images.shape if images.size else (0, 1, 1, 1)
+    if c == 1:
+        images = np.repeat(images, 3, axis=3)
+    cols = max(1, min(cols, n)) if n else 1
+    rows = int(np.ceil(n / cols)) if n else 0
+    frame = max(1, round(h / 14))  # 2 px on 28×28, scales with image size
+    caption_lines = max((str(cap).count("<br>") + 1 for cap in captions), default=0) if captions else 0
+    scale = tile_px / (w + 2 * frame)
+    caption_px = 15 * caption_lines + 4 if caption_lines else 4
+    band = int(np.ceil(caption_px / scale))  # caption space above each tile, in image pixels
+    cell_h, cell_w = h + 2 * frame + band, w + 2 * frame
+    mosaic = np.full((max(rows, 1) * cell_h, cols * cell_w, 3), 255, dtype=np.uint8)
+    annotations = []
+    for i in range(n):
+        r, k = divmod(i, cols)
+        top, left = r * cell_h + band, k * cell_w
+        if correct is not None:
+            mosaic[top : top + h + 2 * frame, left : left + cell_w] = _hex_to_rgb(
+                RIGHT_COLOUR if correct[i] else WRONG_COLOUR
+            )
+        mosaic[top + frame : top + frame + h, left + frame : left + frame + w] = images[i]
+        if captions is not None:
+            colour = "black" if correct is None else (RIGHT_COLOUR if correct[i] else WRONG_COLOUR)
+            annotations.append(
+                dict(
+                    x=left + cell_w / 2 - 0.5,
+                    y=top - 0.5,
+                    text=str(captions[i]),
+                    showarrow=False,
+                    yanchor="bottom",
+                    xanchor="center",
+                    font=dict(size=11, color=colour),
+                )
+            )
+    fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
+    width = int(cols * tile_px)
+    height = int(mosaic.shape[0] * scale) + (40 if title else 0)
+    fig.update_layout(
+        title=title or None,
+        annotations=annotations,
+        width=width + 20,
+        height=height + 20,
+        margin=dict(l=10, r=10, t=(50 if title else 10), b=10),
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+# --- per-class report bars ----------------------------------------------------------------------
+def per_class_figure(report: pd.DataFrame, title: str = "Precision and recall per class") -> go.Figure:
+    """Grouped bars of precision, recall and F1 for each class (the report's class rows).
+
+    Low recall: the model misses that class; low precision: it says that class
+    when it is something else.
+    """
+    classes = report.drop(index=[r for r in ("accuracy", "macro avg", "weighted avg", "micro avg") if r in report.index])
+    fig = go.Figure()
+    for column, colour in (("precision", TRAIN_COLOUR), ("recall", VALIDATION_COLOUR), ("f1-score", BEST_COLOUR)):
+        fig.add_trace(
+            go.Bar(
+                x=[str(i) for i in classes.index],
+                y=classes[column],
+                name=column,
+                marker_color=colour,
+                hovertemplate=f"%{{x}}<br>{column} %{{y:.3f}}<extra></extra>",
+            )
+        )
+    low = float(np.nanmin(classes[["precision", "recall"]].to_numpy())) if len(classes) else 0.0
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        yaxis=dict(title="score", range=[max(0.0, low - 0.1) if low > 0.5 else 0.0, 1.0]),
+        margin=_MARGIN,
+        height=380,
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return fig

@@ -1,0 +1,584 @@
+"""Evaluation: how well a trained model does on a dataset's test split.
+
+This module owns everything the evaluation page and `python -m cnnkit evaluate`
+compute: one batched pass over the test images (loss, accuracy and every
+probability at once), scikit-learn's classification report as a table, the
+confusion matrix (counts and row-normalised), the test images behind any cell
+of it, the most confident mistakes, a random sample with predictions, the
+compare-runs table, and loading an uploaded `.keras` file safely.
+
+The functions on plain arrays need neither Keras nor scikit-learn; Keras is
+imported only to run or load a model.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import threading
+import time
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnnkit.errors import ModelFileError, SpecError
+
+# Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the log in
+# its cross-entropy; doing the same makes our loss equal `model.evaluate`'s.
+EPSILON = 1e-7
+REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
+DEFAULT_BATCH_SIZE = 500
+
+
+# --- report and confusion matrix on plain arrays -------------------------------
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts: row = true class, column = predicted class (scikit-learn's layout)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
+    flat = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
+    return flat.reshape(num_classes, num_classes)
+
+
+def normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its total: the share of each true class given each prediction.
+
+    A class with no test image gets a row of zeros rather than NaN.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """scikit-learn's `classification_report` as a DataFrame (with `zero_division=0`).
+
+    One row per class, then "accuracy", "macro avg" and "weighted avg"; columns
+    precision, recall, f1-score, support. As in scikit-learn's printed report,
+    the accuracy row holds the accuracy in the f1-score column and leaves
+    precision and recall empty (NaN).
+    """
+    k = len(class_names)
+    cm = confusion_matrix(y_true, y_pred, k)
+    hits = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = np.divide(hits, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros(k), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(k), where=both > 0)
+    total = int(support.sum())
+    # scikit-learn's weighted average with zero total support is 0 (zero_division=0)
+    weights = support / total if total else np.zeros(k)
+
+    rows = {
+        str(name): [precision[i], recall[i], f1[i], int(support[i])] for i, name in enumerate(class_names)
+    }
+    accuracy = hits.sum() / total if total else 0.0
+    rows["accuracy"] = [math.nan, math.nan, accuracy, total]
+    rows["macro avg"] = [precision.mean(), recall.mean(), f1.mean(), total]
+    rows["weighted avg"] = [(precision * weights).sum(), (recall * weights).sum(), (f1 * weights).sum(), total]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(REPORT_COLUMNS))
+    table["support"] = table["support"].astype("int64")
+    return table
+
+
+def cell_indices(y_true: np.ndarray, y_pred: np.ndarray, true_class: int, predicted_class: int) -> np.ndarray:
+    """Indices (ascending) of the test images in one confusion-matrix cell."""
+    return np.flatnonzero((np.asarray(y_true) == true_class) & (np.asarray(y_pred) == predicted_class))
+
+
+def confident_mistakes(y_true: np.ndarray, probabilities: np.ndarray, n: int = 20) -> np.ndarray:
+    """Indices of the `n` wrong predictions the model was most sure of, most sure first."""
+    probabilities = np.asarray(probabilities)
+    y_pred = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(y_pred != np.asarray(y_true))
+    confidence = probabilities[wrong, y_pred[wrong]]
+    # stable sort on -confidence: ties keep the lower index first, so results are reproducible
+    order = np.argsort(-confidence, kind="stable")
+    return wrong[order[:n]]
+
+
+def random_sample(num_images: int, n: int = 20, seed: int = 0) -> np.ndarray:
+    """`n` distinct random indices (sorted) out of `num_images`, the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(num_images, size=min(n, num_images), replace=False))
+
+
+def predictions_table(
+    indices: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
+) -> pd.DataFrame:
+    """One row per chosen test image: its index, true and predicted class, confidence, right or wrong."""
+    indices = np.asarray(indices, dtype=np.int64)
+    probs = np.asarray(probabilities)[indices]
+    pred = probs.argmax(axis=1) if len(indices) else np.zeros(0, dtype=np.int64)
+    true = np.asarray(y_true)[indices]
+    names = np.asarray(class_names, dtype=object)
+    return pd.DataFrame(
+        {
+            "index": indices,
+            "true": names[true] if len(indices) else [],
+            "predicted": names[pred] if len(indices) else [],
+            "confidence": probs[np.arange(len(indices)), pred] if len(indices) else [],
+            "correct": true == pred,
+        }
+    )
+
+
+def image_labels(
+    indices: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
+) -> tuple[list[str], np.ndarray]:
+    """Captions ("true → predicted 97%") and right/wrong flags for an image grid of these test images."""
+    table = predictions_table(indices, y_true, probabilities, class_names)
+    captions = [
+        f"{row.true} ✓ {row.confidence:.0%}" if row.correct else f"{row.true} → {row.predicted} {row.confidence:.0%}"
+        for row in table.itertuples()
+    ]
+    return captions, table["correct"].to_numpy(dtype=bool)
+
+
+def top_confusions(matrix: np.ndarray, class_names: Sequence[str], n: int = 5) -> pd.DataFrame:
+    """The `n` largest off-diagonal cells: which class is most often mistaken for which."""
+    matrix = np.asarray(matrix)
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    flat = np.argsort(-off, axis=None, kind="stable")[:n]
+    rows = []
+    for f in flat:
+        t, p = divmod(int(f), matrix.shape[1])
+        if off[t, p] == 0:
+            break
+        share = off[t, p] / matrix[t].sum()
+        rows.append({"true": class_names[t], "predicted": class_names[p], "count": int(off[t, p]), "share of true class": share})
+    return pd.DataFrame(rows, columns=["true", "predicted", "count", "share of true class"])
+
+
+def cross_entropy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean sparse categorical cross-entropy, computed exactly as Keras does from probabilities."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    # Keras rescales each row to sum to 1, then clips, then takes -log of the true class
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+    p_true = probabilities[np.arange(len(y_true)), np.asarray(y_true, dtype=np.int64)]
+    return float(-np.log(np.clip(p_true, EPSILON, 1 - EPSILON)).mean())
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def looks_like_probabilities(outputs: np.ndarray, tolerance: float = 1e-3) -> bool:
+    """True when every row is non-negative and sums to 1 (a softmax output)."""
+    outputs = np.asarray(outputs)
+    if outputs.size == 0:
+        return True
+    return bool((outputs >= -tolerance).all() and np.allclose(outputs.sum(axis=1), 1.0, atol=tolerance))
+
+
+# --- the result of one evaluation -----------------------------------------------
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's outputs on a test split, with everything derived from them."""
+
+    y_true: np.ndarray  # int64 (N,)
+    probabilities: np.ndarray  # float32 (N, K), rows sum to 1
+    class_names: tuple[str, ...]
+    loss: float  # sparse categorical cross-entropy, as model.evaluate reports it
+    seconds: float = 0.0  # time the batched pass took
+    outputs_were_logits: bool = False  # the model had no softmax; we applied one
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Probability of the predicted class for each image."""
+        return self.probabilities.max(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.y_pred == self.y_true).mean()) if len(self.y_true) else 0.0
+
+    @property
+    def num_images(self) -> int:
+        return int(len(self.y_true))
+
+    @property
+    def num_wrong(self) -> int:
+        return int((self.y_pred != self.y_true).sum())
+
+    def report(self) -> pd.DataFrame:
+        return classification_report(self.y_true, self.y_pred, self.class_names)
+
+    def confusion(self, normalised: bool = False) -> np.ndarray:
+        cm = confusion_matrix(self.y_true, self.y_pred, len(self.class_names))
+        return normalise_rows(cm) if normalised else cm
+
+    def cell(self, true_class: int, predicted_class: int) -> np.ndarray:
+        return cell_indices(self.y_true, self.y_pred, true_class, predicted_class)
+
+    def mistakes(self, n: int = 20) -> np.ndarray:
+        return confident_mistakes(self.y_true, self.probabilities, n)
+
+    def sample(self, n: int = 20, seed: int = 0) -> np.ndarray:
+        return random_sample(self.num_images, n, seed)
+
+    def labels(self, indices: np.ndarray) -> tuple[list[str], np.ndarray]:
+        return image_labels(indices, self.y_true, self.probabilities, self.class_names)
+
+    def table(self, indices: np.ndarray) -> pd.DataFrame:
+        return predictions_table(indices, self.y_true, self.probabilities, self.class_names)
+
+    def top_confusions(self, n: int = 5) -> pd.DataFrame:
+        return top_confusions(self.confusion(), self.class_names, n)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain numbers for JSON output and comparison tables."""
+        return {
+            "test_accuracy": self.accuracy,
+            "test_loss": self.loss,
+            "num_images": self.num_images,
+            "num_wrong": self.num_wrong,
+            "seconds": self.seconds,
+        }
+
+
+# --- checking and running a model ------------------------------------------------
+def check_model_fits(model: Any, dataset: Any) -> None:
+    """Raise ModelFileError (with a sentence) unless the model takes this dataset's images and classes."""
+    try:
+        input_shape = tuple(model.input_shape)
+        output_shape = tuple(model.output_shape)
+    except (AttributeError, ValueError, TypeError):
+        raise ModelFileError(
+            "This model has no single fixed input and output, so it cannot be evaluated here; "
+            "save a Sequential or functional model with one image input and one class output."
+        ) from None
+    if input_shape and isinstance(input_shape[0], tuple):
+        raise ModelFileError(
+            f"This model has {len(input_shape)} inputs; CNN Lab evaluates models with one image input."
+        )
+    expected = tuple(dataset.image_shape)
+    got = tuple(input_shape[1:])
+    if got != expected:
+        h, w, c = expected
+        raise ModelFileError(
+            f"This model expects images of shape {_shape_text(got)}, but {dataset.title} images are "
+            f"{h}×{w}×{c}; pick the dataset it was trained on, or a model built for {h}×{w}×{c} input."
+        )
+    if len(output_shape) != 2 or output_shape[-1] != dataset.num_classes:
+        units = output_shape[-1] if output_shape else "no"
+        raise ModelFileError(
+            f"This model outputs {units} values per image, but {dataset.title} has {dataset.num_classes} "
+            f"classes; the last layer must be Dense({dataset.num_classes}) with a softmax."
+        )
+
+
+def _shape_text(shape: Sequence[Any]) -> str:
+    return "×".join("any" if s is None else str(s) for s in shape) or "()"
+
+
+def _resolve_model(run_or_model: Any) -> Any:
+    # A Run (or anything with load_model) gives its cached model; a Keras model is used as it is.
+    load = getattr(run_or_model, "load_model", None)
+    return load() if callable(load) else run_or_model
+
+
+def evaluate(
+    run_or_model: Any,
+    dataset: Any,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[float], None] | None = None,
+) -> Evaluation:
+    """Run the model once over the dataset's test split: loss, accuracy and every probability.
+
+    The uint8 images are scaled to float32 in [0, 1] one batch at a time, so no
+    float copy of the whole test set is ever made. The loss is computed from the
+    probabilities exactly as Keras's sparse categorical cross-entropy does, which
+    saves the second pass `model.evaluate` + `model.predict` would take.
+    `progress(fraction)` is called after each batch.
+    """
+    model = _resolve_model(run_or_model)
+    check_model_fits(model, dataset)
+    x, y = dataset.x_test, np.asarray(dataset.y_test, dtype=np.int64)
+    n = len(x)
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    start = time.perf_counter()
+    out = np.empty((n, dataset.num_classes), dtype=np.float32)
+    for lo in range(0, n, batch_size):
+        hi = min(lo + batch_size, n)
+        batch = np.asarray(x[lo:hi], dtype=np.float32) / np.float32(255.0)
+        out[lo:hi] = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
+        if progress is not None:
+            progress(hi / n)
+    logits = not looks_like_probabilities(out)
+    probabilities = softmax(out) if logits else out
+    return Evaluation(
+        y_true=y,
+        probabilities=probabilities,
+        class_names=tuple(dataset.class_names),
+        loss=cross_entropy(y, probabilities) if n else 0.0,
+        seconds=time.perf_counter() - start,
+        outputs_were_logits=logits,
+    )
+
+
+class EvaluationCache:
+    """A small thread-safe LRU of Evaluations, shared by every session of the app.
+
+    The page keeps one in `st.cache_resource` and keys it by what changes the
+    result (run folder + model file mtime + dataset identity), so a student who
+    reopens the page, or a class looking at the same run, pays for one pass only.
+    """
+
+    def __init__(self, max_entries: int = 16) -> None:
+        self.max_entries = max_entries
+        self._items: OrderedDict[Hashable, Evaluation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Evaluation | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value: Evaluation) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_or_evaluate(
+        self, key: Hashable, run_or_model: Any, dataset: Any, progress: Callable[[float], None] | None = None
+    ) -> Evaluation:
+        found = self.get(key)
+        if found is None:
+            found = evaluate(run_or_model, dataset, progress=progress)
+            self.put(key, found)
+        return found
+
+
+def dataset_key(dataset: Any) -> tuple[str, str, int]:
+    """What identifies a dataset's test split for caching: name, source and size."""
+    return (str(dataset.name), str(getattr(dataset, "source", "")), int(len(dataset.y_test)))
+
+
+def run_key(run: Any, dataset: Any) -> tuple[Any, ...]:
+    """Cache key for evaluating a saved run: its folder, its model file's mtime and the dataset."""
+    path = Path(run.path)
+    model_file = Path(getattr(run, "model_path", path / "model.keras"))
+    mtime = model_file.stat().st_mtime_ns if model_file.exists() else 0
+    return ("run", str(path.resolve()), mtime, *dataset_key(dataset))
+
+
+# --- uploaded model files -----------------------------------------------------------
+def load_model_file(data: bytes, filename: str = "model.keras") -> Any:
+    """Load an uploaded `.keras` file with Keras's safe mode; ModelFileError with a sentence if we can't.
+
+    Safe mode refuses Python code stored in the file (a Lambda layer), since
+    running a stranger's code on the lecturer's machine is how files attack.
+    """
+    name = filename or "the file"
+    if not name.lower().endswith(".keras"):
+        raise ModelFileError(
+            f"{name} is not a .keras file; save your model with model.save('my_model.keras') and upload that file."
+        )
+    with tempfile.TemporaryDirectory(prefix="cnnkit-upload-") as tmp:
+        path = Path(tmp) / "uploaded.keras"
+        path.write_bytes(data)
+        # Keras reports a damaged archive as "File not found", which would mislead a student.
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(
+                f"{name} is damaged or is not a Keras model (a .keras file is a zip archive); "
+                "save the model again with model.save('my_model.keras') and upload the new file."
+            )
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = set(archive.namelist())
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError):
+            members, bad = set(), "?"
+        if bad is not None or "config.json" not in members:
+            raise ModelFileError(
+                f"{name} is damaged or is not a Keras model (it has no model configuration inside); "
+                "save the model again with model.save('my_model.keras') and upload the new file."
+            )
+        import keras
+
+        try:
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as err:  # Keras raises ValueError/TypeError/KeyError/OSError for bad content
+            text = str(err)
+            if "Lambda" in text or "safe_mode" in text:
+                raise ModelFileError(
+                    f"{name} contains a Lambda layer (Python code stored in the file), which CNN Lab refuses to "
+                    "run for safety; replace it with built-in layers such as Rescaling, save again and re-upload."
+                ) from None
+            raise ModelFileError(
+                f"{name} could not be read as a Keras model ({_first_line(text)}); "
+                "it may use custom layers or a newer Keras — save it again with built-in layers and re-upload."
+            ) from None
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def model_to_bytes(model: Any) -> bytes:
+    """A Keras model as the bytes of a `.keras` file (for downloads of an uploaded model)."""
+    with tempfile.TemporaryDirectory(prefix="cnnkit-save-") as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+# --- comparing runs ----------------------------------------------------------------
+def best_epoch(history: dict[str, list[float]]) -> int | None:
+    """1-based epoch with the lowest validation loss (what EarlyStopping watches), else best val accuracy."""
+    if history.get("val_loss"):
+        values = np.asarray(history["val_loss"], dtype=np.float64)
+        if np.isfinite(values).any():
+            return int(np.nanargmin(np.where(np.isfinite(values), values, np.nan))) + 1
+    if history.get("val_accuracy"):
+        return int(np.nanargmax(np.asarray(history["val_accuracy"], dtype=np.float64))) + 1
+    return None
+
+
+def run_label(run: Any) -> str:
+    """A short, unique-enough name for a run in legends and tables: its title and time, else its id."""
+    title = getattr(run, "title", "") or ""
+    created = getattr(run, "created", None)
+    if title and created:
+        return f"{title} · {time.strftime('%d %b %H:%M:%S', time.localtime(created))}"
+    return str(run.id)
+
+
+def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None = None) -> pd.DataFrame:
+    """One row per run: dataset, parameters, hyper-parameters, training time, best epoch, test accuracy/loss.
+
+    Test figures come from `evaluations[run.id]` when given (measured now), else
+    from the run's saved metrics.
+    """
+    evaluations = evaluations or {}
+    rows = []
+    for run in runs:
+        hyper = dict(getattr(run, "hyper", {}) or {})
+        metrics = dict(getattr(run, "metrics", {}) or {})
+        history = dict(getattr(run, "history", {}) or {})
+        ev = evaluations.get(run.id)
+        rows.append(
+            {
+                "run": run_label(run),
+                "dataset": getattr(run, "dataset", ""),
+                "parameters": _param_count(run),
+                "layers": _layer_count(run),
+                "optimizer": hyper.get("optimizer"),
+                "learning rate": hyper.get("learning_rate"),
+                "batch size": hyper.get("batch_size"),
+                "epochs run": metrics.get("epochs_run", len(history.get("loss", []))),
+                "best epoch": best_epoch(history),
+                "training seconds": metrics.get("train_seconds"),
+                "test accuracy": ev.accuracy if ev is not None else metrics.get("test_accuracy"),
+                "test loss": ev.loss if ev is not None else metrics.get("test_loss"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _param_count(run: Any) -> int | None:
+    spec = getattr(run, "spec", None)
+    if spec is None:
+        return None
+    try:
+        return int(spec.summary().total_params)
+    except SpecError:  # a spec the catalogue can no longer read: leave the cell empty, the row still helps
+        return None
+
+
+def _layer_count(run: Any) -> int | None:
+    spec = getattr(run, "spec", None)
+    layers = getattr(spec, "layers", None)
+    return len(layers) if layers is not None else None
+
+
+# --- command line --------------------------------------------------------------------
+def dataset_for_run(run: Any, name_or_file: str | None = None) -> Any:
+    """The dataset to test a run on: its own by default, else a catalogue name or an .npz/.zip path.
+
+    A file stands in for the run's catalogue dataset when shapes match (so it keeps the class names).
+    """
+    from cnnkit import datasets
+
+    if not name_or_file:
+        return datasets.load(run.dataset)
+    if name_or_file in datasets.CATALOGUE:
+        return datasets.load(name_or_file)
+    path = Path(name_or_file)
+    if path.suffix.lower() in (".npz", ".zip") or path.exists():
+        return datasets.load_file(path, name=run.dataset or None)
+    names = ", ".join(datasets.CATALOGUE)
+    from cnnkit.errors import DatasetError
+
+    raise DatasetError(f"'{name_or_file}' is neither a dataset name ({names}) nor an .npz/.zip file; check the spelling or path.")
+
+
+def to_json_dict(ev: Evaluation, run: Any = None, dataset: Any = None) -> dict[str, Any]:
+    """Everything the command line prints with --json: metrics, report rows, confusion matrix."""
+    report = ev.report()
+    rows = {
+        str(name): {col: (None if isinstance(v, float) and math.isnan(v) else v) for col, v in row.items()}
+        for name, row in report.to_dict(orient="index").items()
+    }
+    out: dict[str, Any] = {
+        **ev.summary(),
+        "class_names": list(ev.class_names),
+        "report": rows,
+        "confusion_matrix": ev.confusion().tolist(),
+    }
+    if run is not None:
+        out = {"run": str(run.path), "run_title": getattr(run, "title", ""), **out}
+    if dataset is not None:
+        out = {"dataset": dataset.name, "dataset_source": dataset.source_text, **out}
+    return out
+
+
+def report_text(ev: Evaluation, run: Any = None, dataset: Any = None) -> str:
+    """A plain-text report like scikit-learn's, headed by accuracy and loss."""
+    lines = []
+    if run is not None:
+        lines.append(f"run:       {run.path}")
+    if dataset is not None:
+        lines.append(f"dataset:   {dataset.title} ({ev.num_images:,} test images; {dataset.source_text})")
+    lines.append(f"accuracy:  {ev.accuracy:.4f}  ({ev.num_images - ev.num_wrong:,} of {ev.num_images:,} right)")
+    lines.append(f"loss:      {ev.loss:.4f}  (sparse categorical cross-entropy)")
+    if ev.outputs_were_logits:
+        lines.append("note:      the model has no softmax at the end; one was applied to its outputs")
+    lines.append("")
+    report = ev.report()
+    width = max(12, *(len(str(i)) for i in report.index)) + 2
+    lines.append(f"{'':<{width}}{'precision':>10}{'recall':>10}{'f1-score':>10}{'support':>10}")
+    for name, row in report.iterrows():
+        if name == "accuracy":
+            lines.append("")
+            lines.append(f"{name:>{width - 2}}  {'':>10}{'':>10}{row['f1-score']:>10.4f}{int(row['support']):>10}")
+            continue
+        lines.append(
+            f"{name:>{width - 2}}  {row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1-score']:>10.4f}{int(row['support']):>10}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""Exploring a dataset before any model: samples, class balance, mean images,
+pixel values, and the preprocessing a CNN needs, shown on a real image.
+
+Everything the data page shows comes from here (the image grids use
+`cnnkit.charts.image_grid_figure`). Statistics work on the shared uint8 arrays
+in chunks: no float copy of a whole dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from cnnkit.datasets import Dataset, one_hot, to_float
+
+TRAIN_COLOUR = "#1f77b4"
+TEST_COLOUR = "#ff7f0e"
+_CHUNK = 8192
+
+
+def sample_indices(ds: Dataset, n: int = 20, class_index: int | None = None, split: str = "train",
+                   shuffle_seed: int | None = None) -> np.ndarray:
+    """The first `n` images of a split (the lesson's "first 20 digits"), optionally of one class or shuffled."""
+    y = ds.y_train if split == "train" else ds.y_test
+    idx = np.arange(len(y)) if class_index is None else np.flatnonzero(y == class_index)
+    if shuffle_seed is not None:
+        idx = np.random.default_rng(shuffle_seed).permutation(idx)
+    return idx[:n]
+
+
+def images_with_labels(ds: Dataset, indices: np.ndarray, split: str = "train") -> tuple[np.ndarray, list[str]]:
+    x = ds.x_train if split == "train" else ds.x_test
+    y = ds.y_train if split == "train" else ds.y_test
+    captions = [f"#{i}: {ds.class_names[y[i]]}" if not ds.class_names[y[i]].isdigit() else f"#{i}: label {y[i]}"
+                for i in indices]
+    return x[indices], captions
+
+
+def class_counts(ds: Dataset) -> pd.DataFrame:
+    """Images per class in the train and test splits, with each class's share of the training set."""
+    k = ds.num_classes
+    train = np.bincount(ds.y_train, minlength=k)[:k]
+    test = np.bincount(ds.y_test, minlength=k)[:k]
+    return pd.DataFrame({"class": list(ds.class_names), "train": train, "test": test,
+                         "train share": train / max(1, train.sum())})
+
+
+def mean_images(ds: Dataset) -> np.ndarray:
+    """The average training image of each class, as uint8 `(K, H, W, C)` (summed in chunks)."""
+    k = ds.num_classes
+    sums = np.zeros((k,) + ds.image_shape, dtype=np.float64)
+    for start in range(0, len(ds.x_train), _CHUNK):
+        xb = ds.x_train[start:start + _CHUNK]
+        yb = ds.y_train[start:start + _CHUNK]
+        for c in np.unique(yb):
+            sums[c] += xb[yb == c].sum(axis=0, dtype=np.float64)
+    counts = np.maximum(np.bincount(ds.y_train, minlength=k)[:k], 1)
+    return np.rint(sums / counts[:, None, None, None]).astype(np.uint8)
+
+
+def pixel_histogram(ds: Dataset) -> pd.DataFrame:
+    """How many training pixels have each grey level 0–255 (all channels together)."""
+    counts = np.zeros(256, dtype=np.int64)
+    for start in range(0, len(ds.x_train), _CHUNK):
+        counts += np.bincount(ds.x_train[start:start + _CHUNK].ravel(), minlength=256)
+    return pd.DataFrame({"value": np.arange(256), "pixels": counts, "share": counts / max(1, counts.sum())})
+
+
+@dataclass
+class PreprocessingDemo:
+    """One real training image walked through the preprocessing a CNN needs."""
+
+    index: int
+    raw: np.ndarray            # uint8 (H, W) or (H, W, 3) as stored on disk
+    raw_shape: tuple[int, ...]
+    raw_min: int
+    raw_max: int
+    scaled: np.ndarray         # float32 in [0, 1], same shape as raw
+    model_shape: tuple[int, ...]  # (H, W, C): what the model's input layer expects
+    batch_shape: tuple[int, ...]  # (batch, H, W, C)
+    label: int
+    label_name: str
+    one_hot: np.ndarray        # float32 (K,)
+
+
+def preprocessing_demo(ds: Dataset, index: int = 0, batch_size: int = 32) -> PreprocessingDemo:
+    """Scaling 0–255 → 0–1 ((x − min) / (max − min) with min 0 and max 255), the channel axis, and the labels."""
+    index = int(np.clip(index, 0, len(ds.x_train) - 1))
+    img = ds.x_train[index]
+    raw = img[..., 0] if ds.is_grayscale else img
+    label = int(ds.y_train[index])
+    return PreprocessingDemo(
+        index=index, raw=raw, raw_shape=tuple(raw.shape), raw_min=int(raw.min()), raw_max=int(raw.max()),
+        scaled=to_float(raw), model_shape=tuple(img.shape), batch_shape=(batch_size,) + tuple(img.shape),
+        label=label, label_name=ds.class_names[label], one_hot=one_hot(np.array([label]), ds.num_classes)[0])
+
+
+def validation_split(ds: Dataset, fraction: float = 0.2, seed: int = 13) -> pd.DataFrame:
+    """Per-class counts of a stratified hold-out (as `train_test_split(test_size=0.2, random_state=13)`)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(ds.y_train))
+    tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=ds.y_train)
+    k = ds.num_classes
+    return pd.DataFrame({"class": list(ds.class_names),
+                         "train": np.bincount(ds.y_train[tr], minlength=k)[:k],
+                         "validation": np.bincount(ds.y_train[va], minlength=k)[:k],
+                         "test": np.bincount(ds.y_test, minlength=k)[:k]})
+
+
+# --- figures ---------------------------------------------------------------------------
+def class_counts_figure(counts: pd.DataFrame) -> go.Figure:
+    fig = go.Figure([go.Bar(name="train", x=counts["class"], y=counts["train"], marker_color=TRAIN_COLOUR),
+                     go.Bar(name="test", x=counts["class"], y=counts["test"], marker_color=TEST_COLOUR)])
+    fig.update_layout(barmode="group", title="Images per class", xaxis_title="class", yaxis_title="images",
+                      margin=dict(l=10, r=10, t=40, b=10), height=340, legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def pixel_histogram_figure(hist: pd.DataFrame, log_scale: bool = True) -> go.Figure:
+    fig = go.Figure(go.Bar(x=hist["value"], y=hist["pixels"], marker_color=TRAIN_COLOUR))
+    fig.update_layout(title="Pixel values in the training images (0 = black, 255 = white)",
+                      xaxis_title="grey level", yaxis_title="pixels", bargap=0, height=340,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    if log_scale:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def pixel_values_figure(image: np.ndarray, title: str, decimals: int = 0) -> go.Figure:
+    """A grey image as a heatmap with each pixel's number written in it (the numbers a CNN sees)."""
+    img = image if image.ndim == 2 else image.mean(axis=-1)
+    text = np.vectorize(lambda v: f"{v:.{decimals}f}")(img) if decimals else img.astype(int).astype(str)
+    fig = go.Figure(go.Heatmap(z=img[::-1], text=text[::-1], texttemplate="%{text}", textfont=dict(size=7),
+                               colorscale="gray", showscale=False, hovertemplate="value %{z}<extra></extra>"))
+    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
+    return fig
+
+
+def one_hot_figure(vector: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(class_names), y=vector, marker_color=TRAIN_COLOUR,
+                           text=[f"{v:g}" for v in vector], textposition="outside"))
+    fig.update_layout(title="The same label as a one-hot vector", yaxis=dict(range=[0, 1.25]), height=260,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig

@@ -1,0 +1,425 @@
+"""ModelSpec: a model as plain data — an input shape and a list of layers.
+
+A spec goes to and from JSON, summarises itself like Keras's `model.summary()`
+(names, output shapes, parameters, weight memory, FLOPs) from the layer
+catalogue's formulas without importing TensorFlow, explains in a student's words
+what is wrong with it (`validate`), and builds the Keras model (`to_keras`).
+
+FLOPs are forward FLOPs per image: 2 × multiply-accumulates of Conv2D and Dense
+layers (bias adds, activations, pooling and normalisation are not counted).
+Weight memory is the parameter count × 4 bytes (float32).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnkit import layers
+from cnnkit.errors import SpecError
+
+Shape = tuple[int, ...]
+
+# Above this many parameters a model would not train in reasonable time or fit
+# in a hosted app's memory (weights + Adam's two moments ≈ 12 bytes/parameter).
+MAX_PARAMS = 25_000_000
+MAX_LAYERS = 60
+
+
+@dataclass
+class LayerSpec:
+    """One layer: a catalogue key (e.g. "Conv2D") and its settings.
+
+    `params` may leave settings out; the catalogue's defaults fill them in
+    (see `resolved()`).
+    """
+
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, type: str, **params: Any) -> "LayerSpec":
+        """A layer of `type` with every setting at its default except those given."""
+        return cls(type, layers.get(type).resolve(params))
+
+    def resolved(self) -> dict[str, Any]:
+        """The full settings (defaults filled in). KeyError for an unknown type."""
+        return layers.get(self.type).resolve(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "LayerSpec":
+        if not isinstance(d, dict) or not isinstance(d.get("type"), str):
+            raise SpecError(
+                'Each layer must be written as {"type": "Conv2D", "params": {...}}; one of them is not.'
+            )
+        params = d.get("params", {})
+        if not isinstance(params, dict):
+            raise SpecError(f'The settings ("params") of the {d["type"]} layer must be a JSON object.')
+        return cls(d["type"], dict(params))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that stops the model from being built or trained, said for a student.
+
+    `layer_index` is the 0-based position of the layer that causes it, or None
+    for a problem of the whole model.
+    """
+
+    layer_index: int | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.layer_index is None:
+            return self.message
+        return f"Layer {self.layer_index + 1}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the summary. Shape and counts are None after a layer whose shape cannot be worked out."""
+
+    index: int
+    name: str  # Keras-style: conv2d, conv2d_1, ... (to_keras gives the layers these names)
+    type: str
+    output_shape: Shape | None
+    params: int | None
+    trainable: int | None
+    non_trainable: int | None
+    flops: int | None
+    problem: str | None = None  # why the shape could not be worked out here
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What Keras's `model.summary()` shows, plus weight memory and FLOPs."""
+
+    input_shape: Shape
+    rows: tuple[SummaryRow, ...]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    weight_bytes: int
+    flops: int
+    complete: bool  # False when some layer's shape could not be worked out (totals then cover only the rows before it)
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.rows[-1].output_shape if self.rows else self.input_shape
+
+    def table(self) -> list[dict[str, Any]]:
+        """Rows as plain dicts for a table (page, command line JSON)."""
+        return [
+            {
+                "layer": r.index + 1,
+                "name": r.name,
+                "type": r.type,
+                "output_shape": format_shape(r.output_shape),
+                "params": r.params,
+                "trainable": r.trainable,
+                "non_trainable": r.non_trainable,
+                "flops": r.flops,
+            }
+            for r in self.rows
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_shape": list(self.input_shape),
+            "layers": self.table(),
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "weight_bytes": self.weight_bytes,
+            "flops": self.flops,
+            "complete": self.complete,
+        }
+
+    def to_text(self) -> str:
+        """A plain-text table laid out like Keras's `model.summary()`."""
+        head = ("Layer (type)", "Output Shape", "Param #")
+        body = [
+            (f"{r.name} ({r.type})", "(None, " + format_shape(r.output_shape, ", ") + ")"
+             if r.output_shape else "?", f"{r.params:,}" if r.params is not None else "?")
+            for r in self.rows
+        ]
+        widths = [max(len(x[i]) for x in [head, *body]) + 3 for i in range(3)]
+        line = "─" * sum(widths)
+
+        def fmt(cells: tuple[str, str, str]) -> str:
+            return cells[0].ljust(widths[0]) + cells[1].ljust(widths[1]) + cells[2].rjust(widths[2] - 3)
+
+        out = [line, fmt(head), line, *(fmt(b) for b in body), line]
+        out += [
+            f"Total params: {self.total_params:,} ({format_bytes(self.weight_bytes)})",
+            f"Trainable params: {self.trainable_params:,}",
+            f"Non-trainable params: {self.non_trainable_params:,}",
+            f"Forward FLOPs per image: {format_count(self.flops)} (2 × multiply-adds of Conv2D and Dense)",
+        ]
+        if not self.complete:
+            out.append("Some shapes could not be worked out: the totals cover only the layers before the problem.")
+        return "\n".join(out)
+
+
+def format_shape(shape: Shape | None, sep: str = "×") -> str:
+    if shape is None:
+        return "?"
+    return sep.join(str(s) for s in shape)
+
+
+def format_bytes(n: int) -> str:
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def format_count(n: int) -> str:
+    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+@dataclass
+class ModelSpec:
+    """A Sequential CNN as plain data: per-image input shape (H, W, C) and the layers in order."""
+
+    input_shape: tuple[int, int, int]
+    layers: list[LayerSpec] = field(default_factory=list)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(self.input_shape)  # JSON gives lists
+
+    # --- JSON ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "cnnlab.modelspec/1",
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ModelSpec":
+        """Read a spec written by `to_dict`. Raises SpecError (with a sentence) for a malformed one."""
+        if not isinstance(d, dict):
+            raise SpecError("A model file must hold a JSON object with 'input_shape' and 'layers'.")
+        shape = d.get("input_shape")
+        if (
+            not isinstance(shape, (list, tuple)) or len(shape) != 3
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
+        ):
+            raise SpecError(
+                "The model's 'input_shape' must be three positive whole numbers (height, width, channels), "
+                f"like [28, 28, 1]; it is {shape!r}."
+            )
+        raw_layers = d.get("layers")
+        if not isinstance(raw_layers, list):
+            raise SpecError("The model file needs a 'layers' list.")
+        name = d.get("name", "")
+        return cls(tuple(shape), [LayerSpec.from_dict(x) for x in raw_layers], str(name or ""))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "ModelSpec":
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise SpecError(
+                f"This file is not valid JSON ({err}). Choose a model file saved from the Architecture page."
+            ) from None
+        return cls.from_dict(data)
+
+    def copy(self) -> "ModelSpec":
+        return ModelSpec(self.input_shape, [LayerSpec(l.type, dict(l.params)) for l in self.layers], self.name)
+
+    def with_input_shape(self, input_shape: tuple[int, int, int]) -> "ModelSpec":
+        """The same layers on another dataset's image shape."""
+        spec = self.copy()
+        spec.input_shape = tuple(input_shape)
+        return spec
+
+    # --- analysis -----------------------------------------------------------
+    def layer_names(self) -> list[str]:
+        """Keras-style names as a fresh Keras session would give: conv2d, conv2d_1, dense, dense_1, ..."""
+        seen: dict[str, int] = {}
+        names = []
+        for layer in self.layers:
+            entry = layers.CATALOGUE.get(layer.type)
+            stem = entry.keras_name if entry else layer.type.lower()
+            n = seen.get(stem, 0)
+            seen[stem] = n + 1
+            names.append(stem if n == 0 else f"{stem}_{n}")
+        return names
+
+    def _walk(self) -> tuple[list[SummaryRow], list[Problem]]:
+        """Infer shapes and counts layer by layer; collect per-layer setting and shape problems."""
+        rows: list[SummaryRow] = []
+        problems: list[Problem] = []
+        shape: Shape | None = tuple(self.input_shape)
+        names = self.layer_names()
+        for i, layer in enumerate(self.layers):
+            entry = layers.CATALOGUE.get(layer.type)
+            if entry is None:
+                problems.append(Problem(i, f"'{layer.type}' is not a layer type CNN Lab knows. "
+                                           f"Use one of: {', '.join(layers.LAYER_TYPES)}."))
+                rows.append(SummaryRow(i, names[i], layer.type, None, None, None, None, None, "unknown type"))
+                shape = None
+                continue
+            bad = False
+            for key in layer.params:
+                if not any(p.name == key for p in entry.params):
+                    allowed = ", ".join(p.name for p in entry.params) or "none"
+                    problems.append(Problem(i, f"{entry.key} has no setting '{key}' (its settings: {allowed})."))
+            params = entry.resolve(layer.params)
+            for pdef in entry.params:
+                msg = pdef.check(params[pdef.name])
+                if msg:
+                    problems.append(Problem(i, msg))
+                    bad = True
+            if shape is None or bad:
+                rows.append(SummaryRow(i, names[i], entry.key, None, None, None, None, None,
+                                       "bad setting" if bad else "input unknown"))
+                shape = None
+                continue
+            try:
+                out = entry.output_shape(shape, params)
+            except layers.ShapeProblem as err:
+                problems.append(Problem(i, str(err)))
+                rows.append(SummaryRow(i, names[i], entry.key, None, None, None, None, None, str(err)))
+                shape = None
+                continue
+            trainable, frozen = entry.count_params(shape, params)
+            rows.append(SummaryRow(i, names[i], entry.key, out, trainable + frozen, trainable, frozen,
+                                   entry.flops(shape, out, params)))
+            shape = out
+        return rows, problems
+
+    def summary(self) -> Summary:
+        """Per-layer output shapes and parameters, and the totals, from the catalogue's formulas."""
+        rows, _ = self._walk()
+        known = [r for r in rows if r.params is not None]
+        trainable = sum(r.trainable for r in known)
+        frozen = sum(r.non_trainable for r in known)
+        return Summary(
+            input_shape=tuple(self.input_shape),
+            rows=tuple(rows),
+            total_params=trainable + frozen,
+            trainable_params=trainable,
+            non_trainable_params=frozen,
+            weight_bytes=4 * (trainable + frozen),
+            flops=sum(r.flops for r in known),
+            complete=len(known) == len(rows),
+        )
+
+    def validate(self, num_classes: int | None = None) -> list[Problem]:
+        """Everything that stops this model from training, each said for a student; [] means it is fine.
+
+        With `num_classes`, the last layer must be Dense with that many units and softmax.
+        """
+        problems: list[Problem] = []
+        h, w, c = self.input_shape
+        if min(self.input_shape) < 1:
+            return [Problem(None, f"The input shape {h}×{w}×{c} is not a valid image shape.")]
+        if not self.layers:
+            return [Problem(None, "The model has no layers yet: start from a preset or add layers, "
+                                  "ending with Flatten and a Dense layer with softmax.")]
+        if len(self.layers) > MAX_LAYERS:
+            problems.append(Problem(None, f"The model has {len(self.layers)} layers; CNN Lab allows at most "
+                                          f"{MAX_LAYERS}. Remove some."))
+        rows, walk_problems = self._walk()
+        problems += walk_problems
+        flagged = {p.layer_index for p in walk_problems}
+        # Dense on a feature map: Keras would apply it per pixel, which is never what a student means.
+        prev_shape: Shape = tuple(self.input_shape)
+        for i, (layer, row) in enumerate(zip(self.layers, rows)):
+            if row.output_shape is None:
+                break
+            if layer.type == "Dense" and len(prev_shape) == 3 and i not in flagged:
+                problems.append(Problem(i, (
+                    f"Dense receives a 3-D tensor ({format_shape(prev_shape)}), not a vector. "
+                    "Add Flatten or GlobalAveragePooling2D before it so it sees one vector per image."
+                )))
+                flagged.add(i)
+            prev_shape = row.output_shape
+
+        last_i = len(self.layers) - 1
+        last = self.layers[last_i]
+        out_shape = rows[-1].output_shape
+        if out_shape is not None and len(out_shape) == 3 and last.type != "Dense":
+            problems.append(Problem(None, (
+                f"The model ends with feature maps ({format_shape(out_shape)}), not one score per class. "
+                "Add Flatten (or GlobalAveragePooling2D) and a Dense layer with softmax at the end."
+            )))
+        elif last.type != "Dense":
+            if last.type in layers.CATALOGUE:
+                problems.append(Problem(last_i, (
+                    f"The model ends with {last.type}. The last layer must be Dense with one unit per class "
+                    "and softmax, so that the model outputs class probabilities."
+                )))
+        elif last_i not in flagged:
+            p = last.resolved()
+            if num_classes is not None and p.get("units") != num_classes:
+                problems.append(Problem(last_i, (
+                    f"The last Dense layer has {p.get('units')} units but the dataset has {num_classes} classes: "
+                    f"set units to {num_classes}, one per class."
+                )))
+            if p.get("activation") != "softmax":
+                problems.append(Problem(last_i, (
+                    f"The last layer uses '{p.get('activation')}'; use softmax so that its outputs are "
+                    "probabilities that add up to 1 (the loss expects them)."
+                )))
+        summary_total = sum(r.params for r in rows if r.params is not None)
+        if summary_total > MAX_PARAMS:
+            problems.append(Problem(None, (
+                f"The model has {summary_total:,} parameters, more than the {MAX_PARAMS:,} CNN Lab can train. "
+                "Add pooling or strides before Flatten, or use fewer units."
+            )))
+        return sorted(problems, key=lambda p: (-1 if p.layer_index is None else p.layer_index))
+
+    def problems_by_layer(self, num_classes: int | None = None) -> dict[int | None, list[str]]:
+        """`validate()` grouped by layer index (None: the whole model), for showing under each layer."""
+        out: dict[int | None, list[str]] = {}
+        for p in self.validate(num_classes):
+            out.setdefault(p.layer_index, []).append(p.message)
+        return out
+
+    # --- Keras ----------------------------------------------------------------
+    def to_keras(self, num_classes: int | None = None):
+        """Build the uncompiled `keras.Sequential` this spec describes.
+
+        Layers get the summary's names. Raises SpecError listing the problems if
+        the spec is not valid. Seed with `keras.utils.set_random_seed` first for
+        reproducible initial weights.
+        """
+        problems = self.validate(num_classes)
+        if problems:
+            raise SpecError("The model cannot be built: " + " ".join(str(p) for p in problems))
+        import keras
+
+        built = [layers.get(l.type).build(l.resolved(), n) for l, n in zip(self.layers, self.layer_names())]
+        return keras.Sequential([keras.Input(shape=tuple(self.input_shape)), *built], name=keras_model_name(self.name))
+
+
+def keras_model_name(name: str) -> str:
+    """Keras model names may not contain '/'; keep them readable otherwise."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name.strip()).strip("_")
+    return cleaned or "cnn"
+
+
+def is_valid(spec: ModelSpec, num_classes: int | None = None) -> bool:
+    return not spec.validate(num_classes)
+
+
+__all__ = [
+    "LayerSpec", "ModelSpec", "Problem", "Summary", "SummaryRow", "MAX_PARAMS",
+    "format_shape", "format_bytes", "format_count", "keras_model_name", "is_valid",
+]

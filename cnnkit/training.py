@@ -1,0 +1,884 @@
+"""Training: hyper-parameters, the TrainingJob that runs one `model.fit` in a
+background thread, and the process-wide JobRegistry that caps how many jobs
+train at once and queues the rest.
+
+What this module owns:
+- `Hyper`: the hyper-parameters of one job, validated with a sentence a student
+  can act on (`TrainingError`), plus `OPTIMIZERS` and `HYPER_HELP` (the one-line
+  explanations the training page shows next to each widget).
+- The data pipeline: images stay `uint8`; every dataset array is turned into a
+  TensorFlow tensor once per process and shared by every job, and each job only
+  holds index arrays. A `tf.data` pipeline gathers one batch of indices at a
+  time and scales that batch to [0, 1] (and one-hot encodes its labels when
+  asked), so no job ever holds a float copy of the dataset.
+- `TrainingJob`: states queued → running → finished / stopped / failed. The
+  training thread touches only the job; the page reads `job.snapshot()` (a
+  frozen copy taken under the job's lock) and `job.events()`. Batch callbacks
+  only set a few numbers under the lock, so streaming costs nothing measurable
+  next to plain `model.fit` (see bench/bench_training.py).
+- `JobRegistry`: one per process (the app keeps it in `st.cache_resource`);
+  `CNNKIT_MAX_JOBS` caps concurrent jobs (default: one per two CPU cores), the
+  rest wait in a first-come-first-served queue with a visible position.
+
+A finished or stopped job is evaluated on the test set and saved as a Run
+(`cnnkit.runs.save_run`); the command line and the app share this code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from cnnkit.errors import SpecError, TrainingError
+
+# --- optimizers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    name: str
+    title: str
+    default_lr: float
+    explanation: str
+
+
+OPTIMIZERS: dict[str, OptimizerInfo] = {
+    "adam": OptimizerInfo(
+        "adam", "Adam", 0.001,
+        "Adapts a step size for every weight from recent gradients; a safe first choice (learning rate 0.001)."),
+    "sgd": OptimizerInfo(
+        "sgd", "SGD with momentum", 0.01,
+        "Plain gradient descent plus momentum (0.9 is usual): simple and robust, usually needs more epochs "
+        "(learning rate 0.01)."),
+    "rmsprop": OptimizerInfo(
+        "rmsprop", "RMSprop", 0.001,
+        "Divides each step by a running average of recent gradient sizes; close cousin of Adam (learning rate 0.001)."),
+    "adadelta": OptimizerInfo(
+        "adadelta", "Adadelta", 1.0,
+        "Adapts steps from a window of past updates; the lessons used learning rate 1.0 "
+        "(Keras 3's default of 0.001 barely learns)."),
+}
+
+LABEL_MODES: dict[str, str] = {
+    "integer": "Integer labels (0–9) with sparse categorical cross-entropy.",
+    "one_hot": "One-hot label vectors with categorical cross-entropy (the same loss, written the other way).",
+}
+
+MAX_EPOCHS = 200
+MAX_LEARNING_RATE = 10.0
+
+
+def optimizer_key(name: str) -> str:
+    """Normalise an optimizer name ("Adam", "SGD", "sgd_momentum") to a key of OPTIMIZERS."""
+    key = str(name).strip().lower().replace(" ", "").replace("-", "").replace("_", "")
+    if key.startswith("sgd"):
+        key = "sgd"
+    if key not in OPTIMIZERS:
+        raise TrainingError(
+            f"Unknown optimizer {name!r}; choose one of: {', '.join(o.title for o in OPTIMIZERS.values())}.")
+    return key
+
+
+def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
+    """A fresh Keras optimizer for one job (optimizers hold per-model state)."""
+    import keras
+
+    key = optimizer_key(name)
+    if key == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    if key == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    if key == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    return keras.optimizers.Adadelta(learning_rate=learning_rate)
+
+
+# --- hyper-parameters --------------------------------------------------------------
+
+HYPER_HELP: dict[str, str] = {
+    "optimizer": "How the weights are updated from the gradient after each batch.",
+    "learning_rate": "How big each update step is: too small learns slowly, too big makes the loss explode.",
+    "momentum": "SGD only: how much of the previous step carries into the next, smoothing the path downhill.",
+    "batch_size": "Images per weight update: bigger batches run faster per image but update less often.",
+    "epochs": "How many times the model sees every training image.",
+    "validation_split": "Share of training images held back (never trained on) to watch for over-fitting.",
+    "labels": "How the answers are written: integers with sparse cross-entropy, or one-hot vectors.",
+    "augment": "Shift and rotate training images slightly each epoch, so the model cannot memorise them.",
+    "early_stopping": "Stop when validation loss has not improved for a few epochs and keep the best weights.",
+    "patience": "Epochs without improvement that early stopping waits before it stops.",
+    "seed": "Fixes the random start (weights, shuffling, validation split) so a run can be repeated.",
+}
+
+
+@dataclass
+class Hyper:
+    """The hyper-parameters of one training job."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    momentum: float = 0.9           # SGD only
+    batch_size: int = 128
+    epochs: int = 3
+    validation_split: float = 0.1
+    labels: str = "integer"
+    augment: bool = False
+    early_stopping: bool = False
+    patience: int = 2
+    seed: int = 42
+
+    def validate(self, num_train: int | None = None) -> "Hyper":
+        """Raise TrainingError with a sentence if a setting is unusable; return a normalised copy.
+
+        `num_train` is the number of training images before the validation split;
+        with it the batch size is checked against the images left to train on.
+        """
+        opt = optimizer_key(self.optimizer)
+        lr = _number(self.learning_rate, "learning rate")
+        if not lr > 0:
+            raise TrainingError(
+                f"The learning rate must be greater than 0 (it is {lr:g}); try {OPTIMIZERS[opt].default_lr:g} "
+                f"for {OPTIMIZERS[opt].title}.")
+        if lr > MAX_LEARNING_RATE:
+            raise TrainingError(
+                f"A learning rate of {lr:g} is far too large (the most this app allows is {MAX_LEARNING_RATE:g}); "
+                f"try {OPTIMIZERS[opt].default_lr:g} for {OPTIMIZERS[opt].title}.")
+        momentum = _number(self.momentum, "momentum")
+        if not 0 <= momentum < 1:
+            raise TrainingError(f"Momentum must be from 0 up to (not including) 1 (it is {momentum:g}); 0.9 is usual.")
+        epochs = _whole(self.epochs, "epochs")
+        if epochs < 1:
+            raise TrainingError(f"Epochs must be at least 1 (it is {epochs}); one epoch shows every image once.")
+        if epochs > MAX_EPOCHS:
+            raise TrainingError(f"{epochs} epochs is more than this app allows ({MAX_EPOCHS}); "
+                                f"use fewer epochs, or early stopping.")
+        batch = _whole(self.batch_size, "batch size")
+        if batch < 1:
+            raise TrainingError(f"The batch size must be at least 1 (it is {batch}); 32 to 256 are usual.")
+        vs = _number(self.validation_split, "validation split")
+        if not 0 <= vs <= 0.5:
+            raise TrainingError(
+                f"The validation split must be between 0 and 0.5 (it is {vs:g}); 0.1 to 0.2 are usual.")
+        if self.labels not in LABEL_MODES:
+            raise TrainingError(f"Labels must be 'integer' or 'one_hot', not {self.labels!r}.")
+        patience = _whole(self.patience, "patience")
+        if patience < 1:
+            raise TrainingError(f"Early-stopping patience must be at least 1 epoch (it is {patience}).")
+        seed = _whole(self.seed, "seed")
+        if not 0 <= seed < 2**31:
+            raise TrainingError(f"The seed must be a whole number from 0 to {2**31 - 1} (it is {seed}).")
+        if num_train is not None:
+            n_val = validation_count(num_train, vs)
+            n_fit = num_train - n_val
+            if n_fit < 1:
+                raise TrainingError(
+                    f"No training images are left after holding back {n_val} for validation; "
+                    "use a smaller validation split.")
+            if batch > n_fit:
+                raise TrainingError(
+                    f"The batch size {batch} is larger than the {n_fit} training images; "
+                    f"choose a batch size of at most {n_fit}.")
+        return dataclasses.replace(self, optimizer=opt, learning_rate=lr, momentum=momentum, epochs=epochs, batch_size=batch,
+                                   validation_split=vs, patience=patience, seed=seed,
+                                   augment=bool(self.augment), early_stopping=bool(self.early_stopping))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Hyper":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def from_preset(cls, preset, **overrides) -> "Hyper":
+        """The preset's suggested optimizer, learning rate, batch size and epochs, then `overrides`."""
+        momentum = float(getattr(preset, "momentum", 0.0) or 0.0) or 0.9
+        h = cls(optimizer=optimizer_key(preset.optimizer), learning_rate=float(preset.learning_rate),
+                momentum=momentum, batch_size=int(preset.batch_size), epochs=int(preset.epochs))
+        return dataclasses.replace(h, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _number(v, what: str) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise TrainingError(f"The {what} must be a number, not {v!r}.") from None
+    if math.isnan(x):
+        raise TrainingError(f"The {what} must be a number, not NaN.")
+    return x
+
+
+def _whole(v, what: str) -> int:
+    x = _number(v, what)
+    if math.isinf(x) or x != int(x):
+        raise TrainingError(f"The {what} must be a whole number, not {v!r}.")
+    return int(x)
+
+
+def validation_count(num_train: int, validation_split: float) -> int:
+    """How many training images are held back for validation."""
+    if validation_split <= 0:
+        return 0
+    return max(1, int(round(num_train * validation_split)))
+
+
+def split_indices(num_train: int, validation_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) index arrays: a fixed seeded held-out slice, chosen by index, no image copied."""
+    order = np.random.default_rng(seed).permutation(num_train)
+    n_val = validation_count(num_train, validation_split)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def check_compatible(spec, dataset) -> None:
+    """Raise TrainingError if the spec cannot be trained on this dataset (shape, classes, invalid layers)."""
+    shape = tuple(int(s) for s in spec.input_shape)
+    if shape != tuple(dataset.image_shape):
+        raise TrainingError(
+            f"The model expects {_shape_words(shape)} images but {dataset.title} has "
+            f"{_shape_words(dataset.image_shape)} images; pick a preset for this dataset on the "
+            "Architecture page or change the input shape.")
+    problems = spec.validate(num_classes=dataset.num_classes)
+    if problems:
+        more = f" ({len(problems) - 1} more problem{'s' if len(problems) > 2 else ''} on the Architecture page.)" \
+            if len(problems) > 1 else ""
+        raise TrainingError(f"The model cannot be trained yet. {problems[0]}{more}")
+
+
+def _shape_words(shape) -> str:
+    return "×".join(str(int(s)) for s in shape)
+
+
+# --- data pipeline -------------------------------------------------------------------
+
+# One TensorFlow tensor per dataset array per process, shared by every job. Keyed by
+# id() with a weakref finalizer, so it lives exactly as long as the numpy array.
+_SHARED: dict[int, Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_tensor(arr: np.ndarray):
+    """The process-wide TensorFlow copy of a (read-only) dataset array, made on first use."""
+    import tensorflow as tf
+
+    key = id(arr)
+    with _SHARED_LOCK:
+        t = _SHARED.get(key)
+        if t is None:
+            t = tf.convert_to_tensor(arr)
+            _SHARED[key] = t
+            weakref.finalize(arr, _SHARED.pop, key, None)
+        return t
+
+
+def batches(x: np.ndarray, y: np.ndarray, indices: np.ndarray, batch_size: int, *, num_classes: int,
+            one_hot: bool = False, shuffle: bool = False, seed: int = 0, augment: bool = False):
+    """A tf.data pipeline of (float32 images in [0, 1], labels) batches over `indices` of x/y.
+
+    Only the indices are shuffled and batched; each batch is gathered from the shared
+    uint8 tensor and scaled on its own (Keras's own array adapter works the same way).
+    """
+    import tensorflow as tf
+
+    xt, yt = shared_tensor(x), shared_tensor(y)
+    idx = tf.constant(np.asarray(indices, dtype=np.int64))
+    n = int(len(indices))
+
+    def order(_):
+        return tf.random.shuffle(idx, seed=seed) if shuffle else idx
+
+    ds = tf.data.Dataset.range(1).map(order)
+    ds = ds.flat_map(lambda ix: tf.data.Dataset.from_tensor_slices(ix).batch(batch_size))
+    augmenter = _augmenter(seed) if augment else None
+
+    def load(ix):
+        xb = tf.cast(tf.gather(xt, ix), tf.float32) / 255.0
+        if augmenter is not None:
+            xb = augmenter(xb, training=True)
+        yb = tf.gather(yt, ix)
+        if one_hot:
+            yb = tf.one_hot(yb, num_classes)
+        return xb, yb
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    ds = ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    # Tell Keras the length so its epoch iterator and our progress bar know the batch count.
+    return ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+
+
+def _augmenter(seed: int):
+    """Light augmentation: shifts up to 10 % and rotations up to ±10°, filled with black like the background."""
+    import keras
+
+    return keras.Sequential([
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
+        keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed + 1),
+    ])
+
+
+# --- jobs -------------------------------------------------------------------------------
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.RUNNING)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One thing that happened to a job: a state change, an epoch end, a message."""
+
+    seq: int
+    time: float
+    kind: str                       # "state", "phase", "epoch"
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """Everything a page needs to draw a job, copied under the job's lock."""
+
+    id: str
+    owner: str | None
+    title: str
+    dataset: str
+    state: JobState
+    phase: str                      # waiting, preparing, training, validating, testing, saving, done
+    epoch: int                      # epochs completed
+    epochs: int
+    batch: int                      # batches done in the current epoch
+    batches: int                    # batches per epoch
+    batch_loss: float | None
+    batch_accuracy: float | None
+    history: dict[str, list[float]]
+    elapsed: float                  # seconds since training started (0 while queued)
+    eta: float | None               # seconds left, None until it can be estimated
+    queue_position: int | None      # 1 = next to start; None when not queued
+    message: str                    # a sentence for the student (why it failed, why it stopped)
+    metrics: dict[str, Any]
+    run_path: str | None
+    hyper: dict[str, Any]
+
+    @property
+    def active(self) -> bool:
+        return self.state.active
+
+    @property
+    def epoch_fraction(self) -> float:
+        if self.state is JobState.FINISHED:
+            return 1.0
+        return min(1.0, self.batch / self.batches) if self.batches else 0.0
+
+    @property
+    def job_fraction(self) -> float:
+        if self.state is JobState.FINISHED:
+            return 1.0
+        if not self.epochs:
+            return 0.0
+        within = self.epoch_fraction if self.epoch < self.epochs else 0.0
+        return min(1.0, (self.epoch + within) / self.epochs)
+
+    @property
+    def overfitting(self) -> str | None:
+        return overfitting_note(self.history)
+
+
+def overfitting_note(history: dict[str, list[float]]) -> str | None:
+    """A sentence when validation loss has turned up while training loss kept falling, else None.
+
+    Fires when the latest validation loss is above its best so far (by more than 1 %)
+    while training loss has kept falling over the same epochs: the Fashion-MNIST
+    lesson's picture of over-fitting.
+    """
+    loss, val = history.get("loss") or [], history.get("val_loss") or []
+    n = min(len(loss), len(val))
+    if n < 3:
+        return None
+    best = int(np.argmin(val[:n]))
+    if best >= n - 1:
+        return None
+    if val[n - 1] > val[best] * 1.01 and loss[n - 1] < loss[best]:
+        return (f"Over-fitting: validation loss was lowest after epoch {best + 1} and has risen since, while "
+                "training loss keeps falling — the model is memorising the training images. Try dropout, "
+                "augmentation, early stopping or fewer epochs.")
+    return None
+
+
+class TrainingJob:
+    """One `model.fit` of a spec on a dataset, in a background thread.
+
+    Create it (the settings are validated at once), then `start()` it — directly, or
+    through a JobRegistry that starts it when a slot is free. Read `snapshot()` from
+    any thread; `stop()` asks the model to stop after the current batch.
+    """
+
+    def __init__(self, spec, dataset, hyper: Hyper, *, owner: str | None = None, title: str = "",
+                 runs_root: Path | str | None = None, save: bool = True) -> None:
+        self.hyper = hyper.validate(num_train=len(dataset.y_train))
+        check_compatible(spec, dataset)
+        self.id = uuid.uuid4().hex
+        self.spec = spec
+        self.dataset = dataset
+        self.owner = owner
+        self.title = title or (getattr(spec, "name", "") or "model")
+        self.runs_root = Path(runs_root) if runs_root is not None else None
+        self.save = save
+        self.created = time.time()
+        self.run = None                       # the saved Run once finished/stopped
+        self.model = None                     # the Keras model while it trains
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stop_requested = False
+        self._on_done: Callable[[TrainingJob], None] | None = None
+        self._events: list[JobEvent] = []
+        n_train = len(dataset.y_train)
+        self._n_fit = n_train - validation_count(n_train, self.hyper.validation_split)
+        # Mutable progress, only touched under self._lock.
+        self._state = JobState.QUEUED
+        self._phase = "waiting"
+        self._epoch = 0
+        self._batch = 0
+        self._batches = math.ceil(self._n_fit / self.hyper.batch_size)
+        self._batch_loss: float | None = None
+        self._batch_acc: float | None = None
+        self._history: dict[str, list[float]] = {}
+        self._train_started: float | None = None
+        self._train_ended: float | None = None
+        self._queue_position: int | None = None
+        self._message = ""
+        self._metrics: dict[str, Any] = {}
+        self._stopped_by: str | None = None
+        self._emit("state", state=JobState.QUEUED.value)
+
+    # -- reading ---------------------------------------------------------------------
+    @property
+    def state(self) -> JobState:
+        with self._lock:
+            return self._state
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            elapsed = 0.0
+            if self._train_started is not None:
+                elapsed = (self._train_ended or time.time()) - self._train_started
+            return JobSnapshot(
+                id=self.id, owner=self.owner, title=self.title, dataset=self.dataset.name,
+                state=self._state, phase=self._phase, epoch=self._epoch, epochs=self.hyper.epochs,
+                batch=self._batch, batches=self._batches, batch_loss=self._batch_loss,
+                batch_accuracy=self._batch_acc, history={k: list(v) for k, v in self._history.items()},
+                elapsed=elapsed, eta=self._eta(elapsed), queue_position=self._queue_position,
+                message=self._message, metrics=dict(self._metrics),
+                run_path=str(self.run.path) if self.run is not None else None, hyper=self.hyper.to_dict())
+
+    def _eta(self, elapsed: float) -> float | None:
+        # Called under the lock. The fraction of all batches done so far; the time per
+        # batch observed so far (validation included once an epoch has ended) covers the rest.
+        if self._state is not JobState.RUNNING or self._phase not in ("training", "validating"):
+            return None
+        total = self.hyper.epochs * self._batches
+        done = self._epoch * self._batches + (self._batch if self._epoch < self.hyper.epochs else 0)
+        if done < 2 or elapsed <= 0:
+            return None
+        return elapsed * (total - done) / done
+
+    def events(self, since: int = 0) -> list[JobEvent]:
+        """Events with seq ≥ since (state changes, phases, epoch ends), oldest first."""
+        with self._lock:
+            return [e for e in self._events if e.seq >= since]
+
+    def wait(self, timeout: float | None = None) -> JobSnapshot:
+        """Block until the job is finished, stopped or failed (or the timeout passes)."""
+        self._done.wait(timeout)
+        return self.snapshot()
+
+    # -- control ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start training in a background thread (the registry calls this when a slot is free)."""
+        with self._lock:
+            if self._thread is not None or self._state is not JobState.QUEUED:
+                return
+            self._queue_position = None
+            self._state = JobState.RUNNING
+            self._phase = "preparing"
+            self._emit_locked("state", state=JobState.RUNNING.value)
+            self._thread = threading.Thread(target=self._run, name=f"cnnkit-train-{self.id[:8]}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current batch; a queued job is taken off the queue at once."""
+        with self._lock:
+            self._stop_requested = True
+            if self._state is JobState.QUEUED:
+                self._finish_locked(JobState.STOPPED, "Stopped before it started.")
+                queued = True
+            else:
+                queued = False
+            model = self.model
+        if model is not None:
+            model.stop_training = True
+            model.stop_evaluating = True
+        if queued:
+            self._done.set()
+            if self._on_done:
+                self._on_done(self)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _emit(self, kind: str, **data) -> None:
+        with self._lock:
+            self._emit_locked(kind, **data)
+
+    def _emit_locked(self, kind: str, **data) -> None:
+        self._events.append(JobEvent(len(self._events), time.time(), kind, data))
+
+    def _finish_locked(self, state: JobState, message: str) -> None:
+        self._state = state
+        self._phase = "done"
+        self._message = message
+        self._queue_position = None
+        if self._train_started is not None and self._train_ended is None:
+            self._train_ended = time.time()
+        self._emit_locked("state", state=state.value, message=message)
+
+    def _set_phase(self, phase: str) -> None:
+        with self._lock:
+            if self._phase != phase:
+                self._phase = phase
+                self._emit_locked("phase", phase=phase)
+
+    def _run(self) -> None:
+        try:
+            state, message = self._train()
+        except (TrainingError, SpecError) as err:
+            state, message = JobState.FAILED, str(err)
+        except Exception as err:  # a bug or resource problem: say so, keep the server alive
+            state, message = JobState.FAILED, (
+                f"Training failed unexpectedly ({type(err).__name__}: {err}). "
+                "Try a smaller model or batch size; if it happens again, tell the lecturer.")
+        finally:
+            self.model = None     # the Run on disk keeps the weights; free the memory here
+        with self._lock:
+            self._finish_locked(state, message)
+        self._done.set()
+        if self._on_done:
+            self._on_done(self)
+
+    def _train(self) -> tuple[JobState, str]:
+        import keras
+
+        h, ds = self.hyper, self.dataset
+        one_hot = h.labels == "one_hot"
+        train_idx, val_idx = split_indices(len(ds.y_train), h.validation_split, h.seed)
+        with _BUILD_LOCK:
+            # Seeding is process-wide in Keras, so seed + build happen together: the
+            # initial weights depend only on this job's seed even with jobs in parallel.
+            keras.utils.set_random_seed(h.seed)
+            model = self.spec.to_keras()
+            model.compile(optimizer=make_optimizer(h.optimizer, h.learning_rate, h.momentum),
+                          loss="categorical_crossentropy" if one_hot else "sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+        kw = dict(num_classes=ds.num_classes, one_hot=one_hot)
+        train = batches(ds.x_train, ds.y_train, train_idx, h.batch_size, shuffle=True, seed=h.seed,
+                        augment=h.augment, **kw)
+        val = batches(ds.x_train, ds.y_train, val_idx, h.batch_size, **kw) if len(val_idx) else None
+        callbacks: list = [_job_callback(self)]
+        early = None
+        if h.early_stopping:
+            early = keras.callbacks.EarlyStopping(monitor="val_loss" if val is not None else "loss",
+                                                  patience=h.patience, restore_best_weights=True)
+            callbacks.append(early)
+        with self._lock:
+            self.model = model
+            if self._stop_requested:
+                return JobState.STOPPED, "Stopped before training began."
+            self._train_started = time.time()
+            self._phase = "training"
+            self._emit_locked("phase", phase="training")
+        model.fit(train, validation_data=val, epochs=h.epochs, callbacks=callbacks, verbose=0)
+        with self._lock:
+            self._train_ended = time.time()
+            nan = self._stopped_by == "nan"
+            user_stop = self._stop_requested
+            epochs_run = self._epoch
+            batches_run = self._epoch * self._batches + (self._batch if self._epoch < h.epochs else 0)
+            history = {k: list(v) for k, v in self._history.items()}
+            seconds = self._train_ended - self._train_started
+        if nan:
+            return JobState.FAILED, self._message
+        if user_stop and batches_run == 0:
+            return JobState.STOPPED, "Stopped before the first batch finished; nothing was saved."
+        early_stopped = early is not None and early.stopped_epoch > 0
+        # Test metrics: one pass over the test set, batch by batch like training.
+        self._set_phase("testing")
+        model.stop_evaluating = False
+        test = batches(ds.x_test, ds.y_test, np.arange(len(ds.y_test)), max(h.batch_size, 256), **kw)
+        result = model.evaluate(test, verbose=0, return_dict=True)
+        metrics = {
+            "test_loss": float(result["loss"]), "test_accuracy": float(result["accuracy"]),
+            "train_seconds": round(seconds, 3), "epochs_run": epochs_run,
+            "stopped_early": bool(user_stop or early_stopped),
+            "stopped_by": "user" if user_stop else ("early_stopping" if early_stopped else None),
+            "num_train": int(len(train_idx)), "num_validation": int(len(val_idx)),
+            "num_test": int(len(ds.y_test)),
+        }
+        if early_stopped and early.best_epoch is not None:
+            metrics["best_epoch"] = int(early.best_epoch) + 1
+        with self._lock:
+            self._metrics = dict(metrics)
+        if self.save:
+            from cnnkit import runs
+
+            self._set_phase("saving")
+            self.run = runs.save_run(model, self.spec, h.to_dict(), history, metrics, dataset=ds.name,
+                                     root=self.runs_root, owner=self.owner, title=self.title)
+        acc = f"{metrics['test_accuracy']:.1%}"
+        if user_stop:
+            return JobState.STOPPED, (f"Stopped by you after {batches_run} batches ({epochs_run} full epochs); "
+                                      f"test accuracy of the model so far: {acc}.")
+        if early_stopped:
+            return JobState.FINISHED, (f"Early stopping ended training after epoch {epochs_run}: validation loss "
+                                       f"had not improved for {h.patience} epochs. Test accuracy {acc}.")
+        return JobState.FINISHED, f"Finished {epochs_run} epochs in {seconds:.0f} s. Test accuracy {acc}."
+
+    def _nan(self, batch: int) -> None:
+        with self._lock:
+            h = self.hyper
+            info = OPTIMIZERS[h.optimizer]
+            lower = min(info.default_lr, h.learning_rate / 10)
+            self._stopped_by = "nan"
+            self._message = (
+                f"Training stopped in epoch {self._epoch + 1}, batch {batch}: the loss became NaN (not a number). "
+                f"The weights blew up, most likely because the learning rate {h.learning_rate:g} is too high for "
+                f"{info.title}; try {lower:g} and start again.")
+        model = self.model
+        if model is not None:
+            model.stop_training = True
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+_CALLBACK_CLASS = None
+
+
+def _job_callback(job: "TrainingJob"):
+    """The job's Keras callback; the class is made on first use so importing this module skips Keras."""
+    global _CALLBACK_CLASS
+    if _CALLBACK_CLASS is None:
+        _CALLBACK_CLASS = _make_callback_class()
+    return _CALLBACK_CLASS(job)
+
+
+def _make_callback_class():
+    import keras
+
+    class JobCallback(keras.callbacks.Callback):
+        """Copies progress into the job. Each batch only sets a few numbers under the lock."""
+
+        def __init__(self, job: TrainingJob) -> None:
+            super().__init__()
+            self.job = job
+
+        def on_train_begin(self, logs=None):
+            if self.job._stop_requested:
+                self.model.stop_training = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            job = self.job
+            with job._lock:
+                job._batch = 0
+                job._phase = "training"
+
+        def on_train_batch_end(self, batch, logs=None):
+            job = self.job
+            loss = logs.get("loss") if logs else None
+            if loss is not None and not math.isfinite(loss):
+                job._nan(batch + 1)
+                self.model.stop_training = True
+                return
+            with job._lock:
+                job._batch = batch + 1
+                job._batch_loss = loss
+                job._batch_acc = logs.get("accuracy") if logs else None
+                if job._stop_requested:
+                    self.model.stop_training = True
+
+        def on_test_begin(self, logs=None):
+            job = self.job
+            with job._lock:
+                if job._phase == "training":
+                    job._phase = "validating"
+            if job._stop_requested:
+                self.model.stop_evaluating = True
+
+        def on_test_batch_end(self, batch, logs=None):
+            if self.job._stop_requested:
+                self.model.stop_evaluating = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            job = self.job
+            logs = logs or {}
+            with job._lock:
+                if job._stopped_by == "nan" or (job._stop_requested and job._batch < job._batches):
+                    return       # a partial epoch is not an epoch: keep the curves honest
+                for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                    if k in logs:
+                        job._history.setdefault(k, []).append(float(logs[k]))
+                job._epoch = epoch + 1
+                job._phase = "training"
+                job._emit_locked("epoch", epoch=epoch + 1, **{k: float(v) for k, v in logs.items()})
+
+    return JobCallback
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+def default_max_jobs() -> int:
+    """CNNKIT_MAX_JOBS if set, else one job per two CPU cores (at least one).
+
+    TensorFlow already spreads one job's batches over all cores, so more parallel jobs
+    than half the cores only make every student wait longer for each epoch.
+    """
+    env = os.environ.get("CNNKIT_MAX_JOBS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise TrainingError(f"CNNKIT_MAX_JOBS must be a whole number, not {env!r}.") from None
+        if n < 1:
+            raise TrainingError(f"CNNKIT_MAX_JOBS must be at least 1, not {n}.")
+        return n
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // 2)
+
+
+class JobRegistry:
+    """Every training job of this process: at most `max_jobs` train at once, the rest queue in order."""
+
+    def __init__(self, max_jobs: int | None = None, keep_seconds: float = 6 * 3600) -> None:
+        self.max_jobs = int(max_jobs) if max_jobs is not None else default_max_jobs()
+        if self.max_jobs < 1:
+            raise TrainingError("At least one training job must be allowed at a time.")
+        self.keep_seconds = keep_seconds
+        self._jobs: dict[str, TrainingJob] = {}
+        self._queue: deque[TrainingJob] = deque()
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, spec, dataset, hyper: Hyper, *, owner: str | None = None, title: str = "",
+               runs_root: Path | str | None = None, save: bool = True) -> TrainingJob:
+        """Validate and queue a job; it starts at once if a slot is free. One active job per owner."""
+        job = TrainingJob(spec, dataset, hyper, owner=owner, title=title, runs_root=runs_root, save=save)
+        with self._lock:
+            self._prune_locked()
+            if owner is not None:
+                for other in self._jobs.values():
+                    if other.owner == owner and other.state.active:
+                        raise TrainingError(
+                            "You already have a training job "
+                            f"{'waiting' if other.state is JobState.QUEUED else 'running'}; "
+                            "stop it or let it finish before you start another.")
+            job._on_done = self._job_done
+            self._jobs[job.id] = job
+            self._queue.append(job)
+            to_start = self._schedule_locked()
+        for j in to_start:
+            j.start()
+        return job
+
+    def get(self, job_id: str | None, owner: str | None = None) -> TrainingJob | None:
+        """The job with this id — only if it belongs to `owner` (a student never sees another's job)."""
+        if not job_id:
+            return None
+        with self._lock:
+            job = self._jobs.get(str(job_id))
+        if job is None or job.owner != owner:
+            return None
+        return job
+
+    def latest(self, owner: str | None) -> TrainingJob | None:
+        """The owner's most recent job, if any."""
+        with self._lock:
+            mine = [j for j in self._jobs.values() if j.owner == owner]
+        return max(mine, key=lambda j: j.created) if mine else None
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {"running": len(self._running), "queued": len(self._queue), "max_jobs": self.max_jobs}
+
+    def jobs(self) -> list[TrainingJob]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def _schedule_locked(self) -> list[TrainingJob]:
+        out = []
+        while self._queue and len(self._running) < self.max_jobs:
+            job = self._queue.popleft()
+            if not job.state.active:
+                continue
+            self._running.add(job.id)
+            out.append(job)
+        for pos, job in enumerate(self._queue, start=1):
+            with job._lock:
+                job._queue_position = pos
+        return out
+
+    def _job_done(self, job: TrainingJob) -> None:
+        with self._lock:
+            self._running.discard(job.id)
+            try:
+                self._queue.remove(job)
+            except ValueError:
+                pass
+            to_start = self._schedule_locked()
+        for j in to_start:
+            j.start()
+
+    def _prune_locked(self) -> None:
+        # Finished jobs stay attachable for a lecture's length, then go (their Runs stay on disk).
+        cutoff = time.time() - self.keep_seconds
+        for jid, job in list(self._jobs.items()):
+            if not job.state.active and job.created < cutoff:
+                del self._jobs[jid]
+
+
+def train(spec, dataset, hyper: Hyper, *, owner: str | None = None, title: str = "",
+          runs_root: Path | str | None = None, on_progress: Callable[[JobSnapshot], None] | None = None,
+          poll_seconds: float = 0.2) -> TrainingJob:
+    """Train one job to the end in this thread's view (used by the command line and the benchmarks).
+
+    Same TrainingJob as the app; `on_progress` is called with a snapshot every `poll_seconds`.
+    """
+    job = TrainingJob(spec, dataset, hyper, owner=owner, title=title, runs_root=runs_root)
+    job.start()
+    try:
+        while not job._done.wait(poll_seconds):
+            if on_progress:
+                on_progress(job.snapshot())
+    except KeyboardInterrupt:
+        job.stop()
+        job.wait()
+    if on_progress:
+        on_progress(job.snapshot())
+    return job

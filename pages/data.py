@@ -1,0 +1,132 @@
+"""Stage 1: load and explore the data, and see the preprocessing a CNN needs."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import session
+from cnnkit import charts, datasets, exploration
+from cnnkit.errors import DatasetError
+
+st.title("1 · Load and explore the data")
+
+
+def _switch_dataset() -> None:
+    name = st.session_state.dataset_picker
+    try:
+        session.choose_dataset(name)
+        st.session_state.pop("dataset_error", None)
+    except DatasetError as err:
+        st.session_state.dataset_error = str(err)
+        st.session_state.dataset_picker = st.session_state.dataset_name  # keep the dataset we had
+
+
+names = list(datasets.CATALOGUE)
+st.session_state.setdefault("dataset_picker", st.session_state.get("dataset_name", names[0]))
+pick, upload_col = st.columns([1, 1])
+with pick:
+    st.selectbox("Dataset", names, key="dataset_picker", on_change=_switch_dataset,
+                 format_func=lambda n: datasets.CATALOGUE[n].title,
+                 help="MNIST digits, Fashion-MNIST clothes or CIFAR-10 colour photos.")
+with upload_col:
+    up = st.file_uploader("…or use your own file (.npz in Keras's layout, or a .zip of class folders)",
+                          type=["npz", "zip"], key="dataset_upload")
+if up is not None and st.session_state.get("upload_done") != up.file_id:
+    st.session_state.upload_done = up.file_id
+    try:
+        session.use_upload(up.name, up.getvalue(), st.session_state.dataset_picker)
+        st.session_state.pop("dataset_error", None)
+    except DatasetError as err:
+        st.session_state.dataset_error = str(err)
+
+if st.session_state.get("dataset_error"):
+    st.error(st.session_state.dataset_error, icon=":material/error:")
+
+ds = session.dataset()
+info = datasets.CATALOGUE.get(ds.name)
+if ds.source == "offline-sample":
+    st.warning(f"**{ds.title}** from the {ds.source_text}", icon=":material/cloud_off:")
+else:
+    st.success(f"**{ds.title}** from {ds.source_text}", icon=":material/check_circle:")
+if info is not None:
+    st.caption(info.description)
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Training images", f"{len(ds.x_train):,}")
+m2.metric("Test images", f"{len(ds.x_test):,}")
+m3.metric("Image shape", " × ".join(map(str, ds.image_shape)))
+m4.metric("Classes", ds.num_classes)
+
+# Results depend only on the (shared) dataset, so they are computed once per process.
+_key = (ds.name, ds.source, len(ds.x_train), len(ds.x_test), ds.source_text)
+
+
+@st.cache_resource(show_spinner="Summing the images…", max_entries=8)
+def _stats(key, _ds):
+    return exploration.class_counts(_ds), exploration.mean_images(_ds), exploration.pixel_histogram(_ds)
+
+
+counts, means, hist = _stats(_key, ds)
+
+samples, balance, mean_tab, pixels, prep = st.tabs(
+    ["Samples", "Class balance", "Mean image per class", "Pixel values", "Preprocessing for a CNN"])
+
+with samples:
+    c1, c2, c3 = st.columns([2, 1, 1])
+    which = c1.selectbox("Show", ["all classes"] + list(ds.class_names), key="sample_class")
+    n = c2.slider("How many", 10, 60, 20, step=10, key="sample_count")
+    shuffled = c3.toggle("Random order", key="sample_shuffle", help="Off: the first images, as the lessons show.")
+    cls = None if which == "all classes" else ds.class_names.index(which)
+    idx = exploration.sample_indices(ds, n=n, class_index=cls, shuffle_seed=7 if shuffled else None)
+    imgs, captions = exploration.images_with_labels(ds, idx)
+    title = f"The first {len(idx)} training images" if not shuffled else f"{len(idx)} random training images"
+    st.plotly_chart(charts.image_grid_figure(imgs, captions, cols=10, title=title), key="sample_grid")
+
+with balance:
+    st.plotly_chart(exploration.class_counts_figure(counts), key="class_counts")
+    share = counts["train share"]
+    st.caption(f"The smallest class holds {share.min():.1%} of the training images and the largest "
+               f"{share.max():.1%}. " + ("The classes are balanced: accuracy is a fair score."
+                                         if share.max() - share.min() < 0.05 else
+                                         "The classes are unbalanced: look at per-class recall, not only accuracy."))
+    st.dataframe(counts.style.format({"train share": "{:.1%}"}), hide_index=True)
+
+with mean_tab:
+    st.plotly_chart(charts.image_grid_figure(means, list(ds.class_names), cols=10,
+                                             title="The average training image of each class"), key="mean_images")
+    st.caption("Averaging every image of a class shows its typical shape. Where two means look alike "
+               "(a 4 and a 9, a shirt and a pullover), expect the model to confuse them.")
+
+with pixels:
+    log = st.toggle("Logarithmic count axis", value=True, key="hist_log")
+    st.plotly_chart(exploration.pixel_histogram_figure(hist, log_scale=log), key="pixel_hist")
+    dark = hist.loc[hist["value"] == 0, "share"].iloc[0]
+    st.caption(f"{dark:.0%} of all pixels are exactly 0 (background). Values run from 0 to 255: "
+               "one byte each, which is why the data arrives as uint8.")
+
+with prep:
+    idx_demo = st.number_input("Training image number", 0, len(ds.x_train) - 1, 0, key="prep_index")
+    demo = exploration.preprocessing_demo(ds, int(idx_demo))
+    st.markdown("**1. Scale the pixels to 0–1.** Networks learn best from small inputs, so each value "
+                f"becomes (x − min) / (max − min) = x / 255. This image's values run from {demo.raw_min} to "
+                f"{demo.raw_max}; afterwards from {demo.scaled.min():.2f} to {demo.scaled.max():.2f}.")
+    a, b = st.columns(2)
+    a.plotly_chart(exploration.pixel_values_figure(demo.raw, f"Stored: uint8 {demo.raw_shape}"), key="prep_raw")
+    b.plotly_chart(exploration.pixel_values_figure(demo.scaled, "Scaled: float32 0–1", decimals=1), key="prep_scaled")
+    st.markdown(f"**2. Add the channel axis.** A Conv2D layer expects height × width × channels "
+                f"(\"channels last\"). This image is stored as {' × '.join(map(str, demo.raw_shape))}"
+                f" and goes into the model as "
+                f"{' × '.join(map(str, demo.model_shape))}; a batch of {demo.batch_shape[0]} images is "
+                f"{' × '.join(map(str, demo.batch_shape))}.")
+    st.code(f"x = x.astype('float32') / 255          # {demo.raw_shape} uint8 → float32 in [0, 1]\n"
+            f"x = np.expand_dims(x, -1)               # → {demo.model_shape}" if ds.is_grayscale else
+            f"x = x.astype('float32') / 255          # {demo.raw_shape}: colour images already have 3 channels",
+            language="python")
+    st.markdown(f"**3. Labels.** This image's label is the integer **{demo.label}** ({demo.label_name}). "
+                "Keep integers and train with **sparse categorical cross-entropy**, or turn them into one-hot "
+                "vectors and train with **categorical cross-entropy**: the two losses give the same number.")
+    st.plotly_chart(exploration.one_hot_figure(demo.one_hot, ds.class_names), key="prep_onehot")
+    st.markdown("**4. Hold out a validation set.** Part of the training data is kept aside to watch for "
+                "over-fitting while training; the test set is only used at the end. With 20 % held out "
+                "(`train_test_split(..., test_size=0.2, random_state=13)`, stratified):")
+    st.dataframe(exploration.validation_split(ds), hide_index=True)

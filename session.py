@@ -1,0 +1,178 @@
+"""What one student's browser session holds, and the process-wide shared resources.
+
+The Streamlit side of the house: pages import this module to read the chosen
+dataset, the student's model spec and their owner id. Datasets are loaded once
+per process with `st.cache_resource` and shared read-only by every session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from cnnkit import datasets
+from cnnkit.errors import DatasetError, UserError
+
+DEFAULT_DATASET = "mnist"
+
+
+@dataclass(frozen=True)
+class Stage:
+    path: str
+    title: str
+    icon: str
+    blurb: str
+
+
+# The pages in lesson order. app.py registers them; the home page links to them.
+STAGES: tuple[Stage, ...] = (
+    Stage("pages/home.py", "Home", ":material/home:", "What CNN Lab teaches and where to start."),
+    Stage("pages/data.py", "1 · Data", ":material/dataset:",
+          "Load and explore the images: samples, class balance, mean images, pixel values, and the "
+          "preprocessing a CNN needs (scaling, channel axis, labels, validation split)."),
+    Stage("pages/architecture.py", "2 · Architecture", ":material/account_tree:",
+          "Stack layers, watch every output shape and parameter count update as Keras would report them, "
+          "start from the lessons' models, export a runnable Keras script."),
+    Stage("pages/training.py", "3 · Training", ":material/model_training:",
+          "Pick the optimizer, learning rate, batch size and epochs; watch loss fall and accuracy rise, "
+          "training against validation, epoch by epoch."),
+    Stage("pages/evaluation.py", "4 · Evaluation", ":material/analytics:",
+          "Test accuracy, the classification report, the confusion matrix and the images behind each "
+          "mistake; compare your runs."),
+    Stage("pages/draw.py", "5 · Draw & predict", ":material/draw:",
+          "Draw a digit and watch your own model read it: every preprocessing step, the probabilities, "
+          "and what each filter sees."),
+)
+
+_ROOT = Path(__file__).resolve().parent
+
+
+def existing_stages() -> list[Stage]:
+    return [s for s in STAGES if (_ROOT / s.path).is_file()]
+
+
+# --- shared, process-wide ----------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _catalogue_dataset(name: str) -> datasets.Dataset:
+    return datasets.load(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _uploaded_dataset(digest: str, filename: str, name: str, _data: bytes) -> datasets.Dataset:
+    # Keyed by the file's digest (the bytes themselves are not hashed again on every rerun).
+    suffix = Path(filename).suffix or ".bin"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (Path(filename).stem + suffix)
+        path.write_bytes(_data)
+        return datasets.load_file(path, name=name)
+
+
+# --- this student's session ----------------------------------------------------------
+def init() -> None:
+    """Defaults for a new session; called by app.py on every run."""
+    ss = st.session_state
+    if "owner_id" not in ss:
+        ss.owner_id = st.query_params.get("sid") or uuid.uuid4().hex[:12]
+    if st.query_params.get("sid") != ss.owner_id:
+        st.query_params["sid"] = ss.owner_id
+    ss.setdefault("dataset_name", DEFAULT_DATASET)
+    ss.setdefault("upload", None)  # (digest, filename, catalogue name) of an uploaded dataset in use
+
+
+def owner_id() -> str:
+    init()
+    return st.session_state.owner_id
+
+
+def dataset_name() -> str:
+    return dataset().name
+
+
+def dataset() -> datasets.Dataset:
+    """The student's dataset: an upload if one is active, else the chosen catalogue entry."""
+    ss = st.session_state
+    if ss.get("upload"):
+        digest, filename, name = ss.upload
+        data = ss.get("upload_bytes")
+        if data is not None:
+            return _uploaded_dataset(digest, filename, name, data)
+        ss.upload = None  # the bytes are gone (new server process): fall back to the catalogue
+    try:
+        with st.spinner(f"Loading {datasets.CATALOGUE[ss.dataset_name].title}…"):
+            return _catalogue_dataset(ss.dataset_name)
+    except DatasetError:
+        ss.dataset_name = DEFAULT_DATASET
+        return _catalogue_dataset(DEFAULT_DATASET)
+
+
+def choose_dataset(name: str) -> datasets.Dataset:
+    """Switch to a catalogue dataset; on failure raise DatasetError and keep the current one."""
+    with st.spinner(f"Loading {datasets.CATALOGUE[name].title}…"):
+        ds = _catalogue_dataset(name)
+    st.session_state.dataset_name = name
+    st.session_state.upload = None
+    st.session_state.pop("upload_bytes", None)
+    return ds
+
+
+def use_upload(filename: str, data: bytes, name: str | None) -> datasets.Dataset:
+    """Switch to an uploaded .npz/.zip; on failure raise DatasetError and keep the current dataset."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    with st.spinner(f"Reading {filename}…"):
+        ds = _uploaded_dataset(digest, filename, name or "", data)
+    st.session_state.upload = (digest, filename, name or "")
+    st.session_state.upload_bytes = data
+    return ds
+
+
+def current_spec():
+    """The student's ModelSpec; the fast preset for the current dataset until they build their own."""
+    from cnnkit import presets
+    from cnnkit.spec import ModelSpec
+
+    ds = dataset()
+    raw = st.session_state.get("spec")
+    if raw is not None:
+        spec = raw if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
+        if tuple(spec.input_shape) == tuple(ds.image_shape):
+            return spec
+    return presets.get(presets.FAST, input_shape=ds.image_shape, num_classes=ds.num_classes).spec
+
+
+def set_spec(spec) -> None:
+    st.session_state.spec = spec.to_dict()
+
+
+def show_error(err: Exception) -> None:
+    """A user's mistake as one sentence; anything else still raises (it is a bug)."""
+    if isinstance(err, UserError):
+        st.error(str(err), icon=":material/error:")
+    else:
+        raise err
+
+
+def sidebar() -> None:
+    """Dataset and model at a glance, on every page."""
+    ds = dataset()
+    with st.sidebar:
+        st.markdown(f"**Dataset:** {ds.title}")
+        st.caption(f"{len(ds.x_train):,} train · {len(ds.x_test):,} test · "
+                   f"{'×'.join(map(str, ds.image_shape))} · from {ds.source_text}")
+        try:
+            spec = current_spec()
+            summary = spec.summary()
+            st.markdown(f"**Model:** {spec.name or 'your model'}")
+            st.caption(f"{len(spec.layers)} layers · {summary.total_params:,} parameters")
+        except (ImportError, AttributeError, UserError):
+            pass  # the architecture catalogue is optional for the sidebar
+        job_status_line()
+
+
+def job_status_line() -> None:
+    """The student's training job in one line (filled in by the training page's job registry)."""
+    return None
