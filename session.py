@@ -173,6 +173,50 @@ def sidebar() -> None:
         job_status_line()
 
 
+# --- training jobs (issue 4) -------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def job_registry():
+    """The one JobRegistry of this server process: it caps concurrent jobs (CNNKIT_MAX_JOBS) and queues the rest."""
+    from cnnkit.training import JobRegistry
+
+    return JobRegistry()
+
+
+def current_job():
+    """This student's training job, re-attached after a rerun, a page switch or a browser reload.
+
+    The job id lives in st.session_state and in the URL (`?job=`); the registry only hands a
+    job to the owner id that started it, so a shared URL shows nobody else's job.
+    """
+    ss = st.session_state
+    job_id = ss.get("job_id") or st.query_params.get("job")
+    job = job_registry().get(job_id, owner=owner_id()) if job_id else None
+    if job is None:
+        ss.pop("job_id", None)
+        if "job" in st.query_params:
+            del st.query_params["job"]
+        return None
+    ss.job_id = job.id
+    if st.query_params.get("job") != job.id:
+        st.query_params["job"] = job.id  # page switches clear the URL's parameters: put it back
+    return job
+
+
+def set_current_job(job) -> None:
+    st.session_state.job_id = job.id
+    st.query_params["job"] = job.id
+
+
 def job_status_line() -> None:
-    """The student's training job in one line (filled in by the training page's job registry)."""
-    return None
+    """The student's training job in one line of the sidebar, on every page."""
+    job = current_job()
+    if job is None:
+        return
+    snap = job.snapshot()
+    if snap.state.value == "queued":
+        st.caption(f"**Training:** waiting, number {snap.queue_position} in line")
+    elif snap.state.value == "running":
+        st.caption(f"**Training:** epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs} · "
+                   f"{snap.job_fraction:.0%} done")
+    else:
+        st.caption(f"**Training:** {snap.state.value}")

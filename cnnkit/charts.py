@@ -305,3 +305,40 @@ def per_class_figure(report: pd.DataFrame, title: str = "Precision and recall pe
         legend=dict(orientation="h", y=-0.25),
     )
     return fig
+
+
+# --- class probabilities for one image (draw page) ------------------------------------------------
+def probability_figure(
+    probabilities: Sequence[float], class_names: Sequence[str], title: str = "Probability of each class"
+) -> go.Figure:
+    """Horizontal bars, one per class in the dataset's order, the predicted class highlighted.
+
+    Every class is shown, so a student sees where the doubt lies (a 4 that is also
+    a bit of a 9) and not only the winner.
+    """
+    p = np.asarray(probabilities, dtype=float)
+    names = [str(n) for n in class_names]
+    top = int(np.argmax(p)) if len(p) else -1
+    colours = [RIGHT_COLOUR if i == top else TRAIN_COLOUR for i in range(len(p))]
+    fig = go.Figure(
+        go.Bar(
+            x=p,
+            y=names,
+            orientation="h",
+            marker_color=colours,
+            text=[f"{v:.1%}" for v in p],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis=dict(title="probability", range=[0, 1.12], tickformat=".0%"),
+        # First class at the top, as in a list.
+        yaxis=dict(autorange="reversed", type="category"),
+        margin=_MARGIN,
+        height=max(260, 28 * len(p) + 80),
+        showlegend=False,
+    )
+    return fig

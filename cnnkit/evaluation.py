@@ -17,6 +17,7 @@ import math
 import tempfile
 import threading
 import time
+import weakref
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -133,15 +134,35 @@ def predictions_table(
 
 
 def image_labels(
-    indices: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
+    indices: np.ndarray,
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    class_names: Sequence[str],
+    short: bool = False,
 ) -> tuple[list[str], np.ndarray]:
-    """Captions ("true → predicted 97%") and right/wrong flags for an image grid of these test images."""
+    """Captions and right/wrong flags for an image grid of these test images.
+
+    Full captions have two lines: the true class, then "✓ 97%" when right or
+    "→ Shirt 97%" (the model's answer and its confidence) when wrong. Short
+    captions ("#1234 · 97%") suit a gallery whose images share one true and one
+    predicted class.
+    """
     table = predictions_table(indices, y_true, probabilities, class_names)
-    captions = [
-        f"{row.true} ✓ {row.confidence:.0%}" if row.correct else f"{row.true} → {row.predicted} {row.confidence:.0%}"
-        for row in table.itertuples()
-    ]
+    if short:
+        captions = [f"#{row.index} · {row.confidence:.0%}" for row in table.itertuples()]
+    else:
+        captions = [
+            f"{row.true}<br>✓ {row.confidence:.0%}" if row.correct else f"{row.true}<br>→ {row.predicted} {row.confidence:.0%}"
+            for row in table.itertuples()
+        ]
     return captions, table["correct"].to_numpy(dtype=bool)
+
+
+def by_confidence(indices: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """The same indices, the model's most confident prediction first (ties keep index order)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    confidence = np.asarray(probabilities)[indices].max(axis=1) if len(indices) else np.zeros(0)
+    return indices[np.argsort(-confidence, kind="stable")]
 
 
 def top_confusions(matrix: np.ndarray, class_names: Sequence[str], n: int = 5) -> pd.DataFrame:
@@ -232,8 +253,11 @@ class Evaluation:
     def sample(self, n: int = 20, seed: int = 0) -> np.ndarray:
         return random_sample(self.num_images, n, seed)
 
-    def labels(self, indices: np.ndarray) -> tuple[list[str], np.ndarray]:
-        return image_labels(indices, self.y_true, self.probabilities, self.class_names)
+    def labels(self, indices: np.ndarray, short: bool = False) -> tuple[list[str], np.ndarray]:
+        return image_labels(indices, self.y_true, self.probabilities, self.class_names, short=short)
+
+    def by_confidence(self, indices: np.ndarray) -> np.ndarray:
+        return by_confidence(indices, self.probabilities)
 
     def table(self, indices: np.ndarray) -> pd.DataFrame:
         return predictions_table(indices, self.y_true, self.probabilities, self.class_names)
@@ -302,35 +326,99 @@ def evaluate(
     """Run the model once over the dataset's test split: loss, accuracy and every probability.
 
     The uint8 images are scaled to float32 in [0, 1] one batch at a time, so no
-    float copy of the whole test set is ever made. The loss is computed from the
-    probabilities exactly as Keras's sparse categorical cross-entropy does, which
-    saves the second pass `model.evaluate` + `model.predict` would take.
+    float copy of the whole test set is ever made. Each batch gives both the
+    probabilities and Keras's own sparse categorical cross-entropy (computed
+    from the softmax's logits, as `model.evaluate` does), which saves the second
+    pass that `model.evaluate` + `model.predict` would take.
     `progress(fraction)` is called after each batch.
     """
     model = _resolve_model(run_or_model)
     check_model_fits(model, dataset)
-    x, y = dataset.x_test, np.asarray(dataset.y_test, dtype=np.int64)
-    n = len(x)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    x, y = dataset.x_test, np.asarray(dataset.y_test, dtype=np.int64)
+    n = len(x)
+    step = _batch_function(model, tuple(dataset.image_shape))
     start = time.perf_counter()
     out = np.empty((n, dataset.num_classes), dtype=np.float32)
+    loss_softmax = np.empty(n, dtype=np.float64)  # per image, treating the outputs as probabilities
+    loss_logits = np.empty(n, dtype=np.float64)  # per image, treating them as logits (a model without softmax)
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
-        batch = np.asarray(x[lo:hi], dtype=np.float32) / np.float32(255.0)
-        out[lo:hi] = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
+        probs, l_soft, l_logit = step(np.ascontiguousarray(x[lo:hi]), y[lo:hi])
+        out[lo:hi], loss_softmax[lo:hi], loss_logits[lo:hi] = probs, l_soft, l_logit
         if progress is not None:
             progress(hi / n)
     logits = not looks_like_probabilities(out)
-    probabilities = softmax(out) if logits else out
     return Evaluation(
         y_true=y,
-        probabilities=probabilities,
+        probabilities=softmax(out) if logits else out,
         class_names=tuple(dataset.class_names),
-        loss=cross_entropy(y, probabilities) if n else 0.0,
+        loss=float((loss_logits if logits else loss_softmax).mean()) if n else 0.0,
         seconds=time.perf_counter() - start,
         outputs_were_logits=logits,
     )
+
+
+# One compiled batch function per model (and image shape), kept while the model lives.
+_batch_functions: "weakref.WeakKeyDictionary[Any, dict[tuple[int, ...], Callable]]" = weakref.WeakKeyDictionary()
+_batch_lock = threading.Lock()
+
+
+def _batch_function(model: Any, image_shape: tuple[int, ...]) -> Callable[[np.ndarray, np.ndarray], tuple]:
+    """uint8 batch + labels -> (probabilities, per-image loss as probabilities, per-image loss as logits).
+
+    Scaling happens inside the compiled graph, batch by batch. The loss goes
+    through `keras.losses.sparse_categorical_crossentropy`, which reads the
+    logits behind a softmax exactly as `model.evaluate` does, so both losses
+    agree to float precision even for confidently wrong predictions (where
+    clipped probabilities would not).
+    """
+    with _batch_lock:
+        per_model = _batch_functions.setdefault(model, {})
+        if image_shape in per_model:
+            return per_model[image_shape]
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        fn = _numpy_batch_function(model)
+    else:
+        import tensorflow as tf
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, *image_shape), tf.uint8),
+                tf.TensorSpec((None,), tf.int64),
+            ],
+            reduce_retracing=True,
+        )
+        def graph(images, labels):
+            outputs = model(tf.cast(images, tf.float32) / 255.0, training=False)
+            as_probs = keras.losses.sparse_categorical_crossentropy(labels, outputs)
+            # straight from tf.nn: Keras's loss would swap in the softmax's logits here as well
+            as_logits = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
+            return outputs, as_probs, as_logits
+
+        def fn(images: np.ndarray, labels: np.ndarray) -> tuple:
+            probs, a, b = graph(images, labels)
+            return probs.numpy(), a.numpy(), b.numpy()
+
+    with _batch_lock:
+        _batch_functions.setdefault(model, {})[image_shape] = fn
+    return fn
+
+
+def _numpy_batch_function(model: Any) -> Callable[[np.ndarray, np.ndarray], tuple]:
+    # Other Keras backends: predict per batch, losses from the outputs in numpy.
+    def fn(images: np.ndarray, labels: np.ndarray) -> tuple:
+        out = np.asarray(model.predict_on_batch(images.astype(np.float32) / np.float32(255.0)), dtype=np.float32)
+        rows = np.arange(len(labels))
+        p = out / out.sum(axis=1, keepdims=True)
+        as_probs = -np.log(np.clip(p[rows, labels], EPSILON, 1 - EPSILON))
+        as_logits = -np.log(softmax(out)[rows, labels].astype(np.float64))
+        return out, as_probs, as_logits
+
+    return fn
 
 
 class EvaluationCache:

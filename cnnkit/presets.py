@@ -129,14 +129,16 @@ def _keras_convnet(n: int) -> list[LayerSpec]:
 
 def _fast(n: int) -> list[LayerSpec]:
     # Convolutions without bias: BatchNormalization's beta does that job. BN lets
-    # Adam use a larger step, which is what makes the first epochs count.
+    # Adam use a larger step, which is what makes the first epochs count. BN momentum
+    # 0.9 (Keras's default is 0.99) lets the moving statistics used at test time
+    # settle within the first epoch, even on a 4,000-image sample.
     return [
         L("Conv2D", filters=32, kernel_size=3, padding="same", activation="linear", use_bias=False),
-        L("BatchNormalization"),
+        L("BatchNormalization", momentum=0.9),
         L("ReLU"),
         L("MaxPooling2D", pool_size=2),
         L("Conv2D", filters=64, kernel_size=3, padding="same", activation="linear", use_bias=False),
-        L("BatchNormalization"),
+        L("BatchNormalization", momentum=0.9),
         L("ReLU"),
         L("MaxPooling2D", pool_size=2),
         L("Flatten"),

@@ -424,6 +424,69 @@ def overfitting_note(history: dict[str, list[float]]) -> str | None:
     return None
 
 
+def format_seconds(seconds: float | None) -> str:
+    """A duration for people: "45 s", "3 min 05 s", "1 h 02 min"; an em dash when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = int(round(max(0.0, seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+@dataclass(frozen=True)
+class ProgressText:
+    """The words under the two progress bars and the status line, for the page and the terminal."""
+
+    epoch: str
+    job: str
+    status: str
+
+
+def describe_progress(snap: JobSnapshot, max_jobs: int | None = None) -> ProgressText:
+    """What the epoch bar, the job bar and the status line say for this snapshot."""
+    if snap.state is JobState.QUEUED:
+        slots = f" (at most {max_jobs} train at a time)" if max_jobs else ""
+        pos = snap.queue_position or 1
+        ahead = "you are next" if pos == 1 else f"{pos - 1} job{'s' if pos > 2 else ''} ahead of you"
+        return ProgressText("Epoch —", "Waiting", f"Waiting for a free training slot: number {pos} in line, "
+                                                   f"{ahead}{slots}.")
+    n_epoch = min(snap.epoch + 1, snap.epochs)
+    if snap.phase == "validating":
+        epoch_words = f"Epoch {n_epoch}/{snap.epochs} · checking the validation images"
+    elif snap.phase in ("testing", "saving", "done") or snap.epoch >= snap.epochs:
+        epoch_words = f"Epoch {snap.epoch}/{snap.epochs}"
+    else:
+        epoch_words = f"Epoch {n_epoch}/{snap.epochs} · batch {snap.batch}/{snap.batches}"
+    if snap.batch_loss is not None and snap.phase == "training":
+        epoch_words += f" · loss {snap.batch_loss:.4f}"
+        if snap.batch_accuracy is not None:
+            epoch_words += f" · accuracy {snap.batch_accuracy:.1%}"
+    job_words = f"{snap.job_fraction:.0%} of the job · {format_seconds(snap.elapsed)} elapsed"
+    if snap.state is JobState.RUNNING and snap.eta is not None:
+        job_words += f" · about {format_seconds(snap.eta)} left"
+    phase_words = {
+        "preparing": "Building the model…",
+        "training": "Training…",
+        "validating": "Measuring validation loss and accuracy…",
+        "testing": "Measuring accuracy on the test images…",
+        "saving": "Saving the run…",
+    }
+    status = snap.message if not snap.active else phase_words.get(snap.phase, "Training…")
+    return ProgressText(epoch_words, job_words, status)
+
+
+def suggested_hyper(spec, input_shape=(28, 28, 1), num_classes: int = 10) -> Hyper:
+    """The settings to start from: the preset's own when the spec is a preset, else the fast preset's."""
+    from cnnkit import presets
+
+    name = getattr(spec, "name", "")
+    preset = presets.get(name if name in presets.names() else presets.FAST, tuple(input_shape), num_classes)
+    return Hyper.from_preset(preset)
+
+
 class TrainingJob:
     """One `model.fit` of a spec on a dataset, in a background thread.
 
@@ -614,7 +677,8 @@ class TrainingJob:
             self._train_started = time.time()
             self._phase = "training"
             self._emit_locked("phase", phase="training")
-        model.fit(train, validation_data=val, epochs=h.epochs, callbacks=callbacks, verbose=0)
+        # shuffle=False: the pipeline already shuffles the indices every epoch.
+        model.fit(train, validation_data=val, epochs=h.epochs, callbacks=callbacks, verbose=0, shuffle=False)
         with self._lock:
             self._train_ended = time.time()
             nan = self._stopped_by == "nan"

@@ -150,3 +150,22 @@ def wait_idle(page, timeout: float = 60_000) -> None:
 def idle():
     """The wait_idle function, for tests: idle(page)."""
     return wait_idle
+
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture
+def app_test(runs_dir):
+    """Factory: a fresh AppTest of the whole app (app.py), run once, optionally switched to a page."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(page: str | None = None, timeout: float = 120):
+        at = AppTest.from_file(APP, default_timeout=timeout)
+        at.run()
+        if page is not None:
+            at.switch_page(page)
+            at.run()
+        return at
+
+    return make

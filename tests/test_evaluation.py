@@ -135,8 +135,11 @@ def test_predictions_table_and_captions():
         "correct": [True, False],
     }
     captions, correct = evaluation.image_labels(np.array([0, 1]), y_true, probs, ("cat", "dog"))
-    assert captions == ["cat ✓ 70%", "cat → dog 90%"]
+    assert captions == ["cat<br>✓ 70%", "cat<br>→ dog 90%"]
     assert correct.tolist() == [True, False]
+    short, _ = evaluation.image_labels(np.array([2]), y_true, probs, ("cat", "dog"), short=True)
+    assert short == ["#2 · 55%"]
+    np.testing.assert_array_equal(evaluation.by_confidence(np.array([0, 1, 2]), probs), [1, 0, 2])
     empty = evaluation.predictions_table(np.array([], dtype=int), y_true, probs, ("cat", "dog"))
     assert len(empty) == 0
 

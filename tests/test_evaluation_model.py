@@ -35,7 +35,7 @@ def tiny_dataset(shape=(28, 28, 1), classes=10, n_test=300, name="mnist", seed=0
     )
 
 
-def small_model(shape=(28, 28, 1), classes=10, softmax=True, seed=1) -> keras.Model:
+def small_model(shape=(28, 28, 1), classes=10, softmax=True, seed=1, compile=True) -> keras.Model:
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
@@ -48,7 +48,8 @@ def small_model(shape=(28, 28, 1), classes=10, softmax=True, seed=1) -> keras.Mo
     )
     # Large weights make confident (and confidently wrong) predictions, so the loss is far from log(10).
     model.layers[-1].kernel.assign(model.layers[-1].kernel * 8)
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if compile:
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -157,8 +158,8 @@ HISTORY = {"loss": [1.0, 0.6, 0.4], "accuracy": [0.6, 0.8, 0.9], "val_loss": [0.
 
 def test_runs_are_evaluated_cached_and_compared(tmp_path):
     ds = tiny_dataset()
-    a = _save(small_model(seed=1), tmp_path, "first", HISTORY)
-    b = _save(small_model(seed=2), tmp_path, "second", {k: v[:2] for k, v in HISTORY.items()})
+    a = _save(small_model(seed=1, compile=False), tmp_path, "first", HISTORY)
+    b = _save(small_model(seed=2, compile=False), tmp_path, "second", {k: v[:2] for k, v in HISTORY.items()})
     cache = evaluation.EvaluationCache()
     key = evaluation.run_key(a, ds)
     ev_a = cache.get_or_evaluate(key, a, ds)
@@ -177,7 +178,7 @@ def test_runs_are_evaluated_cached_and_compared(tmp_path):
 
 def test_command_line_evaluate(tmp_path, monkeypatch):
     ds = tiny_dataset()
-    run = _save(small_model(), tmp_path, "cli", HISTORY)
+    run = _save(small_model(compile=False), tmp_path, "cli", HISTORY)
     npz = tmp_path / "tiny.npz"
     np.savez(npz, x_train=ds.x_train[..., 0], y_train=ds.y_train, x_test=ds.x_test[..., 0], y_test=ds.y_test)
     out = io.StringIO()

@@ -1,0 +1,224 @@
+"""Fast prediction for one image, and what each convolution layer sees in it.
+
+`model.predict` sets up a whole data pipeline on every call (~40 ms for one
+image); a drawing page that answers as the student lifts the pen needs well
+under a frame. A `Predictor` traces the model once into a compiled TensorFlow
+function for a single (1, H, W, C) input and calls that (under 1 ms for the
+lessons' models). `predictor_for(run)` keeps one Predictor per saved Run (and
+file time) in this process, so every student reuses it.
+
+The same Predictor gives the feature maps: the output of each Conv2D layer
+(after its activation, when the next layer is one) for the image.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from cnnkit.errors import DrawingError
+
+# Below this top probability the page warns that the model is unsure.
+LOW_CONFIDENCE = 0.6
+# Layer classes that only apply an activation: a Conv2D followed by one is shown after it.
+_ACTIVATION_LAYERS = ("ReLU", "LeakyReLU", "ELU", "PReLU", "Activation", "Softmax")
+_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one image: a probability per class."""
+
+    probabilities: np.ndarray  # (num_classes,), sums to 1
+    class_names: tuple[str, ...]
+
+    @property
+    def index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def label(self) -> str:
+        return self.class_names[self.index]
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities[self.index])
+
+    @property
+    def uncertain(self) -> bool:
+        return self.confidence < LOW_CONFIDENCE
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(self.class_names[i], float(self.probabilities[i])) for i in order]
+
+    def to_dict(self, k: int = 3) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "index": self.index,
+            "probability": round(self.confidence, 6),
+            "top": [{"label": name, "probability": round(p, 6)} for name, p in self.top(k)],
+        }
+
+
+@dataclass(frozen=True)
+class FeatureMaps:
+    """One convolution layer's output for one image: (h, w, channels)."""
+
+    layer: str  # the Conv2D layer's name
+    title: str  # e.g. "conv2d · 32 filters 3×3 · after ReLU"
+    activations: np.ndarray  # (h, w, channels) float32
+
+    @property
+    def channels(self) -> int:
+        return int(self.activations.shape[-1])
+
+    def tiles(self, count: int) -> list[np.ndarray]:
+        """The first `count` channels, each scaled to [0, 1] for display.
+
+        A channel is divided by its own maximum so weak but patterned responses show;
+        a channel that is zero everywhere (a filter this image does not excite)
+        stays black rather than having noise blown up. Negative values (no ReLU)
+        are shifted so 0 stays mid-grey only when there are any.
+        """
+        out = []
+        for c in range(min(count, self.channels)):
+            a = self.activations[..., c].astype(np.float32)
+            low, high = float(a.min()), float(a.max())
+            if low >= 0:
+                out.append(a / high if high > 0 else np.zeros_like(a))
+            else:
+                span = max(abs(low), abs(high))
+                out.append((a / span + 1.0) / 2.0)
+        return out
+
+
+def _softmax_if_needed(out: np.ndarray) -> np.ndarray:
+    """Models ending in softmax already give probabilities; a model ending in logits is softmaxed."""
+    out = out.astype(np.float64)
+    if out.min() >= 0 and abs(out.sum() - 1.0) < 1e-3:
+        return out / out.sum()
+    e = np.exp(out - out.max())
+    return e / e.sum()
+
+
+class Predictor:
+    """A Keras model wrapped for one-image-at-a-time use, traced once."""
+
+    def __init__(self, model, class_names: Sequence[str] | None = None) -> None:
+        import tensorflow as tf
+
+        self._tf = tf
+        self.model = model
+        shape = tuple(int(s) for s in model.input_shape[1:])
+        self.input_shape: tuple[int, ...] = shape
+        n = int(model.output_shape[-1])
+        names = tuple(str(c) for c in class_names) if class_names is not None else ()
+        self.class_names: tuple[str, ...] = names if len(names) == n else tuple(str(i) for i in range(n))
+        signature = [tf.TensorSpec((1, *shape), tf.float32)]
+        # One trace for the fixed single-image shape, kept as a concrete function: a call is
+        # then only the graph run (no signature matching, no tf.data, no callbacks).
+        self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature).get_concrete_function()
+        self._conv = self._conv_outputs()
+        self._features = None
+        if self._conv:
+            import keras
+
+            feature_model = keras.Model(inputs=model.inputs, outputs=[out for _, _, out in self._conv])
+            self._features = tf.function(
+                lambda x: feature_model(x, training=False), input_signature=signature
+            ).get_concrete_function()
+
+    def _conv_outputs(self) -> list[tuple[str, str, Any]]:
+        """(conv layer name, title, symbolic output) per Conv2D, after its activation layer if one follows."""
+        layers = list(self.model.layers)
+        found = []
+        for i, layer in enumerate(layers):
+            if type(layer).__name__ != "Conv2D":
+                continue
+            cfg = layer.get_config()
+            kernel = "×".join(str(k) for k in cfg.get("kernel_size", ()))
+            title = f"{layer.name} · {cfg.get('filters')} filters {kernel}"
+            out = layer.output
+            activation = cfg.get("activation", "linear")
+            # Skip the BatchNormalization between a conv and its activation, as the fast preset has.
+            j = i + 1
+            while j < len(layers) and type(layers[j]).__name__ == "BatchNormalization":
+                j += 1
+            if activation == "linear" and j < len(layers) and type(layers[j]).__name__ in _ACTIVATION_LAYERS:
+                out = layers[j].output
+                title += f" · after {type(layers[j]).__name__}"
+            elif activation != "linear":
+                title += f" · {activation}"
+            found.append((layer.name, title, out))
+        return found
+
+    def _batch(self, x: np.ndarray):
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape == self.input_shape:
+            x = x[None]
+        if x.shape != (1, *self.input_shape):
+            want = "×".join(str(s) for s in self.input_shape)
+            got = "×".join(str(s) for s in x.shape[-3:])
+            raise DrawingError(f"This model takes {want} images, not {got}: choose the run trained on this dataset.")
+        return self._tf.constant(x)
+
+    def predict(self, x: np.ndarray) -> Prediction:
+        """Probabilities for one (H, W, C) float32 image in [0, 1]."""
+        out = self._forward(self._batch(x))
+        return Prediction(_softmax_if_needed(np.asarray(out)[0]), self.class_names)
+
+    def feature_maps(self, x: np.ndarray) -> list[FeatureMaps]:
+        """Each Conv2D layer's response to the image, first layer first ([] if the model has none)."""
+        if self._features is None:
+            return []
+        outs = self._features(self._batch(x))
+        if not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        return [
+            FeatureMaps(layer=name, title=title, activations=np.asarray(o)[0])
+            for (name, title, _), o in zip(self._conv, outs)
+        ]
+
+    @property
+    def conv_layers(self) -> list[str]:
+        return [name for name, _, _ in self._conv]
+
+
+_cache: OrderedDict[tuple[str, float], Predictor] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def class_names_for(dataset: str, num_classes: int | None = None) -> tuple[str, ...] | None:
+    """The catalogue's class names for a run's dataset name, if it is a catalogue dataset."""
+    from cnnkit import datasets
+
+    info = datasets.CATALOGUE.get(dataset)
+    if info is None or (num_classes is not None and info.num_classes != num_classes):
+        return None
+    return info.class_names
+
+
+def predictor_for(run, class_names: Sequence[str] | None = None) -> Predictor:
+    """The Predictor of a saved Run, built once per (model file, file time) in this process.
+
+    `class_names` is for runs on an uploaded dataset; catalogue datasets name their own.
+    """
+    model = run.load_model()  # cached by cnnkit.runs; a RunError explains a missing or damaged file
+    key = (str(run.model_path), run.model_path.stat().st_mtime)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    names = class_names or class_names_for(run.dataset, int(model.output_shape[-1]))
+    predictor = Predictor(model, names)
+    with _cache_lock:
+        predictor = _cache.setdefault(key, predictor)
+        _cache.move_to_end(key)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return predictor

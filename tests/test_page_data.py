@@ -1,0 +1,91 @@
+"""AppTest: the app shell, the home page and the data page, driven as a student would."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def app(app_test):
+    at = app_test()
+    assert not at.exception
+    return at
+
+
+def _data_page(at):
+    at.switch_page("pages/data.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_home_page_lists_the_stages(app):
+    text = " ".join(m.value for m in app.markdown)
+    assert "four stages" in text
+    assert any("offline sample" in i.value for i in app.info)
+    # the sidebar says which dataset and where it came from
+    side = " ".join(m.value for m in app.sidebar.markdown) + " ".join(c.value for c in app.sidebar.caption)
+    assert "MNIST digits" in side and "offline sample" in side
+
+
+def test_data_page_renders_samples_counts_and_preprocessing(app):
+    at = _data_page(app)
+    assert [m.value for m in at.metric] == ["4,000", "1,000", "28 × 28 × 1", "10"]
+    assert any("offline sample" in w.value for w in at.warning)
+    assert len(at.tabs) == 5
+    codes = " ".join(c.value for c in at.code)
+    assert "np.expand_dims" in codes and "(28, 28, 1)" in codes
+    frames = at.dataframe
+    assert frames[0].value["train"].sum() == 4000  # class counts
+    assert frames[1].value["validation"].sum() == 800  # 20 % held out
+
+
+def test_switch_to_fashion_and_back(app):
+    at = _data_page(app)
+    at.selectbox(key="dataset_picker").set_value("fashion_mnist").run()
+    assert not at.exception and not at.error
+    assert at.metric[0].value == "60,000"
+    assert at.session_state.dataset_name == "fashion_mnist"
+    at.selectbox(key="dataset_picker").set_value("mnist").run()
+    assert at.metric[0].value == "4,000"
+
+
+def test_cifar_offline_gives_a_sentence_and_keeps_the_dataset(app):
+    at = _data_page(app)
+    at.selectbox(key="dataset_picker").set_value("cifar10").run()
+    assert not at.exception
+    assert "CIFAR-10 cannot be loaded here" in at.error[0].value and "internet" in at.error[0].value
+    assert at.session_state.dataset_name == "mnist"
+    assert at.selectbox(key="dataset_picker").value == "mnist"
+    assert at.metric[0].value == "4,000"
+
+
+def test_sample_controls(app):
+    at = _data_page(app)
+    at.selectbox(key="sample_class").set_value("7").run()
+    at.slider(key="sample_count").set_value(30).run()
+    at.toggle(key="sample_shuffle").set_value(True).run()
+    assert not at.exception
+    at.number_input(key="prep_index").set_value(42).run()
+    assert not at.exception
+
+
+def test_uploaded_npz_is_used_and_bad_upload_keeps_state(app, tmp_path):
+    """Uploads go through session.use_upload, the same call the page makes for st.file_uploader."""
+    import session
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    np.savez(buf, x_train=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8), y_train=np.arange(50) % 10,
+             x_test=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), y_test=np.arange(20) % 10)
+    ds = session._uploaded_dataset("d1", "mnist.npz", "mnist", buf.getvalue())
+    assert ds.source == "file" and len(ds.x_train) == 50
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr("../evil.png", b"x")
+    from cnnkit.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="unsafe path"):
+        session._uploaded_dataset("d2", "evil.zip", "mnist", zbuf.getvalue())

@@ -1,0 +1,78 @@
+"""Presets: the lessons' models with exactly the parameter counts the lessons quote, checked against Keras."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+from cnnkit import presets
+from cnnkit.errors import SpecError
+
+LESSON_NUMBERS = {
+    "single_conv": 542_230,
+    "two_conv": 4_738_826,
+    "two_conv_dropout": 1_199_882,
+    "keras_convnet": 34_826,
+    # Lab D does not quote its total; these are Keras's count_params() for the lab's layers.
+    "fashion_leaky": 356_234,
+    "fashion_leaky_dropout": 356_234,
+}
+
+
+def test_every_lesson_is_a_preset_and_fast_is_ours():
+    assert set(LESSON_NUMBERS) | {presets.FAST} == set(presets.PRESETS)
+    assert presets.names()[0] == "single_conv"
+
+
+@pytest.mark.parametrize("name,total", LESSON_NUMBERS.items())
+def test_lesson_parameter_counts(name, total):
+    p = presets.PRESETS[name]
+    assert p.spec.summary().total_params == total == p.lesson_params
+    assert p.spec.validate(10) == []
+
+
+@pytest.mark.parametrize("shape,classes", [((28, 28, 1), 10), ((32, 32, 3), 10), ((28, 28, 1), 3)])
+@pytest.mark.parametrize("name", presets.names())
+def test_presets_match_keras_on_every_dataset_shape(name, shape, classes):
+    p = presets.get(name, shape, classes)
+    s = p.spec.summary()
+    model = p.spec.to_keras(classes)
+    assert model.count_params() == s.total_params
+    assert [tuple(layer.output.shape[1:]) for layer in model.layers] == [r.output_shape for r in s.rows]
+    assert model.output_shape == (None, classes)
+    assert p.spec.input_shape == shape
+    keras.backend.clear_session()
+
+
+def test_lab_details():
+    a = presets.get("single_conv")
+    assert [r.output_shape for r in a.spec.summary().rows][:3] == [(26, 26, 32), (13, 13, 32), (5408,)]
+    assert (a.optimizer, a.learning_rate, a.momentum, a.batch_size, a.epochs) == ("sgd", 0.01, 0.9, 32, 10)
+    c = presets.get("two_conv_dropout")
+    assert (c.optimizer, c.learning_rate, c.batch_size) == ("adadelta", 1.0, 128)
+    d = presets.get("fashion_leaky_dropout").spec
+    assert [l.params["rate"] for l in d.layers if l.type == "Dropout"] == [0.25, 0.25, 0.4, 0.3]
+    assert all(l.params["negative_slope"] == 0.1 for l in d.layers if l.type == "LeakyReLU")
+    assert all(l.params["padding"] == "same" for l in d.layers if l.type in ("Conv2D", "MaxPooling2D"))
+    assert presets.get("fashion_leaky").spec.summary().rows[-3].output_shape == (128,)
+
+
+def test_fast_preset_is_small():
+    s = presets.get(presets.FAST).spec.summary()
+    assert s.total_params < 60_000 and s.flops < 10_000_000
+    assert s.non_trainable_params > 0  # it uses BatchNormalization
+
+
+def test_hyper_dict_and_errors():
+    h = presets.get("two_conv").hyper()
+    assert h == {"optimizer": "adam", "learning_rate": 0.001, "momentum": 0.0, "batch_size": 100, "epochs": 10}
+    with pytest.raises(SpecError, match="no preset called 'lenet'"):
+        presets.get("lenet")
+    with pytest.raises(SpecError, match="at least 2 classes"):
+        presets.get("single_conv", num_classes=1)
+
+
+def test_presets_are_independent_copies():
+    a = presets.get("single_conv")
+    a.spec.layers[0].params["filters"] = 1
+    assert presets.get("single_conv").spec.layers[0].params["filters"] == 32

@@ -1,0 +1,97 @@
+"""cnnkit.runs: a Run's round-trip on disk, listing, class mode, damage."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from cnnkit import runs
+from cnnkit.errors import RunError
+
+
+class _Spec:
+    def to_dict(self):
+        return {"input_shape": [4, 4, 1], "layers": []}
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _save(model, root, **kw):
+    hist = {"loss": [1.0, 0.5], "accuracy": [0.5, np.float32(0.75)], "val_loss": [1.1, float("nan")]}
+    return runs.save_run(model, _Spec(), {"optimizer": "adam", "batch_size": 8}, hist,
+                         {"test_accuracy": np.float64(0.8), "test_loss": 0.4}, "mnist", root=root, **kw)
+
+
+def test_round_trip(small_model, runs_dir):
+    run = _save(small_model, runs_dir, title="first try", owner="abc")
+    assert run.path.parent == runs_dir and run.title == "first try" and run.dataset == "mnist"
+    again = runs.load_run(run.path)
+    assert again.hyper == {"optimizer": "adam", "batch_size": 8}
+    assert again.history["accuracy"] == [0.5, 0.75] and again.history["val_loss"][1] is None
+    assert again.metrics["test_accuracy"] == pytest.approx(0.8) and again.owner == "abc"
+    model = again.load_model()
+    x = np.random.default_rng(0).random((2, 4, 4, 1)).astype("float32")
+    assert np.allclose(model.predict_on_batch(x), small_model.predict_on_batch(x), atol=1e-6)
+    assert again.load_model() is model  # cached per process
+    assert "first try" in again.label and "80.0%" in again.label
+    assert not list(runs_dir.glob(".*partial"))
+
+
+def test_listing_newest_first_and_by_dataset(small_model, runs_dir):
+    a = _save(small_model, runs_dir)
+    time.sleep(0.01)
+    b = _save(small_model, runs_dir)
+    listed = runs.list_runs()
+    assert [r.id for r in listed] == [b.id, a.id]
+    assert runs.list_runs(dataset="cifar10") == []
+
+
+def test_class_mode_shows_own_and_shared_runs(small_model, runs_dir, monkeypatch):
+    mine = _save(small_model, runs_dir, owner="me")
+    _save(small_model, runs_dir, owner="someone-else")
+    shared = _save(small_model, runs.shared_runs_dir(), title="lecturer's model")
+    assert len(runs.list_runs(owner="me")) == 3  # on a laptop: everything
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "1")
+    seen = {r.id for r in runs.list_runs(owner="me")}
+    assert seen == {mine.id, shared.id}
+    assert [r.shared for r in runs.list_runs(owner="nobody")] == [True]
+
+
+def test_damaged_runs_give_sentences(small_model, runs_dir):
+    run = _save(small_model, runs_dir)
+    (run.path / "history.json").write_text("{not json")
+    with pytest.raises(RunError, match="damaged history.json"):
+        runs.load_run(run.path)
+    assert runs.list_runs() == []  # skipped in listings
+    (run.path / "metrics.json").unlink()
+    with pytest.raises(RunError, match="metrics.json missing"):
+        runs.load_run(run.path)
+    with pytest.raises(RunError, match="no run folder"):
+        runs.load_run(runs_dir / "nope")
+
+
+def test_corrupt_model_file(small_model, runs_dir):
+    run = _save(small_model, runs_dir)
+    run.model_path.write_bytes(b"garbage")
+    with pytest.raises(RunError, match="could not be loaded"):
+        runs.load_run(run.path).load_model()
+
+
+def test_delete(small_model, runs_dir):
+    run = _save(small_model, runs_dir)
+    runs.delete_run(run)
+    assert not run.path.exists() and runs.list_runs() == []
+
+
+def test_json_files_are_plain(small_model, runs_dir):
+    run = _save(small_model, runs_dir)
+    meta = json.loads((run.path / "run.json").read_text())
+    assert meta["dataset"] == "mnist" and meta["id"] == run.id

@@ -1,0 +1,262 @@
+"""TrainingJob, JobRegistry and the data pipeline, on tiny data and tiny models (1 epoch)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from cnnkit import runs, training
+from cnnkit.errors import TrainingError
+from cnnkit.spec import LayerSpec, ModelSpec
+from cnnkit.training import Hyper, JobRegistry, JobState, TrainingJob
+
+L = LayerSpec.new
+
+
+def tiny_spec(shape=(28, 28, 1), classes=10, name="tiny") -> ModelSpec:
+    return ModelSpec(shape, [
+        L("Conv2D", filters=4, kernel_size=3, activation="relu"),
+        L("MaxPooling2D", pool_size=4),
+        L("Flatten"),
+        L("Dense", units=classes, activation="softmax"),
+    ], name=name)
+
+
+def quick(**kw) -> Hyper:
+    base = dict(optimizer="adam", learning_rate=0.01, batch_size=50, epochs=1, validation_split=0.2, seed=1)
+    base.update(kw)
+    return Hyper(**base)
+
+
+# --- hyper-parameters -------------------------------------------------------------------
+@pytest.mark.parametrize("kw, words", [
+    (dict(epochs=0), "at least 1"),
+    (dict(epochs=-3), "at least 1"),
+    (dict(epochs=1000), "more than this app allows"),
+    (dict(epochs=2.5), "whole number"),
+    (dict(learning_rate=0), "greater than 0"),
+    (dict(learning_rate=-0.1), "greater than 0"),
+    (dict(learning_rate=50), "far too large"),
+    (dict(learning_rate=float("nan")), "not NaN"),
+    (dict(learning_rate="fast"), "must be a number"),
+    (dict(batch_size=0), "at least 1"),
+    (dict(validation_split=0.9), "between 0 and 0.5"),
+    (dict(optimizer="lbfgs"), "Unknown optimizer"),
+    (dict(labels="words"), "integer"),
+    (dict(momentum=1.0), "Momentum"),
+    (dict(patience=0), "patience"),
+    (dict(seed=-1), "seed"),
+])
+def test_bad_hyper_parameters_say_what_is_wrong(kw, words):
+    with pytest.raises(TrainingError, match=words):
+        quick(**kw).validate(num_train=200)
+
+
+def test_batch_larger_than_the_data_is_refused():
+    # 200 images, 20 % held back for validation: 160 left to train on.
+    with pytest.raises(TrainingError, match="larger than the 160 training images; choose a batch size of at most 160"):
+        quick(batch_size=161).validate(num_train=200)
+    assert quick(batch_size=160).validate(num_train=200).batch_size == 160
+
+
+def test_validate_normalises_names_and_types():
+    h = Hyper(optimizer="SGD", learning_rate="0.05", batch_size=32.0, epochs="2").validate(1000)
+    assert (h.optimizer, h.learning_rate, h.batch_size, h.epochs) == ("sgd", 0.05, 32, 2)
+    assert Hyper.from_dict(h.to_dict()) == h
+
+
+def test_from_preset_takes_the_preset_settings():
+    from cnnkit import presets
+
+    p = presets.get(presets.FAST)
+    h = Hyper.from_preset(p, epochs=1)
+    assert h.optimizer == training.optimizer_key(p.optimizer)
+    assert (h.learning_rate, h.batch_size, h.epochs) == (p.learning_rate, p.batch_size, 1)
+    h.validate(4000)
+    lab_a = Hyper.from_preset(presets.get("single_conv"))
+    assert (lab_a.optimizer, lab_a.momentum) == ("sgd", 0.9)
+
+
+def test_every_setting_has_a_one_line_explanation():
+    for f in Hyper.__dataclass_fields__:
+        assert f in training.HYPER_HELP and training.HYPER_HELP[f].endswith(".")
+    assert training.OPTIMIZERS["adadelta"].default_lr == 1.0
+
+
+def test_spec_must_fit_the_dataset(tiny_ds):
+    ds = tiny_ds()
+    with pytest.raises(TrainingError, match="expects 32×32×3 images but .* 28×28×1"):
+        TrainingJob(tiny_spec(shape=(32, 32, 3)), ds, quick())
+    with pytest.raises(TrainingError, match="cannot be trained"):
+        TrainingJob(tiny_spec(classes=3), ds, quick())          # 3 outputs for 10 classes
+    no_flatten = ModelSpec((28, 28, 1), [L("Dense", units=10, activation="softmax")], name="bad")
+    with pytest.raises(TrainingError, match="cannot be trained"):
+        TrainingJob(no_flatten, ds, quick())
+
+
+# --- data pipeline ----------------------------------------------------------------------------
+def test_validation_split_is_a_fixed_disjoint_slice():
+    tr, va = training.split_indices(1000, 0.2, seed=5)
+    assert len(va) == 200 and len(tr) == 800
+    assert not set(tr) & set(va) and set(tr) | set(va) == set(range(1000))
+    tr2, va2 = training.split_indices(1000, 0.2, seed=5)
+    assert np.array_equal(va, va2) and np.array_equal(tr, tr2)
+    assert not np.array_equal(va, training.split_indices(1000, 0.2, seed=6)[1])
+    assert len(training.split_indices(10, 0.0, 1)[1]) == 0
+
+
+def test_batches_scale_each_batch_and_share_the_uint8_arrays(tiny_ds):
+    ds = tiny_ds(n_train=130)
+    idx = np.arange(3, 130)
+    pipe = training.batches(ds.x_train, ds.y_train, idx, 50, num_classes=10, one_hot=True)
+    got = list(pipe)
+    assert [len(b[0]) for b in got] == [50, 50, 27] and len(pipe) == 3
+    xb, yb = got[0]
+    assert xb.dtype.name == "float32" and yb.shape == (50, 10)
+    np.testing.assert_allclose(xb.numpy(), ds.x_train[3:53] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(np.argmax(yb.numpy(), 1), ds.y_train[3:53])
+    # Integer labels stay integers; shuffling visits every index exactly once.
+    shuffled = list(training.batches(ds.x_train, ds.y_train, idx, 50, num_classes=10, shuffle=True, seed=3))
+    seen = np.concatenate([b[1].numpy() for b in shuffled])
+    assert sorted(seen.tolist()) == sorted(ds.y_train[idx].tolist())
+    # Every job reuses one tensor per dataset array: no per-job copy.
+    assert training.shared_tensor(ds.x_train) is training.shared_tensor(ds.x_train)
+
+
+def test_augmentation_keeps_shape_and_range(tiny_ds):
+    ds = tiny_ds(n_train=64)
+    xb, _ = next(iter(training.batches(ds.x_train, ds.y_train, np.arange(64), 64, num_classes=10,
+                                       augment=True, seed=1)))
+    x = xb.numpy()
+    assert x.shape == (64, 28, 28, 1) and x.min() >= 0 and x.max() <= 1.0001
+    assert not np.allclose(x, ds.x_train / 255.0)
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+def test_job_goes_queued_running_finished_and_saves_a_run(tiny_ds, runs_dir):
+    ds = tiny_ds()
+    job = TrainingJob(tiny_spec(), ds, quick(labels="one_hot"), owner="alice", title="my first cnn")
+    assert job.state is JobState.QUEUED and job.snapshot().phase == "waiting"
+    job.start()
+    snap = job.wait(60)
+    assert snap.state is JobState.FINISHED, snap.message
+    assert snap.epoch == 1 and snap.batch == snap.batches == 4       # 160 images / 50 per batch
+    assert snap.job_fraction == 1.0 and "Test accuracy" in snap.message
+    assert set(snap.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    states = [e.data["state"] for e in job.events() if e.kind == "state"]
+    assert states == ["queued", "running", "finished"]
+    assert [e.data["epoch"] for e in job.events() if e.kind == "epoch"] == [1]
+    m = snap.metrics
+    assert 0 <= m["test_accuracy"] <= 1 and math.isfinite(m["test_loss"])
+    assert (m["num_train"], m["num_validation"], m["num_test"], m["epochs_run"]) == (160, 40, 50, 1)
+    # The Run round-trips: same history, metrics, settings and owner; the model reproduces the test loss.
+    run = runs.load_run(snap.run_path)
+    assert run.path.parent == runs_dir and run.owner == "alice" and run.title == "my first cnn"
+    assert run.history == snap.history and run.metrics["test_accuracy"] == m["test_accuracy"]
+    assert run.hyper["labels"] == "one_hot" and run.spec.to_dict() == tiny_spec().to_dict()
+    model = run.load_model()
+    probs = model.predict(ds.x_test.astype("float32") / 255, verbose=0)
+    loss = -np.mean(np.log(np.clip(probs[np.arange(50), ds.y_test], 1e-7, 1)))
+    assert loss == pytest.approx(m["test_loss"], rel=1e-3)
+
+
+def test_stop_mid_epoch_keeps_what_was_learnt(tiny_ds, runs_dir):
+    ds = tiny_ds(n_train=400)
+    job = TrainingJob(tiny_spec(), ds, quick(batch_size=4, epochs=3), owner="bob")
+    job.start()
+    deadline = time.time() + 30
+    while job.snapshot().batch < 3 and time.time() < deadline:
+        time.sleep(0.01)
+    job.stop()
+    snap = job.wait(60)
+    assert snap.state is JobState.STOPPED
+    assert snap.epoch == 0 and 3 <= snap.batch < snap.batches           # stopped inside the first epoch
+    assert snap.history == {}                                            # a partial epoch is no epoch
+    assert "Stopped by you" in snap.message and snap.metrics["stopped_by"] == "user"
+    assert runs.load_run(snap.run_path).metrics["stopped_early"] is True
+
+
+def test_nan_loss_fails_with_a_sentence_about_the_learning_rate(tiny_ds, runs_dir, monkeypatch):
+    import keras
+
+    ds = tiny_ds()
+    # Keras clips probabilities, so on tiny data even a huge rate seldom reaches NaN within a test's
+    # time. An optimizer stepping by NaN poisons the weights at the first update instead: the loss
+    # of batch 2 is NaN, exactly what an exploding learning rate ends in.
+    monkeypatch.setattr(training, "make_optimizer", lambda *a: keras.optimizers.SGD(learning_rate=float("nan")))
+    job = TrainingJob(tiny_spec(), ds, quick(optimizer="sgd", learning_rate=10, batch_size=10, epochs=3))
+    job.start()
+    snap = job.wait(60)
+    assert snap.state is JobState.FAILED
+    assert snap.message.startswith("Training stopped in epoch 1, batch 2: the loss became NaN")
+    assert "learning rate 10 is too high for SGD with momentum; try 0.01" in snap.message
+    assert snap.epoch == 0 and snap.history == {}
+    assert snap.run_path is None and not list(runs_dir.iterdir())
+
+
+def test_a_job_that_cannot_be_built_fails_with_the_reason(tiny_ds, monkeypatch):
+    from cnnkit.errors import SpecError
+
+    spec = tiny_spec()
+    job = TrainingJob(spec, tiny_ds(), quick(), save=False)
+    monkeypatch.setattr(type(spec), "to_keras", lambda self, *a: (_ for _ in ()).throw(SpecError("Too big.")))
+    job.start()
+    snap = job.wait(30)
+    assert snap.state is JobState.FAILED and snap.message == "Too big."
+
+
+# --- registry: cap, queue, owners -----------------------------------------------------------
+def test_cap_and_queue_with_more_jobs_than_slots(tiny_ds, runs_dir):
+    ds = tiny_ds()
+    reg = JobRegistry(max_jobs=1)
+    jobs = [reg.submit(tiny_spec(name=f"m{i}"), ds, quick(), owner=f"s{i}") for i in range(4)]
+    assert reg.counts()["running"] == 1
+    assert [j.snapshot().queue_position for j in jobs] == [None, 1, 2, 3]
+    jobs[2].stop()                                        # a waiting student changes their mind
+    assert jobs[2].state is JobState.STOPPED
+    assert jobs[3].snapshot().queue_position == 2
+    for j in jobs:
+        j.wait(90)
+    assert [j.state for j in jobs] == [JobState.FINISHED, JobState.FINISHED, JobState.STOPPED, JobState.FINISHED]
+    started = [next(e.time for e in j.events() if e.data.get("state") == "running") for j in (jobs[0], jobs[1], jobs[3])]
+    ended = [next(e.time for e in j.events() if e.data.get("state") == "finished") for j in (jobs[0], jobs[1], jobs[3])]
+    assert started == sorted(started)
+    assert started[1] >= ended[0] and started[2] >= ended[1]     # never two at once with one slot
+    assert reg.counts() == {"running": 0, "queued": 0, "max_jobs": 1}
+
+
+def test_one_active_job_per_student_and_only_their_own(tiny_ds, runs_dir):
+    ds = tiny_ds(n_train=400)
+    reg = JobRegistry(max_jobs=2)
+    job = reg.submit(tiny_spec(), ds, quick(batch_size=4, epochs=2), owner="carol")
+    with pytest.raises(TrainingError, match="already have a training job"):
+        reg.submit(tiny_spec(), ds, quick(), owner="carol")
+    assert reg.get(job.id, owner="carol") is job
+    assert reg.get(job.id, owner="dave") is None and reg.get("nonsense", owner="carol") is None
+    assert reg.latest("carol") is job and reg.latest("dave") is None
+    job.stop()
+    job.wait(60)
+    again = reg.submit(tiny_spec(), ds, quick(), owner="carol", save=False)   # allowed once the first ended
+    assert again.wait(60).state is JobState.FINISHED
+
+
+def test_max_jobs_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CNNKIT_MAX_JOBS", "3")
+    assert training.default_max_jobs() == 3 and JobRegistry().max_jobs == 3
+    monkeypatch.setenv("CNNKIT_MAX_JOBS", "zero")
+    with pytest.raises(TrainingError, match="whole number"):
+        training.default_max_jobs()
+    monkeypatch.delenv("CNNKIT_MAX_JOBS")
+    assert training.default_max_jobs() >= 1
+
+
+# --- progress maths -------------------------------------------------------------------------------
+def test_overfitting_note_needs_val_loss_up_while_train_loss_falls():
+    assert training.overfitting_note({"loss": [1, .5, .3], "val_loss": [1, .6, .5]}) is None
+    note = training.overfitting_note({"loss": [1, .5, .3, .2], "val_loss": [1, .6, .7, .8]})
+    assert note and "epoch 2" in note
+    assert training.overfitting_note({"loss": [1, .5, .6, .7], "val_loss": [1, .6, .7, .8]}) is None
+    assert training.overfitting_note({"loss": [1, .5]}) is None
