@@ -61,7 +61,236 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = [add_datasets, add_evaluate]
+# --- train (issue 4) --------------------------------------------------------------
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a preset or a spec file on a dataset and save the run (same TrainingJob as the app)",
+                       description="Without --preset or --spec it trains the fast preset with its suggested settings; "
+                                   "--epochs/--batch-size/--optimizer/--lr override them.")
+    p.add_argument("--dataset", required=True, help="a catalogue name (mnist, fashion_mnist, cifar10) or an .npz/.zip file")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="a preset name (default: the fast preset)")
+    src.add_argument("--spec", help="a model spec JSON file (as exported by the architecture page)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default: the preset's)")
+    p.add_argument("--optimizer", help="adam, sgd, rmsprop or adadelta (default: the preset's)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the preset's, or the optimizer's usual one)")
+    p.add_argument("--validation-split", type=float, help="share of training images held back (default 0.1)")
+    p.add_argument("--one-hot", action="store_true", help="one-hot labels with categorical cross-entropy")
+    p.add_argument("--augment", action="store_true", help="small random shifts and rotations while training")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without validation improvement, keep the best weights")
+    p.add_argument("--seed", type=int, help="random seed (default 42)")
+    p.add_argument("--title", default="", help="a title for the run (default: the model's name)")
+    p.add_argument("--out", required=True, help="folder to write the run into (the runs folder, e.g. runs/shared)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def _train_dataset(name_or_file: str):
+    from pathlib import Path
+
+    from cnnkit import datasets
+
+    p = Path(name_or_file)
+    if p.suffix.lower() in (".npz", ".zip") or p.is_file():
+        return datasets.load_file(p)
+    return datasets.load(name_or_file)
+
+
+def cmd_train(args) -> int:
+    from cnnkit import presets, training
+    from cnnkit.errors import SpecError
+    from cnnkit.spec import ModelSpec
+
+    ds = _train_dataset(args.dataset)
+    if args.spec:
+        try:
+            with open(args.spec, encoding="utf-8") as f:
+                spec = ModelSpec.from_json(f.read())
+        except OSError as err:
+            raise SpecError(f"Cannot read the spec file {args.spec} ({err.strerror}).") from None
+        hyper = training.suggested_hyper(spec, ds.image_shape, ds.num_classes)
+    else:
+        preset = presets.get(args.preset or presets.FAST, ds.image_shape, ds.num_classes)
+        spec, hyper = preset.spec, training.Hyper.from_preset(preset)
+    if args.optimizer and args.lr is None:
+        hyper.learning_rate = training.OPTIMIZERS[training.optimizer_key(args.optimizer)].default_lr
+    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                     learning_rate=args.lr, validation_split=args.validation_split, seed=args.seed)
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(hyper, k, v)
+    hyper.labels = "one_hot" if args.one_hot else "integer"
+    if args.early_stopping is not None:
+        hyper.early_stopping, hyper.patience = True, args.early_stopping
+    bar = None if args.quiet else training.TerminalProgress(sys.stderr)
+    job = training.train(spec, ds, hyper, title=args.title or spec.name, runs_root=args.out,
+                         on_progress=bar)
+    snap = job.snapshot()
+    if bar:
+        bar.close(snap)
+    if snap.state is training.JobState.FAILED:
+        print(f"error: {snap.message}", file=sys.stderr)
+        return 1
+    _print_json({"run": snap.run_path, "state": snap.state.value, **snap.metrics})
+    return 0
+
+
+# --- summary / presets / export (issue 3) -------------------------------------------
+def _spec_args(p) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="a preset name (see `presets`; default: the fast preset)")
+    src.add_argument("--spec", help="a model spec JSON file (as saved by the architecture page)")
+    p.add_argument("--dataset", default="mnist",
+                   help="a catalogue name (mnist, fashion_mnist, cifar10) or an .npz/.zip file: sets the input "
+                        "shape and the number of classes (default mnist)")
+
+
+def _image_shape_and_classes(name_or_file: str) -> tuple[tuple[int, int, int], int]:
+    from pathlib import Path
+
+    from cnnkit import datasets
+
+    info = datasets.CATALOGUE.get(name_or_file)
+    if info is not None:  # no need to load the images for a catalogue entry
+        return tuple(info.image_shape), info.num_classes
+    if not Path(name_or_file).is_file():
+        raise UserError(f"'{name_or_file}' is neither a dataset name ({', '.join(datasets.CATALOGUE)}) nor a file.")
+    ds = datasets.load_file(name_or_file)
+    return ds.image_shape, ds.num_classes
+
+
+def _load_spec(args):
+    """(spec, preset or None, num_classes) from --spec or --preset and --dataset."""
+    from cnnkit import presets
+    from cnnkit.errors import SpecError
+    from cnnkit.spec import ModelSpec
+
+    shape, classes = _image_shape_and_classes(args.dataset)
+    if args.spec:
+        try:
+            with open(args.spec, encoding="utf-8") as f:
+                spec = ModelSpec.from_json(f.read())
+        except OSError as err:
+            raise SpecError(f"Cannot read the spec file {args.spec} ({err.strerror}).") from None
+        return spec.with_input_shape(shape), None, classes
+    preset = presets.get(args.preset or presets.FAST, shape, classes)
+    return preset.spec, preset, classes
+
+
+def add_summary(sub) -> None:
+    p = sub.add_parser("summary", help="layer-by-layer output shapes and parameters of a preset or spec file, "
+                                       "as Keras's model.summary() would show them (no TensorFlow needed)")
+    _spec_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON: rows, totals and problems")
+    p.set_defaults(func=cmd_summary)
+
+
+def cmd_summary(args) -> int:
+    spec, _, classes = _load_spec(args)
+    summary = spec.summary()
+    problems = spec.validate(classes)
+    if args.json:
+        _print_json({**summary.to_dict(), "name": spec.name,
+                     "problems": [{"layer": None if p.layer_index is None else p.layer_index + 1,
+                                   "message": p.message} for p in problems]})
+    else:
+        print(f'Model: "{spec.name or "my model"}"  input {"×".join(map(str, spec.input_shape))}')
+        print(summary.to_text())
+        for p in problems:
+            print(f"problem: {p}")
+    return 1 if problems else 0
+
+
+def add_presets(sub) -> None:
+    p = sub.add_parser("presets", help="list the presets: the lessons' models and our fast one")
+    p.add_argument("--dataset", default="mnist", help="count parameters for this dataset's images (default mnist)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_presets)
+
+
+def cmd_presets(args) -> int:
+    from cnnkit import presets
+
+    shape, classes = _image_shape_and_classes(args.dataset)
+    rows = []
+    for name in presets.names():
+        p = presets.get(name, shape, classes)
+        s = p.spec.summary()
+        rows.append({"name": name, "title": p.title, "params": s.total_params, "flops": s.flops,
+                     "layers": len(p.spec.layers), **p.hyper(), "description": p.description})
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'preset':<24}{'params':>11}{'MFLOPs':>9}  {'training':<34}title")
+    for r in rows:
+        train = f"{r['optimizer']} lr {r['learning_rate']:g}, batch {r['batch_size']}, {r['epochs']} ep"
+        print(f"{r['name']:<24}{r['params']:>11,}{r['flops'] / 1e6:>9.1f}  {train:<34}{r['title']}")
+    print(f"\nThe fast preset is '{presets.FAST}'. Show one with: python -m cnnkit summary --preset NAME")
+    return 0
+
+
+def add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a runnable Keras training script for a preset or spec file")
+    _spec_args(p)
+    p.add_argument("--out", help="file to write (default: print the script)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from cnnkit import codegen
+
+    spec, preset, _ = _load_spec(args)
+    name = Path(args.dataset).stem if Path(args.dataset).suffix else args.dataset
+    code = codegen.script(spec, preset.hyper() if preset else None, name,
+                          title=preset.title if preset else spec.name)
+    if args.out:
+        Path(args.out).write_text(code, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(code)
+    return 0
+
+
+# --- predict (issue 6) ------------------------------------------------------------
+def add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="predict the class of image files with a saved run, each prepared exactly "
+                                       "as the app prepares a canvas drawing (MNIST) or an upload (other datasets)")
+    p.add_argument("--run", required=True, help="the run folder (as written by `train` or the app)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG/... files, any size")
+    p.add_argument("--json", action="store_true", help="print JSON: one object per image with its top three")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from cnnkit import drawing, predict, runs
+
+    run = runs.load_run(args.run)
+    predictor = predict.predictor_for(run)
+    rows, failed = [], 0
+    for path in args.images:
+        try:
+            prepared = drawing.prepare_for(drawing.read_image(path), run.dataset, predictor.input_shape)
+            prediction = predictor.predict(prepared.x)
+        except UserError as err:
+            # One bad file (blank, unreadable) should not hide the answers for the others.
+            failed += 1
+            rows.append({"file": path, "error": str(err)})
+            if not args.json:
+                print(f"{path}: error: {err}", file=sys.stderr)
+            continue
+        rows.append({"file": path, **prediction.to_dict()})
+        if not args.json:
+            top = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top(3))
+            print(f"{path}\t{prediction.label}\t{prediction.confidence:.1%}\ttop 3: {top}")
+    if args.json:
+        _print_json(rows)
+    return 2 if failed else 0
+
+
+COMMANDS = [add_datasets, add_summary, add_presets, add_export, add_evaluate, add_train, add_predict]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,7 +63,7 @@ def confusion_matrix_figure(
             y=names,
             text=text,
             texttemplate="%{text}",
-            textfont=dict(size=11 if k <= 10 else 8),
+            textfont=dict(size=13 if k <= 10 else 9),
             colorscale="Blues",
             colorbar=dict(title=dict(text=colour_title)),
             hovertemplate=hover,
@@ -80,7 +80,7 @@ def confusion_matrix_figure(
             mode="markers",
             # nearly invisible, but large enough that a click anywhere in the cell hits it
             marker=dict(size=max(12, 360 // max(k, 1)), opacity=0.01, color="black", symbol="square"),
-            hoverinfo="skip",
+            hoverinfo="none",  # "skip" would also drop its click events
             showlegend=False,
             name="cells",
         )
@@ -90,12 +90,15 @@ def confusion_matrix_figure(
         fig.add_shape(
             type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, line=dict(color=WRONG_COLOUR, width=3)
         )
+    side = max(360, 52 * k)  # square cells big enough for "count / share" text
     fig.update_layout(
         title=title,
-        xaxis=dict(title="predicted class", side="bottom", tickangle=-40, constrain="domain"),
-        yaxis=dict(title="true class", autorange="reversed", scaleanchor="x", constrain="domain"),
-        margin=_MARGIN,
-        height=max(420, 38 * k + 160),
+        # category axes: class names such as "0".."9" must not turn into a numeric scale
+        xaxis=dict(title="predicted class", type="category", tickangle=-40 if max(map(len, names), default=0) > 3 else 0),
+        yaxis=dict(title="true class", type="category", autorange="reversed"),
+        margin=dict(l=10, r=10, t=50, b=10),
+        width=side + 260,
+        height=side + 150,
         clickmode="event+select",
         dragmode=False,
     )
@@ -214,14 +217,16 @@ def image_grid_figure(
     captions: Sequence[str] | None = None,
     correct: Sequence[bool] | None = None,
     cols: int = 8,
-    tile_px: int = 84,
+    tile_px: int = 100,
     title: str = "",
+    font_size: int = 13,
 ) -> go.Figure:
     """Images in a grid, each with its caption; with `correct`, a green or red frame and caption.
 
-    `images`: uint8 (N, H, W, C) with C = 1 (grayscale) or 3 (colour). The grid is
-    one picture (fast to send and draw even for 50 images) with the captions as
-    annotations above each tile.
+    `images`: uint8 (N, H, W, C) with C = 1 (grayscale) or 3 (colour), or (N, H, W).
+    The grid is one picture (fast to send and draw even for 50 images) with the
+    captions as annotations above each tile; "<br>" in a caption starts a new line.
+    `tile_px` is the width of one tile on screen.
     """
     images = np.asarray(images)
     if images.ndim == 3:  # (N, H, W): grayscale without its channel axis
@@ -231,44 +236,43 @@ def image_grid_figure(
         images = np.repeat(images, 3, axis=3)
     cols = max(1, min(cols, n)) if n else 1
     rows = int(np.ceil(n / cols)) if n else 0
-    frame = max(1, round(h / 14))  # 2 px on 28×28, scales with image size
-    caption_lines = max((str(cap).count("<br>") + 1 for cap in captions), default=0) if captions else 0
-    scale = tile_px / (w + 2 * frame)
-    caption_px = 15 * caption_lines + 4 if caption_lines else 4
-    band = int(np.ceil(caption_px / scale))  # caption space above each tile, in image pixels
-    cell_h, cell_w = h + 2 * frame + band, w + 2 * frame
+    frame = max(1, round(h / 14))  # 2 px on 28×28, scales with the image size
+    gap = 2 * frame  # white space between tiles, so that frames do not run together
+    cell_w = w + 2 * frame + gap
+    scale = tile_px / cell_w  # screen pixels per image pixel
+    lines = max((str(cap).count("<br>") + 1 for cap in captions), default=0) if captions is not None else 0
+    band = int(np.ceil(((font_size + 3) * lines + 4) / scale)) if lines else gap  # caption space above each tile
+    cell_h = band + h + 2 * frame + gap
     mosaic = np.full((max(rows, 1) * cell_h, cols * cell_w, 3), 255, dtype=np.uint8)
     annotations = []
     for i in range(n):
         r, k = divmod(i, cols)
-        top, left = r * cell_h + band, k * cell_w
+        top, left = r * cell_h + band, k * cell_w + gap // 2
         if correct is not None:
-            mosaic[top : top + h + 2 * frame, left : left + cell_w] = _hex_to_rgb(
-                RIGHT_COLOUR if correct[i] else WRONG_COLOUR
-            )
+            colour = _hex_to_rgb(RIGHT_COLOUR if correct[i] else WRONG_COLOUR)
+            mosaic[top : top + h + 2 * frame, left : left + w + 2 * frame] = colour
         mosaic[top + frame : top + frame + h, left + frame : left + frame + w] = images[i]
         if captions is not None:
-            colour = "black" if correct is None else (RIGHT_COLOUR if correct[i] else WRONG_COLOUR)
+            text_colour = "black" if correct is None else (RIGHT_COLOUR if correct[i] else WRONG_COLOUR)
             annotations.append(
                 dict(
-                    x=left + cell_w / 2 - 0.5,
+                    x=left + frame + w / 2 - 0.5,
                     y=top - 0.5,
                     text=str(captions[i]),
                     showarrow=False,
                     yanchor="bottom",
                     xanchor="center",
-                    font=dict(size=11, color=colour),
+                    font=dict(size=font_size, color=text_colour),
                 )
             )
     fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
-    width = int(cols * tile_px)
-    height = int(mosaic.shape[0] * scale) + (40 if title else 0)
+    top_margin = 50 if title else 10
     fig.update_layout(
         title=title or None,
         annotations=annotations,
-        width=width + 20,
-        height=height + 20,
-        margin=dict(l=10, r=10, t=(50 if title else 10), b=10),
+        width=int(mosaic.shape[1] * scale) + 20,
+        height=int(mosaic.shape[0] * scale) + top_margin + 10,
+        margin=dict(l=10, r=10, t=top_margin, b=10),
         xaxis=dict(visible=False),
         yaxis=dict(visible=False),
         plot_bgcolor="white",

@@ -78,10 +78,9 @@ def script(spec: ModelSpec, hyper: dict[str, Any] | None = None, dataset: str = 
 
     `hyper` takes optimizer, learning_rate, momentum (SGD), batch_size, epochs and
     validation_split; missing keys use DEFAULT_HYPER. Raises SpecError if the
-    spec is not valid (the script would fail) or the dataset is unknown.
+    spec is not valid (the script would fail). A `dataset` outside DATASETS
+    (an uploaded one) makes a script that needs `--npz`.
     """
-    if dataset not in DATASETS:
-        raise SpecError(f"The exported script can load {', '.join(DATASETS)}, not '{dataset}'.")
     num_classes = spec.layers[-1].resolved().get("units") if spec.layers and spec.layers[-1].type == "Dense" else None
     problems = spec.validate(num_classes)
     if problems:
@@ -89,12 +88,13 @@ def script(spec: ModelSpec, hyper: dict[str, Any] | None = None, dataset: str = 
     h = _hyper(hyper)
     summary = spec.summary()
     name = spec.name or "cnn"
-    heading = title or spec.name or "my model"
+    heading = _docstring_safe(title or spec.name or "my model")
     layer_lines = "\n".join(f"        {layer_code(l.type, l.params)}," for l in spec.layers)
     return _TEMPLATE.format(
         heading=heading,
         total=f"{summary.total_params:,}",
-        dataset=dataset,
+        dataset=_docstring_safe(dataset),
+        dataset_literal=json.dumps(dataset),
         input_shape=tuple(spec.input_shape),
         num_classes=num_classes,
         batch_size=int(h["batch_size"]),
@@ -105,6 +105,11 @@ def script(spec: ModelSpec, hyper: dict[str, Any] | None = None, dataset: str = 
         optimizer=_optimizer_code(h),
         out=f"{name_for_keras(name)}.keras",
     )
+
+
+def _docstring_safe(text: str) -> str:
+    # The title lands inside the script's docstring: keep it from closing the string early.
+    return " ".join(text.replace("\\", "/").replace('"', "'").split())
 
 
 def filename(spec: ModelSpec) -> str:
@@ -142,7 +147,7 @@ from keras import layers
 ## Settings
 """
 
-DATASET = "{dataset}"
+DATASET = {dataset_literal}
 INPUT_SHAPE = {input_shape}
 NUM_CLASSES = {num_classes}
 BATCH_SIZE = {batch_size}
@@ -195,6 +200,8 @@ def load_data():
                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
         x_train, y_train, x_test, y_test = (read_idx(os.path.join(debian, n)) for n in names)
         return (x_train, y_train), (x_test, y_test)
+    if DATASET not in ("mnist", "fashion_mnist", "cifar10"):
+        raise SystemExit(f"{{DATASET}} is not a Keras dataset: pass --npz with its .npz file.")
     try:
         return getattr(keras.datasets, DATASET).load_data()
     except Exception as err:

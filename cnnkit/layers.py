@@ -110,6 +110,13 @@ class LayerType:
     flops: Callable[[Shape, Shape, dict], int]  # forward FLOPs per image
     build: Callable[[dict, str], Any]  # (params, name) -> keras layer
     params: tuple[ParamDef, ...] = field(default_factory=tuple)
+    # (input shape, params) -> how the parameter count comes about, in words with the numbers
+    formula: Callable[[Shape, dict], str] | None = None
+
+    def explain_count(self, shape: Shape, params: dict) -> str:
+        if self.formula is not None:
+            return self.formula(shape, params)
+        return "No weights to learn: 0 parameters."
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -185,6 +192,13 @@ def _conv_flops(in_shape: Shape, out_shape: Shape, p: dict) -> int:
     return 2 * oh * ow * f * p["kernel_size"] ** 2 * in_shape[-1]
 
 
+def _conv_formula(shape: Shape, p: dict) -> str:
+    k, cin, f = p["kernel_size"], shape[-1], p["filters"]
+    bias = f" + {f:,} biases" if p["use_bias"] else " (no biases)"
+    return (f"{k}×{k} kernel × {cin:,} input channel{'s' if cin != 1 else ''} × {f:,} filters{bias} "
+            f"= {_conv_params(shape, p)[0]:,} parameters.")
+
+
 def _conv_build(p: dict, name: str):
     from keras import layers
 
@@ -231,6 +245,11 @@ def _dense_flops(in_shape: Shape, out_shape: Shape, p: dict) -> int:
     return 2 * math.prod(in_shape) * p["units"]
 
 
+def _dense_formula(shape: Shape, p: dict) -> str:
+    n, u = shape[-1], p["units"]
+    return f"{n:,} inputs × {u:,} units + {u:,} biases = {n * u + u:,} parameters."
+
+
 def _dense_build(p: dict, name: str):
     from keras import layers
 
@@ -256,6 +275,12 @@ def _bn_params(shape: Shape, p: dict) -> tuple[int, int]:
     # gamma and beta are learned; the moving mean and variance are not.
     c = shape[-1]
     return (2 * c, 2 * c)
+
+
+def _bn_formula(shape: Shape, p: dict) -> str:
+    c = shape[-1]
+    return (f"4 × {c:,} channels = {4 * c:,} parameters: gamma and beta ({2 * c:,}) are trained; the moving "
+            f"mean and variance ({2 * c:,}) are not.")
 
 
 def _simple_build(cls_name: str, **fixed) -> Callable[[dict, str], Any]:
@@ -298,7 +323,7 @@ CATALOGUE: dict[str, LayerType] = {
                 "than a Dense layer, because the same filter is reused at every position."
             ),
             needs="image", output_shape=_conv_shape, count_params=_conv_params, flops=_conv_flops,
-            build=_conv_build,
+            build=_conv_build, formula=_conv_formula,
             params=(
                 ParamDef("filters", "Filters", "int", 32,
                          "How many different patterns this layer learns: the number of output channels.",
@@ -389,7 +414,7 @@ CATALOGUE: dict[str, LayerType] = {
                 "and variance (used at prediction time) are not — they count as non-trainable parameters."
             ),
             needs="any", output_shape=_same, count_params=_bn_params, flops=_no_flops,
-            build=_simple_build("BatchNormalization"),
+            build=_simple_build("BatchNormalization"), formula=_bn_formula,
             params=(
                 ParamDef("momentum", "Momentum", "float", 0.99,
                          "How slowly the moving mean and variance follow each batch's statistics.",
@@ -428,7 +453,7 @@ CATALOGUE: dict[str, LayerType] = {
                 "has one unit per class and softmax, so its outputs are class probabilities."
             ),
             needs="vector", output_shape=_dense_shape, count_params=_dense_params, flops=_dense_flops,
-            build=_dense_build,
+            build=_dense_build, formula=_dense_formula,
             params=(
                 ParamDef("units", "Units", "int", 128, "Number of neurons (outputs) in this layer.",
                          min=1, max=4096, step=1),

@@ -385,6 +385,18 @@ class ModelSpec:
             )))
         return sorted(problems, key=lambda p: (-1 if p.layer_index is None else p.layer_index))
 
+    def count_formula(self, index: int) -> str:
+        """How layer `index`'s parameter count comes about, with its numbers (e.g. 3×3 × 1 × 32 + 32 = 320)."""
+        layer = self.layers[index]
+        entry = layers.CATALOGUE.get(layer.type)
+        if entry is None:
+            return "Unknown layer type."
+        rows = self.summary().rows
+        in_shape = tuple(self.input_shape) if index == 0 else rows[index - 1].output_shape
+        if in_shape is None or rows[index].output_shape is None:
+            return "Its input shape cannot be worked out until the problems above it are fixed."
+        return entry.explain_count(in_shape, entry.resolve(layer.params))
+
     def problems_by_layer(self, num_classes: int | None = None) -> dict[int | None, list[str]]:
         """`validate()` grouped by layer index (None: the whole model), for showing under each layer."""
         out: dict[int | None, list[str]] = {}

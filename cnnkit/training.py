@@ -717,12 +717,14 @@ class TrainingJob:
                                      root=self.runs_root, owner=self.owner, title=self.title)
         acc = f"{metrics['test_accuracy']:.1%}"
         if user_stop:
-            return JobState.STOPPED, (f"Stopped by you after {batches_run} batches ({epochs_run} full epochs); "
-                                      f"test accuracy of the model so far: {acc}.")
+            return JobState.STOPPED, (f"Stopped by you after {batches_run} batches ({epochs_run} full "
+                                      f"epoch{'s' if epochs_run != 1 else ''}); "
+                                      f"the model so far is saved; its test accuracy is {acc}.")
         if early_stopped:
             return JobState.FINISHED, (f"Early stopping ended training after epoch {epochs_run}: validation loss "
                                        f"had not improved for {h.patience} epochs. Test accuracy {acc}.")
-        return JobState.FINISHED, f"Finished {epochs_run} epochs in {seconds:.0f} s. Test accuracy {acc}."
+        return JobState.FINISHED, (f"Finished {epochs_run} epoch{'s' if epochs_run != 1 else ''} in "
+                                   f"{format_seconds(seconds)}. Test accuracy {acc}.")
 
     def _nan(self, batch: int) -> None:
         with self._lock:
@@ -925,6 +927,43 @@ class JobRegistry:
         for jid, job in list(self._jobs.items()):
             if not job.state.active and job.created < cutoff:
                 del self._jobs[jid]
+
+
+class TerminalProgress:
+    """The command line's progress bar: redrawn in place on a terminal, one line per epoch otherwise."""
+
+    def __init__(self, stream, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._epochs_shown = 0
+        self._last = ""
+
+    def __call__(self, snap: JobSnapshot) -> None:
+        text = describe_progress(snap)
+        for e in range(self._epochs_shown, len(snap.history.get("loss", []))):
+            self._clear()
+            self.stream.write(f"epoch {e + 1}/{snap.epochs}: " + "  ".join(
+                f"{k} {v[e]:.4f}" for k, v in snap.history.items() if len(v) > e) + "\n")
+            self._epochs_shown = e + 1
+        if self.tty and snap.active:
+            filled = int(round(snap.job_fraction * self.width))
+            line = f"[{'#' * filled}{'.' * (self.width - filled)}] {text.epoch} | {text.job}"
+            self._clear()
+            self.stream.write(line)
+            self._last = line
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.tty and self._last:
+            self.stream.write("\r" + " " * len(self._last) + "\r")
+            self._last = ""
+
+    def close(self, snap: JobSnapshot) -> None:
+        self(snap)
+        self._clear()
+        self.stream.write(snap.message + "\n")
+        self.stream.flush()
 
 
 def train(spec, dataset, hyper: Hyper, *, owner: str | None = None, title: str = "",

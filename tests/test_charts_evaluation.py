@@ -70,14 +70,18 @@ def test_image_grid_for_grayscale_and_colour(shape):
     mosaic = np.asarray(fig.data[0].z)
     h, w, c = shape
     frame = max(1, round(h / 14))
-    assert mosaic.shape[2] == 3 and mosaic.shape[1] == 5 * (w + 2 * frame)
+    gap = 2 * frame
+    cell_w = w + 2 * frame + gap
+    assert mosaic.shape[2] == 3 and mosaic.shape[1] == 5 * cell_w
     # the first tile's pixels are the image itself (grey repeated into RGB)
-    band = mosaic.shape[0] // 3 - (h + 2 * frame)
-    tile = mosaic[band + frame : band + frame + h, frame : frame + w]
+    band = mosaic.shape[0] // 3 - (h + 2 * frame + gap)
+    left = gap // 2
+    tile = mosaic[band + frame : band + frame + h, left + frame : left + frame + w]
     np.testing.assert_array_equal(tile, np.repeat(images[0], 3, axis=2) if c == 1 else images[0])
-    # frames: green for right, red for wrong
-    assert tuple(mosaic[band, 0]) == tuple(charts._hex_to_rgb(charts.RIGHT_COLOUR))
-    assert tuple(mosaic[band, w + 2 * frame]) == tuple(charts._hex_to_rgb(charts.WRONG_COLOUR))
+    # frames: green for right, red for wrong, white space between tiles
+    assert tuple(mosaic[band, left]) == tuple(charts._hex_to_rgb(charts.RIGHT_COLOUR))
+    assert tuple(mosaic[band, cell_w + left]) == tuple(charts._hex_to_rgb(charts.WRONG_COLOUR))
+    assert tuple(mosaic[band, 0]) == (255, 255, 255)
     anns = fig.layout.annotations
     assert len(anns) == 13 and anns[1].font.color == charts.WRONG_COLOUR and anns[0].text == captions[0]
 

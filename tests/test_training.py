@@ -260,3 +260,31 @@ def test_overfitting_note_needs_val_loss_up_while_train_loss_falls():
     assert note and "epoch 2" in note
     assert training.overfitting_note({"loss": [1, .5, .6, .7], "val_loss": [1, .6, .7, .8]}) is None
     assert training.overfitting_note({"loss": [1, .5]}) is None
+
+
+def test_format_seconds_and_progress_words():
+    assert [training.format_seconds(s) for s in (None, 4.4, 65, 3725)] == ["—", "4 s", "1 min 05 s", "1 h 02 min"]
+    snap = training.JobSnapshot(
+        id="x", owner="o", title="t", dataset="mnist", state=JobState.QUEUED, phase="waiting", epoch=0, epochs=3,
+        batch=0, batches=10, batch_loss=None, batch_accuracy=None, history={}, elapsed=0.0, eta=None,
+        queue_position=3, message="", metrics={}, run_path=None, hyper={})
+    assert training.describe_progress(snap, max_jobs=2).status == (
+        "Waiting for a free training slot: number 3 in line, 2 jobs ahead of you (at most 2 train at a time).")
+    import dataclasses
+
+    running = dataclasses.replace(snap, state=JobState.RUNNING, phase="training", epoch=1, batch=5,
+                                  batch_loss=0.25, elapsed=30.0, eta=60.0, queue_position=None)
+    words = training.describe_progress(running)
+    assert running.job_fraction == pytest.approx(0.5) and running.epoch_fraction == 0.5
+    assert words.epoch == "Epoch 2/3 · batch 5/10 · loss 0.2500"
+    assert words.job == "50% of the job · 30 s elapsed · about 1 min 00 s left"
+
+
+def test_suggested_settings_follow_the_preset():
+    from cnnkit import presets
+
+    lab_c = presets.get("two_conv_dropout")
+    h = training.suggested_hyper(lab_c.spec)
+    assert (h.optimizer, h.learning_rate, h.batch_size) == ("adadelta", 1.0, 128)
+    own = ModelSpec((28, 28, 1), lab_c.spec.layers, name="my own")
+    assert training.suggested_hyper(own).learning_rate == presets.get(presets.FAST).learning_rate

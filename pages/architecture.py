@@ -1,0 +1,297 @@
+"""Stage 2: define the architecture layer by layer and watch each output shape and parameter count.
+
+Thin page: the layer catalogue (cnnkit.layers) gives the widgets and the
+explanations, ModelSpec gives the summary and the problems, cnnkit.codegen the
+exported script. The student's spec lives in st.session_state via session.py;
+every edit goes through a widget callback so the sidebar is up to date too.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+import session
+from cnnkit import codegen, layers, presets
+from cnnkit.errors import SpecError
+from cnnkit.spec import LayerSpec, ModelSpec, format_bytes, format_count, format_shape
+
+ss = st.session_state
+ss.setdefault("arch_rev", 0)  # bumped on every structural change, so widgets are rebuilt from the spec
+ss.setdefault("spec_preset", presets.FAST)  # the preset the spec started from: its training settings
+
+st.title("2 · Define the architecture")
+st.caption(
+    "Stack layers the way Keras's `Sequential` does. Every change updates each layer's output shape and "
+    "parameter count exactly as `model.summary()` would report them."
+)
+
+ds = session.dataset()
+
+# A spec built for another dataset's image shape keeps its layers on the new shape.
+raw = ss.get("spec")
+if raw is not None:
+    stored = raw if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
+    if tuple(stored.input_shape) != tuple(ds.image_shape):
+        session.set_spec(stored.with_input_shape(ds.image_shape))
+        st.toast(f"Your model now takes {format_shape(ds.image_shape)} images ({ds.title}).")
+spec = session.current_spec()
+session.set_spec(spec)  # the callbacks below edit this stored copy
+
+
+# --- callbacks: each edits the stored spec before the rerun ---------------------------
+def _stored() -> ModelSpec:
+    raw = ss["spec"]
+    return raw.copy() if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
+
+
+def _commit(new: ModelSpec, structural: bool = True) -> None:
+    session.set_spec(new)
+    if structural:
+        ss.arch_rev += 1
+
+
+def _set_param(index: int, name: str, key: str) -> None:
+    new = _stored()
+    new.layers[index].params[name] = ss[key]
+    _commit(new, structural=False)
+
+
+def _reset_param(index: int, name: str, default) -> None:
+    new = _stored()
+    new.layers[index].params[name] = default
+    _commit(new)
+
+
+def _move(index: int, step: int) -> None:
+    new = _stored()
+    j = index + step
+    new.layers[index], new.layers[j] = new.layers[j], new.layers[index]
+    if ss.get("arch_selected") == index:
+        ss.arch_selected = j
+    _commit(new)
+
+
+def _remove(index: int) -> None:
+    new = _stored()
+    del new.layers[index]
+    ss.arch_selected = None
+    _commit(new)
+
+
+def _add() -> None:
+    new = _stored()
+    pos = ss.get(f"arch{ss.arch_rev}_add_pos")
+    at = len(new.layers) if pos is None or pos > len(new.layers) else pos
+    new.layers.insert(at, LayerSpec.new(ss.arch_add_type))
+    ss.arch_selected = at
+    _commit(new)
+
+
+def _select(index: int) -> None:
+    ss.arch_selected = None if ss.get("arch_selected") == index else index
+
+
+def _use_preset() -> None:
+    p = presets.get(ss.arch_preset_pick, ds.image_shape, ds.num_classes)
+    ss.spec_preset = p.name
+    ss.arch_selected = None
+    _commit(p.spec)
+
+
+def _start_empty() -> None:
+    ss.spec_preset = None
+    ss.arch_selected = None
+    _commit(ModelSpec(ds.image_shape, [], name="my_model"))
+
+
+def _rename(key: str) -> None:
+    new = _stored()
+    new.name = ss[key].strip()
+    _commit(new, structural=False)
+
+
+# --- start from a preset or from nothing ----------------------------------------------
+names = presets.names()
+ss.setdefault("arch_preset_pick", ss.spec_preset if ss.spec_preset in names else presets.FAST)
+with st.container(border=True):
+    pick, use, empty = st.columns([4, 1.2, 1.2], vertical_alignment="bottom")
+    pick.selectbox("Start from a lesson's model", names, key="arch_preset_pick",
+                   format_func=lambda n: presets.PRESETS[n].title,
+                   help="The labs' architectures with the exact parameter counts they quote, and our fast model.")
+    use.button("Use this model", key="arch_use_preset", on_click=_use_preset, type="primary",
+               icon=":material/playlist_add_check:", width="stretch")
+    empty.button("Start empty", key="arch_empty", on_click=_start_empty, icon=":material/delete_sweep:",
+                 width="stretch")
+    chosen = presets.get(ss.arch_preset_pick, ds.image_shape, ds.num_classes)
+    st.caption(chosen.description)
+    st.caption(
+        f"Suggested training: {chosen.optimizer} · learning rate {chosen.learning_rate:g}"
+        + (f" · momentum {chosen.momentum:g}" if chosen.momentum else "")
+        + f" · batch {chosen.batch_size} · {chosen.epochs} epochs. {chosen.lesson}"
+    )
+
+summary = spec.summary()
+problems = spec.validate(ds.num_classes)
+by_layer: dict[int | None, list[str]] = {}
+for p in problems:
+    by_layer.setdefault(p.layer_index, []).append(p.message)
+rev = ss.arch_rev
+
+
+def _widget(index: int, pdef: layers.ParamDef, value) -> None:
+    """One setting's widget, built from its catalogue definition."""
+    key = f"arch{rev}_{index}_{pdef.name}"
+    common = dict(key=key, help=pdef.help, on_change=_set_param, args=(index, pdef.name, key))
+    bad = pdef.check(value) is not None
+    if pdef.kind == "choice":
+        if value not in pdef.choices:
+            st.button(f"Reset {pdef.label.lower()} to {pdef.default}", key=key, on_click=_reset_param,
+                      args=(index, pdef.name, pdef.default))
+            return
+        st.selectbox(pdef.label, pdef.choices, index=pdef.choices.index(value), **common)
+    elif pdef.kind == "bool":
+        if not isinstance(value, bool):
+            st.button(f"Reset {pdef.label.lower()}", key=key, on_click=_reset_param,
+                      args=(index, pdef.name, pdef.default))
+            return
+        st.toggle(pdef.label, value=value, **common)
+    else:
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is not None and (not is_number or not math.isfinite(value)):
+            st.button(f"Reset {pdef.label.lower()} to {pdef.default}", key=key, on_click=_reset_param,
+                      args=(index, pdef.name, pdef.default))
+            return
+        if pdef.kind == "int":
+            bounds = {} if bad else dict(min_value=int(pdef.min), max_value=int(pdef.max))
+            st.number_input(pdef.label, value=None if value is None else int(value), step=1,
+                            placeholder=pdef.none_label or None, **bounds, **common)
+        else:
+            top = pdef.max - 0.01 if pdef.max_exclusive else pdef.max
+            bounds = {} if bad else dict(min_value=float(pdef.min), max_value=float(top))
+            st.number_input(pdef.label, value=float(value), step=float(pdef.step or 0.01), format="%.2f",
+                            **bounds, **common)
+
+
+editor, overview = st.columns([3, 2], gap="large")
+
+# --- the layer list ----------------------------------------------------------------------
+with editor:
+    st.subheader("Layers")
+    st.text_input("Model name", value=spec.name, key=f"arch{rev}_name", on_change=_rename,
+                  args=(f"arch{rev}_name",),
+                  help="Used for the saved run, the JSON file and the exported script.")
+    st.markdown(f"**Input** · {format_shape(spec.input_shape)} images ({ds.title})")
+    if not spec.layers:
+        st.info("No layers yet. Pick a lesson's model above, or add layers below: for example Conv2D, "
+                "MaxPooling2D, Flatten and a Dense layer with softmax.", icon=":material/info:")
+    n = len(spec.layers)
+    for i, (layer, row) in enumerate(zip(spec.layers, summary.rows)):
+        entry = layers.CATALOGUE.get(layer.type)
+        with st.container(border=True):
+            head, up, down, info, rm = st.columns([10, 1, 1, 1, 1], vertical_alignment="center", gap="small")
+            shape = format_shape(row.output_shape)
+            params = f"{row.params:,} params" if row.params is not None else "? params"
+            head.markdown(f"**{i + 1} · {layer.type}** `{row.name}` → **{shape}** · {params}")
+            up.button("", key=f"arch{rev}_up{i}", icon=":material/arrow_upward:", help="Move up",
+                      on_click=_move, args=(i, -1), disabled=i == 0)
+            down.button("", key=f"arch{rev}_down{i}", icon=":material/arrow_downward:", help="Move down",
+                        on_click=_move, args=(i, 1), disabled=i == n - 1)
+            info.button("", key=f"arch{rev}_info{i}", icon=":material/help:", help="Explain this layer",
+                        on_click=_select, args=(i,), disabled=entry is None)
+            rm.button("", key=f"arch{rev}_rm{i}", icon=":material/close:", help="Remove this layer",
+                      on_click=_remove, args=(i,))
+            if entry is not None and entry.params:
+                resolved = entry.resolve(layer.params)
+                for col, pdef in zip(st.columns(len(entry.params)), entry.params):
+                    with col:
+                        _widget(i, pdef, resolved[pdef.name])
+            for msg in by_layer.get(i, []):
+                st.error(msg, icon=":material/error:")
+            if entry is not None and ss.get("arch_selected") == i:
+                st.info(f"{entry.explain}\n\n**Parameters here:** {spec.count_formula(i)}", icon=":material/school:")
+
+    with st.container(border=True):
+        st.markdown("**Add a layer**")
+        t, where, go = st.columns([3, 3, 1.4], vertical_alignment="bottom")
+        t.selectbox("Layer type", layers.LAYER_TYPES, key="arch_add_type",
+                    format_func=lambda k: layers.CATALOGUE[k].title)
+        positions = [None, *range(n)]
+        where.selectbox("Where", positions, key=f"arch{rev}_add_pos",
+                        format_func=lambda p: "at the end" if p is None else
+                        f"before layer {p + 1} ({spec.layers[p].type})")
+        go.button("Add", key="arch_add", on_click=_add, icon=":material/add:", type="primary",
+                  width="stretch")
+        add_entry = layers.CATALOGUE[ss.arch_add_type]
+        st.caption(f"**{add_entry.title}** — {add_entry.explain}")
+
+# --- the summary ------------------------------------------------------------------------------
+with overview:
+    st.subheader("Summary")
+    if spec.layers:
+        table = pd.DataFrame(
+            [{"#": r.index + 1, "Layer (type)": f"{r.name} ({r.type})",
+              "Output shape": format_shape(r.output_shape),
+              "Param #": r.params} for r in summary.rows]
+        )
+        st.dataframe(table, hide_index=True,
+                     column_config={"Param #": st.column_config.NumberColumn(format="localized")})
+    a, b = st.columns(2)
+    a.metric("Total parameters", f"{summary.total_params:,}" + ("" if summary.complete else " +?"))
+    b.metric("Weight memory", format_bytes(summary.weight_bytes), help="Parameters × 4 bytes (float32).")
+    c, d = st.columns(2)
+    c.metric("Trainable / non-trainable", f"{summary.trainable_params:,} / {summary.non_trainable_params:,}",
+             help="BatchNormalization's moving mean and variance are not trained by the optimizer.")
+    d.metric("FLOPs per image", format_count(summary.flops),
+             help="Forward pass: 2 × multiply-adds of the Conv2D and Dense layers.")
+    for msg in by_layer.get(None, []):
+        st.error(msg, icon=":material/error:")
+    if problems:
+        st.warning(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} to fix before this model can "
+                   "be trained: see the messages in red.", icon=":material/build:")
+    else:
+        st.success(f"Ready to train on {ds.title}: {ds.num_classes} classes, output {format_shape(summary.output_shape)}.",
+                   icon=":material/check_circle:")
+
+    # --- save / load / export -----------------------------------------------------------
+    st.subheader("Save, load, export")
+    base = spec.name or "my_model"
+    st.download_button("Download model (JSON)", spec.to_json(), file_name=f"{base}.json",
+                       mime="application/json", icon=":material/download:", key="arch_dl_json", on_click="ignore",
+                       width="stretch")
+    up_file = st.file_uploader("Load a model (JSON saved from this page)", type=["json"], key="arch_upload")
+    if up_file is not None and ss.get("arch_upload_done") != up_file.file_id:
+        ss.arch_upload_done = up_file.file_id
+        try:
+            loaded = ModelSpec.from_json(up_file.getvalue())
+            if tuple(loaded.input_shape) != tuple(ds.image_shape):
+                st.info(f"This model was made for {format_shape(loaded.input_shape)} images; it now takes "
+                        f"{format_shape(ds.image_shape)} ({ds.title}).", icon=":material/info:")
+                loaded = loaded.with_input_shape(ds.image_shape)
+            loaded.name = loaded.name or up_file.name.rsplit(".", 1)[0]
+            ss.spec_preset = None
+            ss.arch_selected = None
+            _commit(loaded)
+            ss.arch_upload_error = None
+            st.rerun()
+        except SpecError as err:
+            ss.arch_upload_error = str(err)
+    if up_file is not None and ss.get("arch_upload_error"):
+        st.error(ss.arch_upload_error, icon=":material/error:")
+
+    if problems:
+        st.caption("The Keras script can be exported once the model has no problems.")
+    else:
+        hyper = presets.get(ss.spec_preset).hyper() if ss.spec_preset in names else None
+        if isinstance(ss.get("hyper"), dict):
+            hyper = {**(hyper or {}), **ss.hyper}  # the training page's settings, when the student set them
+        code = codegen.script(spec, hyper, ds.name, title=spec.name or "my model")
+        st.download_button("Export Keras script (.py)", code, file_name=codegen.filename(spec),
+                           mime="text/x-python", icon=":material/code:", key="arch_dl_script", on_click="ignore",
+                           width="stretch")
+        with st.expander("Show the script"):
+            st.caption("Runs anywhere Keras is installed: `python " + codegen.filename(spec) +
+                       "` (add `--epochs 1 --limit 500` for a quick trial).")
+            st.code(code, language="python")

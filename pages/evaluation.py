@@ -1,0 +1,355 @@
+"""Stage 4: how good is the model? From the test numbers to the images behind them, and runs side by side."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+import session
+from cnnkit import charts, evaluation, runs
+from cnnkit.errors import UserError
+
+st.title("4 · Evaluate the model")
+st.caption(
+    "The test images were never seen in training: how the model does on them is the honest estimate of how it "
+    "will do on new images. Start from the numbers, then look at the images behind them."
+)
+
+GRID_COLS = 8
+GRID_TILE = 104
+
+
+# --- process-wide caches ---------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _evaluations() -> evaluation.EvaluationCache:
+    # One LRU for every session: a class looking at the same run pays for one pass.
+    return evaluation.EvaluationCache(max_entries=16)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _uploaded_model(digest: str, filename: str, _data: bytes):
+    # Keyed by the file's digest; the bytes themselves are not hashed again on every rerun.
+    return evaluation.load_model_file(_data, filename)
+
+
+def _evaluate(key, model_or_run, ds, what: str) -> evaluation.Evaluation:
+    """The cached evaluation, or one batched pass over the test set behind a progress bar."""
+    found = _evaluations().get(key)
+    if found is not None:
+        return found
+    bar = st.progress(0.0, text=f"Testing {what} on {len(ds.x_test):,} test images…")
+    ev = _evaluations().get_or_evaluate(
+        key, model_or_run, ds, progress=lambda f: bar.progress(f, text=f"Testing {what}: {f:.0%} of the test images")
+    )
+    bar.empty()
+    return ev
+
+
+def _training_link(label: str) -> None:
+    if any(s.path == "pages/training.py" for s in session.existing_stages()):
+        st.page_link("pages/training.py", label=label, icon=":material/model_training:")
+
+
+# --- which model ----------------------------------------------------------------------------
+ds = session.dataset()
+all_runs = runs.list_runs(owner=session.owner_id())
+my_runs = [r for r in all_runs if r.dataset == ds.name]
+by_id = {r.id: r for r in my_runs}
+
+source = st.segmented_control(
+    "Model to evaluate",
+    ["A run I trained", "Upload a .keras file"],
+    default="A run I trained",
+    key="ev_source",
+    help="Every finished training job is saved as a run. You can also upload a model saved with model.save('x.keras').",
+)
+source = source or "A run I trained"
+
+run = None
+model = None
+upload_bytes: bytes | None = None
+upload_name = ""
+if source == "A run I trained":
+    if not my_runs:
+        other = sorted({r.dataset for r in all_runs})
+        st.info(
+            f"There is no trained model for **{ds.title}** yet. Train one on the Training page — even one epoch of "
+            "the fast preset gives something to evaluate — then come back here.",
+            icon=":material/info:",
+        )
+        if other:
+            st.caption(f"You have runs for other datasets ({', '.join(other)}): choose that dataset on the Data page to evaluate them.")
+        _training_link("Go to 3 · Training")
+        st.stop()
+    if st.session_state.get("ev_run") not in by_id:
+        st.session_state.pop("ev_run", None)  # a run deleted since, or another dataset's: back to the newest
+    run_id = st.selectbox(
+        "Run",
+        list(by_id),
+        key="ev_run",
+        format_func=lambda i: by_id[i].label,
+        help="Newest first. Each run keeps its model, architecture, settings and training curves.",
+    )
+    run = by_id[run_id]
+else:
+    up = st.file_uploader(
+        "A Keras model (.keras) that takes this dataset's images",
+        type=["keras"],
+        key="ev_upload",
+        help="Models are loaded in Keras's safe mode: a file that carries Python code (a Lambda layer) is refused.",
+    )
+    if up is None:
+        h, w, c = ds.image_shape
+        st.info(
+            f"Upload a model saved with `model.save('my_model.keras')` whose input is {h}×{w}×{c} (pixels scaled to "
+            f"0–1) and whose last layer is Dense({ds.num_classes}, activation='softmax').",
+            icon=":material/upload_file:",
+        )
+        st.stop()
+    upload_bytes = up.getvalue()
+    upload_name = up.name
+    digest = hashlib.sha256(upload_bytes).hexdigest()[:16]
+    try:
+        with st.spinner(f"Loading {up.name} in safe mode…"):
+            model = _uploaded_model(digest, up.name, upload_bytes)
+        evaluation.check_model_fits(model, ds)
+    except UserError as err:
+        session.show_error(err)
+        st.stop()
+
+# --- one pass over the test set ---------------------------------------------------------------
+try:
+    if run is not None:
+        ev = _evaluate(evaluation.run_key(run, ds), run, ds, run.title or "the model")
+    else:
+        ev = _evaluate(("upload", digest, *evaluation.dataset_key(ds)), model, ds, upload_name)
+except UserError as err:
+    session.show_error(err)
+    st.stop()
+
+names = ev.class_names
+report = ev.report()
+history = run.history if run is not None else {}
+best = evaluation.best_epoch(history) if history else None
+
+m1, m2, m3, m4 = st.columns(4)
+val_acc = (history.get("val_accuracy") or [None])[-1] if history else None
+m1.metric(
+    "Test accuracy",
+    f"{ev.accuracy:.2%}",
+    delta=f"{(ev.accuracy - val_acc) * 100:+.2f} points vs validation" if val_acc is not None else None,
+    delta_color="normal",
+    help="Share of the test images whose most probable class is the true one; the small figure compares it "
+    "with the validation accuracy of the last epoch.",
+)
+m2.metric("Test loss", f"{ev.loss:.4f}", help="Mean cross-entropy on the test images: lower means more confident and right.")
+m3.metric("Mistakes", f"{ev.num_wrong:,} of {ev.num_images:,}", help="Test images the model gets wrong.")
+if run is not None:
+    secs = run.metrics.get("train_seconds")
+    epochs_run = run.metrics.get("epochs_run", len(history.get("loss", [])))
+    m4.metric(
+        "Training",
+        f"{epochs_run} epoch{'s' if epochs_run != 1 else ''}" + (f" · {secs:.0f} s" if isinstance(secs, (int, float)) else ""),
+        help="Epochs run and the time training took.",
+    )
+else:
+    m4.metric("Evaluated in", f"{ev.seconds:.1f} s", help="One batched pass over the test set.")
+st.caption(f"{ds.title}: {ev.num_images:,} test images, from {ds.source_text} · evaluated in one batched pass ({ev.seconds:.1f} s).")
+if ev.outputs_were_logits:
+    st.warning(
+        "This model's last layer has no softmax, so its outputs are scores (logits), not probabilities; "
+        "a softmax was applied here to read them as probabilities.",
+        icon=":material/warning:",
+    )
+
+tab_report, tab_matrix, tab_images, tab_curves, tab_compare, tab_download = st.tabs(
+    ["Report", "Confusion matrix", "Mistakes & samples", "Training curves", "Compare runs", "Downloads"]
+)
+
+# --- classification report ------------------------------------------------------------------------
+with tab_report:
+    st.markdown(
+        "**Precision** — when the model says *this class*, how often is it right? **Recall** — of the images of "
+        "this class, how many does it find? **F1** is their harmonic mean; **support** is the number of test images."
+    )
+    left, right = st.columns([5, 6])
+    with left:
+        st.dataframe(
+            report.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}", "support": "{:,}"}, na_rep=""),
+            width="stretch",
+            height=38 * (len(report) + 1),
+        )
+    with right:
+        st.plotly_chart(charts.per_class_figure(report), width="stretch", key="ev_bars")
+    class_rows = report.loc[list(names)]
+    weakest = class_rows["f1-score"].idxmin()
+    st.markdown(f"Weakest class: **{weakest}** (F1 {class_rows.loc[weakest, 'f1-score']:.3f}). The classes most often confused:")
+    confusions = ev.top_confusions(5)
+    if len(confusions):
+        st.dataframe(confusions, hide_index=True, column_config={"share of true class": st.column_config.NumberColumn(format="percent")})
+    else:
+        st.success("No test image is misclassified.", icon=":material/check_circle:")
+
+# --- confusion matrix → gallery ---------------------------------------------------------------------
+with tab_matrix:
+    cm = ev.confusion()
+    st.session_state.setdefault("ev_normalised", True)
+    # Start on the biggest confusion: the most instructive cell.
+    if len(confusions):
+        default_true = names.index(confusions.iloc[0]["true"])
+        default_pred = names.index(confusions.iloc[0]["predicted"])
+    else:
+        default_true = default_pred = 0
+    if st.session_state.get("ev_true") not in names:
+        st.session_state["ev_true"] = names[default_true]
+    if st.session_state.get("ev_pred") not in names:
+        st.session_state["ev_pred"] = names[default_pred]
+
+    def _cell_clicked() -> None:
+        # A click selects the invisible marker on that cell; like a heatmap point it carries
+        # the class names as x (predicted) and y (true).
+        points = (st.session_state.get("ev_matrix") or {}).get("selection", {}).get("points", [])
+        for point in points:
+            if str(point.get("x")) in names and str(point.get("y")) in names:
+                st.session_state["ev_true"], st.session_state["ev_pred"] = str(point["y"]), str(point["x"])
+                return
+
+    st.markdown(
+        "Rows are the true classes, columns what the model predicted; the diagonal holds the right answers. "
+        "**Click a cell** (or choose the classes below) to see the test images in it."
+    )
+    c1, c2, c3 = st.columns([2, 2, 2])
+    true_name = c1.selectbox("True class", names, key="ev_true")
+    pred_name = c2.selectbox("Predicted class", names, key="ev_pred")
+    normalised = c3.toggle(
+        "Colour by share of the true class", key="ev_normalised", help="Counts are shown either way; shares keep small classes visible."
+    )
+    t, p = names.index(true_name), names.index(pred_name)
+    fig = charts.confusion_matrix_figure(cm, names, normalised=ev.confusion(normalised=True) if normalised else None, selected=(t, p))
+    st.plotly_chart(fig, key="ev_matrix", on_select=_cell_clicked, selection_mode="points", width="content")
+
+    cell = ev.by_confidence(ev.cell(t, p))
+    shown = cell[:40]
+    kind = "right" if t == p else "mistaken"
+    if len(cell) == 0:
+        st.info(f"No test image of **{true_name}** was predicted as **{pred_name}**.", icon=":material/info:")
+    else:
+        st.markdown(
+            f"**{len(cell):,}** test images of **{true_name}** predicted as **{pred_name}** ({kind}); "
+            f"{'the first ' + str(len(shown)) + ', ' if len(shown) < len(cell) else ''}most confident first."
+        )
+        captions, correct = ev.labels(shown, short=True)
+        st.plotly_chart(
+            charts.image_grid_figure(ds.x_test[shown], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
+            key="ev_cell_grid",
+            width="content",
+        )
+
+# --- images: most confident mistakes, random sample --------------------------------------------------------
+with tab_images:
+    st.markdown(
+        "Under each image: its true class, then the model's answer and how sure it was. "
+        ":green[Green frame] = right, :red[red frame] = wrong."
+    )
+    st.subheader("The most confident mistakes")
+    if ev.num_wrong == 0:
+        st.success("The model gets every test image right.", icon=":material/check_circle:")
+    else:
+        n_mistakes = st.slider("How many", 8, 48, 16, step=8, key="ev_n_mistakes")
+        wrong = ev.mistakes(n_mistakes)
+        captions, correct = ev.labels(wrong)
+        st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — sometimes a wrong label.")
+        st.plotly_chart(
+            charts.image_grid_figure(ds.x_test[wrong], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
+            key="ev_mistakes_grid",
+            width="content",
+        )
+    st.subheader("Random test images")
+    st.session_state.setdefault("ev_seed", 0)
+    if st.button("New random sample", icon=":material/casino:", key="ev_new_sample"):
+        st.session_state.ev_seed += 1
+    sample = ev.sample(16, seed=st.session_state.ev_seed)
+    captions, correct = ev.labels(sample)
+    st.plotly_chart(
+        charts.image_grid_figure(ds.x_test[sample], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
+        key="ev_sample_grid",
+        width="content",
+    )
+
+# --- training curves ----------------------------------------------------------------------------
+with tab_curves:
+    if not history:
+        st.info("An uploaded model carries no training history; train a run here to see its curves.", icon=":material/info:")
+    else:
+        st.plotly_chart(charts.training_curves_figure(history), key="ev_curves", width="stretch")
+        if best is not None:
+            st.caption(f"★ marks epoch {best}, where the validation loss was lowest.")
+        from cnnkit.training import overfitting_note
+
+        note = overfitting_note(history)
+        if note:
+            st.warning(note, icon=":material/trending_up:")
+        elif "val_loss" not in history:
+            st.caption("This run held back no validation images, so only the training curves exist.")
+
+# --- compare runs ----------------------------------------------------------------------------------
+with tab_compare:
+    if len(my_runs) < 2:
+        st.info(
+            f"Only one run for {ds.title} so far. Train another (change the architecture or a hyper-parameter) "
+            "to compare the two side by side.",
+            icon=":material/compare_arrows:",
+        )
+        _training_link("Train another model")
+    else:
+        default = [r.id for r in my_runs[:2]] if run is None else [run.id] + [r.id for r in my_runs if r.id != run.id][:1]
+        chosen_ids = st.multiselect(
+            "Runs to compare", list(by_id), default=default, key="ev_compare", format_func=lambda i: by_id[i].label
+        )
+        chosen = [by_id[i] for i in chosen_ids if i in by_id]
+        if chosen:
+            known = {r.id: e for r in chosen if (e := _evaluations().get(evaluation.run_key(r, ds))) is not None}
+            st.plotly_chart(
+                charts.compare_runs_figure({evaluation.run_label(r): r.history for r in chosen}),
+                key="ev_compare_curves",
+                width="stretch",
+            )
+            st.dataframe(
+                evaluation.compare_table(chosen, known),
+                hide_index=True,
+                column_config={
+                    "test accuracy": st.column_config.NumberColumn(format="percent"),
+                    "test loss": st.column_config.NumberColumn(format="%.4f"),
+                    "parameters": st.column_config.NumberColumn(format="localized"),
+                    "training seconds": st.column_config.NumberColumn(format="%.1f"),
+                },
+            )
+            st.caption("Test figures are measured on this page for runs evaluated here, else as saved at the end of training.")
+        else:
+            st.caption("Choose runs above to overlay their curves.")
+
+# --- downloads ----------------------------------------------------------------------------------------
+with tab_download:
+    stem = run.id if run is not None else upload_name.rsplit(".", 1)[0]
+    d1, d2, d3 = st.columns(3)
+    model_bytes = run.model_path.read_bytes() if run is not None else upload_bytes
+    d1.download_button("Model (.keras)", model_bytes, file_name=f"{stem}.keras", mime="application/octet-stream", icon=":material/download:", key="ev_dl_model")
+    d2.download_button(
+        "Report (CSV)", report.to_csv(index_label="class").encode(), file_name=f"{stem}-report.csv", mime="text/csv", icon=":material/table:", key="ev_dl_report"
+    )
+    if run is not None:
+        from cnnkit import codegen
+
+        try:
+            script = codegen.script(run.spec, run.hyper, dataset=run.dataset, title=run.title)
+        except UserError as err:  # e.g. a run on an uploaded dataset, which the script cannot load
+            d3.caption(f"No Keras script for this run: {err}")
+        else:
+            d3.download_button(
+                "Keras script (.py)", script, file_name=codegen.filename(run.spec), mime="text/x-python", icon=":material/code:", key="ev_dl_script"
+            )
+    else:
+        d3.caption("The Keras script needs the run's architecture; an uploaded model has none here.")
+    st.caption("Load the model again with `keras.saving.load_model('…keras')`; the script retrains it from scratch in plain Keras.")

@@ -1,0 +1,128 @@
+"""AppTest drives the architecture page: presets, adding/moving/removing layers, widgets, problems, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnnkit import codegen, presets
+from cnnkit.spec import ModelSpec
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def total(at: AppTest) -> str:
+    return next(m.value for m in at.metric if m.label == "Total parameters")
+
+
+def button(at: AppTest, key: str):
+    return next(b for b in at.button if b.key == key)
+
+
+def rev(at: AppTest) -> int:
+    return at.session_state["arch_rev"]
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+@pytest.fixture
+def at() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    app.switch_page("pages/architecture.py")
+    app.run()
+    assert not app.exception
+    return app
+
+
+def use_preset(at: AppTest, name: str) -> None:
+    at.selectbox(key="arch_preset_pick").select(name).run()
+    button(at, "arch_use_preset").click().run()
+    assert not at.exception
+
+
+def test_starts_with_the_fast_preset_and_is_ready(at):
+    assert total(at) == f"{presets.get(presets.FAST).spec.summary().total_params:,}"
+    assert any("Ready to train" in s.value for s in at.success)
+    assert not errors(at)
+
+
+def test_preset_add_break_fix(at):
+    use_preset(at, "single_conv")
+    assert total(at) == "542,230"
+    assert at.session_state["spec_preset"] == "single_conv"
+    # the stored spec (what the training page and the sidebar read) follows the page
+    assert ModelSpec.from_dict(at.session_state["spec"]).summary().total_params == 542_230
+
+    # add a Dense 128 before the output layer: 5,408·128+128 and 128·10+10 replace 5,408·100+100 and 100·10+10
+    at.selectbox(key="arch_add_type").select("Dense").run()
+    at.selectbox(key=f"arch{rev(at)}_add_pos").select(4).run()
+    button(at, "arch_add").click().run()
+    assert not at.exception
+    expected = 320 + 5408 * 100 + 100 + 100 * 128 + 128 + 128 * 10 + 10
+    assert total(at) == f"{expected:,}"
+
+    # break it: remove Flatten (layer 3)
+    button(at, f"arch{rev(at)}_rm2").click().run()
+    assert any("Dense receives a 3-D tensor (13×13×32)" in e for e in errors(at))
+    assert any("problem" in w.value for w in at.warning)
+    assert not any(b.key == "arch_dl_script" for b in at.get("download_button"))
+
+    # fix it: add Flatten back before layer 3
+    at.selectbox(key="arch_add_type").select("Flatten").run()
+    at.selectbox(key=f"arch{rev(at)}_add_pos").select(2).run()
+    button(at, "arch_add").click().run()
+    assert not errors(at)
+    assert total(at) == f"{expected:,}"
+    assert any("Ready to train" in s.value for s in at.success)
+
+
+def test_widgets_change_the_numbers(at):
+    use_preset(at, "single_conv")
+    at.number_input(key=f"arch{rev(at)}_0_filters").set_value(16).run()
+    assert total(at) == f"{160 + 13 * 13 * 16 * 100 + 100 + 1010:,}"
+    at.selectbox(key=f"arch{rev(at)}_0_padding").select("same").run()
+    assert total(at) == f"{160 + 14 * 14 * 16 * 100 + 100 + 1010:,}"
+    # a last layer without softmax is a problem shown under that layer
+    at.selectbox(key=f"arch{rev(at)}_4_activation").select("relu").run()
+    assert any("use softmax" in e for e in errors(at))
+    at.selectbox(key=f"arch{rev(at)}_4_activation").select("softmax").run()
+    assert not errors(at)
+
+
+def test_move_explain_and_empty(at):
+    use_preset(at, "keras_convnet")
+    assert total(at) == "34,826"
+    # Dropout (layer 6) moved below Dense: the model now ends with Dropout
+    button(at, f"arch{rev(at)}_down5").click().run()
+    assert any("ends with Dropout" in e for e in errors(at))
+    button(at, f"arch{rev(at)}_up6").click().run()
+    assert not errors(at)
+    button(at, f"arch{rev(at)}_info0").click().run()
+    assert any("3×3 kernel × 1 input channel × 32 filters + 32 biases = 320" in i.value for i in at.info)
+    button(at, "arch_empty").click().run()
+    assert any("No layers yet" in i.value for i in at.info)
+    assert any("no layers" in e for e in errors(at))
+    assert total(at) == "0"
+
+
+def test_export_script_matches_the_page(at):
+    use_preset(at, "two_conv_dropout")
+    assert any(b.key == "arch_dl_script" for b in at.get("download_button"))
+    [code] = [c.value for c in at.code]
+    spec = presets.get("two_conv_dropout").spec
+    assert code.strip() == codegen.script(spec, presets.get("two_conv_dropout").hyper(), "mnist", title=spec.name).strip()
+    assert "keras.optimizers.Adadelta(learning_rate=1.0)" in code
+
+
+def test_a_spec_from_another_dataset_shape_is_adapted(at):
+    # e.g. a spec saved while CIFAR-10 was chosen: the page keeps the layers on the current 28×28×1 input
+    spec = presets.get("single_conv", (32, 32, 3)).spec
+    at.session_state["spec"] = spec.to_dict()
+    at.run()
+    assert not at.exception
+    assert total(at) == "542,230"

@@ -1,0 +1,153 @@
+"""AppTest of pages/draw.py: the empty state and its quick-start job, the run picker, the answer
+for a test image (metric, probabilities, steps, feature maps), and the picture mode of CIFAR-10.
+
+AppTest cannot draw on the canvas (a custom component is an unknown element to it):
+tests/test_browser_draw.py draws in a real browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+
+import numpy as np
+import pytest
+
+from cnnkit import predict, runs
+from cnnkit.spec import LayerSpec, ModelSpec
+
+PAGE = "pages/draw.py"
+
+
+def make_run(root, dataset: str = "mnist", shape=(28, 28, 1), title: str = "tiny", seed: int = 0):
+    """An untrained two-conv model saved as a Run: enough to render the page, in a second."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    spec = ModelSpec(tuple(shape), [
+        LayerSpec.new("Conv2D", filters=4, kernel_size=3, activation="relu"),
+        LayerSpec.new("MaxPooling2D", pool_size=2),
+        LayerSpec.new("Conv2D", filters=6, kernel_size=3, activation="relu"),
+        LayerSpec.new("Flatten"),
+        LayerSpec.new("Dense", units=10, activation="softmax"),
+    ], name=title)
+    return runs.save_run(spec.to_keras(), spec, hyper={}, history={}, metrics={"test_accuracy": 0.1},
+                         dataset=dataset, root=root, title=title)
+
+
+def texts(at) -> str:
+    parts = [e.value for e in (*at.info, *at.warning, *at.error, *at.success, *at.markdown, *at.caption)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_no_run_offers_the_fast_preset_and_trains_it(app_test, runs_dir):
+    at = app_test(PAGE)
+    assert not at.exception
+    assert "no trained model for **MNIST digits** yet" in texts(at)
+    assert "about" in texts(at) and "epochs over" in texts(at)
+    button = next(b for b in at.button if b.key == "draw_train_fast")
+    button.click().run()
+    assert not at.exception
+    assert "is training on MNIST digits" in texts(at)
+    import session
+
+    job = session.job_registry().latest(at.session_state["owner_id"])
+    assert job is not None and job.title == "Fast preset (quick start)"
+    assert job.hyper.epochs == 4 and job.state.active
+    # Stop it: the test is that the page started the right job and shows its progress.
+    next(b for b in at.button if b.key == "draw_stop_job").click().run()
+    job.wait()
+    assert not job.state.active
+
+
+def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
+    older = make_run(runs_dir, title="older", seed=1)
+    time.sleep(0.01)
+    newer = make_run(runs_dir, title="newer", seed=2)
+    make_run(runs_dir, dataset="cifar10", shape=(32, 32, 3), title="other dataset")
+    at = app_test(PAGE)
+    assert not at.exception
+    model_box = at.selectbox(key="draw_run_id")
+    # Only this dataset's runs, newest first and chosen.
+    assert model_box.value == newer.id and len(model_box.options) == 2
+    assert model_box.options[0].startswith("newer") and model_box.options[1].startswith("older")
+    # The canvas is empty (AppTest cannot draw): the page asks for a drawing, no prediction yet.
+    assert "Draw a digit on the canvas first" in texts(at)
+    assert not [m for m in at.metric if m.label == "Prediction"]
+
+    at.segmented_control(key="draw_source").set_value("A test digit").run()
+    at.button(key="draw_random").click().run()
+    assert 0 <= at.number_input(key="draw_test_index").value < 1000
+    at.number_input(key="draw_test_index").set_value(3).run()
+    assert not at.exception
+    from cnnkit import datasets
+
+    ds = datasets.offline_sample()
+    expected = predict.predictor_for(newer).predict(datasets.to_float(ds.x_test[3:4])[0])
+    metric = next(m for m in at.metric if m.label == "Prediction")
+    assert metric.value == expected.label
+    assert next(m for m in at.metric if m.label == "Confidence").value == f"{expected.confidence:.1%}"
+    assert at.get("plotly_chart"), "the probability bar chart"
+    # Feature maps: a slider for the channels and one caption per conv layer.
+    assert at.slider(key="draw_channels").value == 6  # 8 by default, at most the widest layer's 6
+    assert "conv2d" in texts(at) and "4 filters 3×3" in texts(at) and "6 filters 3×3" in texts(at)
+    assert ("Right" in texts(at)) or ("Wrong" in texts(at))
+
+    # Another run can be chosen; the answer follows it.
+    at.selectbox(key="draw_run_id").set_value(older.id).run()
+    assert not at.exception
+    expected_old = predict.predictor_for(older).predict(datasets.to_float(ds.x_test[3:4])[0])
+    assert next(m for m in at.metric if m.label == "Prediction").value == expected_old.label
+
+
+def _cifar_upload(at) -> None:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    np.savez(buf, x_train=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8), y_train=np.arange(60) % 10,
+             x_test=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), y_test=np.arange(20) % 10)
+    data = buf.getvalue()
+    at.session_state["upload"] = (hashlib.sha256(data).hexdigest()[:16], "tiny_cifar.npz", "cifar10")
+    at.session_state["upload_bytes"] = data
+
+
+def test_cifar_gets_a_test_image_picker_not_a_canvas(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    run = make_run(runs_dir, dataset="cifar10", shape=(32, 32, 3), title="cifar tiny")
+    from conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    _cifar_upload(at)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception
+    assert at.segmented_control(key="draw_source").options == ["A test image", "Upload a picture"]
+    assert at.selectbox(key="draw_run_id").value == run.id
+    metric = next(m for m in at.metric if m.label == "Prediction")
+    assert metric.value in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    assert at.number_input(key="draw_test_index").max == 19
+    # The picture mode waits for an upload with a sentence, not an error.
+    at.session_state["draw_source"] = "Upload a picture"
+    at.run()
+    assert not at.exception
+    assert "Choose a picture" in texts(at)
+
+
+def test_a_run_for_another_shape_is_explained(app_test, runs_dir):
+    # A run saved for "mnist" but with CIFAR's input shape (a hand-made folder): a sentence, no traceback.
+    make_run(runs_dir, dataset="mnist", shape=(32, 32, 3), title="odd")
+    at = app_test(PAGE)
+    assert not at.exception
+    assert any("takes 32×32×3 images" in e.value for e in at.error)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_jobs():
+    yield
+    import session
+
+    for job in session.job_registry().jobs():
+        job.stop()
+        job.wait()

@@ -1,0 +1,89 @@
+"""AppTest of the training page: settings, a short job that streams and finishes, bad input, re-attaching."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def open_page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("pages/training.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
+             for e in at.get(kind)]
+    parts += [p.proto.text for p in at.get("progress")]
+    return "\n".join(str(p) for p in parts)
+
+
+def wait_for(at: AppTest, what: str, seconds: float = 90) -> str:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        t = texts(at)
+        if what in t:
+            return t
+        time.sleep(0.5)
+    raise AssertionError(f"{what!r} never appeared; the page says:\n{texts(at)}")
+
+
+def test_page_shows_settings_with_explanations_and_an_empty_state(runs_dir):
+    at = open_page()
+    t = texts(at)
+    assert "No training job yet" in t
+    assert "How big each update step is" in t and "Images per weight update" in t
+    assert at.selectbox(key="hp_optimizer").value == "adam"          # the fast preset's settings
+    assert at.number_input(key="hp_lr").value == 0.003
+    # Picking Adadelta switches the learning rate to the 1.0 the lessons relied on.
+    at.selectbox(key="hp_optimizer").set_value("adadelta").run()
+    assert at.number_input(key="hp_lr").value == 1.0
+    at.selectbox(key="hp_optimizer").set_value("sgd").run()
+    assert at.slider(key="hp_momentum").value == 0.9 and at.number_input(key="hp_lr").value == 0.01
+
+
+def test_bad_settings_give_a_sentence_not_a_traceback(runs_dir):
+    at = open_page()
+    at.number_input(key="hp_lr").set_value(0.0)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "learning rate must be greater than 0" in at.error[0].value
+    at.number_input(key="hp_lr").set_value(0.003)
+    at.number_input(key="hp_batch").set_value(100_000)
+    at.button[0].click().run()
+    assert "larger than the 3600 training images" in at.error[0].value
+    assert "job" not in at.query_params
+
+
+def test_short_job_streams_finishes_and_reattaches_after_reload(runs_dir):
+    at = open_page()
+    at.number_input(key="hp_epochs").set_value(1)
+    at.number_input(key="hp_batch").set_value(256)
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    job_id, sid = at.query_params["job"], at.query_params["sid"]
+    start = [b for b in at.button if b.label == "Start training"][0]
+    assert start.disabled                                        # one job per student
+    wait_for(at, "Epoch 1/1 · batch")                            # batch progress while it trains
+    # A reload is a new session with the same URL: it finds the same job.
+    reloaded = open_page(sid=sid, job=job_id)
+    assert reloaded.query_params["job"] == job_id
+    t = wait_for(reloaded, "Test accuracy", seconds=120)
+    assert "Finished 1 epoch in" in t and "Saved as run" in t
+    assert [m.label for m in reloaded.metric][:2] == ["Test accuracy", "Test loss"]
+    assert len(list(runs_dir.iterdir())) == 1
+    # Someone else with the same job id in the URL sees no job at all.
+    stranger = open_page(job=job_id)
+    assert "No training job yet" in texts(stranger) and "job" not in stranger.query_params
