@@ -201,7 +201,8 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]], 
                     row=1,
                     col=col,
                 )
-    fig.update_xaxes(title_text="epoch")
+    longest = max((len(h.get("loss") or []) for h in histories.values()), default=0)
+    fig.update_xaxes(title_text="epoch", dtick=1 if longest <= 20 else None)
     fig.update_layout(title=title, margin=_MARGIN, height=420, legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -303,6 +304,7 @@ def per_class_figure(report: pd.DataFrame, title: str = "Precision and recall pe
     fig.update_layout(
         title=title,
         barmode="group",
+        xaxis=dict(type="category"),  # class names such as "0".."9" stay labels, not numbers
         yaxis=dict(title="score", range=[max(0.0, low - 0.1) if low > 0.5 else 0.0, 1.0]),
         margin=_MARGIN,
         height=380,

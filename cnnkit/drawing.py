@@ -63,7 +63,7 @@ class PreparedImage:
 
     x: np.ndarray  # (H, W, C) float32 in [0, 1]: what the model sees
     steps: tuple[Step, ...]  # from the original to the final input
-    mode: str  # "mnist", "naive" or "photo"
+    mode: str  # "mnist", "naive", "photo" (or "test" for a dataset image used as it is)
     note: str  # one sentence on what was detected (polarity, background)
 
     @property
@@ -315,7 +315,8 @@ def prepare_drawing(image: ImageLike | None, mode: Mode = "mnist", even_strokes:
     patch = _scale_into_box(crop)
     steps.append(Step("Scaled to 20 px", patch, f"{patch.shape[1]}×{patch.shape[0]}, aspect ratio kept"))
     frame, (y0, x0) = _centre_by_mass(patch)
-    steps.append(Step("Centred in 28×28", frame, f"centre of mass moved to the middle (offset {x0}, {y0})"))
+    steps.append(Step("Centred in 28×28", frame, f"placed {x0} px from the left, {y0} from the top: "
+                                                  "its centre of mass in the middle"))
     return PreparedImage(x=frame[..., None], steps=tuple(steps), mode="mnist", note=note)
 
 
@@ -332,6 +333,8 @@ def prepare_photo(image: ImageLike | None, image_shape: tuple[int, int, int]) ->
         raise DrawingError("Choose a picture first.")
     arr = to_array(image)
     height, width, channels = image_shape
+    if channels not in (1, 3):
+        raise ValueError(f"unsupported channel count {channels}")
     if arr.ndim == 3 and arr.shape[-1] == 4:
         # Flatten transparency onto white, as an image viewer shows it.
         alpha = arr[..., 3:4].astype(np.float32) / 255.0
@@ -365,8 +368,6 @@ def prepare_photo(image: ImageLike | None, image_shape: tuple[int, int, int]) ->
         note = "Dark background, as in the dataset: kept as it is."
         steps.append(Step("Grey", grey, "grey levels"))
     x = np.clip(grey, 0.0, 1.0).astype(np.float32)[..., None]
-    if channels != 1:
-        raise ValueError(f"unsupported channel count {channels}")
     return PreparedImage(x=x, steps=tuple(steps), mode="photo", note=note)
 
 

@@ -262,6 +262,12 @@ class Evaluation:
     def table(self, indices: np.ndarray) -> pd.DataFrame:
         return predictions_table(indices, self.y_true, self.probabilities, self.class_names)
 
+    def weakest_class(self) -> tuple[str, float]:
+        """The class with the lowest F1 score, and that score (first one on a tie)."""
+        scores = self.report().loc[list(self.class_names), "f1-score"]
+        name = str(scores.idxmin())
+        return name, float(scores[name])
+
     def top_confusions(self, n: int = 5) -> pd.DataFrame:
         return top_confusions(self.confusion(), self.class_names, n)
 
@@ -379,45 +385,29 @@ def _batch_function(model: Any, image_shape: tuple[int, ...]) -> Callable[[np.nd
         if image_shape in per_model:
             return per_model[image_shape]
     import keras
+    import tensorflow as tf
 
-    if keras.backend.backend() != "tensorflow":
-        fn = _numpy_batch_function(model)
-    else:
-        import tensorflow as tf
+    # The cache is keyed weakly by the model, so the function must not hold the model strongly either;
+    # once traced it holds only the model's variables.
+    model_ref = weakref.ref(model)
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec((None, *image_shape), tf.uint8),
-                tf.TensorSpec((None,), tf.int64),
-            ],
-            reduce_retracing=True,
-        )
-        def graph(images, labels):
-            outputs = model(tf.cast(images, tf.float32) / 255.0, training=False)
-            as_probs = keras.losses.sparse_categorical_crossentropy(labels, outputs)
-            # straight from tf.nn: Keras's loss would swap in the softmax's logits here as well
-            as_logits = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
-            return outputs, as_probs, as_logits
+    @tf.function(
+        input_signature=[tf.TensorSpec((None, *image_shape), tf.uint8), tf.TensorSpec((None,), tf.int64)],
+        reduce_retracing=True,
+    )
+    def graph(images, labels):
+        outputs = model_ref()(tf.cast(images, tf.float32) / 255.0, training=False)
+        as_probs = keras.losses.sparse_categorical_crossentropy(labels, outputs)
+        # straight from tf.nn: Keras's loss would swap in the softmax's logits here as well
+        as_logits = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
+        return outputs, as_probs, as_logits
 
-        def fn(images: np.ndarray, labels: np.ndarray) -> tuple:
-            probs, a, b = graph(images, labels)
-            return probs.numpy(), a.numpy(), b.numpy()
+    def fn(images: np.ndarray, labels: np.ndarray) -> tuple:
+        probs, a, b = graph(images, labels)
+        return probs.numpy(), a.numpy(), b.numpy()
 
     with _batch_lock:
         _batch_functions.setdefault(model, {})[image_shape] = fn
-    return fn
-
-
-def _numpy_batch_function(model: Any) -> Callable[[np.ndarray, np.ndarray], tuple]:
-    # Other Keras backends: predict per batch, losses from the outputs in numpy.
-    def fn(images: np.ndarray, labels: np.ndarray) -> tuple:
-        out = np.asarray(model.predict_on_batch(images.astype(np.float32) / np.float32(255.0)), dtype=np.float32)
-        rows = np.arange(len(labels))
-        p = out / out.sum(axis=1, keepdims=True)
-        as_probs = -np.log(np.clip(p[rows, labels], EPSILON, 1 - EPSILON))
-        as_logits = -np.log(softmax(out)[rows, labels].astype(np.float64))
-        return out, as_probs, as_logits
-
     return fn
 
 
@@ -655,6 +645,8 @@ def report_text(ev: Evaluation, run: Any = None, dataset: Any = None) -> str:
         lines.append(f"dataset:   {dataset.title} ({ev.num_images:,} test images; {dataset.source_text})")
     lines.append(f"accuracy:  {ev.accuracy:.4f}  ({ev.num_images - ev.num_wrong:,} of {ev.num_images:,} right)")
     lines.append(f"loss:      {ev.loss:.4f}  (sparse categorical cross-entropy)")
+    if run is not None and dataset is not None and getattr(run, "dataset", dataset.name) != dataset.name:
+        lines.append(f"note:      this run was trained on {run.dataset}, not on {dataset.name}")
     if ev.outputs_were_logits:
         lines.append("note:      the model has no softmax at the end; one was applied to its outputs")
     lines.append("")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 Shape = tuple[int, ...]
@@ -57,6 +58,14 @@ class ParamDef:
         """Return a sentence saying what is wrong with `value`, or None if it is allowed."""
         if value is None:
             return None if self.optional else f"{self.label} needs a value."
+        kind = type(value)
+        if self.kind == "choice" and kind is str and value in self.choices:
+            return None  # the common cases first: this runs for every setting on every page rerun
+        if (self.kind == "int" and kind is int) or (self.kind == "float" and kind in (int, float)
+                                                      and math.isfinite(value)):
+            return self._check_range(value)
+        if self.kind == "bool" and kind is bool:
+            return None
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value:
                 return f"{self.label} must be a whole number, not {value!r}."
@@ -71,6 +80,9 @@ class ParamDef:
             if not isinstance(value, bool):
                 return f"{self.label} must be true or false, not {value!r}."
             return None
+        return self._check_range(value)
+
+    def _check_range(self, value: float) -> str | None:
         if self.min is not None and value < self.min:
             return f"{self.label} must be at least {_fmt(self.min)}; it is {_fmt(value)}."
         if self.max is not None:
@@ -82,7 +94,8 @@ class ParamDef:
 
     def coerce(self, value: Any) -> Any:
         """JSON gives 32.0 or 32 alike: store whole numbers as int, rates as float."""
-        if value is None or isinstance(value, bool):
+        kind = type(value)
+        if value is None or kind is bool or kind is str or (kind is int and self.kind == "int"):
             return value
         if self.kind == "int" and isinstance(value, numbers.Real) and int(value) == value:
             return int(value)
@@ -121,6 +134,10 @@ class LayerType:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+    @cached_property
+    def param_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.params)
+
     def param(self, name: str) -> ParamDef:
         for p in self.params:
             if p.name == name:
@@ -129,11 +146,9 @@ class LayerType:
 
     def resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """The layer's full settings: defaults, overridden by the known keys of `params`."""
-        out = self.defaults()
-        for p in self.params:
-            if params and p.name in params:
-                out[p.name] = p.coerce(params[p.name])
-        return out
+        if not params:
+            return self.defaults()
+        return {p.name: p.coerce(params[p.name]) if p.name in params else p.default for p in self.params}
 
 
 # --- shape arithmetic (mirrors keras.src.ops.operation_utils.compute_conv_output_shape) ---
@@ -356,7 +371,7 @@ CATALOGUE: dict[str, LayerType] = {
                 ParamDef("strides", "Strides", "int", None,
                          "How far the window moves each step. Empty means the same as the pool size, "
                          "so windows do not overlap.", min=1, max=8, step=1, optional=True,
-                         none_label="same as pool size"),
+                         none_label="= pool size"),
                 _PADDING,
             ),
         ),
@@ -375,7 +390,7 @@ CATALOGUE: dict[str, LayerType] = {
                          min=1, max=8, step=1),
                 ParamDef("strides", "Strides", "int", None,
                          "How far the window moves each step. Empty means the same as the pool size.",
-                         min=1, max=8, step=1, optional=True, none_label="same as pool size"),
+                         min=1, max=8, step=1, optional=True, none_label="= pool size"),
                 _PADDING,
             ),
         ),

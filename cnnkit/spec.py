@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from cnnkit import layers
@@ -250,58 +251,24 @@ class ModelSpec:
     # --- analysis -----------------------------------------------------------
     def layer_names(self) -> list[str]:
         """Keras-style names as a fresh Keras session would give: conv2d, conv2d_1, dense, dense_1, ..."""
-        seen: dict[str, int] = {}
-        names = []
-        for layer in self.layers:
-            entry = layers.CATALOGUE.get(layer.type)
-            stem = entry.keras_name if entry else layer.type.lower()
-            n = seen.get(stem, 0)
-            seen[stem] = n + 1
-            names.append(stem if n == 0 else f"{stem}_{n}")
-        return names
+        return _layer_names([l.type for l in self.layers])
 
-    def _walk(self) -> tuple[list[SummaryRow], list[Problem]]:
-        """Infer shapes and counts layer by layer; collect per-layer setting and shape problems."""
-        rows: list[SummaryRow] = []
-        problems: list[Problem] = []
-        shape: Shape | None = tuple(self.input_shape)
-        names = self.layer_names()
-        for i, layer in enumerate(self.layers):
-            entry = layers.CATALOGUE.get(layer.type)
-            if entry is None:
-                problems.append(Problem(i, f"'{layer.type}' is not a layer type CNN Lab knows. "
-                                           f"Use one of: {', '.join(layers.LAYER_TYPES)}."))
-                rows.append(SummaryRow(i, names[i], layer.type, None, None, None, None, None, "unknown type"))
-                shape = None
-                continue
-            bad = False
-            for key in layer.params:
-                if not any(p.name == key for p in entry.params):
-                    allowed = ", ".join(p.name for p in entry.params) or "none"
-                    problems.append(Problem(i, f"{entry.key} has no setting '{key}' (its settings: {allowed})."))
-            params = entry.resolve(layer.params)
-            for pdef in entry.params:
-                msg = pdef.check(params[pdef.name])
-                if msg:
-                    problems.append(Problem(i, msg))
-                    bad = True
-            if shape is None or bad:
-                rows.append(SummaryRow(i, names[i], entry.key, None, None, None, None, None,
-                                       "bad setting" if bad else "input unknown"))
-                shape = None
-                continue
-            try:
-                out = entry.output_shape(shape, params)
-            except layers.ShapeProblem as err:
-                problems.append(Problem(i, str(err)))
-                rows.append(SummaryRow(i, names[i], entry.key, None, None, None, None, None, str(err)))
-                shape = None
-                continue
-            trainable, frozen = entry.count_params(shape, params)
-            rows.append(SummaryRow(i, names[i], entry.key, out, trainable + frozen, trainable, frozen,
-                                   entry.flops(shape, out, params)))
-            shape = out
-        return rows, problems
+    def _key(self) -> tuple | None:
+        """A hashable picture of the spec for the analysis cache; None if a setting is unhashable (odd JSON)."""
+        # The value's class is part of the key: True == 1 == 1.0 would otherwise share an answer.
+        key = (tuple(self.input_shape),
+               tuple((l.type, tuple((k, v.__class__, v) for k, v in l.params.items())) for l in self.layers))
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _walk(self) -> tuple[tuple[SummaryRow, ...], tuple[Problem, ...]]:
+        """Shapes, counts and per-layer problems. Page reruns ask for the same spec again and again,
+        so results are cached by the spec's content (rows and problems are immutable)."""
+        key = self._key()
+        return _walk_cached(key) if key is not None else _walk(self.input_shape, [(l.type, l.params) for l in self.layers])
 
     def summary(self) -> Summary:
         """Per-layer output shapes and parameters, and the totals, from the catalogue's formulas."""
@@ -336,7 +303,7 @@ class ModelSpec:
             problems.append(Problem(None, f"The model has {len(self.layers)} layers; CNN Lab allows at most "
                                           f"{MAX_LAYERS}. Remove some."))
         rows, walk_problems = self._walk()
-        problems += walk_problems
+        problems += list(walk_problems)
         flagged = {p.layer_index for p in walk_problems}
         # Dense on a feature map: Keras would apply it per pixel, which is never what a student means.
         prev_shape: Shape = tuple(self.input_shape)
@@ -419,6 +386,68 @@ class ModelSpec:
 
         built = [layers.get(l.type).build(l.resolved(), n) for l, n in zip(self.layers, self.layer_names())]
         return keras.Sequential([keras.Input(shape=tuple(self.input_shape)), *built], name=keras_model_name(self.name))
+
+
+@lru_cache(maxsize=512)
+def _walk_cached(key: tuple) -> tuple[tuple[SummaryRow, ...], tuple[Problem, ...]]:
+    shape, items = key
+    return _walk(shape, [(t, {k: v for k, _, v in p}) for t, p in items])
+
+
+def _walk(input_shape: tuple[int, ...], items: list[tuple[str, dict]]) -> tuple[tuple[SummaryRow, ...], tuple[Problem, ...]]:
+    """Infer shapes and counts layer by layer; collect per-layer setting and shape problems."""
+    rows: list[SummaryRow] = []
+    problems: list[Problem] = []
+    shape: Shape | None = tuple(input_shape)
+    names = _layer_names([t for t, _ in items])
+    for i, (type_, given) in enumerate(items):
+        entry = layers.CATALOGUE.get(type_)
+        if entry is None:
+            problems.append(Problem(i, f"'{type_}' is not a layer type CNN Lab knows. "
+                                       f"Use one of: {', '.join(layers.LAYER_TYPES)}."))
+            rows.append(SummaryRow(i, names[i], type_, None, None, None, None, None, "unknown type"))
+            shape = None
+            continue
+        bad = False
+        for key in given:
+            if key not in entry.param_names:
+                allowed = ", ".join(p.name for p in entry.params) or "none"
+                problems.append(Problem(i, f"{entry.key} has no setting '{key}' (its settings: {allowed})."))
+        params = entry.resolve(given)
+        for pdef in entry.params:
+            msg = pdef.check(params[pdef.name])
+            if msg:
+                problems.append(Problem(i, msg))
+                bad = True
+        if shape is None or bad:
+            rows.append(SummaryRow(i, names[i], entry.key, None, None, None, None, None,
+                                   "bad setting" if bad else "input unknown"))
+            shape = None
+            continue
+        try:
+            out = entry.output_shape(shape, params)
+        except layers.ShapeProblem as err:
+            problems.append(Problem(i, str(err)))
+            rows.append(SummaryRow(i, names[i], entry.key, None, None, None, None, None, str(err)))
+            shape = None
+            continue
+        trainable, frozen = entry.count_params(shape, params)
+        rows.append(SummaryRow(i, names[i], entry.key, out, trainable + frozen, trainable, frozen,
+                               entry.flops(shape, out, params)))
+        shape = out
+    return tuple(rows), tuple(problems)
+
+
+def _layer_names(types: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for t in types:
+        entry = layers.CATALOGUE.get(t)
+        stem = entry.keras_name if entry else t.lower()
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        names.append(stem if n == 0 else f"{stem}_{n}")
+    return names
 
 
 def keras_model_name(name: str) -> str:

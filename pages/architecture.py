@@ -175,7 +175,20 @@ def _widget(index: int, pdef: layers.ParamDef, value) -> None:
                             **bounds, **common)
 
 
-editor, overview = st.columns([3, 2], gap="large")
+def _export_hyper() -> tuple[dict, str]:
+    """The training settings for the exported script: the training page's, if the student set them for this
+    model and dataset, else the ones the training page would suggest (the preset's, or the fast preset's)."""
+    preset = presets.get(spec.name if spec.name in names else presets.FAST, ds.image_shape, ds.num_classes)
+    hyper = preset.hyper()
+    if ss.get("hp_defaults_for") == f"{spec.name}|{ds.name}" and "hp_optimizer" in ss:
+        hyper.update(optimizer=ss.hp_optimizer, learning_rate=ss.get("hp_lr", hyper["learning_rate"]),
+                     momentum=ss.get("hp_momentum", 0.0), batch_size=ss.get("hp_batch", hyper["batch_size"]),
+                     epochs=ss.get("hp_epochs", hyper["epochs"]), validation_split=ss.get("hp_val", 0.1))
+        return hyper, "those set on the training page"
+    return hyper, f"those suggested for {preset.title}"
+
+
+editor, overview = st.columns([1, 1], gap="large")
 
 # --- the layer list ----------------------------------------------------------------------
 with editor:
@@ -205,9 +218,12 @@ with editor:
                       on_click=_remove, args=(i,))
             if entry is not None and entry.params:
                 resolved = entry.resolve(layer.params)
-                for col, pdef in zip(st.columns(len(entry.params)), entry.params):
-                    with col:
-                        _widget(i, pdef, resolved[pdef.name])
+                # at most three settings a row, so labels stay readable in a narrow column
+                for start in range(0, len(entry.params), 3):
+                    chunk = entry.params[start:start + 3]
+                    for col, pdef in zip(st.columns(3), chunk):
+                        with col:
+                            _widget(i, pdef, resolved[pdef.name])
             for msg in by_layer.get(i, []):
                 st.error(msg, icon=":material/error:")
             if entry is not None and ss.get("arch_selected") == i:
@@ -215,7 +231,7 @@ with editor:
 
     with st.container(border=True):
         st.markdown("**Add a layer**")
-        t, where, go = st.columns([3, 3, 1.4], vertical_alignment="bottom")
+        t, where, go = st.columns([3, 3, 1.6], vertical_alignment="bottom")
         t.selectbox("Layer type", layers.LAYER_TYPES, key="arch_add_type",
                     format_func=lambda k: layers.CATALOGUE[k].title)
         positions = [None, *range(n)]
@@ -232,20 +248,23 @@ with overview:
     st.subheader("Summary")
     if spec.layers:
         table = pd.DataFrame(
-            [{"#": r.index + 1, "Layer (type)": f"{r.name} ({r.type})",
-              "Output shape": format_shape(r.output_shape),
+            [{"#": r.index + 1, "Layer": r.name, "Output shape": format_shape(r.output_shape),
               "Param #": r.params} for r in summary.rows]
         )
-        st.dataframe(table, hide_index=True,
-                     column_config={"Param #": st.column_config.NumberColumn(format="localized")})
+        st.dataframe(table, hide_index=True, height=min(36 * (len(table) + 1) + 16, 640),
+                     column_config={"#": st.column_config.NumberColumn(width="small"),
+                                    "Param #": st.column_config.NumberColumn(format="localized")})
     a, b = st.columns(2)
     a.metric("Total parameters", f"{summary.total_params:,}" + ("" if summary.complete else " +?"))
     b.metric("Weight memory", format_bytes(summary.weight_bytes), help="Parameters × 4 bytes (float32).")
     c, d = st.columns(2)
-    c.metric("Trainable / non-trainable", f"{summary.trainable_params:,} / {summary.non_trainable_params:,}",
-             help="BatchNormalization's moving mean and variance are not trained by the optimizer.")
-    d.metric("FLOPs per image", format_count(summary.flops),
+    c.metric("Trainable", f"{summary.trainable_params:,}", help="Weights the optimizer changes.")
+    d.metric("Non-trainable", f"{summary.non_trainable_params:,}",
+             help="BatchNormalization's moving mean and variance: updated from the data, not by the optimizer.")
+    e, f = st.columns(2)
+    e.metric("FLOPs per image", format_count(summary.flops),
              help="Forward pass: 2 × multiply-adds of the Conv2D and Dense layers.")
+    f.metric("Layers", len(spec.layers))
     for msg in by_layer.get(None, []):
         st.error(msg, icon=":material/error:")
     if problems:
@@ -284,14 +303,12 @@ with overview:
     if problems:
         st.caption("The Keras script can be exported once the model has no problems.")
     else:
-        hyper = presets.get(ss.spec_preset).hyper() if ss.spec_preset in names else None
-        if isinstance(ss.get("hyper"), dict):
-            hyper = {**(hyper or {}), **ss.hyper}  # the training page's settings, when the student set them
+        hyper, source = _export_hyper()
         code = codegen.script(spec, hyper, ds.name, title=spec.name or "my model")
         st.download_button("Export Keras script (.py)", code, file_name=codegen.filename(spec),
                            mime="text/x-python", icon=":material/code:", key="arch_dl_script", on_click="ignore",
                            width="stretch")
         with st.expander("Show the script"):
-            st.caption("Runs anywhere Keras is installed: `python " + codegen.filename(spec) +
-                       "` (add `--epochs 1 --limit 500` for a quick trial).")
+            st.caption(f"Training settings: {source}. Runs anywhere Keras is installed: `python "
+                       f"{codegen.filename(spec)}` (add `--epochs 1 --limit 500` for a quick trial).")
             st.code(code, language="python")

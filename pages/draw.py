@@ -43,8 +43,10 @@ def job_progress() -> None:
         st.rerun()  # it has finished: the whole page redraws and finds the new run
     snap = job.snapshot()
     text = training.describe_progress(snap, registry.max_jobs)
-    st.info(f"**{snap.title}** is training on {ds.title}. {text.status} This page uses the model as soon as "
-            "it is saved; you can visit other pages meanwhile.", icon=":material/model_training:")
+    info = datasets.CATALOGUE.get(snap.dataset)
+    st.info(f"**{snap.title}** is training on {info.title if info else snap.dataset}. {text.status} This page "
+            "uses the model as soon as it is saved; you can visit other pages meanwhile.",
+            icon=":material/model_training:")
     if snap.state is not training.JobState.QUEUED:
         st.progress(snap.epoch_fraction, text=text.epoch)
         st.progress(snap.job_fraction, text=text.job)
@@ -110,12 +112,14 @@ draws = drawing.uses_drawing(ds.name, input_shape)
 
 
 # --- pieces of the result ------------------------------------------------------------------------
-def show_steps(prepared: drawing.PreparedImage, heading: str) -> None:
+def show_steps(steps: tuple[drawing.Step, ...], heading: str) -> None:
     st.markdown(f"**{heading}**")
-    cols = st.columns(len(prepared.steps))
-    for col, step in zip(cols, prepared.steps):
+    # A fixed grid, so each step keeps the same size whether there are 1, 3 or 6 of them.
+    cols = st.columns(max(6, len(steps)))
+    for col, step in zip(cols, steps):
         with col:
-            st.image(drawing.enlarge(step.image, STEP_SIZE), caption=f"{step.title} — {step.caption}")
+            st.image(drawing.enlarge(step.image, STEP_SIZE), caption=f"{step.title} — {step.caption}",
+                     width=STEP_SIZE)
 
 
 def show_prediction(prediction: predict.Prediction, true_label: str | None = None) -> None:
@@ -166,15 +170,17 @@ def answer(prepared: drawing.PreparedImage, true_label: str | None = None, naive
     with result_col:
         st.image(drawing.enlarge(prepared.display, 168), caption="What the model sees")
         show_prediction(prediction, true_label)
-    show_steps(prepared, "How the image was prepared")
+    if len(prepared.steps) > 1:
+        show_steps(prepared.steps, "How the image was prepared")
     st.caption(prepared.note)
     if naive is not None:
         other = predictor.predict(naive.x)
         verdict = "the same answer" if other.label == prediction.label else "a different answer"
-        show_steps(naive, f"For comparison, the naive way: shrink the whole canvas → "
-                          f"{other.label} ({other.confidence:.0%}), {verdict}")
+        # The first steps (the drawing, its ink) are the same as above: show only what differs.
+        show_steps(naive.steps[2:], f"For comparison, the naive way — shrink the whole canvas: the model says "
+                                    f"{other.label} ({other.confidence:.0%}), {verdict}")
         st.caption("Shrunk whole, a digit keeps its size and place on the canvas; MNIST's digits were all "
-                   "20 pixels tall and centred, so the model was never shown anything like it.")
+                   "20 pixels tall and centred, so the model never saw anything like it.")
     show_feature_maps(prepared.x)
 
 

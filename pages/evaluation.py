@@ -176,16 +176,12 @@ with tab_report:
     )
     left, right = st.columns([5, 6])
     with left:
-        st.dataframe(
-            report.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}", "support": "{:,}"}, na_rep=""),
-            width="stretch",
-            height=38 * (len(report) + 1),
-        )
+        # a static table: all rows visible on a projector, and the accuracy row's empty cells stay empty
+        st.table(report.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}", "support": "{:,}"}, na_rep=""))
     with right:
         st.plotly_chart(charts.per_class_figure(report), width="stretch", key="ev_bars")
-    class_rows = report.loc[list(names)]
-    weakest = class_rows["f1-score"].idxmin()
-    st.markdown(f"Weakest class: **{weakest}** (F1 {class_rows.loc[weakest, 'f1-score']:.3f}). The classes most often confused:")
+    weakest, weakest_f1 = ev.weakest_class()
+    st.markdown(f"Weakest class: **{weakest}** (F1 {weakest_f1:.3f}). The classes most often confused:")
     confusions = ev.top_confusions(5)
     if len(confusions):
         st.dataframe(confusions, hide_index=True, column_config={"share of true class": st.column_config.NumberColumn(format="percent")})
@@ -334,7 +330,8 @@ with tab_compare:
 with tab_download:
     stem = run.id if run is not None else upload_name.rsplit(".", 1)[0]
     d1, d2, d3 = st.columns(3)
-    model_bytes = run.model_path.read_bytes() if run is not None else upload_bytes
+    # a run's file is read only when the button is pressed (deferred data), not on every rerun
+    model_bytes = run.model_path.read_bytes if run is not None else upload_bytes
     d1.download_button("Model (.keras)", model_bytes, file_name=f"{stem}.keras", mime="application/octet-stream", icon=":material/download:", key="ev_dl_model")
     d2.download_button(
         "Report (CSV)", report.to_csv(index_label="class").encode(), file_name=f"{stem}-report.csv", mime="text/csv", icon=":material/table:", key="ev_dl_report"

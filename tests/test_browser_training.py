@@ -41,10 +41,9 @@ def test_job_survives_widgets_page_switch_and_reload(app_server, browser_page, i
     seed.press("Enter")
     idle(page)
     assert job_in_url(page) == job_id
-    t0 = time.time()
     first = page.locator("[data-testid='stProgress']").first.inner_text()
     page.wait_for_function(
-        "t => document.querySelector(\"[data-testid='stProgress']\")?.innerText !== t", arg=first, timeout=30_000)
+        "t => document.querySelector(\"[data-testid='stProgress']\")?.innerText !== t", arg=first, timeout=60_000)
 
     # Switch page: the sidebar still reports the job, and the URL keeps its id.
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Data").click()
@@ -68,7 +67,6 @@ def test_job_survives_widgets_page_switch_and_reload(app_server, browser_page, i
         if bars.count():
             seen.add(bars.first.inner_text())
     assert len(seen) >= 3, seen
-    print(f"after reload: {time.time() - t0:.0f} s")
     page.get_by_text(re.compile(r"Finished 2 epochs in .* Test accuracy \d+\.\d%")).wait_for(timeout=10_000)
     assert job_in_url(page) == job_id
     assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 1

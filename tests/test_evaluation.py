@@ -183,6 +183,9 @@ def test_evaluation_dataclass_derives_everything_from_probabilities():
     assert set(ev.mistakes(500).tolist()) == set(np.flatnonzero(y_true != y_pred).tolist())
     pd.testing.assert_frame_equal(ev.report(), evaluation.classification_report(y_true, y_pred, NAMES))
     assert ev.summary()["num_images"] == 200
+    name, f1 = ev.weakest_class()
+    f1s = metrics.f1_score(y_true, y_pred, labels=range(10), average=None, zero_division=0)
+    assert name == NAMES[int(np.argmin(f1s))] and f1 == pytest.approx(f1s.min())
 
 
 def test_cache_is_lru_and_thread_safe_enough():

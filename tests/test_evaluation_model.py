@@ -199,3 +199,15 @@ def test_command_line_evaluate(tmp_path, monkeypatch):
 def test_command_line_evaluate_bad_run_is_one_sentence(tmp_path, capsys):
     assert cli_main(["evaluate", "--run", str(tmp_path / "nope")]) == 2
     assert "error: There is no run folder" in capsys.readouterr().err
+
+
+def test_batch_function_cache_does_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = small_model(compile=False)
+    evaluation.evaluate(model, tiny_dataset(n_test=20))
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

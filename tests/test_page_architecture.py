@@ -126,3 +126,34 @@ def test_a_spec_from_another_dataset_shape_is_adapted(at):
     at.run()
     assert not at.exception
     assert total(at) == "542,230"
+
+
+@pytest.mark.browser
+def test_browser_save_and_load_json(app_server, browser_page, idle, tmp_path):
+    """File upload and download need a real browser: bad JSON gives a sentence, a saved model loads back."""
+    page = browser_page
+    page.goto(app_server)
+    idle(page)
+    page.get_by_role("link", name="2 · Architecture").first.click()
+    idle(page)
+    page.get_by_role("heading", name="2 · Define the architecture").wait_for()
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download model (JSON)").click()
+    saved = ModelSpec.from_json(Path(dl.value.path()).read_text())
+    assert saved.summary().total_params == presets.get(presets.FAST).spec.summary().total_params
+
+    bad = tmp_path / "broken.json"
+    bad.write_text("{this is not json")
+    uploader = page.locator("[data-testid='stFileUploader'] input[type='file']").first
+    uploader.set_input_files(str(bad))
+    idle(page)
+    page.get_by_text("This file is not valid JSON").first.wait_for()
+
+    good = tmp_path / "lab_a.json"
+    good.write_text(presets.get("single_conv").spec.to_json())
+    uploader.set_input_files(str(good))
+    idle(page)
+    page.get_by_text("542,230").first.wait_for()
+    assert page.get_by_text("This file is not valid JSON").count() == 0
+    page.screenshot(path=str(tmp_path / "architecture.png"), full_page=True)

@@ -75,7 +75,7 @@ def test_one_run_shows_right_numbers_and_cell_gallery(runs_dir):
     assert metrics["Test accuracy"] == f"{ev.accuracy:.2%}"
     assert metrics["Test loss"] == f"{ev.loss:.4f}"
     assert metrics["Mistakes"] == f"{ev.num_wrong:,} of {ev.num_images:,}"
-    report = at.dataframe[0].value
+    report = at.table[0].value
     assert list(report.index[-3:]) == ["accuracy", "macro avg", "weighted avg"]
     assert report.loc["weighted avg", "support"] == len(ds.y_test)
     # choose a cell: the gallery says how many images it holds

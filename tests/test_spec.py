@@ -262,3 +262,53 @@ def test_summary_and_validate_do_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+# --- command line ------------------------------------------------------------------
+def test_cli_summary_of_a_preset(capsys):
+    from cnnkit.__main__ import main
+
+    assert main(["summary", "--preset", "single_conv"]) == 0
+    out = capsys.readouterr().out
+    assert "Total params: 542,230" in out and "(None, 13, 13, 32)" in out and "input 28×28×1" in out
+
+
+def test_cli_summary_json_for_cifar(capsys):
+    from cnnkit.__main__ import main
+
+    assert main(["summary", "--preset", "single_conv", "--dataset", "cifar10", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total_params"] == 722_006 and data["problems"] == []
+    assert data["layers"][0]["output_shape"] == "30×30×32"
+
+
+def test_cli_summary_of_a_broken_spec_file(tmp_path, capsys):
+    from cnnkit.__main__ import main
+
+    spec = lab_a()
+    del spec.layers[2]
+    path = tmp_path / "broken.json"
+    path.write_text(spec.to_json())
+    assert main(["summary", "--spec", str(path)]) == 1
+    assert "problem: Layer 3: Dense receives a 3-D tensor" in capsys.readouterr().out
+    assert main(["summary", "--spec", str(tmp_path / "missing.json")]) == 2
+    assert "Cannot read the spec file" in capsys.readouterr().err
+    assert main(["summary", "--preset", "nope"]) == 2
+    assert "no preset called 'nope'" in capsys.readouterr().err
+
+
+def test_cli_presets_and_export(tmp_path, capsys):
+    from cnnkit.__main__ import main
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name, total in [("single_conv", "542,230"), ("two_conv", "4,738,826"), ("keras_convnet", "34,826")]:
+        assert any(line.startswith(name) and total in line for line in out.splitlines())
+    assert main(["presets", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"two_conv_dropout", "fast_cpu"}
+    script = tmp_path / "train.py"
+    assert main(["export", "--preset", "two_conv_dropout", "--out", str(script)]) == 0
+    code = script.read_text()
+    compile(code, str(script), "exec")
+    assert "Adadelta(learning_rate=1.0)" in code and "BATCH_SIZE = 128" in code
