@@ -4,7 +4,8 @@
    no TensorFlow imported (checked in sys.modules afterwards);
 2. the same numbers from plain Keras in the same run: import TensorFlow once,
    then build the Sequential model and read count_params() and output shapes;
-3. the architecture page's rerun time in AppTest after a widget change.
+3. the architecture page's rerun time in AppTest after a widget change, before
+   and after TensorFlow is in the process (the page itself never imports it).
 
 Run: python bench/bench_spec.py [--repeats N] [--reruns N]. Prints figures and
 ratios; it is not a test.
@@ -51,6 +52,28 @@ def per_call(fn, repeats: int) -> float:
     return statistics.median(rounds)
 
 
+def page_rerun(reruns: int, when: str) -> None:
+    """Median wall time of the architecture page's rerun after a widget change, in AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/architecture.py")
+    at.run()
+    assert not at.exception, at.exception
+    times = []
+    for i in range(reruns):
+        rev = at.session_state["arch_rev"]
+        box = at.number_input(key=f"arch{rev}_0_filters")
+        t = time.perf_counter()
+        box.set_value(16 + (i % 2) * 16).run()
+        times.append(time.perf_counter() - t)
+        assert not at.exception
+    n = len(at.session_state["spec"]["layers"])
+    print(f"page rerun after a widget change, {n}-layer fast preset, {when}: "
+          f"median {statistics.median(times) * 1e3:.0f} ms, max {max(times) * 1e3:.0f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=2000, help="summary+validate calls per round (default 2000)")
@@ -80,6 +103,9 @@ def main() -> None:
     print(f"  same spec again (cached analysis): {warm_s * 1e6:9.1f} µs per call")
     print(f"tensorflow/keras imported after it:  {'YES (bad)' if tf_loaded else 'no'}")
 
+    page_rerun(args.reruns, "TensorFlow not imported")
+    assert "tensorflow" not in sys.modules, "the architecture page imported TensorFlow"
+
     t = time.perf_counter()
     import keras  # noqa: E402 - measured on purpose
 
@@ -106,24 +132,7 @@ def main() -> None:
     print(f"plain Keras: build + count_params:   {keras_s * 1e3:9.1f} ms per model")
     print(f"ratio Keras build / ours (new spec): {keras_s / ours_s:9.0f}×  "
           f"(first answer incl. import: {(import_s + keras_s) / ours_s:,.0f}×)")
-
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/architecture.py")
-    at.run()
-    assert not at.exception, at.exception
-    times = []
-    for i in range(args.reruns):
-        rev = at.session_state["arch_rev"]
-        box = at.number_input(key=f"arch{rev}_0_filters")
-        t = time.perf_counter()
-        box.set_value(16 + (i % 2) * 16).run()
-        times.append(time.perf_counter() - t)
-        assert not at.exception
-    print(f"architecture page rerun after a widget change (AppTest, {len(spec.layers) and len(at.session_state['spec']['layers'])}-layer "
-          f"fast preset): median {statistics.median(times) * 1e3:.0f} ms, max {max(times) * 1e3:.0f} ms")
+    page_rerun(args.reruns, "after TensorFlow was imported (as in a server that has trained)")
 
 
 if __name__ == "__main__":

@@ -306,6 +306,7 @@ class ModelSpec:
         problems += list(walk_problems)
         flagged = {p.layer_index for p in walk_problems}
         # Dense on a feature map: Keras would apply it per pixel, which is never what a student means.
+        # Only the first such Dense is named: the ones after it have the same cause and the same fix.
         prev_shape: Shape = tuple(self.input_shape)
         for i, (layer, row) in enumerate(zip(self.layers, rows)):
             if row.output_shape is None:
@@ -316,6 +317,7 @@ class ModelSpec:
                     "Add Flatten or GlobalAveragePooling2D before it so it sees one vector per image."
                 )))
                 flagged.add(i)
+                break
             prev_shape = row.output_shape
 
         last_i = len(self.layers) - 1

@@ -206,7 +206,8 @@ class Hyper:
         """The preset's suggested optimizer, learning rate, batch size and epochs, then `overrides`."""
         momentum = float(getattr(preset, "momentum", 0.0) or 0.0) or 0.9
         h = cls(optimizer=optimizer_key(preset.optimizer), learning_rate=float(preset.learning_rate),
-                momentum=momentum, batch_size=int(preset.batch_size), epochs=int(preset.epochs))
+                momentum=momentum, batch_size=int(preset.batch_size), epochs=int(preset.epochs),
+                augment=bool(getattr(preset, "augment", False)))
         return dataclasses.replace(h, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -496,7 +497,8 @@ class TrainingJob:
     """
 
     def __init__(self, spec, dataset, hyper: Hyper, *, owner: str | None = None, title: str = "",
-                 runs_root: Path | str | None = None, save: bool = True) -> None:
+                 runs_root: Path | str | None = None, save: bool = True,
+                 extra_callbacks: list | None = None) -> None:
         self.hyper = hyper.validate(num_train=len(dataset.y_train))
         check_compatible(spec, dataset)
         self.id = uuid.uuid4().hex
@@ -506,6 +508,7 @@ class TrainingJob:
         self.title = title or (getattr(spec, "name", "") or "model")
         self.runs_root = Path(runs_root) if runs_root is not None else None
         self.save = save
+        self.extra_callbacks = list(extra_callbacks or [])   # more Keras callbacks (benchmarks, tools)
         self.created = time.time()
         self.run = None                       # the saved Run once finished/stopped
         self.model = None                     # the Keras model while it trains
@@ -664,7 +667,7 @@ class TrainingJob:
         train = batches(ds.x_train, ds.y_train, train_idx, h.batch_size, shuffle=True, seed=h.seed,
                         augment=h.augment, **kw)
         val = batches(ds.x_train, ds.y_train, val_idx, h.batch_size, **kw) if len(val_idx) else None
-        callbacks: list = [_job_callback(self)]
+        callbacks: list = [_job_callback(self), *self.extra_callbacks]
         early = None
         if h.early_stopping:
             early = keras.callbacks.EarlyStopping(monitor="val_loss" if val is not None else "loss",
@@ -811,6 +814,7 @@ def _make_callback_class():
                     if k in logs:
                         job._history.setdefault(k, []).append(float(logs[k]))
                 job._epoch = epoch + 1
+                job._batch = 0          # validation is done; the next epoch starts from its first batch
                 job._phase = "training"
                 job._emit_locked("epoch", epoch=epoch + 1, **{k: float(v) for k, v in logs.items()})
 

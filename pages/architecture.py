@@ -160,7 +160,8 @@ def _widget(index: int, pdef: layers.ParamDef, value) -> None:
         st.toggle(pdef.label, value=value, **common)
     else:
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if value is not None and (not is_number or not math.isfinite(value)):
+        if value is not None and (not is_number or not math.isfinite(value)
+                                  or (pdef.kind == "int" and int(value) != value)):
             st.button(f"Reset {pdef.label.lower()} to {pdef.default}", key=key, on_click=_reset_param,
                       args=(index, pdef.name, pdef.default))
             return
