@@ -139,8 +139,8 @@ def current_spec():
     raw = st.session_state.get("spec")
     if raw is not None:
         spec = raw if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
-        if tuple(spec.input_shape) == tuple(ds.image_shape):
-            return spec
+        # A model built for another dataset keeps its layers and takes this dataset's image shape.
+        return spec if tuple(spec.input_shape) == tuple(ds.image_shape) else spec.with_input_shape(ds.image_shape)
     return presets.get(presets.FAST, input_shape=ds.image_shape, num_classes=ds.num_classes).spec
 
 
@@ -163,13 +163,12 @@ def sidebar() -> None:
         st.markdown(f"**Dataset:** {ds.title}")
         st.caption(f"{len(ds.x_train):,} train · {len(ds.x_test):,} test · "
                    f"{'×'.join(map(str, ds.image_shape))} · from {ds.source_text}")
-        try:
-            spec = current_spec()
-            summary = spec.summary()
-            st.markdown(f"**Model:** {spec.name or 'your model'}")
-            st.caption(f"{len(spec.layers)} layers · {summary.total_params:,} parameters")
-        except (ImportError, AttributeError, UserError):
-            pass  # the architecture catalogue is optional for the sidebar
+        spec = current_spec()
+        summary = spec.summary()
+        problems = spec.validate(ds.num_classes)
+        st.markdown(f"**Model:** {spec.name or 'your model'}")
+        st.caption(f"{len(spec.layers)} layers · {summary.total_params:,} parameters"
+                   + (f" · {len(problems)} problem(s) to fix on the Architecture page" if problems else ""))
         job_status_line()
 
 

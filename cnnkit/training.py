@@ -57,14 +57,14 @@ class OptimizerInfo:
 OPTIMIZERS: dict[str, OptimizerInfo] = {
     "adam": OptimizerInfo(
         "adam", "Adam", 0.001,
-        "Adapts a step size for every weight from recent gradients; a safe first choice (learning rate 0.001)."),
+        "Adapts a step size for every weight from recent gradients; a safe first choice (usual learning rate 0.001)."),
     "sgd": OptimizerInfo(
         "sgd", "SGD with momentum", 0.01,
         "Plain gradient descent plus momentum (0.9 is usual): simple and robust, usually needs more epochs "
-        "(learning rate 0.01)."),
+        "(usual learning rate 0.01)."),
     "rmsprop": OptimizerInfo(
         "rmsprop", "RMSprop", 0.001,
-        "Divides each step by a running average of recent gradient sizes; close cousin of Adam (learning rate 0.001)."),
+        "Divides each step by a running average of recent gradient sizes; close cousin of Adam (usual learning rate 0.001)."),
     "adadelta": OptimizerInfo(
         "adadelta", "Adadelta", 1.0,
         "Adapts steps from a window of past updates; the lessons used learning rate 1.0 "

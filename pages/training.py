@@ -32,6 +32,71 @@ except UserError:
 st.markdown(f"**Model:** {spec.name or 'your model'} · {len(spec.layers)} layers · {params} — "
             f"**Dataset:** {ds.title} ({len(ds.x_train):,} training images, {len(ds.x_test):,} test images)")
 
+# --- live progress -------------------------------------------------------------------------------
+active = job is not None and job.state.active   # poll only while the job is queued or running
+
+
+def _settings_words(h: dict) -> str:
+    opt = training.OPTIMIZERS[h["optimizer"]].title
+    extra = [w for w, on in (("augmented", h["augment"]), ("early stopping", h["early_stopping"])) if on]
+    return (f"{opt}, learning rate {h['learning_rate']:g}, batch {h['batch_size']}, {h['epochs']} epochs, "
+            f"validation {h['validation_split']:.0%}, seed {h['seed']}" + (", " + ", ".join(extra) if extra else ""))
+
+
+@st.fragment(run_every=POLL_SECONDS if active else None)
+def live_panel(polling: bool) -> None:
+    job = session.current_job()
+    if job is None:
+        st.info("No training job yet: check the settings below and press **Start training**. Your job keeps "
+                "running while you visit other pages, and this page finds it again after a reload.",
+                icon=":material/model_training:")
+        return
+    snap = job.snapshot()
+    if polling and not snap.active:
+        st.rerun()  # the job just ended: redraw the whole page once (buttons, sidebar) and stop polling
+    text = training.describe_progress(snap, registry.max_jobs)
+    st.subheader("Your job")
+    st.caption(_settings_words(snap.hyper))
+    if snap.state is training.JobState.QUEUED:
+        st.info(text.status, icon=":material/hourglass_top:")
+        counts = registry.counts()
+        st.caption(f"{counts['running']} job(s) training now, {counts['queued']} waiting.")
+    elif snap.state is training.JobState.RUNNING:
+        st.markdown(f"**{text.status}**")
+    elif snap.state is training.JobState.FINISHED:
+        st.success(text.status, icon=":material/check_circle:")
+    elif snap.state is training.JobState.STOPPED:
+        st.warning(text.status, icon=":material/stop_circle:")
+    else:
+        st.error(text.status, icon=":material/error:")
+    if snap.state is not training.JobState.QUEUED:
+        st.progress(snap.epoch_fraction, text=text.epoch)
+        st.progress(snap.job_fraction, text=text.job)
+    if snap.active and st.button("Stop", icon=":material/stop:", key="stop_job"):
+        job.stop()
+        st.toast("Stopping after this batch…")
+    if snap.metrics.get("test_accuracy") is not None:
+        m = snap.metrics
+        a, b, c, d = st.columns(4)
+        a.metric("Test accuracy", f"{m['test_accuracy']:.2%}")
+        b.metric("Test loss", f"{m['test_loss']:.4f}")
+        c.metric("Training time", training.format_seconds(m["train_seconds"]))
+        d.metric("Epochs", f"{m['epochs_run']}" + (f" (best {m['best_epoch']})" if m.get("best_epoch") else ""))
+        if snap.run_path:
+            st.caption(f"Saved as run `{snap.run_path.rsplit('/', 1)[-1]}`.")
+            if any(s.path == "pages/evaluation.py" for s in session.existing_stages()):
+                st.page_link("pages/evaluation.py", label="Evaluate this model", icon=":material/analytics:")
+    if snap.overfitting:
+        st.warning(snap.overfitting, icon=":material/trending_up:")
+    if snap.history.get("loss"):
+        st.plotly_chart(charts.training_curves_figure(snap.history, title="Loss and accuracy per epoch"),
+                        key="live_curves")
+    elif snap.active:
+        st.caption("The loss and accuracy curves appear after the first epoch.")
+
+
+live_panel(active)
+
 # --- hyper-parameters --------------------------------------------------------------------------
 HELP = training.HYPER_HELP
 suggested = training.suggested_hyper(spec, ds.image_shape, ds.num_classes)
@@ -59,7 +124,6 @@ def _optimizer_changed() -> None:
 
 
 st.subheader("Settings")
-active = job is not None and job.state.active
 if active:
     st.caption("Your job is training with the settings it started with; changes here apply to your next job.")
 c1, c2, c3 = st.columns(3)
@@ -109,66 +173,3 @@ if st.button("Start training", type="primary", icon=":material/play_arrow:", dis
     else:
         session.set_current_job(new_job)
         st.rerun()
-
-
-# --- live progress -------------------------------------------------------------------------------
-def _settings_words(h: dict) -> str:
-    opt = training.OPTIMIZERS[h["optimizer"]].title
-    extra = [w for w, on in (("augmented", h["augment"]), ("early stopping", h["early_stopping"])) if on]
-    return (f"{opt}, learning rate {h['learning_rate']:g}, batch {h['batch_size']}, {h['epochs']} epochs, "
-            f"validation {h['validation_split']:.0%}, seed {h['seed']}" + (", " + ", ".join(extra) if extra else ""))
-
-
-@st.fragment(run_every=POLL_SECONDS if active else None)
-def live_panel(polling: bool) -> None:
-    job = session.current_job()
-    if job is None:
-        st.info("No training job yet: check the settings and press **Start training**. Your job keeps "
-                "running while you visit other pages, and this page finds it again after a reload.",
-                icon=":material/model_training:")
-        return
-    snap = job.snapshot()
-    if polling and not snap.active:
-        st.rerun()  # the job just ended: redraw the whole page once (buttons, sidebar) and stop polling
-    text = training.describe_progress(snap, registry.max_jobs)
-    st.subheader("Your job")
-    st.caption(_settings_words(snap.hyper))
-    if snap.state is training.JobState.QUEUED:
-        st.info(text.status, icon=":material/hourglass_top:")
-        counts = registry.counts()
-        st.caption(f"{counts['running']} job(s) training now, {counts['queued']} waiting.")
-    elif snap.state is training.JobState.RUNNING:
-        st.markdown(f"**{text.status}**")
-    elif snap.state is training.JobState.FINISHED:
-        st.success(text.status, icon=":material/check_circle:")
-    elif snap.state is training.JobState.STOPPED:
-        st.warning(text.status, icon=":material/stop_circle:")
-    else:
-        st.error(text.status, icon=":material/error:")
-    if snap.state is not training.JobState.QUEUED:
-        st.progress(snap.epoch_fraction, text=text.epoch)
-        st.progress(snap.job_fraction, text=text.job)
-    if snap.active and st.button("Stop", icon=":material/stop:", key="stop_job"):
-        job.stop()
-        st.toast("Stopping after this batch…")
-    if snap.metrics.get("test_accuracy") is not None:
-        m = snap.metrics
-        a, b, c, d = st.columns(4)
-        a.metric("Test accuracy", f"{m['test_accuracy']:.2%}")
-        b.metric("Test loss", f"{m['test_loss']:.4f}")
-        c.metric("Training time", training.format_seconds(m["train_seconds"]))
-        d.metric("Epochs", f"{m['epochs_run']}" + (f" (best {m['best_epoch']})" if m.get("best_epoch") else ""))
-        if snap.run_path:
-            st.caption(f"Saved as run `{snap.run_path.rsplit('/', 1)[-1]}`.")
-            if any(s.path == "pages/evaluation.py" for s in session.existing_stages()):
-                st.page_link("pages/evaluation.py", label="Evaluate this model", icon=":material/analytics:")
-    if snap.overfitting:
-        st.warning(snap.overfitting, icon=":material/trending_up:")
-    if snap.history.get("loss"):
-        st.plotly_chart(charts.training_curves_figure(snap.history, title="Loss and accuracy per epoch"),
-                        key="live_curves")
-    elif snap.active:
-        st.caption("The loss and accuracy curves appear after the first epoch.")
-
-
-live_panel(active)

@@ -25,13 +25,13 @@ def test_job_survives_widgets_page_switch_and_reload(app_server, browser_page, i
     idle(page)
     page.get_by_text("No training job yet").wait_for()
     epochs = page.get_by_label("Epochs")
-    epochs.fill("2")
+    epochs.fill("10")
     epochs.press("Enter")
     idle(page)
 
     page.get_by_role("button", name="Start training").click()
     idle(page)
-    page.get_by_text(re.compile(r"Epoch 1/2 · batch \d+/57")).first.wait_for(timeout=90_000)
+    page.get_by_text(re.compile(r"Epoch 1/10 · batch \d+/57")).first.wait_for(timeout=90_000)
     job_id = job_in_url(page)
     assert job_id and len(job_id) == 32
 
@@ -60,14 +60,14 @@ def test_job_survives_widgets_page_switch_and_reload(app_server, browser_page, i
     page.get_by_text("Your job", exact=True).wait_for()
     # Still streaming: the epoch bar's words keep changing until the job ends.
     seen = {page.locator("[data-testid='stProgress']").first.inner_text()}
-    deadline = time.time() + 240
+    deadline = time.time() + 400
     while time.time() < deadline and not page.get_by_text("Test accuracy").count():
         page.wait_for_timeout(1000)
         bars = page.locator("[data-testid='stProgress']")
         if bars.count():
             seen.add(bars.first.inner_text())
-    assert len(seen) >= 3, seen
-    page.get_by_text(re.compile(r"Finished 2 epochs in .* Test accuracy \d+\.\d%")).wait_for(timeout=10_000)
+    assert len(seen) >= 2, seen
+    page.get_by_text(re.compile(r"Finished 10 epochs in .* Test accuracy \d+\.\d%")).wait_for(timeout=10_000)
     assert job_in_url(page) == job_id
     assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 1
     page.get_by_role("button", name="Start training").wait_for()
