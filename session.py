@@ -31,20 +31,20 @@ class Stage:
 
 # The pages in lesson order. app.py registers them; the home page links to them.
 STAGES: tuple[Stage, ...] = (
-    Stage("pages/home.py", "Home", ":material/home:", "What CNN Lab teaches and where to start."),
-    Stage("pages/data.py", "1 · Data", ":material/dataset:",
+    Stage("app_pages/home.py", "Home", ":material/home:", "What CNN Lab teaches and where to start."),
+    Stage("app_pages/data.py", "1 · Data", ":material/dataset:",
           "Load and explore the images: samples, class balance, mean images, pixel values, and the "
           "preprocessing a CNN needs (scaling, channel axis, labels, validation split)."),
-    Stage("pages/architecture.py", "2 · Architecture", ":material/account_tree:",
+    Stage("app_pages/architecture.py", "2 · Architecture", ":material/account_tree:",
           "Stack layers, watch every output shape and parameter count update as Keras would report them, "
           "start from the lessons' models, export a runnable Keras script."),
-    Stage("pages/training.py", "3 · Training", ":material/model_training:",
+    Stage("app_pages/training.py", "3 · Training", ":material/model_training:",
           "Pick the optimizer, learning rate, batch size and epochs; watch loss fall and accuracy rise, "
           "training against validation, epoch by epoch."),
-    Stage("pages/evaluation.py", "4 · Evaluation", ":material/analytics:",
+    Stage("app_pages/evaluation.py", "4 · Evaluation", ":material/analytics:",
           "Test accuracy, the classification report, the confusion matrix and the images behind each "
           "mistake; compare your runs."),
-    Stage("pages/draw.py", "5 · Draw & predict", ":material/draw:",
+    Stage("app_pages/draw.py", "5 · Draw & predict", ":material/draw:",
           "Draw a digit and watch your own model read it: every preprocessing step, the probabilities, "
           "and what each filter sees."),
 )

@@ -125,7 +125,7 @@ def main() -> int:
         at.session_state["dataset_name"] = ds.name
         at.run()
         t = time.perf_counter()
-        at.switch_page("pages/evaluation.py")
+        at.switch_page("app_pages/evaluation.py")
         at.run()
         secs = time.perf_counter() - t
         if at.exception:

@@ -58,7 +58,7 @@ def page_rerun(reruns: int, when: str) -> None:
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/architecture.py")
+    at.switch_page("app_pages/architecture.py")
     at.run()
     assert not at.exception, at.exception
     times = []

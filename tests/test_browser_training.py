@@ -17,8 +17,6 @@ def job_in_url(page) -> str | None:
 
 def test_job_survives_widgets_page_switch_and_reload(app_server, browser_page, idle, runs_dir):
     page = browser_page
-    # Open the app at its root: a fresh server that first serves a deep link runs the pages/ folder
-    # without app.py (Streamlit's old multi-page mode until st.navigation has run once).
     page.goto(app_server)
     idle(page)
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Training").click()

@@ -33,7 +33,7 @@ def errors(at: AppTest) -> list[str]:
 def at() -> AppTest:
     app = AppTest.from_file(APP, default_timeout=60)
     app.run()
-    app.switch_page("pages/architecture.py")
+    app.switch_page("app_pages/architecture.py")
     app.run()
     assert not app.exception
     return app

@@ -15,7 +15,7 @@ def app(app_test):
 
 
 def _data_page(at):
-    at.switch_page("pages/data.py")
+    at.switch_page("app_pages/data.py")
     at.run()
     assert not at.exception, at.exception
     return at

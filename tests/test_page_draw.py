@@ -1,4 +1,4 @@
-"""AppTest of pages/draw.py: the empty state and its quick-start job, the run picker, the answer
+"""AppTest of app_pages/draw.py: the empty state and its quick-start job, the run picker, the answer
 for a test image (metric, probabilities, steps, feature maps), and the picture mode of CIFAR-10.
 
 AppTest cannot draw on the canvas (a custom component is an unknown element to it):
@@ -17,7 +17,7 @@ import pytest
 from cnnkit import predict, runs
 from cnnkit.spec import LayerSpec, ModelSpec
 
-PAGE = "pages/draw.py"
+PAGE = "app_pages/draw.py"
 
 
 def make_run(root, dataset: str = "mnist", shape=(28, 28, 1), title: str = "tiny", seed: int = 0):

@@ -44,7 +44,7 @@ def _save(root, seed: int, title: str, epochs: int = 3):
 def _open() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/evaluation.py")
+    at.switch_page("app_pages/evaluation.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -61,7 +61,7 @@ def test_no_run_yet_points_to_training(runs_dir):
     training = [p for p in at.get("page_link") if "training" in p.proto.page]
     import session
 
-    if any(s.path == "pages/training.py" for s in session.existing_stages()):
+    if any(s.path == "app_pages/training.py" for s in session.existing_stages()):
         assert training, "the empty state links to the training page"
     assert not at.metric  # nothing to evaluate yet
 

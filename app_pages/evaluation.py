@@ -48,8 +48,8 @@ def _evaluate(key, model_or_run, ds, what: str) -> evaluation.Evaluation:
 
 
 def _training_link(label: str) -> None:
-    if any(s.path == "pages/training.py" for s in session.existing_stages()):
-        st.page_link("pages/training.py", label=label, icon=":material/model_training:")
+    if any(s.path == "app_pages/training.py" for s in session.existing_stages()):
+        st.page_link("app_pages/training.py", label=label, icon=":material/model_training:")
 
 
 # --- which model ----------------------------------------------------------------------------

@@ -84,8 +84,8 @@ def live_panel(polling: bool) -> None:
         d.metric("Epochs", f"{m['epochs_run']}" + (f" (best {m['best_epoch']})" if m.get("best_epoch") else ""))
         if snap.run_path:
             st.caption(f"Saved as run `{snap.run_path.rsplit('/', 1)[-1]}`.")
-            if any(s.path == "pages/evaluation.py" for s in session.existing_stages()):
-                st.page_link("pages/evaluation.py", label="Evaluate this model", icon=":material/analytics:")
+            if any(s.path == "app_pages/evaluation.py" for s in session.existing_stages()):
+                st.page_link("app_pages/evaluation.py", label="Evaluate this model", icon=":material/analytics:")
     if snap.overfitting:
         st.warning(snap.overfitting, icon=":material/trending_up:")
     if snap.history.get("loss"):

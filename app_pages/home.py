@@ -16,7 +16,7 @@ st.markdown(
 ds = session.dataset()
 st.info(f"Dataset in use: **{ds.title}** — {ds.source_text}", icon=":material/dataset:")
 
-stages = [s for s in session.existing_stages() if s.path != "pages/home.py"]
+stages = [s for s in session.existing_stages() if s.path != "app_pages/home.py"]
 cols = st.columns(len(stages)) if stages else []
 for col, stage in zip(cols, stages):
     with col, st.container(border=True):

@@ -72,8 +72,8 @@ def offer_first_model() -> None:
         else:
             session.set_current_job(job)
             st.rerun()
-    if any(s.path == "pages/training.py" for s in session.existing_stages()):
-        st.page_link("pages/training.py", label="Go to the Training page", icon=":material/model_training:")
+    if any(s.path == "app_pages/training.py" for s in session.existing_stages()):
+        st.page_link("app_pages/training.py", label="Go to the Training page", icon=":material/model_training:")
 
 
 job = session.current_job()
