@@ -74,6 +74,8 @@ def add_train(sub) -> None:
     p.add_argument("--batch-size", type=int, help="images per batch (default: the preset's)")
     p.add_argument("--optimizer", help="adam, sgd, rmsprop or adadelta (default: the preset's)")
     p.add_argument("--lr", type=float, help="learning rate (default: the preset's, or the optimizer's usual one)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"],
+                   help="constant, or cosine decay to zero over the planned batches (default: the preset's)")
     p.add_argument("--validation-split", type=float, help="share of training images held back (default 0.1)")
     p.add_argument("--one-hot", action="store_true", help="one-hot labels with categorical cross-entropy")
     p.add_argument("--augment", action="store_true", help="small random shifts and rotations while training")
@@ -121,6 +123,10 @@ def cmd_train(args) -> int:
         if v is not None:
             setattr(hyper, k, v)
     hyper.labels = "one_hot" if args.one_hot else "integer"
+    if args.lr_schedule:
+        hyper.lr_schedule = args.lr_schedule
+    if args.augment:
+        hyper.augment = True
     if args.early_stopping is not None:
         hyper.early_stopping, hyper.patience = True, args.early_stopping
     bar = None if args.quiet else training.TerminalProgress(sys.stderr)

@@ -57,15 +57,24 @@ def test_lab_details():
     assert presets.get("fashion_leaky").spec.summary().rows[-3].output_shape == (128,)
 
 
-def test_fast_preset_is_small():
-    s = presets.get(presets.FAST).spec.summary()
-    assert s.total_params < 60_000 and s.flops < 10_000_000
-    assert s.non_trainable_params > 0  # it uses BatchNormalization
+def test_fast_preset_is_small_and_trains_with_a_cosine_decay():
+    p = presets.get(presets.FAST)
+    s = p.spec.summary()
+    assert s.total_params == p.lesson_params == 104_874
+    assert s.flops == 14_925_312           # Conv2D and Dense multiply-adds × 2 per 28×28 image
+    assert s.non_trainable_params == 2 * (32 + 64 + 128)   # BatchNormalization's moving mean and variance
+    assert [l.params["filters"] for l in p.spec.layers if l.type == "Conv2D"] == [32, 64, 128]
+    assert [r.output_shape for r in s.rows if r.type == "MaxPooling2D"] == [(14, 14, 32), (7, 7, 64), (3, 3, 128)]
+    assert (p.optimizer, p.learning_rate, p.lr_schedule, p.batch_size, p.epochs, p.augment) == \
+        ("adam", 0.003, "cosine", 64, 8, False)
+    # Every other preset keeps the constant learning rate its lesson used.
+    assert {q.lr_schedule for n, q in presets.PRESETS.items() if n != presets.FAST} == {"constant"}
 
 
 def test_hyper_dict_and_errors():
     h = presets.get("two_conv").hyper()
-    assert h == {"optimizer": "adam", "learning_rate": 0.001, "momentum": 0.0, "batch_size": 100, "epochs": 10}
+    assert h == {"optimizer": "adam", "learning_rate": 0.001, "lr_schedule": "constant", "momentum": 0.0,
+                 "batch_size": 100, "epochs": 10, "augment": False}
     with pytest.raises(SpecError, match="no preset called 'lenet'"):
         presets.get("lenet")
     with pytest.raises(SpecError, match="at least 2 classes"):

@@ -49,6 +49,7 @@ def quick(**kw) -> Hyper:
     (dict(momentum=1.0), "Momentum"),
     (dict(patience=0), "patience"),
     (dict(seed=-1), "seed"),
+    (dict(lr_schedule="step"), "schedule must be one of constant, cosine"),
 ])
 def test_bad_hyper_parameters_say_what_is_wrong(kw, words):
     with pytest.raises(TrainingError, match=words):
@@ -75,9 +76,45 @@ def test_from_preset_takes_the_preset_settings():
     h = Hyper.from_preset(p, epochs=1)
     assert h.optimizer == training.optimizer_key(p.optimizer)
     assert (h.learning_rate, h.batch_size, h.epochs) == (p.learning_rate, p.batch_size, 1)
+    assert (h.lr_schedule, h.augment) == (p.lr_schedule, p.augment) == ("cosine", False)
     h.validate(4000)
     lab_a = Hyper.from_preset(presets.get("single_conv"))
-    assert (lab_a.optimizer, lab_a.momentum) == ("sgd", 0.9)
+    assert (lab_a.optimizer, lab_a.momentum, lab_a.lr_schedule) == ("sgd", 0.9, "constant")
+    assert Hyper.from_preset(p, lr_schedule="constant").lr_schedule == "constant"
+
+
+def test_cosine_schedule_decays_to_zero_over_the_planned_batches():
+    assert training.learning_rate_schedule(0.003, "constant", 100) == 0.003
+    assert training.learning_rate_schedule(0.003, "cosine", None) == 0.003
+    sched = training.learning_rate_schedule(0.003, "cosine", 100)
+    at = [float(sched(step)) for step in (0, 50, 100, 150)]
+    assert at == pytest.approx([0.003, 0.0015, 0.0, 0.0], abs=1e-9)
+    opt = training.make_optimizer("adam", 0.003, schedule="cosine", total_steps=100)
+    assert float(opt.learning_rate) == pytest.approx(0.003)        # step 0
+    assert Hyper(lr_schedule=" Cosine ").validate().lr_schedule == "cosine"
+
+
+def test_a_cosine_job_ends_with_a_learning_rate_near_zero(tiny_ds):
+    job = TrainingJob(tiny_spec(), tiny_ds(), quick(epochs=2, lr_schedule="cosine"), save=False)
+    seen = {}
+    job.extra_callbacks.append(_LrProbe(seen))
+    job.start()
+    snap = job.wait(60)
+    assert snap.state is JobState.FINISHED, snap.message
+    # 2 epochs × 4 batches planned; the optimizer has taken them all and its rate has reached 0.
+    assert seen["iterations"] == 8 and seen["lr"] == pytest.approx(0.0, abs=1e-9)
+    assert snap.hyper["lr_schedule"] == "cosine"
+
+
+def _LrProbe(seen):
+    import keras
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            seen["iterations"] = int(self.model.optimizer.iterations)
+            seen["lr"] = float(self.model.optimizer.learning_rate)
+
+    return Probe()
 
 
 def test_every_setting_has_a_one_line_explanation():
@@ -286,5 +323,8 @@ def test_suggested_settings_follow_the_preset():
     lab_c = presets.get("two_conv_dropout")
     h = training.suggested_hyper(lab_c.spec)
     assert (h.optimizer, h.learning_rate, h.batch_size) == ("adadelta", 1.0, 128)
+    assert h.lr_schedule == "constant"                    # the lessons used a fixed learning rate
     own = ModelSpec((28, 28, 1), lab_c.spec.layers, name="my own")
-    assert training.suggested_hyper(own).learning_rate == presets.get(presets.FAST).learning_rate
+    fast = presets.get(presets.FAST)
+    mine = training.suggested_hyper(own)
+    assert (mine.learning_rate, mine.lr_schedule, mine.epochs) == (fast.learning_rate, "cosine", fast.epochs)
