@@ -68,10 +68,12 @@ def _stats(key, _ds):
 
 counts, means, hist = _stats(_key, ds)
 
-samples, balance, mean_tab, pixels, prep = st.tabs(
-    ["Samples", "Class balance", "Mean image per class", "Pixel values", "Preprocessing for a CNN"])
+# One view at a time: only the chosen view is computed and sent, so the page stays quick on a
+# projector and on a small shared server (tabs would render all five, figures included).
+VIEWS = ["Samples", "Class balance", "Mean image per class", "Pixel values", "Preprocessing for a CNN"]
+view = st.segmented_control("Explore", VIEWS, default=VIEWS[0], key="data_view") or VIEWS[0]
 
-with samples:
+if view == "Samples":
     c1, c2, c3 = st.columns([2, 1, 1])
     which = c1.selectbox("Show", ["all classes"] + list(ds.class_names), key="sample_class")
     n = c2.slider("How many", 10, 60, 20, step=10, key="sample_count")
@@ -82,7 +84,7 @@ with samples:
     title = f"The first {len(idx)} training images" if not shuffled else f"{len(idx)} random training images"
     st.plotly_chart(charts.image_grid_figure(imgs, captions, cols=10, title=title), key="sample_grid")
 
-with balance:
+elif view == "Class balance":
     st.plotly_chart(exploration.class_counts_figure(counts), key="class_counts")
     share = counts["train share"]
     st.caption(f"The smallest class holds {share.min():.1%} of the training images and the largest "
@@ -91,20 +93,20 @@ with balance:
                                          "The classes are unbalanced: look at per-class recall, not only accuracy."))
     st.dataframe(counts.style.format({"train share": "{:.1%}"}), hide_index=True)
 
-with mean_tab:
+elif view == "Mean image per class":
     st.plotly_chart(charts.image_grid_figure(means, list(ds.class_names), cols=10,
                                              title="The average training image of each class"), key="mean_images")
     st.caption("Averaging every image of a class shows its typical shape. Where two means look alike "
                "(a 4 and a 9, a shirt and a pullover), expect the model to confuse them.")
 
-with pixels:
+elif view == "Pixel values":
     log = st.toggle("Logarithmic count axis", value=True, key="hist_log")
     st.plotly_chart(exploration.pixel_histogram_figure(hist, log_scale=log), key="pixel_hist")
     dark = hist.loc[hist["value"] == 0, "share"].iloc[0]
     st.caption(f"{dark:.0%} of all pixels are exactly 0 (background). Values run from 0 to 255: "
                "one byte each, which is why the data arrives as uint8.")
 
-with prep:
+else:  # Preprocessing for a CNN
     idx_demo = st.number_input("Training image number", 0, len(ds.x_train) - 1, 0, key="prep_index")
     demo = exploration.preprocessing_demo(ds, int(idx_demo))
     st.markdown("**1. Scale the pixels to 0–1.** Networks learn best from small inputs, so each value "

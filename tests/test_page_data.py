@@ -34,12 +34,17 @@ def test_data_page_renders_samples_counts_and_preprocessing(app):
     at = _data_page(app)
     assert [m.value for m in at.metric] == ["4,000", "1,000", "28 × 28 × 1", "10"]
     assert any("offline sample" in w.value for w in at.warning)
-    assert len(at.tabs) == 5
+    views = at.button_group(key="data_view")
+    assert views.value == "Samples" and len(at.get("plotly_chart")) == 1  # only the chosen view renders
+    views.set_value("Class balance").run()
+    assert at.dataframe[0].value["train"].sum() == 4000  # class counts
+    at.button_group(key="data_view").set_value("Mean image per class").run()
+    at.button_group(key="data_view").set_value("Pixel values").run()
+    assert not at.exception and "are exactly 0" in " ".join(c.value for c in at.caption)
+    at.button_group(key="data_view").set_value("Preprocessing for a CNN").run()
     codes = " ".join(c.value for c in at.code)
     assert "np.expand_dims" in codes and "(28, 28, 1)" in codes
-    frames = at.dataframe
-    assert frames[0].value["train"].sum() == 4000  # class counts
-    assert frames[1].value["validation"].sum() == 800  # 20 % held out
+    assert at.dataframe[0].value["validation"].sum() == 800  # 20 % held out
 
 
 def test_switch_to_fashion_and_back(app):
@@ -68,6 +73,7 @@ def test_sample_controls(app):
     at.slider(key="sample_count").set_value(30).run()
     at.toggle(key="sample_shuffle").set_value(True).run()
     assert not at.exception
+    at.button_group(key="data_view").set_value("Preprocessing for a CNN").run()
     at.number_input(key="prep_index").set_value(42).run()
     assert not at.exception
 

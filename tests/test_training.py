@@ -223,7 +223,7 @@ def test_nan_loss_fails_with_a_sentence_about_the_learning_rate(tiny_ds, runs_di
     # Keras clips probabilities, so on tiny data even a huge rate seldom reaches NaN within a test's
     # time. An optimizer stepping by NaN poisons the weights at the first update instead: the loss
     # of batch 2 is NaN, exactly what an exploding learning rate ends in.
-    monkeypatch.setattr(training, "make_optimizer", lambda *a: keras.optimizers.SGD(learning_rate=float("nan")))
+    monkeypatch.setattr(training, "make_optimizer", lambda *a, **kw: keras.optimizers.SGD(learning_rate=float("nan")))
     job = TrainingJob(tiny_spec(), ds, quick(optimizer="sgd", learning_rate=10, batch_size=10, epochs=3))
     job.start()
     snap = job.wait(60)
