@@ -89,8 +89,8 @@ def test_uncertain_and_logits():
 
 def test_feature_maps_of_each_conv_layer(predictor):
     maps = predictor.feature_maps(drawing.prepare_drawing(draw_digit("4")).x)
-    assert [m.layer for m in maps] == predictor.conv_layers and len(maps) == 2
-    assert maps[0].activations.shape == (28, 28, 32) and maps[1].activations.shape == (14, 14, 64)
+    assert [m.layer for m in maps] == predictor.conv_layers and len(maps) == 3
+    assert [m.activations.shape for m in maps] == [(28, 28, 32), (14, 14, 64), (7, 7, 128)]
     # The fast preset puts BatchNormalization + ReLU after each conv: we show after the ReLU.
     assert all("after ReLU" in m.title for m in maps)
     assert all(m.activations.min() >= 0 for m in maps)
