@@ -184,7 +184,8 @@ def _export_hyper() -> tuple[dict, str]:
     if ss.get("hp_defaults_for") == f"{spec.name}|{ds.name}" and "hp_optimizer" in ss:
         hyper.update(optimizer=ss.hp_optimizer, learning_rate=ss.get("hp_lr", hyper["learning_rate"]),
                      momentum=ss.get("hp_momentum", 0.0), batch_size=ss.get("hp_batch", hyper["batch_size"]),
-                     epochs=ss.get("hp_epochs", hyper["epochs"]), validation_split=ss.get("hp_val", 0.1))
+                     epochs=ss.get("hp_epochs", hyper["epochs"]), validation_split=ss.get("hp_val", 0.1),
+                     lr_schedule=ss.get("hp_lr_schedule", hyper.get("lr_schedule", "constant")))
         return hyper, "those set on the training page"
     return hyper, f"those suggested for {preset.title}"
 

@@ -1,7 +1,5 @@
 """Stage 1: load and explore the data, and see the preprocessing a CNN needs."""
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 import session

@@ -110,9 +110,10 @@ if ss.get("hp_defaults_for") != defaults_for:
     ss.hp_momentum = float(suggested.momentum)
     ss.hp_batch = int(suggested.batch_size)
     ss.hp_epochs = int(suggested.epochs)
+    ss.hp_lr_schedule = suggested.lr_schedule
     ss.setdefault("hp_val", suggested.validation_split)
     ss.setdefault("hp_labels", suggested.labels)
-    ss.setdefault("hp_augment", False)
+    ss.hp_augment = bool(suggested.augment)
     ss.setdefault("hp_early", False)
     ss.setdefault("hp_patience", suggested.patience)
     ss.setdefault("hp_seed", suggested.seed)
@@ -133,6 +134,9 @@ with c1:
     st.caption(training.OPTIMIZERS[ss.hp_optimizer].explanation)
     st.number_input("Learning rate", key="hp_lr", step=0.0005, format="%.4f")
     st.caption(HELP["learning_rate"])
+    st.radio("Learning-rate schedule", list(training.LR_SCHEDULES), key="hp_lr_schedule", horizontal=True,
+             format_func=str.capitalize)
+    st.caption(HELP["lr_schedule"])
     if ss.hp_optimizer == "sgd":
         st.slider("Momentum", 0.0, 0.99, key="hp_momentum", step=0.01)
         st.caption(HELP["momentum"])
@@ -161,7 +165,7 @@ def _hyper_from_widgets() -> training.Hyper:
     return training.Hyper(optimizer=ss.hp_optimizer, learning_rate=ss.hp_lr, momentum=ss.hp_momentum,
                           batch_size=ss.hp_batch, epochs=ss.hp_epochs, validation_split=ss.hp_val,
                           labels=ss.hp_labels, augment=ss.hp_augment, early_stopping=ss.hp_early,
-                          patience=ss.hp_patience, seed=ss.hp_seed)
+                          patience=ss.hp_patience, seed=ss.hp_seed, lr_schedule=ss.hp_lr_schedule)
 
 
 if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=active):

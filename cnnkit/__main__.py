@@ -99,18 +99,24 @@ def _train_dataset(name_or_file: str):
     return datasets.load(name_or_file)
 
 
-def cmd_train(args) -> int:
-    from cnnkit import presets, training
+def _read_spec_file(path: str):
+    """A ModelSpec from a JSON file saved on the architecture page; a sentence if it cannot be read."""
     from cnnkit.errors import SpecError
     from cnnkit.spec import ModelSpec
 
+    try:
+        with open(path, encoding="utf-8") as f:
+            return ModelSpec.from_json(f.read())
+    except OSError as err:
+        raise SpecError(f"Cannot read the spec file {path} ({err.strerror}).") from None
+
+
+def cmd_train(args) -> int:
+    from cnnkit import presets, training
+
     ds = _train_dataset(args.dataset)
     if args.spec:
-        try:
-            with open(args.spec, encoding="utf-8") as f:
-                spec = ModelSpec.from_json(f.read())
-        except OSError as err:
-            raise SpecError(f"Cannot read the spec file {args.spec} ({err.strerror}).") from None
+        spec = _read_spec_file(args.spec)
         hyper = training.suggested_hyper(spec, ds.image_shape, ds.num_classes)
     else:
         preset = presets.get(args.preset or presets.FAST, ds.image_shape, ds.num_classes)
@@ -169,16 +175,10 @@ def _image_shape_and_classes(name_or_file: str) -> tuple[tuple[int, int, int], i
 def _load_spec(args):
     """(spec, preset or None, num_classes) from --spec or --preset and --dataset."""
     from cnnkit import presets
-    from cnnkit.errors import SpecError
-    from cnnkit.spec import ModelSpec
 
     shape, classes = _image_shape_and_classes(args.dataset)
     if args.spec:
-        try:
-            with open(args.spec, encoding="utf-8") as f:
-                spec = ModelSpec.from_json(f.read())
-        except OSError as err:
-            raise SpecError(f"Cannot read the spec file {args.spec} ({err.strerror}).") from None
+        spec = _read_spec_file(args.spec)
         return spec.with_input_shape(shape), None, classes
     preset = presets.get(args.preset or presets.FAST, shape, classes)
     return preset.spec, preset, classes

@@ -68,6 +68,12 @@ def _hyper(hyper: dict[str, Any] | None) -> dict[str, Any]:
 def _optimizer_code(h: dict[str, Any]) -> str:
     cls = OPTIMIZERS[h["optimizer"]]
     args = f"learning_rate={h['learning_rate']!r}"
+    if h.get("lr_schedule") == "cosine":
+        # Glide down to zero over every planned batch, as the app's training job does.
+        args = ("learning_rate=keras.optimizers.schedules.CosineDecay(\n"
+                f"        {h['learning_rate']!r},\n"
+                "        decay_steps=args.epochs * int(np.ceil(x_train.shape[0] * (1 - VALIDATION_SPLIT) / BATCH_SIZE)),\n"
+                "    )")
     if h["optimizer"] == "sgd" and h.get("momentum"):
         args += f", momentum={h['momentum']!r}"
     return f"keras.optimizers.{cls}({args})"
@@ -76,8 +82,8 @@ def _optimizer_code(h: dict[str, Any]) -> str:
 def script(spec: ModelSpec, hyper: dict[str, Any] | None = None, dataset: str = "mnist", title: str = "") -> str:
     """The whole training script for `spec` as Python source.
 
-    `hyper` takes optimizer, learning_rate, momentum (SGD), batch_size, epochs and
-    validation_split; missing keys use DEFAULT_HYPER. Raises SpecError if the
+    `hyper` takes optimizer, learning_rate, lr_schedule ("constant" or "cosine"), momentum (SGD),
+    batch_size, epochs and validation_split; missing keys use DEFAULT_HYPER. Raises SpecError if the
     spec is not valid (the script would fail). A `dataset` outside DATASETS
     (an uploaded one) makes a script that needs `--npz`.
     """

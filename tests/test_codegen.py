@@ -139,3 +139,13 @@ def test_exported_script_reads_an_npz_for_an_uploaded_dataset(tmp_path):
     # without --npz, a dataset Keras does not know gets a sentence, not a traceback
     proc = _run(script, "--epochs", "1")
     assert proc.returncode == 1 and "pass --npz" in proc.stderr
+
+
+def test_cosine_schedule_is_exported_like_the_app_trains_it():
+    p = presets.get(presets.FAST)
+    assert p.hyper()["lr_schedule"] == "cosine"
+    code = codegen.script(p.spec, p.hyper(), "mnist", title=p.title)
+    assert "keras.optimizers.schedules.CosineDecay(" in code and "decay_steps=args.epochs" in code
+    compile(code, "train.py", "exec")
+    constant = codegen.script(p.spec, {**p.hyper(), "lr_schedule": "constant"}, "mnist")
+    assert "CosineDecay" not in constant and "learning_rate=0.003" in constant

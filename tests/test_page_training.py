@@ -47,6 +47,8 @@ def test_page_shows_settings_with_explanations_and_an_empty_state(runs_dir):
     assert "How big each update step is" in t and "Images per weight update" in t
     assert at.selectbox(key="hp_optimizer").value == "adam"          # the fast preset's settings
     assert at.number_input(key="hp_lr").value == 0.003
+    assert at.radio(key="hp_lr_schedule").value == "cosine"          # the fast preset decays its rate
+    assert "cosine lowers it smoothly" in t
     # Picking Adadelta switches the learning rate to the 1.0 the lessons relied on.
     at.selectbox(key="hp_optimizer").set_value("adadelta").run()
     assert at.number_input(key="hp_lr").value == 1.0
@@ -74,6 +76,9 @@ def test_short_job_streams_finishes_and_reattaches_after_reload(runs_dir):
     at.button[0].click().run()
     assert not at.exception and not at.error
     job_id, sid = at.query_params["job"], at.query_params["sid"]
+    import session
+
+    assert session.job_registry().get(job_id, owner=sid).hyper.lr_schedule == "cosine"  # the widget reaches the job
     start = [b for b in at.button if b.label == "Start training"][0]
     assert start.disabled                                        # one job per student
     wait_for(at, "Epoch 1/1 · batch")                            # batch progress while it trains
