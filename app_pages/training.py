@@ -38,7 +38,8 @@ active = job is not None and job.state.active   # poll only while the job is que
 
 def _settings_words(h: dict) -> str:
     opt = training.OPTIMIZERS[h["optimizer"]].title
-    extra = [w for w, on in (("augmented", h["augment"]), ("early stopping", h["early_stopping"])) if on]
+    extra = [w for w, on in (("cosine decay", h.get("lr_schedule") == "cosine"), ("augmented", h["augment"]),
+                             ("early stopping", h["early_stopping"])) if on]
     return (f"{opt}, learning rate {h['learning_rate']:g}, batch {h['batch_size']}, {h['epochs']} epochs, "
             f"validation {h['validation_split']:.0%}, seed {h['seed']}" + (", " + ", ".join(extra) if extra else ""))
 
