@@ -8,9 +8,9 @@
    dropout CNN with Adadelta at learning rate 1.0, batch 128), each trained with its
    own suggested settings through a TrainingJob (the app's code path, all training
    images) and measured on the test set after every epoch, off the clock, until it
-   reaches the target. Only training is timed. Lab C stops once it has trained
-   `--budget` (2) times our slowest time without reaching the target, or after its own
-   10 epochs; the ratio is then an upper bound. Quick: the offline 5,000-digit sample,
+   reaches the target. Only training is timed. Lab C keeps training past its recipe's
+   10 epochs (same settings) until it reaches the target or has trained `--budget` (2)
+   times our slowest time; in that case the ratio is an upper bound. Quick: the offline 5,000-digit sample,
    target 98 %, ours with two seeds. `--full`: all of Fashion-MNIST, target 92.5 %
    (about 10 minutes on 2 cores; run it once).
 3. Memory: the process's resident memory while 1 and then 3 jobs train on full
@@ -170,10 +170,13 @@ class Race:
     planned_epochs: int
 
 
-def time_to_accuracy(preset, ds, target: float, seed: int, label: str, budget: float | None = None) -> Race:
+def time_to_accuracy(preset, ds, target: float, seed: int, label: str, budget: float | None = None,
+                     epochs: int | None = None) -> Race:
     """Train `preset` with its own suggested settings through a TrainingJob (the app's code path,
     all training images, no validation split) until test accuracy reaches `target`."""
     hyper = Hyper.from_preset(preset, validation_split=0.0, seed=seed)
+    if epochs is not None:
+        hyper.epochs = epochs
     x_test = datasets.to_float(ds.x_test)
     clock = accuracy_clock(x_test, ds.y_test, target, budget, label)
     job = TrainingJob(preset.spec, ds, hyper, save=False, extra_callbacks=[clock])
@@ -196,9 +199,11 @@ def bench_time_to_accuracy(ds, target: float, seeds: list[int], budget_factor: f
           f"{lh.learning_rate:g}, batch {lh.batch_size}, {lh.epochs} epochs planned", flush=True)
     ours = [time_to_accuracy(fast, ds, target, seed, f"ours (seed {seed})") for seed in seeds]
     reached = [r.reached_at for r in ours if r.reached_at is not None]
-    # Lab C only has to be beaten: stop it after budget_factor × our slowest success (or its own 10 epochs).
+    # Lab C gets as many epochs as it needs (its recipe says 10; it keeps going past them, same settings)
+    # until it reaches the target or has trained budget_factor × our slowest time.
     budget = budget_factor * max(reached) if reached else None
-    lab = time_to_accuracy(lesson, ds, target, seeds[0], f"Lab C (seed {seeds[0]})", budget=budget)
+    lab = time_to_accuracy(lesson, ds, target, seeds[0], f"Lab C (seed {seeds[0]})", budget=budget,
+                           epochs=max(lh.epochs, 200) if budget is not None else None)
     print(f"  {'run':<24}{'time to ' + format(target, '.1%'):>16}{'epochs':>8}{'best test acc':>15}"
           f"{'trained':>10}")
     for r in [*ours, lab]:
@@ -213,7 +218,7 @@ def bench_time_to_accuracy(ds, target: float, seeds: list[int], budget_factor: f
     if lab.reached_at is not None:
         print(f"  ratio ours / Lab C: {slowest / lab.reached_at:.2f} (slowest of our seeds; target < 1)")
     else:
-        print(f"  Lab C not at {target:.1%} after {lab.trained:.0f} s (best {lab.best:.2%}): "
+        print(f"  Lab C not at {target:.1%} after {lab.trained:.0f} s and {lab.epochs} epochs (best {lab.best:.2%}): "
               f"ratio ours / Lab C < {slowest / lab.trained:.2f} (slowest of our seeds; target < 1)")
 
 
