@@ -226,7 +226,7 @@ elif source in ("A test digit", "A test image"):
         st.number_input(f"Test image (0 – {n_test - 1})", 0, n_test - 1, key="draw_test_index")
         st.button("Another random image", icon=":material/shuffle:", on_click=_random, key="draw_random")
         i = int(ss.draw_test_index)
-        st.image(drawing.enlarge(ds.x_test[i].astype(np.float32).squeeze() / 255.0, 168),
+        st.image(drawing.enlarge(datasets.to_float(ds.x_test[i]).squeeze(), 168),
                  caption=f"Test image {i}: a {ds.class_names[int(ds.y_test[i])]}")
     x = datasets.to_float(ds.x_test[i : i + 1])[0]
     prepared = drawing.PreparedImage(

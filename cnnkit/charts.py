@@ -18,6 +18,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnnkit.evaluation import best_epoch
+
 TRAIN_COLOUR = "#1f77b4"  # blue
 VALIDATION_COLOUR = "#ff7f0e"  # orange
 RIGHT_COLOUR = "#2ca02c"  # green
@@ -106,16 +108,6 @@ def confusion_matrix_figure(
 
 
 # --- training curves ------------------------------------------------------------------
-def _best_epoch(history: Mapping[str, Sequence[float]]) -> int | None:
-    # Same rule as cnnkit.evaluation.best_epoch (lowest val_loss, else highest val_accuracy);
-    # repeated here so that charts stays free of the evaluation module's imports.
-    for key, pick in (("val_loss", np.nanargmin), ("val_accuracy", np.nanargmax)):
-        values = np.asarray(history.get(key) or [], dtype=float)
-        if values.size and np.isfinite(values).any():
-            return int(pick(np.where(np.isfinite(values), values, np.nan))) + 1
-    return None
-
-
 def training_curves_figure(history: Mapping[str, Sequence[float]], title: str = "Training curves") -> go.Figure:
     """Loss and accuracy per epoch side by side, training vs validation, best validation epoch marked.
 
@@ -123,7 +115,7 @@ def training_curves_figure(history: Mapping[str, Sequence[float]], title: str = 
     the epoch with the lowest validation loss (what EarlyStopping would keep).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy (higher is better)"))
-    best = _best_epoch(history)
+    best = best_epoch(history)
     for col, metric in ((1, "loss"), (2, "accuracy")):
         for key, label, colour, dash in (
             (metric, "training", TRAIN_COLOUR, "solid"),

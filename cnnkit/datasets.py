@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from cnnkit.errors import DatasetError
+from cnnkit.spec import format_shape
 
 DIGITS = tuple(str(i) for i in range(10))
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -430,8 +431,8 @@ def _load_npz(p: Path, name: str | None) -> Dataset:
         xs[split] = (_as_images(x, p.name, f"x_{split}"), _as_labels(y, p.name, f"y_{split}"))
     (x_train, y_train), (x_test, y_test) = xs["train"], xs["test"]
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise DatasetError(f"'{p.name}': training images are {_shape_words(x_train.shape[1:])} but test images are "
-                           f"{_shape_words(x_test.shape[1:])}. All images must have one size.")
+        raise DatasetError(f"'{p.name}': training images are {format_shape(x_train.shape[1:])} but test images are "
+                           f"{format_shape(x_test.shape[1:])}. All images must have one size.")
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     if n_classes < 2:
         raise DatasetError(f"'{p.name}' has only one class. A classifier needs at least two classes.")
@@ -466,10 +467,6 @@ def _as_labels(y: np.ndarray, fname: str, key: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _shape_words(shape: tuple[int, ...]) -> str:
-    return "×".join(str(s) for s in shape)
-
-
 def _custom(p: Path, name: str | None, arrays, n_classes: int, class_names: tuple[str, ...] | None) -> Dataset:
     x_train = arrays[0]
     info = CATALOGUE.get(name or "")
@@ -483,7 +480,7 @@ def _custom(p: Path, name: str | None, arrays, n_classes: int, class_names: tupl
     return Dataset(name=f"file:{stem}", title=f"{p.stem} (your file)", x_train=arrays[0], y_train=arrays[1],
                    x_test=arrays[2], y_test=arrays[3], class_names=names, source="file",
                    source_text=f"your file {p.name}: {len(arrays[0]):,} training and {len(arrays[2]):,} test images, "
-                               f"{len(names)} classes, {_shape_words(shape)}.")
+                               f"{len(names)} classes, {format_shape(shape)}.")
 
 
 def _load_zip(p: Path, name: str | None, *, max_files: int, max_bytes: int) -> Dataset:

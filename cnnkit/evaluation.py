@@ -527,14 +527,12 @@ def model_to_bytes(model: Any) -> bytes:
 
 
 # --- comparing runs ----------------------------------------------------------------
-def best_epoch(history: dict[str, list[float]]) -> int | None:
+def best_epoch(history) -> int | None:
     """1-based epoch with the lowest validation loss (what EarlyStopping watches), else best val accuracy."""
-    if history.get("val_loss"):
-        values = np.asarray(history["val_loss"], dtype=np.float64)
-        if np.isfinite(values).any():
-            return int(np.nanargmin(np.where(np.isfinite(values), values, np.nan))) + 1
-    if history.get("val_accuracy"):
-        return int(np.nanargmax(np.asarray(history["val_accuracy"], dtype=np.float64))) + 1
+    for key, pick in (("val_loss", np.nanargmin), ("val_accuracy", np.nanargmax)):
+        values = np.asarray(history.get(key) or [], dtype=np.float64)
+        if values.size and np.isfinite(values).any():
+            return int(pick(np.where(np.isfinite(values), values, np.nan))) + 1
     return None
 
 

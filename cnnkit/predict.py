@@ -98,12 +98,13 @@ class FeatureMaps:
 
 
 def _softmax_if_needed(out: np.ndarray) -> np.ndarray:
-    """Models ending in softmax already give probabilities; a model ending in logits is softmaxed."""
-    out = out.astype(np.float64)
-    if out.min() >= 0 and abs(out.sum() - 1.0) < 1e-3:
-        return out / out.sum()
-    e = np.exp(out - out.max())
-    return e / e.sum()
+    """Models ending in softmax already give probabilities; a model ending in logits is softmaxed
+    (the same rule the evaluation page uses)."""
+    from cnnkit.evaluation import looks_like_probabilities, softmax
+
+    row = np.asarray(out, dtype=np.float64)[None]
+    row = row / row.sum() if looks_like_probabilities(row) else softmax(row).astype(np.float64)
+    return row[0]
 
 
 class Predictor:

@@ -176,16 +176,28 @@ def _is_within(p: Path, root: Path) -> bool:
         return False
 
 
+# Listings run on every rerun of the evaluation and draw pages, for every student: a run folder is
+# written once (it appears whole, by rename), so its parsed Run is kept until its run.json changes.
+_listing_cache: dict[Path, tuple[float, Run]] = {}
+
+
 def _scan(root: Path) -> list[Run]:
     out = []
     if not root.is_dir():
         return out
     for child in root.iterdir():
-        if child.is_dir() and not child.name.startswith(".") and (child / "run.json").is_file():
-            try:
-                out.append(load_run(child))
-            except RunError:
-                continue  # a half-deleted or damaged folder is skipped in listings; load_run explains it
+        meta = child / "run.json"
+        if child.name.startswith(".") or not meta.is_file():
+            continue
+        try:
+            mtime = meta.stat().st_mtime
+            cached = _listing_cache.get(child)
+            if cached is None or cached[0] != mtime:
+                cached = _listing_cache[child] = (mtime, load_run(child))
+            out.append(cached[1])
+        except (OSError, RunError):
+            _listing_cache.pop(child, None)
+            continue  # a half-deleted or damaged folder is skipped in listings; load_run explains it
     return out
 
 
@@ -214,4 +226,5 @@ def delete_run(run: Run) -> None:
     with _model_lock:
         for key in [k for k in _model_cache if k[0] == str(run.model_path)]:
             del _model_cache[key]
+    _listing_cache.pop(run.path, None)
     shutil.rmtree(run.path, ignore_errors=True)

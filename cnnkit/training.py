@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cnnkit.errors import SpecError, TrainingError
+from cnnkit.spec import format_shape
 
 # --- optimizers ------------------------------------------------------------------
 
@@ -283,18 +284,14 @@ def check_compatible(spec, dataset) -> None:
     shape = tuple(int(s) for s in spec.input_shape)
     if shape != tuple(dataset.image_shape):
         raise TrainingError(
-            f"The model expects {_shape_words(shape)} images but {dataset.title} has "
-            f"{_shape_words(dataset.image_shape)} images; pick a preset for this dataset on the "
+            f"The model expects {format_shape(shape)} images but {dataset.title} has "
+            f"{format_shape(dataset.image_shape)} images; pick a preset for this dataset on the "
             "Architecture page or change the input shape.")
     problems = spec.validate(num_classes=dataset.num_classes)
     if problems:
         more = f" ({len(problems) - 1} more problem{'s' if len(problems) > 2 else ''} on the Architecture page.)" \
             if len(problems) > 1 else ""
         raise TrainingError(f"The model cannot be trained yet. {problems[0]}{more}")
-
-
-def _shape_words(shape) -> str:
-    return "×".join(str(int(s)) for s in shape)
 
 
 # --- data pipeline -------------------------------------------------------------------
