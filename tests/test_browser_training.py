@@ -68,5 +68,8 @@ def test_job_survives_widgets_page_switch_and_reload(app_server, browser_page, i
     page.get_by_text(re.compile(r"Finished 10 epochs in .* Test accuracy \d+\.\d%")).wait_for(timeout=10_000)
     assert job_in_url(page) == job_id
     assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 1
-    page.get_by_role("button", name="Start training").wait_for()
-    assert page.get_by_role("button", name="Start training").is_enabled()
+    # The fragment shows "Finished" first, then reruns the whole page once to re-enable Start:
+    # wait for that rerun rather than racing it.
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled(timeout=30_000)
