@@ -19,6 +19,7 @@ from cnnkit import datasets
 from cnnkit.errors import DatasetError, UserError
 
 DEFAULT_DATASET = "mnist"
+JOB_POLL_SECONDS = 2.0  # how often the sidebar refreshes a running job's line
 
 
 @dataclass(frozen=True)
@@ -207,15 +208,25 @@ def set_current_job(job) -> None:
 
 
 def job_status_line() -> None:
-    """The student's training job in one line of the sidebar, on every page."""
+    """The student's training job in one line of the sidebar, on every page, kept live while it runs."""
     job = current_job()
     if job is None:
         return
-    snap = job.snapshot()
-    if snap.state.value == "queued":
-        st.caption(f"**Training:** waiting, number {snap.queue_position} in line")
-    elif snap.state.value == "running":
-        st.caption(f"**Training:** epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs} · "
-                   f"{snap.job_fraction:.0%} done")
-    else:
-        st.caption(f"**Training:** {snap.state.value}")
+    polling = job.state.active
+
+    # The sidebar is drawn by the full script run; without its own poll it would show the epoch the
+    # job was at when the page last ran.
+    @st.fragment(run_every=JOB_POLL_SECONDS if polling else None)
+    def line() -> None:
+        snap = job.snapshot()
+        if polling and not snap.active:
+            st.rerun()  # the job just ended: redraw the page once (its buttons, its results) and stop polling
+        if snap.state.value == "queued":
+            st.caption(f"**Training:** waiting, number {snap.queue_position} in line")
+        elif snap.state.value == "running":
+            st.caption(f"**Training:** epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs} · "
+                       f"{snap.job_fraction:.0%} done")
+        else:
+            st.caption(f"**Training:** {snap.state.value}")
+
+    line()
