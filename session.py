@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnnkit import datasets
+from cnnkit import datasets, student_state
 from cnnkit.errors import DatasetError, UserError
 
 DEFAULT_DATASET = "mnist"
@@ -83,11 +83,89 @@ def init() -> None:
         st.query_params["sid"] = ss.owner_id
     ss.setdefault("dataset_name", DEFAULT_DATASET)
     ss.setdefault("upload", None)  # (digest, filename, catalogue name) of an uploaded dataset in use
+    if "restored_for" not in ss or ss.restored_for != ss.owner_id:
+        _restore(ss.owner_id)
 
 
 def owner_id() -> str:
     init()
     return st.session_state.owner_id
+
+
+# --- what the student chose, kept on the server (a reload gives it back) -------------------------
+def _restore(owner: str) -> None:
+    """Once per browser session: the dataset, spec and settings this student last chose."""
+    from cnnkit.spec import ModelSpec
+
+    ss = st.session_state
+    ss.restored_for = owner
+    saved = student_state.load(owner)
+    if saved.get("dataset") in datasets.CATALOGUE:
+        ss.dataset_name = saved["dataset"]
+    if isinstance(saved.get("spec"), dict):
+        try:
+            ss.spec = ModelSpec.from_dict(saved["spec"]).to_dict()
+            ss.spec_preset = saved.get("spec_preset")
+        except (UserError, KeyError, TypeError, ValueError):
+            pass  # a spec this version cannot read: start from the preset instead
+    for key in ("hyper", "hyper_for"):
+        if key in saved:
+            ss[f"saved_{key}"] = saved[key]
+    ss.saved_state = saved
+
+
+def remember(**changes) -> None:
+    """Keep these choices for the next reload (keys of cnnkit.student_state.KEYS; None forgets one).
+
+    Written only when something changed, so a rerun costs no disk write.
+    """
+    ss = st.session_state
+    current = dict(ss.get("saved_state") or {})
+    merged = dict(current)
+    for k, v in changes.items():
+        if v is None:
+            merged.pop(k, None)
+        else:
+            merged[k] = v
+    if merged != current:
+        student_state.save(owner_id(), merged)
+        ss.saved_state = merged
+
+
+# --- values a page owns ------------------------------------------------------------------------
+def owned(key: str, default=None):
+    """A page-owned value in st.session_state, set to `default` the first time it is read."""
+    return st.session_state.setdefault(key, default)
+
+
+def bind(key: str, on_change=None) -> dict:
+    """Widget arguments that make a widget edit the page-owned value `key` (which must exist).
+
+    Streamlit forgets a keyed widget's value when a run does not draw it (another page was
+    shown), so the value lives under `key` and the widget under its own key, seeded from
+    the value on every run; its change is copied back before the page runs again.
+    """
+    ss = st.session_state
+    wkey = f"_w.{key}"
+    ss[wkey] = ss[key]
+
+    def copy_back() -> None:
+        ss[key] = ss[wkey]
+        if on_change is not None:
+            on_change()
+
+    return {"key": wkey, "on_change": copy_back}
+
+
+def flash_error(scope: str, message: str) -> None:
+    """An error caused by an action (a callback); shown once, by the next run of the page, then gone."""
+    st.session_state[f"_error.{scope}"] = message
+
+
+def show_flash_error(scope: str) -> None:
+    message = st.session_state.pop(f"_error.{scope}", None)
+    if message:
+        st.error(message, icon=":material/error:")
 
 
 def dataset_name() -> str:
@@ -112,17 +190,27 @@ def dataset() -> datasets.Dataset:
 
 
 def choose_dataset(name: str) -> datasets.Dataset:
-    """Switch to a catalogue dataset; on failure raise DatasetError and keep the current one."""
+    """Switch to a catalogue dataset (leaving any upload); on failure raise DatasetError and keep the current one."""
     with st.spinner(f"Loading {datasets.CATALOGUE[name].title}…"):
         ds = _catalogue_dataset(name)
     st.session_state.dataset_name = name
     st.session_state.upload = None
     st.session_state.pop("upload_bytes", None)
+    remember(dataset=name)
     return ds
 
 
+def upload_in_use() -> str | None:
+    """The file name of the uploaded dataset in use, or None when a catalogue dataset is."""
+    up = st.session_state.get("upload")
+    return up[1] if up and st.session_state.get("upload_bytes") is not None else None
+
+
 def use_upload(filename: str, data: bytes, name: str | None) -> datasets.Dataset:
-    """Switch to an uploaded .npz/.zip; on failure raise DatasetError and keep the current dataset."""
+    """Switch to an uploaded .npz/.zip; on failure raise DatasetError and keep the current dataset.
+
+    `name`: the catalogue dataset the file may stand in for (same image shape and class count).
+    """
     digest = hashlib.sha256(data).hexdigest()[:16]
     with st.spinner(f"Reading {filename}…"):
         ds = _uploaded_dataset(digest, filename, name or "", data)
@@ -147,6 +235,7 @@ def current_spec():
 
 def set_spec(spec) -> None:
     st.session_state.spec = spec.to_dict()
+    remember(spec=st.session_state.spec, spec_preset=st.session_state.get("spec_preset"))
 
 
 def show_error(err: Exception) -> None:

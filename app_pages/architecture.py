@@ -190,9 +190,9 @@ def _export_hyper() -> tuple[dict, str]:
     return hyper, f"those suggested for {preset.title}"
 
 
-editor, overview = st.columns([1, 1], gap="large")
+editor, overview = st.columns([6, 5], gap="large")
 
-# --- the layer list ----------------------------------------------------------------------
+# --- the layer list: one compact row per layer, the settings of the selected one ---------------
 with editor:
     st.subheader("Layers")
     st.text_input("Model name", value=spec.name, key=f"arch{rev}_name", on_change=_rename,
@@ -202,34 +202,41 @@ with editor:
     if not spec.layers:
         st.info("No layers yet. Pick a lesson's model above, or add layers below: for example Conv2D, "
                 "MaxPooling2D, Flatten and a Dense layer with softmax.", icon=":material/info:")
+    else:
+        st.caption("Press :material/tune: on a layer to change its settings and see what it does.")
     n = len(spec.layers)
+    selected = ss.get("arch_selected")
     for i, (layer, row) in enumerate(zip(spec.layers, summary.rows)):
         entry = layers.CATALOGUE.get(layer.type)
-        with st.container(border=True):
-            head, up, down, info, rm = st.columns([10, 1, 1, 1, 1], vertical_alignment="center", gap="small")
-            shape = format_shape(row.output_shape)
-            params = f"{row.params:,} params" if row.params is not None else "? params"
-            head.markdown(f"**{i + 1} · {layer.type}** `{row.name}` → **{shape}** · {params}")
-            up.button("", key=f"arch{rev}_up{i}", icon=":material/arrow_upward:", help="Move up",
-                      on_click=_move, args=(i, -1), disabled=i == 0)
-            down.button("", key=f"arch{rev}_down{i}", icon=":material/arrow_downward:", help="Move down",
-                        on_click=_move, args=(i, 1), disabled=i == n - 1)
-            info.button("", key=f"arch{rev}_info{i}", icon=":material/help:", help="Explain this layer",
-                        on_click=_select, args=(i,), disabled=entry is None)
-            rm.button("", key=f"arch{rev}_rm{i}", icon=":material/close:", help="Remove this layer",
-                      on_click=_remove, args=(i,))
-            if entry is not None and entry.params:
-                resolved = entry.resolve(layer.params)
-                # at most three settings a row, so labels stay readable in a narrow column
-                for start in range(0, len(entry.params), 3):
-                    chunk = entry.params[start:start + 3]
-                    for col, pdef in zip(st.columns(3), chunk):
-                        with col:
-                            _widget(i, pdef, resolved[pdef.name])
+        is_open = selected == i
+        with st.container(border=True, key=f"arch_layer{i}"):
+            # a horizontal container keeps the buttons on the row on a phone too (columns would stack)
+            with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+                shape = format_shape(row.output_shape)
+                params = f"{row.params:,} params" if row.params is not None else "? params"
+                st.markdown(f"**{i + 1} · {layer.type}** → **{shape}** · {params}", width="stretch")
+                st.button("", key=f"arch{rev}_info{i}", icon=":material/tune:",
+                          type="primary" if is_open else "secondary",
+                          help="Close the settings" if is_open else "Change its settings, explain this layer",
+                          on_click=_select, args=(i,), disabled=entry is None)
+                st.button("", key=f"arch{rev}_up{i}", icon=":material/arrow_upward:", help="Move up",
+                          on_click=_move, args=(i, -1), disabled=i == 0)
+                st.button("", key=f"arch{rev}_down{i}", icon=":material/arrow_downward:", help="Move down",
+                          on_click=_move, args=(i, 1), disabled=i == n - 1)
+                st.button("", key=f"arch{rev}_rm{i}", icon=":material/close:", help="Remove this layer",
+                          on_click=_remove, args=(i,))
+            if entry is not None and is_open:
+                if entry.params:
+                    resolved = entry.resolve(layer.params)
+                    # at most three settings a row, so labels stay readable in a narrow column
+                    for start in range(0, len(entry.params), 3):
+                        chunk = entry.params[start:start + 3]
+                        for col, pdef in zip(st.columns(3), chunk):
+                            with col:
+                                _widget(i, pdef, resolved[pdef.name])
+                st.info(f"{entry.explain}\n\n**Parameters here:** {spec.count_formula(i)}", icon=":material/school:")
             for msg in by_layer.get(i, []):
                 st.error(msg, icon=":material/error:")
-            if entry is not None and ss.get("arch_selected") == i:
-                st.info(f"{entry.explain}\n\n**Parameters here:** {spec.count_formula(i)}", icon=":material/school:")
 
     with st.container(border=True):
         st.markdown("**Add a layer**")
@@ -246,27 +253,20 @@ with editor:
         st.caption(f"**{add_entry.title}** — {add_entry.explain}")
 
 # --- the summary ------------------------------------------------------------------------------
-with overview:
+with overview, st.container(key="arch_summary"):
     st.subheader("Summary")
     if spec.layers:
         table = pd.DataFrame(
-            [{"#": r.index + 1, "Layer": r.name, "Output shape": format_shape(r.output_shape),
-              "Param #": r.params} for r in summary.rows]
+            [{"Layer": f"{r.index + 1} · {r.name}", "Output shape": format_shape(r.output_shape),
+              "Param #": f"{r.params:,}" if r.params is not None else "?"} for r in summary.rows]
         )
-        st.dataframe(table, hide_index=True, height=min(36 * (len(table) + 1) + 16, 640),
-                     column_config={"#": st.column_config.NumberColumn(width="small"),
-                                    "Param #": st.column_config.NumberColumn(format="localized")})
-    a, b = st.columns(2)
-    a.metric("Total parameters", f"{summary.total_params:,}" + ("" if summary.complete else " +?"))
-    b.metric("Weight memory", format_bytes(summary.weight_bytes), help="Parameters × 4 bytes (float32).")
-    c, d = st.columns(2)
-    c.metric("Trainable", f"{summary.trainable_params:,}", help="Weights the optimizer changes.")
-    d.metric("Non-trainable", f"{summary.non_trainable_params:,}",
-             help="BatchNormalization's moving mean and variance: updated from the data, not by the optimizer.")
-    e, f = st.columns(2)
-    e.metric("FLOPs per image", format_count(summary.flops),
-             help="Forward pass: 2 × multiply-adds of the Conv2D and Dense layers.")
-    f.metric("Layers", len(spec.layers))
+        # a static table: every column in view on a projector, the numbers right-aligned like model.summary()
+        st.table(table.set_index("Layer").style.set_properties(subset=["Param #"], **{"text-align": "right"}))
+    st.metric("Total parameters", f"{summary.total_params:,}" + ("" if summary.complete else " +?"))
+    st.markdown(f"{summary.trainable_params:,} trainable · {summary.non_trainable_params:,} non-trainable")
+    st.caption(f"Weights {format_bytes(summary.weight_bytes)} (parameters × 4 bytes) · "
+               f"{format_count(summary.flops)} FLOPs per image (2 × the multiply-adds of Conv2D and Dense) · "
+               f"{len(spec.layers)} layers. Non-trainable: BatchNormalization's moving mean and variance.")
     for msg in by_layer.get(None, []):
         st.error(msg, icon=":material/error:")
     if problems:
@@ -276,8 +276,10 @@ with overview:
         st.success(f"Ready to train on {ds.title}: {ds.num_classes} classes, output {format_shape(summary.output_shape)}.",
                    icon=":material/check_circle:")
 
-    # --- save / load / export -----------------------------------------------------------
-    st.subheader("Save, load, export")
+# --- save / load / export -----------------------------------------------------------
+st.subheader("Save, load, export")
+save_col, export_col = st.columns(2, gap="large")
+with save_col:
     base = spec.name or "my_model"
     st.download_button("Download model (JSON)", spec.to_json(), file_name=f"{base}.json",
                        mime="application/json", icon=":material/download:", key="arch_dl_json", on_click="ignore",
@@ -302,6 +304,7 @@ with overview:
     if up_file is not None and ss.get("arch_upload_error"):
         st.error(ss.arch_upload_error, icon=":material/error:")
 
+with export_col:
     if problems:
         st.caption("The Keras script can be exported once the model has no problems.")
     else:

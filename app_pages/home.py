@@ -17,11 +17,13 @@ ds = session.dataset()
 st.info(f"Dataset in use: **{ds.title}** — {ds.source_text}", icon=":material/dataset:")
 
 stages = [s for s in session.existing_stages() if s.path != "app_pages/home.py"]
-cols = st.columns(len(stages)) if stages else []
-for col, stage in zip(cols, stages):
-    with col, st.container(border=True):
-        st.page_link(stage.path, label=f"**{stage.title}**", icon=stage.icon)
-        st.caption(stage.blurb)
+# Three cards a row: each link and its sentence stay readable on a projector (a phone stacks them).
+PER_ROW = 3
+for start in range(0, len(stages), PER_ROW):
+    for col, stage in zip(st.columns(PER_ROW), stages[start:start + PER_ROW]):
+        with col, st.container(border=True):
+            st.page_link(stage.path, label=f"**{stage.title}**", icon=stage.icon)
+            st.caption(stage.blurb)
 
 st.subheader("What you will learn")
 left, right = st.columns(2)

@@ -472,9 +472,11 @@ def _custom(p: Path, name: str | None, arrays, n_classes: int, class_names: tupl
     info = CATALOGUE.get(name or "")
     shape = tuple(x_train.shape[1:])
     if info is not None and shape == info.image_shape and n_classes <= info.num_classes and class_names is None:
-        return Dataset(name=info.name, title=info.title, x_train=arrays[0], y_train=arrays[1], x_test=arrays[2],
-                       y_test=arrays[3], class_names=info.class_names, source="file",
-                       source_text=f"your file {p.name}: {len(arrays[0]):,} training and {len(arrays[2]):,} test images.")
+        # It stands in for the catalogue entry (its class names, its presets) but is named after the file.
+        return Dataset(name=info.name, title=f"{p.name} (your file)", x_train=arrays[0], y_train=arrays[1],
+                       x_test=arrays[2], y_test=arrays[3], class_names=info.class_names, source="file",
+                       source_text=f"your file {p.name}, read as {info.title}: {len(arrays[0]):,} training and "
+                                   f"{len(arrays[2]):,} test images.")
     names = class_names or tuple(str(i) for i in range(n_classes))
     stem = p.stem.replace(" ", "_")
     return Dataset(name=f"file:{stem}", title=f"{p.stem} (your file)", x_train=arrays[0], y_train=arrays[1],

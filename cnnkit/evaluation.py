@@ -537,12 +537,10 @@ def best_epoch(history) -> int | None:
 
 
 def run_label(run: Any) -> str:
-    """A short, unique-enough name for a run in legends and tables: its title and time, else its id."""
-    title = getattr(run, "title", "") or ""
-    created = getattr(run, "created", None)
-    if title and created:
-        return f"{title} · {time.strftime('%d %b %H:%M:%S', time.localtime(created))}"
-    return str(run.id)
+    """A run's one-line label on its own (see `runs.run_labels` for labels that tell runs apart)."""
+    from cnnkit.runs import run_labels
+
+    return run_labels([run])[run.id]
 
 
 def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None = None) -> pd.DataFrame:
@@ -551,7 +549,10 @@ def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None
     Test figures come from `evaluations[run.id]` when given (measured now), else
     from the run's saved metrics.
     """
+    from cnnkit.runs import run_labels
+
     evaluations = evaluations or {}
+    labels = run_labels(list(runs))
     rows = []
     for run in runs:
         hyper = dict(getattr(run, "hyper", {}) or {})
@@ -560,7 +561,7 @@ def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None
         ev = evaluations.get(run.id)
         rows.append(
             {
-                "run": run_label(run),
+                "run": labels[run.id],
                 "dataset": getattr(run, "dataset", ""),
                 "parameters": _param_count(run),
                 "layers": _layer_count(run),

@@ -83,11 +83,14 @@ def test_preset_add_break_fix(at):
 
 def test_widgets_change_the_numbers(at):
     use_preset(at, "single_conv")
+    assert not any(n.key == f"arch{rev(at)}_0_filters" for n in at.number_input)  # settings of the chosen layer only
+    button(at, f"arch{rev(at)}_info0").click().run()
     at.number_input(key=f"arch{rev(at)}_0_filters").set_value(16).run()
     assert total(at) == f"{160 + 13 * 13 * 16 * 100 + 100 + 1010:,}"
     at.selectbox(key=f"arch{rev(at)}_0_padding").select("same").run()
     assert total(at) == f"{160 + 14 * 14 * 16 * 100 + 100 + 1010:,}"
     # a last layer without softmax is a problem shown under that layer
+    button(at, f"arch{rev(at)}_info4").click().run()
     at.selectbox(key=f"arch{rev(at)}_4_activation").select("relu").run()
     assert any("use softmax" in e for e in errors(at))
     at.selectbox(key=f"arch{rev(at)}_4_activation").select("softmax").run()

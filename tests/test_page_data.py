@@ -34,14 +34,14 @@ def test_data_page_renders_samples_counts_and_preprocessing(app):
     at = _data_page(app)
     assert [m.value for m in at.metric] == ["4,000", "1,000", "28 × 28 × 1", "10"]
     assert any("offline sample" in w.value for w in at.warning)
-    views = at.button_group(key="data_view")
+    views = at.button_group(key="_w.data.view")
     assert views.value == "Samples" and len(at.get("plotly_chart")) == 1  # only the chosen view renders
     views.set_value("Class balance").run()
     assert at.dataframe[0].value["train"].sum() == 4000  # class counts
-    at.button_group(key="data_view").set_value("Mean image per class").run()
-    at.button_group(key="data_view").set_value("Pixel values").run()
+    at.button_group(key="_w.data.view").set_value("Mean image per class").run()
+    at.button_group(key="_w.data.view").set_value("Pixel values").run()
     assert not at.exception and "are exactly 0" in " ".join(c.value for c in at.caption)
-    at.button_group(key="data_view").set_value("Preprocessing for a CNN").run()
+    at.button_group(key="_w.data.view").set_value("Preprocessing for a CNN").run()
     codes = " ".join(c.value for c in at.code)
     assert "np.expand_dims" in codes and "(28, 28, 1)" in codes
     assert at.dataframe[0].value["validation"].sum() == 800  # 20 % held out
@@ -49,32 +49,32 @@ def test_data_page_renders_samples_counts_and_preprocessing(app):
 
 def test_switch_to_fashion_and_back(app):
     at = _data_page(app)
-    at.selectbox(key="dataset_picker").set_value("fashion_mnist").run()
+    at.selectbox(key="_w.data.dataset").set_value("fashion_mnist").run()
     assert not at.exception and not at.error
     assert at.metric[0].value == "60,000"
     assert at.session_state.dataset_name == "fashion_mnist"
-    at.selectbox(key="dataset_picker").set_value("mnist").run()
+    at.selectbox(key="_w.data.dataset").set_value("mnist").run()
     assert at.metric[0].value == "4,000"
 
 
 def test_cifar_offline_gives_a_sentence_and_keeps_the_dataset(app):
     at = _data_page(app)
-    at.selectbox(key="dataset_picker").set_value("cifar10").run()
+    at.selectbox(key="_w.data.dataset").set_value("cifar10").run()
     assert not at.exception
     assert "CIFAR-10 cannot be loaded here" in at.error[0].value and "internet" in at.error[0].value
     assert at.session_state.dataset_name == "mnist"
-    assert at.selectbox(key="dataset_picker").value == "mnist"
+    assert at.selectbox(key="_w.data.dataset").value == "mnist"
     assert at.metric[0].value == "4,000"
 
 
 def test_sample_controls(app):
     at = _data_page(app)
-    at.selectbox(key="sample_class").set_value("7").run()
-    at.slider(key="sample_count").set_value(30).run()
-    at.toggle(key="sample_shuffle").set_value(True).run()
+    at.selectbox(key="_w.data.sample_class").set_value("7").run()
+    at.slider(key="_w.data.sample_count").set_value(30).run()
+    at.toggle(key="_w.data.sample_shuffle").set_value(True).run()
     assert not at.exception
-    at.button_group(key="data_view").set_value("Preprocessing for a CNN").run()
-    at.number_input(key="prep_index").set_value(42).run()
+    at.button_group(key="_w.data.view").set_value("Preprocessing for a CNN").run()
+    at.number_input(key="_w.data.prep_index").set_value(42).run()
     assert not at.exception
 
 

@@ -1,0 +1,91 @@
+"""cnnkit.student_state (a student's choices kept on the server) and run labels that tell runs apart."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from cnnkit import presets, runs, student_state
+from cnnkit.spec import LayerSpec
+
+
+# --- student state ----------------------------------------------------------------------------
+def test_round_trip_and_update(runs_dir):
+    spec = presets.get(presets.FAST).spec.to_dict()
+    assert student_state.load("abc123") == {}
+    student_state.save("abc123", {"dataset": "fashion_mnist", "spec": spec, "not_ours": 1})
+    assert student_state.load("abc123") == {"dataset": "fashion_mnist", "spec": spec}
+    assert student_state.update("abc123", hyper={"epochs": 3}, dataset=None) == {"spec": spec, "hyper": {"epochs": 3}}
+    assert student_state.load("abc123")["hyper"] == {"epochs": 3}
+    # kept out of the runs listing: the folder starts with a dot
+    assert student_state.state_dir().parent == runs_dir and student_state.state_dir().name.startswith(".")
+    assert runs.list_runs() == []
+    assert student_state.load("someone-else") == {}
+
+
+def test_hostile_ids_and_damage_never_escape_or_crash(runs_dir, tmp_path):
+    student_state.save("../../etc/passwd", {"dataset": "mnist"})
+    assert not (tmp_path / "etc").exists()
+    assert [p.parent for p in student_state.state_dir().iterdir()] == [student_state.state_dir()]
+    assert student_state.load("../../etc/passwd") == {"dataset": "mnist"}
+    student_state.save("dmg", {"dataset": "mnist"})
+    (student_state.state_dir() / "dmg.json").write_text("{not json")
+    assert student_state.load("dmg") == {}
+    (student_state.state_dir() / "dmg.json").write_text("[1, 2]")
+    assert student_state.load("dmg") == {}
+    assert not student_state.save("big", {"spec": {"layers": ["x" * 1000] * 300}})
+    assert student_state.load("big") == {} and not student_state.save("", {"dataset": "mnist"})
+    with pytest.raises(KeyError):
+        student_state.update("abc", colour="blue")
+
+
+# --- run labels ---------------------------------------------------------------------------------
+def _run(i, hyper, spec=None, name="", title="fast_cpu", acc=0.963, created=1_700_000_000.0):
+    spec = spec or presets.get(presets.FAST).spec
+    return SimpleNamespace(id=f"r{i}", title=title, name=name, spec_dict=spec.to_dict(), hyper=hyper,
+                           metrics={"test_accuracy": acc}, created=created + 60 * i, shared=False)
+
+
+BASE = {"optimizer": "adam", "learning_rate": 0.003, "epochs": 8, "batch_size": 64, "lr_schedule": "cosine",
+        "augment": False, "seed": 0}
+
+
+def test_labels_say_what_differs_between_runs():
+    a = _run(0, BASE)
+    b = _run(1, dict(BASE, optimizer="sgd", learning_rate=0.01))
+    c = _run(2, dict(BASE, epochs=2))
+    labels = runs.run_labels([a, b, c])
+    assert len(set(labels.values())) == 3
+    assert labels["r0"].startswith("fast_cpu · Adam · lr 0.003 · 8 epochs · test 96.3%")
+    assert "SGD · lr 0.01" in labels["r1"] and "2 epochs" in labels["r2"]
+    assert "batch" not in labels["r0"]  # the same in every run: not worth the space
+    # alone, a run says its main settings
+    assert runs.run_labels([a])["r0"].startswith("fast_cpu · Adam · lr 0.003 · 8 epochs · batch 64 · test 96.3%")
+
+
+def test_identical_settings_are_told_apart_by_time_and_architecture():
+    a, b = _run(0, BASE, created=100.0), _run(0, BASE, created=110.0)
+    b.id = "r1"
+    labels = runs.run_labels([a, b])
+    assert labels["r0"] != labels["r1"]  # same minute: seconds are shown
+    spec = presets.get(presets.FAST).spec
+    edited = spec.copy()
+    edited.layers.insert(len(edited.layers) - 1, LayerSpec.new("Dropout", rate=0.3))
+    edited.layers[0].params["filters"] = 16
+    label = runs.run_labels([_run(3, BASE, spec=edited)])["r3"]
+    assert "fast_cpu (Conv2D 1 filters 32→16, +Dropout)" in label
+    assert runs.spec_changes(spec.to_dict()) == ""
+    assert runs.spec_changes({"name": "my_model", "layers": []}) == ""
+
+
+def test_student_names_a_run(runs_dir):
+    import keras
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    run = runs.save_run(model, presets.get(presets.FAST).spec, BASE, {"loss": [1.0]}, {"test_accuracy": 0.5},
+                        "mnist", title="fast_cpu")
+    named = runs.name_run(run, "  my   best  try ")
+    assert named.name == "my best try" and json.loads((run.path / "run.json").read_text())["name"] == "my best try"
+    assert named.label.startswith("my best try · fast_cpu · Adam")
+    assert runs.list_runs()[0].name == "my best try"  # the listing sees the new name
+    assert runs.name_run(named, "").name == ""
