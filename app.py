@@ -10,8 +10,12 @@ st.set_page_config(page_title="CNN Lab", page_icon=":material/neurology:", layou
 st.html(Path(__file__).with_name("app.css"))  # the layout for a projector and a phone
 session.init()
 
-pages = [st.Page(s.path, title=s.title, icon=s.icon, default=(i == 0))
-         for i, s in enumerate(session.existing_stages())]
+# The lecturer's Class page is always routable (a lecturer opens /class and types the key) but
+# appears in the navigation only for a browser unlocked with the key.
+lecturer = session.is_lecturer()
+pages = [st.Page(s.path, title=s.title, icon=s.icon, default=(i == 0),
+                 visibility="hidden" if s.lecturer and not lecturer else "visible")
+         for i, s in enumerate(session.existing_stages(lecturer=True))]
 nav = st.navigation(pages)
 session.sidebar()
 nav.run()

@@ -8,14 +8,14 @@ per process with `st.cache_resource` and shared read-only by every session.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from cnnkit import datasets, student_state
+from cnnkit import datasets, identity, student_state
 from cnnkit.errors import DatasetError, UserError
 
 DEFAULT_DATASET = "mnist"
@@ -28,6 +28,7 @@ class Stage:
     title: str
     icon: str
     blurb: str
+    lecturer: bool = False   # shown in the navigation only to a browser unlocked with the lecturer key
 
 
 # The pages in lesson order. app.py registers them; the home page links to them.
@@ -48,13 +49,17 @@ STAGES: tuple[Stage, ...] = (
     Stage("app_pages/draw.py", "5 · Draw & predict", ":material/draw:",
           "Draw a digit and watch your own model read it: every preprocessing step, the probabilities, "
           "and what each filter sees."),
+    Stage("app_pages/class.py", "Class", ":material/groups:",
+          "The lecturer's view: who is training, every run of the class, accuracy against parameters, "
+          "sharing a model with everyone, per-student limits.", lecturer=True),
 )
 
 _ROOT = Path(__file__).resolve().parent
 
 
-def existing_stages() -> list[Stage]:
-    return [s for s in STAGES if (_ROOT / s.path).is_file()]
+def existing_stages(lecturer: bool = False) -> list[Stage]:
+    """The pages that exist, in lesson order; the lecturer's pages only when asked for."""
+    return [s for s in STAGES if (_ROOT / s.path).is_file() and (lecturer or not s.lecturer)]
 
 
 # --- shared, process-wide ----------------------------------------------------------
@@ -73,14 +78,54 @@ def _uploaded_dataset(digest: str, filename: str, name: str, _data: bytes) -> da
         return datasets.load_file(path, name=name)
 
 
+# --- who this browser is ----------------------------------------------------------------
+# The id lives in a first-party cookie. Streamlit only sees cookies that came with the
+# websocket's HTTP request (st.context.cookies), so on a browser's first visit there is none
+# yet: the session makes an id, keeps it in st.session_state for this visit, and a tiny
+# Components v2 snippet writes it into the cookie; the next visit (a reload, a new tab) sends it.
+# If the browser already holds an id the websocket did not carry (another tab set it a moment
+# ago), the snippet hands that one back and this session adopts it.
+_COOKIE_JS = """
+export default function (component) {
+  const { data, setStateValue } = component;
+  const found = document.cookie.match(new RegExp("(?:^|; )" + data.name + "=([A-Za-z0-9_-]{32})(?:;|$)"));
+  if (found) {
+    if (found[1] !== data.id) setStateValue("held", found[1]);
+    return;
+  }
+  document.cookie = data.name + "=" + data.id + "; Path=/; Max-Age=" + data.max_age + "; SameSite=Lax"
+    + (window.location.protocol === "https:" ? "; Secure" : "");
+}
+"""
+_cookie_writer = st.components.v2.component("cnnlab_identity_cookie", js=_COOKIE_JS)
+
+
+def _adopt_held_id() -> None:
+    held = st.session_state.get("_identity_cookie", {}).get("held")
+    if identity.is_owner_id(held):
+        st.session_state.owner_id = held
+
+
+def _identity() -> None:
+    ss = st.session_state
+    sent = st.context.cookies.get(identity.COOKIE_NAME)
+    if identity.is_owner_id(sent):
+        ss.owner_id = sent
+        return
+    if not identity.is_owner_id(ss.get("owner_id")):
+        ss.owner_id = identity.new_owner_id()
+    _cookie_writer(key="_identity_cookie", data={"name": identity.COOKIE_NAME, "id": ss.owner_id,
+                                                 "max_age": identity.COOKIE_MAX_AGE},
+                   on_held_change=_adopt_held_id, height=0)
+
+
 # --- this student's session ----------------------------------------------------------
 def init() -> None:
     """Defaults for a new session; called by app.py on every run."""
     ss = st.session_state
-    if "owner_id" not in ss:
-        ss.owner_id = st.query_params.get("sid") or uuid.uuid4().hex[:12]
-    if st.query_params.get("sid") != ss.owner_id:
-        st.query_params["sid"] = ss.owner_id
+    _identity()
+    if "sid" in st.query_params:
+        del st.query_params["sid"]  # old links carried an identity in the URL: it is ignored, and removed
     ss.setdefault("dataset_name", DEFAULT_DATASET)
     ss.setdefault("upload", None)  # (digest, filename, catalogue name) of an uploaded dataset in use
     if "restored_for" not in ss or ss.restored_for != ss.owner_id:
@@ -88,7 +133,9 @@ def init() -> None:
 
 
 def owner_id() -> str:
-    init()
+    """This browser's identity (see cnnkit.identity); the only way pages learn who the student is."""
+    if not identity.is_owner_id(st.session_state.get("owner_id")):
+        _identity()
     return st.session_state.owner_id
 
 
@@ -260,6 +307,7 @@ def sidebar() -> None:
         st.caption(f"{len(spec.layers)} layers · {summary.total_params:,} parameters"
                    + (f" · {len(problems)} problem(s) to fix on the Architecture page" if problems else ""))
         job_status_line()
+    nickname_box()
 
 
 # --- training jobs (issue 4) -------------------------------------------------------------
@@ -319,3 +367,73 @@ def job_status_line() -> None:
             st.caption(f"**Training:** {snap.state.value}")
 
     line()
+
+
+# --- the class: lecturer key, nicknames, limits ------------------------------------------------
+LECTURER_KEY_NAME = "CNNKIT_LECTURER_KEY"
+
+
+def lecturer_key() -> str | None:
+    """The lecturer key from the environment or st.secrets; None when neither sets one."""
+    key = os.environ.get(LECTURER_KEY_NAME, "").strip()
+    if key:
+        return key
+    try:
+        key = str(st.secrets.get(LECTURER_KEY_NAME, "") or "").strip()
+    except FileNotFoundError:  # no secrets file, or one that cannot be parsed: no key from there
+        return None
+    return key or None
+
+
+def class_book():
+    from cnnkit import classroom
+
+    return classroom.book()
+
+
+def is_lecturer() -> bool:
+    """True when this browser was unlocked with the lecturer key (and the key has not changed since)."""
+    return class_book().is_lecturer(owner_id(), lecturer_key())
+
+
+def class_jobs() -> list:
+    """Snapshots of every training job on this server, for the lecturer's Class page (the one place
+    that reads the whole job registry)."""
+    return [job.snapshot() for job in job_registry().jobs()]
+
+
+def my_active_jobs() -> int:
+    """How many of this student's jobs are queued or running."""
+    me = owner_id()
+    return sum(1 for snap in class_jobs() if snap.owner == me and snap.active)
+
+
+def nickname_box() -> None:
+    """In class mode, the student's optional nickname for the lecturer's Class page (sidebar)."""
+    from cnnkit import runs
+
+    if not runs.class_mode():
+        return
+    book = class_book()
+    me = owner_id()
+    name = book.nickname(me)
+    with st.sidebar.popover(f"In class as: {name or 'no nickname'}", icon=":material/badge:", width="stretch"):
+        st.caption("Your lecturer's Class page lists your runs and jobs under this name; without one you are "
+                   f"\"student {book.number(me)}\". There is no account or password: this browser remembers "
+                   "you until its cookies are cleared.")
+        with st.form("nickname_form", border=False):
+            typed = st.text_input("Nickname", value=name, max_chars=24, placeholder="e.g. Ada L.")
+            if st.form_submit_button("Save"):
+                try:
+                    book.set_nickname(me, typed)
+                except UserError as err:
+                    show_error(err)
+                else:
+                    st.rerun()
+
+
+def class_limits():
+    """The lecturer's per-student limits in class mode (cnnkit.classroom.ClassLimits); None outside class mode."""
+    from cnnkit import runs
+
+    return class_book().limits() if runs.class_mode() else None

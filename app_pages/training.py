@@ -8,7 +8,7 @@ job is queued or running, and stops polling once it has ended.
 import streamlit as st
 
 import session
-from cnnkit import charts, training
+from cnnkit import charts, classroom, training
 from cnnkit.errors import UserError
 
 POLL_SECONDS = 1.0
@@ -125,6 +125,10 @@ def _optimizer_changed() -> None:
     ss.hp_lr = training.OPTIMIZERS[ss.hp_optimizer].default_lr
 
 
+limits = session.class_limits()  # the lecturer's per-student limits in class mode, else None
+max_epochs = min(training.MAX_EPOCHS, limits.max_epochs or training.MAX_EPOCHS) if limits else training.MAX_EPOCHS
+ss.hp_epochs = min(int(ss.hp_epochs), max_epochs)
+
 st.subheader("Settings")
 if active:
     st.caption("Your job is training with the settings it started with; changes here apply to your next job.")
@@ -144,7 +148,7 @@ with c1:
 with c2:
     st.number_input("Batch size", key="hp_batch", min_value=1, step=16)
     st.caption(HELP["batch_size"])
-    st.number_input("Epochs", key="hp_epochs", min_value=1, max_value=training.MAX_EPOCHS, step=1)
+    st.number_input("Epochs", key="hp_epochs", min_value=1, max_value=max_epochs, step=1)
     st.caption(HELP["epochs"])
     st.slider("Validation split", 0.0, 0.5, key="hp_val", step=0.05)
     st.caption(HELP["validation_split"])
@@ -169,12 +173,19 @@ def _hyper_from_widgets() -> training.Hyper:
                           patience=ss.hp_patience, seed=ss.hp_seed, lr_schedule=ss.hp_lr_schedule)
 
 
+if limits and limits.describe():
+    st.caption(limits.describe())
+for note in ss.pop("class_limit_notes", []):
+    st.info(note, icon=":material/school:")
 if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=active):
     try:
-        new_job = registry.submit(spec, ds, _hyper_from_widgets(), owner=session.owner_id(),
-                                  title=spec.name or "my model")
+        hyper, notes = _hyper_from_widgets(), []
+        if limits:
+            hyper, notes = classroom.apply_limits(hyper, limits, active_jobs=session.my_active_jobs())
+        new_job = registry.submit(spec, ds, hyper, owner=session.owner_id(), title=spec.name or "my model")
     except UserError as err:
         session.show_error(err)
     else:
         session.set_current_job(new_job)
+        ss.class_limit_notes = notes
         st.rerun()

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnnkit.evaluation import best_epoch
+from cnnkit.spec import format_count
 
 TRAIN_COLOUR = "#1f77b4"  # blue
 VALIDATION_COLOUR = "#ff7f0e"  # orange
@@ -200,6 +201,41 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]], 
 
 
 # --- image grids ---------------------------------------------------------------------------
+def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
+                         title: str = "Test accuracy against parameters") -> go.Figure:
+    """The class's runs: test accuracy against parameter count (log axis), one colour per dataset.
+
+    `points` are `ClassSummary.scatter_points()`; hovering a point names the student, the
+    architecture, its parameters, FLOPs and epochs. Shared runs are diamonds. `large` is
+    the projector's version: bigger type and markers.
+    """
+    font = 22 if large else 14
+    size = 16 if large else 10
+    fig = go.Figure()
+    datasets = list(dict.fromkeys(str(p["dataset"]) for p in points))
+    for i, ds in enumerate(datasets):
+        mine = [p for p in points if str(p["dataset"]) == ds]
+        fig.add_trace(go.Scatter(
+            x=[p["parameters"] for p in mine], y=[p["test_accuracy"] for p in mine], mode="markers", name=ds,
+            marker=dict(size=size, color=RUN_COLOURS[i % len(RUN_COLOURS)], opacity=0.85,
+                        symbol=["diamond" if p.get("shared") else "circle" for p in mine],
+                        line=dict(width=1, color="white")),
+            customdata=[[p["student"], p["architecture"], format_count(p["flops"]) if p.get("flops") else "—",
+                         p["epochs"] if p.get("epochs") is not None else "—"] for p in mine],
+            hovertemplate=("<b>%{customdata[0]}</b> · %{customdata[1]}<br>test accuracy %{y:.2%}<br>"
+                           "%{x:,} parameters · %{customdata[2]} FLOPs<br>%{customdata[3]} epochs"
+                           f"<extra>{ds}</extra>")))
+    fig.update_layout(title=dict(text=title, font=dict(size=font + 4)), font=dict(size=font),
+                      height=620 if large else 440, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(title="dataset", orientation="h", y=-0.18), hoverlabel=dict(font_size=font),
+                      xaxis=dict(title="parameters (log scale)", type="log"),
+                      yaxis=dict(title="test accuracy", tickformat=".0%"))
+    if not points:
+        fig.add_annotation(text="No finished runs yet", showarrow=False, font=dict(size=font + 4),
+                           xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
 def _hex_to_rgb(colour: str) -> np.ndarray:
     colour = colour.lstrip("#")
     return np.array([int(colour[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.uint8)

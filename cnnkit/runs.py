@@ -338,7 +338,8 @@ def run_labels(runs: list[Any]) -> dict[str, str]:
             parts.append(f"test {acc:.1%}")
         parts.append(time.strftime(stamp, time.localtime(r.created)))
         if getattr(r, "shared", False):
-            parts.append("shared")
+            by = (getattr(r, "extra", {}) or {}).get("shared_by")
+            parts.append(f"shared by {by}" if by else "shared")
         labels[r.id] = " · ".join(parts)
     return labels
 
@@ -359,3 +360,42 @@ def name_run(run: Run, name: str) -> Run:
     tmp.write_text(json.dumps(_plain(meta), indent=2))
     os.replace(tmp, meta_path)  # readers see the old name or the new one
     return load_run(run.path)
+
+
+def share_run(run: Run, shared_by: str = "") -> Run:
+    """Copy a run into the shared folder, where every student of the class can evaluate it and draw with it.
+
+    The copy belongs to nobody (its owner is cleared) and says who shared it; sharing the
+    same run again returns the copy already there.
+    """
+    if run.shared:
+        return run
+    root = shared_runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    shared_id = f"{run.id}-shared"  # its own id: the owner lists both their run and the class's copy
+    final = root / shared_id
+    if (final / "run.json").is_file():
+        return load_run(final)
+    tmp = root / f".{shared_id}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(run.path, tmp)
+        meta = dict(run.extra)
+        meta.update({"id": shared_id, "owner": None, "shared_by": shared_by, "shared_at": time.time(),
+                     "shared_from": run.id})
+        (tmp / "run.json").write_text(json.dumps(_plain(meta), indent=2))
+        tmp.rename(final)
+    except FileNotFoundError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RunError(f"The run {run.id} is no longer on the server; it cannot be shared.") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load_run(final)
+
+
+def unshare_run(run: Run) -> None:
+    """Take a shared run away from the class (the student's own run, if any, stays)."""
+    if not run.shared:
+        raise RunError(f"The run {run.id} is not a shared run; only shared runs can be taken back.")
+    delete_run(run)

@@ -10,8 +10,11 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-def open_page(**query) -> AppTest:
+def open_page(owner: str | None = None, **query) -> AppTest:
+    """The training page in a new session; `owner` stands for the identity a browser's cookie carries."""
     at = AppTest.from_file(APP, default_timeout=90)
+    if owner is not None:
+        at.session_state["owner_id"] = owner
     for k, v in query.items():
         at.query_params[k] = v
     at.run()
@@ -75,20 +78,22 @@ def test_short_job_streams_finishes_and_reattaches_after_reload(runs_dir):
     at.number_input(key="hp_batch").set_value(256)
     at.button[0].click().run()
     assert not at.exception and not at.error
-    job_id, sid = at.query_params["job"], at.query_params["sid"]
+    job_id, sid = at.query_params["job"], at.session_state["owner_id"]
+    assert "sid" not in at.query_params                          # the identity is never in the URL
     import session
 
     assert session.job_registry().get(job_id, owner=sid).hyper.lr_schedule == "cosine"  # the widget reaches the job
     start = [b for b in at.button if b.label == "Start training"][0]
     assert start.disabled                                        # one job per student
     wait_for(at, "Epoch 1/1 · batch")                            # batch progress while it trains
-    # A reload is a new session with the same URL: it finds the same job.
-    reloaded = open_page(sid=sid, job=job_id)
+    # A reload is a new session with the same cookie: it finds the same job.
+    reloaded = open_page(owner=sid, job=job_id)
     assert reloaded.query_params["job"] == job_id
     t = wait_for(reloaded, "Test accuracy", seconds=120)
     assert "Finished 1 epoch in" in t and "Saved as run" in t
     assert [m.label for m in reloaded.metric][:2] == ["Test accuracy", "Test loss"]
     assert len(list(runs_dir.iterdir())) == 1
-    # Someone else with the same job id in the URL sees no job at all.
-    stranger = open_page(job=job_id)
+    # Someone else with the same job id (and an old-style identity) in the URL sees no job at all.
+    stranger = open_page(job=job_id, sid=sid)
     assert "No training job yet" in texts(stranger) and "job" not in stranger.query_params
+    assert "sid" not in stranger.query_params and stranger.session_state["owner_id"] != sid
