@@ -33,8 +33,8 @@ def _run(root, preset: str, owner: str | None, acc: float | None, dataset: str =
 
 
 def _job(owner, state, **kw):
-    base = dict(owner=owner, title="fast_cpu", dataset="mnist", state=SimpleNamespace(value=state), epoch=2,
-                epochs=8, job_fraction=0.3, queue_position=None)
+    base = {"owner": owner, "title": "fast_cpu", "dataset": "mnist", "state": SimpleNamespace(value=state), "epoch": 2,
+                "epochs": 8, "job_fraction": 0.3, "queue_position": None}
     base.update(kw)
     return SimpleNamespace(**base)
 
