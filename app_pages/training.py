@@ -89,11 +89,13 @@ def live_panel(polling: bool) -> None:
                 st.page_link("app_pages/evaluation.py", label="Evaluate this model", icon=":material/analytics:")
     if snap.overfitting:
         st.warning(snap.overfitting, icon=":material/trending_up:")
-    if snap.history.get("loss"):
-        st.plotly_chart(charts.training_curves_figure(snap.history, title="Loss and accuracy per epoch"),
-                        key="live_curves")
+    if snap.history.get("loss") or snap.running_points:
+        st.plotly_chart(charts.training_curves_figure(snap.history, title="Loss and accuracy",
+                                                      running=snap.running_points), key="live_curves")
+        st.caption("Thin line: training loss and accuracy as the batches go by (smoothed). Points: each "
+                   "epoch's training and validation figures; validation is measured once per epoch.")
     elif snap.active:
-        st.caption("The loss and accuracy curves appear after the first epoch.")
+        st.caption("The loss and accuracy curves start after the first few batches.")
 
 
 live_panel(active)

@@ -11,6 +11,7 @@ student learns them once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -109,14 +110,41 @@ def confusion_matrix_figure(
 
 
 # --- training curves ------------------------------------------------------------------
-def training_curves_figure(history: Mapping[str, Sequence[float]], title: str = "Training curves") -> go.Figure:
+def training_curves_figure(
+    history: Mapping[str, Sequence[float]],
+    title: str = "Training curves",
+    running: Sequence[Sequence[float]] | None = None,
+) -> go.Figure:
     """Loss and accuracy per epoch side by side, training vs validation, best validation epoch marked.
 
     A widening gap between the two curves is over-fitting; the dotted line marks
     the epoch with the lowest validation loss (what EarlyStopping would keep).
+    `running` adds the smoothed running training curve, points (epoch_position,
+    loss, accuracy) recorded every few batches (cnnkit.training.RunningCurve), as a
+    thin line under the per-epoch points: epoch 0.5 is half-way through the first
+    epoch and 1.0 its end, where the first per-epoch point sits.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy (higher is better)"))
     best = best_epoch(history)
+    points = [p for p in (running or ()) if len(p) >= 3]
+    if points:
+        xs = [float(p[0]) for p in points]
+        for col, metric, i in ((1, "loss", 1), (2, "accuracy", 2)):
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[float(p[i]) for p in points],
+                    mode="lines",
+                    name="training, running (smoothed)",
+                    legendgroup="running",
+                    showlegend=col == 1,
+                    line=dict(color=TRAIN_COLOUR, width=1.2),
+                    opacity=0.55,
+                    hovertemplate=f"running training {metric}<br>epoch %{{x:.2f}}: %{{y:.4f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
     for col, metric in ((1, "loss"), (2, "accuracy")):
         for key, label, colour, dash in (
             (metric, "training", TRAIN_COLOUR, "solid"),
@@ -157,7 +185,11 @@ def training_curves_figure(history: Mapping[str, Sequence[float]], title: str = 
                     row=1,
                     col=col,
                 )
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(history.get("loss") or []) <= 20 else None)
+    epochs = max(len(history.get("loss") or []), math.ceil(max((p[0] for p in points), default=0)))
+    fig.update_xaxes(title_text="epoch", dtick=1 if epochs <= 20 else None)
+    if points:
+        # The running line starts inside the first epoch: show the axis from 0 so it is not cut off.
+        fig.update_xaxes(range=[0, max(epochs, 1) + 0.1])
     fig.update_layout(
         title=title, margin=_MARGIN, height=380, legend=dict(orientation="h", y=-0.2), hovermode="x unified"
     )

@@ -363,6 +363,91 @@ def _augmenter(seed: int):
     ])
 
 
+# --- running curve ---------------------------------------------------------------------------
+
+RUNNING_POINTS_PER_EPOCH = 100     # at most this many running points per epoch…
+RUNNING_POINTS_MAX = 2000          # …and at most this many in a whole job (long jobs get fewer per epoch)
+
+
+class RunningCurve:
+    """The smoothed running training loss and accuracy, one point every few batches (pure Python).
+
+    After each batch Keras reports the mean loss and accuracy over the epoch so far,
+    weighted by images. Two such cumulative means give the exact mean over the
+    batches in between: (mean_k · n_k − mean_j · n_j) / (n_k − n_j), n = images seen
+    this epoch. Every `every` batches (and at the last batch of each epoch) the
+    recorder takes that window mean since its previous point, smooths it with an
+    exponential moving average whose time constant is counted in images (about
+    3 % of an epoch, at least 512 images; bias-corrected, so the first point is not
+    pulled towards zero) and appends (epoch_position, loss, accuracy): epoch 0.5 is
+    half-way through the first epoch, 1.0 its end, where the per-epoch point sits.
+
+    `every` is chosen so one epoch gives about RUNNING_POINTS_PER_EPOCH points (all
+    its batches when it has fewer) and a whole job at most RUNNING_POINTS_MAX.
+    `update` does one integer comparison on the batches between points.
+    """
+
+    def __init__(self, batches_per_epoch: int, batch_size: int, num_images: int, epochs: int = 1, *,
+                 points_per_epoch: int = RUNNING_POINTS_PER_EPOCH, max_points: int = RUNNING_POINTS_MAX) -> None:
+        if batches_per_epoch < 1 or batch_size < 1 or num_images < 1 or epochs < 1:
+            raise ValueError("RunningCurve needs at least one batch, image and epoch.")
+        self.batches_per_epoch = int(batches_per_epoch)
+        self.batch_size = int(batch_size)
+        self.num_images = int(num_images)
+        self.every = max(1, self.batches_per_epoch // max(1, points_per_epoch),
+                         math.ceil(epochs * self.batches_per_epoch / max(1, max_points)))
+        self.tau = max(512.0, 0.03 * self.num_images)   # smoothing time constant, in images
+        self.points: list[tuple[float, float, float]] = []
+        self._epoch = -1
+        self._last_batch = 0
+        self._last_n = 0
+        self._last_loss_sum = 0.0
+        self._last_acc_sum = 0.0
+        self._ema: list[float] = [0.0, 0.0]
+        self._weight = 0.0
+
+    def images_after(self, batch: int) -> int:
+        """Images seen in an epoch after `batch` batches (the last batch may be short)."""
+        return min(batch * self.batch_size, self.num_images)
+
+    def update(self, epoch: int, batch: int, loss: float | None, accuracy: float | None) -> bool:
+        """Feed Keras's cumulative epoch means after `batch` batches (1-based) of `epoch` (0-based).
+
+        Returns True when a point was appended. Batches may be skipped (steps_per_execution > 1
+        reports every few); a report from an earlier batch than the last one is ignored.
+        """
+        if epoch != self._epoch:
+            if epoch < self._epoch:
+                return False
+            self._epoch, self._last_batch, self._last_n = epoch, 0, 0
+            self._last_loss_sum = self._last_acc_sum = 0.0
+        if batch - self._last_batch < self.every and batch < self.batches_per_epoch:
+            return False
+        if batch <= self._last_batch or loss is None or not math.isfinite(loss):
+            return False
+        acc = accuracy if accuracy is not None and math.isfinite(accuracy) else 0.0
+        n = self.images_after(batch)
+        loss_sum, acc_sum = loss * n, acc * n
+        window = n - self._last_n
+        if window <= 0:
+            return False
+        w_loss = (loss_sum - self._last_loss_sum) / window
+        w_acc = min(1.0, max(0.0, (acc_sum - self._last_acc_sum) / window))
+        self._last_batch, self._last_n = batch, n
+        self._last_loss_sum, self._last_acc_sum = loss_sum, acc_sum
+        keep = math.exp(-window / self.tau)
+        self._ema[0] = keep * self._ema[0] + (1 - keep) * w_loss
+        self._ema[1] = keep * self._ema[1] + (1 - keep) * w_acc
+        self._weight = keep * self._weight + (1 - keep)
+        position = epoch + min(1.0, batch / self.batches_per_epoch)
+        self.points.append((round(position, 5), self._ema[0] / self._weight, self._ema[1] / self._weight))
+        return True
+
+    def since(self, start: int = 0) -> list[tuple[float, float, float]]:
+        """The points from index `start` on (a poll sends only the new ones)."""
+        return self.points[max(0, int(start)):]
+
+
 # --- jobs -------------------------------------------------------------------------------
 
 
@@ -412,6 +497,8 @@ class JobSnapshot:
     metrics: dict[str, Any]
     run_path: str | None
     hyper: dict[str, Any]
+    # (epoch_position, smoothed training loss, smoothed training accuracy) every few batches (RunningCurve)
+    running_points: tuple[tuple[float, float, float], ...] = ()
 
     @property
     def active(self) -> bool:
@@ -561,6 +648,7 @@ class TrainingJob:
         self._batches = math.ceil(self._n_fit / self.hyper.batch_size)
         self._batch_loss: float | None = None
         self._batch_acc: float | None = None
+        self._curve = RunningCurve(self._batches, self.hyper.batch_size, self._n_fit, self.hyper.epochs)
         self._history: dict[str, list[float]] = {}
         self._train_started: float | None = None
         self._train_ended: float | None = None
@@ -588,7 +676,13 @@ class TrainingJob:
                 batch_accuracy=self._batch_acc, history={k: list(v) for k, v in self._history.items()},
                 elapsed=elapsed, eta=self._eta(elapsed), queue_position=self._queue_position,
                 message=self._message, metrics=dict(self._metrics),
-                run_path=str(self.run.path) if self.run is not None else None, hyper=self.hyper.to_dict())
+                run_path=str(self.run.path) if self.run is not None else None, hyper=self.hyper.to_dict(),
+                running_points=tuple(self._curve.points))
+
+    def running_points(self, since: int = 0) -> list[tuple[float, float, float]]:
+        """The running-curve points from index `since` on: a poll asks only for the ones it lacks."""
+        with self._lock:
+            return self._curve.since(since)
 
     def _eta(self, elapsed: float) -> float | None:
         # Called under the lock. The fraction of all batches done so far; the time per
@@ -802,6 +896,7 @@ def _make_callback_class():
         def __init__(self, job: TrainingJob) -> None:
             super().__init__()
             self.job = job
+            self.epoch = 0
 
         def on_train_begin(self, logs=None):
             if self.job._stop_requested:
@@ -809,6 +904,7 @@ def _make_callback_class():
 
         def on_epoch_begin(self, epoch, logs=None):
             job = self.job
+            self.epoch = epoch
             with job._lock:
                 job._batch = 0
                 job._phase = "training"
@@ -824,6 +920,7 @@ def _make_callback_class():
                 job._batch = batch + 1
                 job._batch_loss = loss
                 job._batch_acc = logs.get("accuracy") if logs else None
+                job._curve.update(self.epoch, batch + 1, loss, job._batch_acc)
                 if job._stop_requested:
                     self.model.stop_training = True
 

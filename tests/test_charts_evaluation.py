@@ -51,6 +51,21 @@ def test_training_curves_mark_the_best_validation_epoch():
     assert len(bare.data) == 2 and not bare.layout.shapes
 
 
+def test_training_curves_draw_the_running_curve_under_the_epoch_points():
+    running = [(i / 10, 2.0 - i / 10, 0.5 + i / 40) for i in range(1, 16)]   # 1.5 epochs, a point every 0.1
+    fig = charts.training_curves_figure({"loss": [1.2], "accuracy": [0.7], "val_loss": [1.0],
+                                         "val_accuracy": [0.75]}, running=running)
+    thin = [t for t in fig.data if t.legendgroup == "running"]
+    assert len(thin) == 2 and thin[0].mode == "lines" and thin[0].line.width < 2
+    assert list(thin[0].x)[-1] == 1.5 and list(thin[1].y)[0] == pytest.approx(0.525)
+    assert fig.data.index(thin[0]) < min(fig.data.index(t) for t in fig.data if t.name == "training")  # drawn under
+    assert tuple(fig.layout.xaxis.range) == (0, 2.1)      # the axis reaches the running line's end
+    # During the first epoch there are running points and no epoch yet: the chart still draws.
+    first = charts.training_curves_figure({}, running=running[:4])
+    assert [t.legendgroup for t in first.data] == ["running", "running"]
+    fig.to_json()
+
+
 def test_compare_runs_overlays_one_colour_per_run():
     fig = charts.compare_runs_figure({"run A": HISTORY, "run B": {k: v[:2] for k, v in HISTORY.items()}})
     a = [t for t in fig.data if t.legendgroup == "run A"]

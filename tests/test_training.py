@@ -347,3 +347,59 @@ def test_fast_preset_learns_the_digit_sample_with_its_own_settings(offline_ds):
     assert snap.state is JobState.FINISHED, snap.message
     assert snap.epoch == 8 and snap.metrics["num_train"] == 4000
     assert snap.metrics["test_accuracy"] >= 0.978, snap.history
+
+
+# --- running curve -------------------------------------------------------------------------------
+def test_running_curve_recovers_window_means_from_keras_cumulative_means():
+    # 10 batches of 100 images, the last one short (950 images); a point every batch.
+    curve = training.RunningCurve(10, 100, 950, epochs=2, points_per_epoch=10)
+    assert curve.every == 1
+    batch_loss = [2.0, 1.0, 0.5, 0.5, 0.4, 0.3, 0.3, 0.2, 0.2, 0.1]
+    seen, total = 0, 0.0
+    for b, loss in enumerate(batch_loss, start=1):
+        n = min(100, 950 - seen)
+        seen, total = seen + n, total + loss * n
+        assert curve.update(0, b, total / seen, 0.5)          # Keras's running epoch mean
+    xs = [p[0] for p in curve.points]
+    assert xs == [pytest.approx(b / 10) for b in range(1, 11)] and xs[-1] == 1.0
+    # The first point is the first batch itself (bias-corrected), later ones an average of recent batches.
+    assert curve.points[0][1] == pytest.approx(2.0)
+    assert all(a[1] >= b[1] for a, b in zip(curve.points, curve.points[1:]))   # falling loss stays falling
+    assert 0.1 < curve.points[-1][1] < 0.5 and all(p[2] == pytest.approx(0.5) for p in curve.points)
+    # A new epoch restarts Keras's means; the curve goes on from epoch 1.0 without a jump back to 2.0.
+    assert curve.update(1, 1, 0.1, 0.9)
+    assert curve.points[-1][0] == pytest.approx(1.1) and curve.points[-1][1] < curve.points[-2][1]
+    assert curve.since(10) == curve.points[10:] and len(curve.since(0)) == 11
+    # Out-of-order or non-finite reports are ignored; an earlier epoch too.
+    assert not curve.update(1, 1, 0.1, 0.9) and not curve.update(0, 5, 0.1, 0.9)
+    assert not curve.update(1, 2, float("nan"), 0.9)
+
+
+def test_running_curve_spacing_gives_a_real_curve_for_short_jobs_and_caps_long_ones():
+    one_epoch = training.RunningCurve(391, 128, 50_000, epochs=1)      # full MNIST, batch 128
+    assert one_epoch.every == 3 and math.ceil(391 / 3) >= 50
+    sample = training.RunningCurve(63, 64, 4_000, epochs=2)            # offline sample: every batch
+    assert sample.every == 1
+    long = training.RunningCurve(391, 128, 50_000, epochs=200)
+    assert 200 * 391 / long.every <= training.RUNNING_POINTS_MAX
+    n = 0
+    for b in range(1, 392):
+        n += long.update(0, b, 1.0, 0.5)
+    assert n == math.ceil(391 / long.every)                       # every `every` batches plus the last
+    with pytest.raises(ValueError):
+        training.RunningCurve(0, 128, 100)
+
+
+def test_a_job_records_running_points_every_few_batches(tiny_ds):
+    ds = tiny_ds(n_train=400)
+    job = TrainingJob(tiny_spec(), ds, quick(batch_size=8, epochs=2, validation_split=0.0), save=False)
+    job.start()
+    snap = job.wait(120)
+    assert snap.state is JobState.FINISHED, snap.message
+    points = snap.running_points
+    assert len(points) == 2 * 50 and points[-1][0] == 2.0           # 50 batches an epoch, one point each
+    assert [p[0] for p in points] == sorted(p[0] for p in points)
+    assert all(math.isfinite(p[1]) and 0 <= p[2] <= 1 for p in points)
+    assert job.running_points(95) == list(points[95:])
+    # The last running point of each epoch is close to Keras's epoch mean (it is smoothed over recent batches).
+    assert points[49][1] == pytest.approx(snap.history["loss"][0], rel=0.5)
