@@ -397,9 +397,9 @@ def is_lecturer() -> bool:
 
 
 def class_jobs() -> list:
-    """Snapshots of every training job on this server, for the lecturer's Class page (the one place
-    that reads the whole job registry)."""
-    return [job.snapshot() for job in job_registry().jobs()]
+    """Snapshots of the training jobs queued or running on this server, for the lecturer's Class page
+    (the one place that reads the whole job registry)."""
+    return [job.snapshot() for job in job_registry().jobs() if job.state.active]
 
 
 def my_active_jobs() -> int:

@@ -19,7 +19,7 @@ import re
 import secrets
 
 COOKIE_NAME = "cnnlab_id"
-COOKIE_MAX_AGE = 400 * 24 * 3600   # the longest a browser keeps a cookie (Chrome caps it at 400 days)
+COOKIE_MAX_AGE = 365 * 24 * 3600   # a year: a course, with room to spare
 ID_BYTES = 24                      # 192 random bits
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")  # token_urlsafe(24) is 32 characters
 
