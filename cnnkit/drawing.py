@@ -274,12 +274,14 @@ def _centre_by_mass(patch: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     return frame, (top, left)
 
 
-def prepare_drawing(image: ImageLike | None, mode: Mode = "mnist", even_strokes: bool = True) -> PreparedImage:
+def prepare_drawing(image: ImageLike | None, mode: Mode = "mnist", even_strokes: bool = True,
+                    source: str = "Your drawing") -> PreparedImage:
     """Canvas RGBA (or any digit picture) → MNIST-style (28, 28, 1) float32 input, with each step.
 
     mode="mnist": ink → crop to the ink → (even the stroke width) → longer side to 20 px →
     centre of mass at the centre of 28×28. mode="naive": ink → shrink the whole canvas to 28×28.
-    Raises DrawingError for a blank canvas or a single dot.
+    Raises DrawingError for a blank canvas or a single dot. `source` names the first step
+    ("Your drawing" for the canvas, "Your picture" for an uploaded photo of a digit).
     """
     if mode not in ("mnist", "naive"):
         raise ValueError(f"unknown mode {mode!r}")
@@ -296,7 +298,7 @@ def prepare_drawing(image: ImageLike | None, mode: Mode = "mnist", even_strokes:
     # A transparent canvas is shown as the student saw it: dark ink on white.
     shown = 1.0 - ink if transparent else _grey(arr) / 255.0
     steps = [
-        Step("Your drawing", shown, f"{arr.shape[1]}×{arr.shape[0]} pixels"),
+        Step(source, shown, f"{arr.shape[1]}×{arr.shape[0]} pixels"),
         Step("Ink", ink, "light ink on black, as MNIST stores digits"),
     ]
     if mode == "naive":
@@ -379,8 +381,16 @@ def uses_drawing(dataset: str | None, image_shape: tuple[int, ...]) -> bool:
 def prepare_for(image: ImageLike | None, dataset: str | None, image_shape: tuple[int, int, int]) -> PreparedImage:
     """The one preparation the app and the command line use for a model trained on `dataset`."""
     if uses_drawing(dataset, image_shape):
-        return prepare_drawing(image)
+        return prepare_drawing(image, source="Your picture")
     return prepare_photo(image, image_shape)
+
+
+def article(word: str) -> str:
+    """ "a" or "an", as the label is read aloud: a 7, an 8, an airplane, a truck, a one-hot."""
+    w = str(word).strip().lower()
+    vowel_sound = (w[:1] in ("a", "e", "i", "o", "u") and not w.startswith(("uni", "use", "one"))) \
+        or w.startswith(("8", "11", "18", "hour"))
+    return "an" if vowel_sound else "a"
 
 
 def enlarge(values: np.ndarray, size: int = 140) -> np.ndarray:

@@ -130,14 +130,43 @@ def pixel_histogram_figure(hist: pd.DataFrame, log_scale: bool = True) -> go.Fig
     return fig
 
 
-def pixel_values_figure(image: np.ndarray, title: str, decimals: int = 0) -> go.Figure:
-    """A grey image as a heatmap with each pixel's number written in it (the numbers a CNN sees)."""
+def busiest_window(image: np.ndarray, size: int = 10) -> tuple[int, int]:
+    """Top-left (row, column) of the size×size window whose values vary most: where a stroke's edge is.
+
+    Its numbers are the instructive ones (0s, 255s and the grey levels between), and a window
+    that small keeps them large enough to read on a projector and a phone.
+    """
     img = image if image.ndim == 2 else image.mean(axis=-1)
+    h, w = img.shape
+    size = min(size, h, w)
+    windows = np.lib.stride_tricks.sliding_window_view(img.astype(np.float32), (size, size))
+    spread = windows.std(axis=(-1, -2))
+    r, c = np.unravel_index(int(np.argmax(spread)), spread.shape)
+    return int(r), int(c)
+
+
+def pixel_values_figure(image: np.ndarray, title: str, decimals: int = 0,
+                        window: tuple[int, int, int] | None = None) -> go.Figure:
+    """A grey image as a heatmap with each pixel's number written in it (the numbers a CNN sees).
+
+    `window` = (row, column, size) shows only that square, numbers at 14 px, axes giving the
+    pixels' real row and column numbers.
+    """
+    img = image if image.ndim == 2 else image.mean(axis=-1)
+    rows, cols = np.arange(img.shape[0]), np.arange(img.shape[1])
+    if window is not None:
+        r0, c0, size = window
+        img, rows, cols = img[r0:r0 + size, c0:c0 + size], rows[r0:r0 + size], cols[c0:c0 + size]
     text = np.vectorize(lambda v: f"{v:.{decimals}f}")(img) if decimals else img.astype(int).astype(str)
-    fig = go.Figure(go.Heatmap(z=img[::-1], text=text[::-1], texttemplate="%{text}", textfont=dict(size=7),
-                               colorscale="gray", showscale=False, hovertemplate="value %{z}<extra></extra>"))
-    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
+    small = window is None and max(img.shape) > 12
+    # Light numbers on dark pixels and dark numbers on light ones.
+    fig = go.Figure(go.Heatmap(z=img, x=cols, y=rows, text=text, texttemplate="%{text}",
+                               textfont=dict(size=7 if small else 14),
+                               colorscale="gray", showscale=False, zmin=0, zmax=1 if decimals else 255,
+                               hovertemplate="row %{y}, column %{x}: %{z}<extra></extra>"))
+    axis = dict(visible=not small, tickfont=dict(size=14), dtick=2, showgrid=False)
+    fig.update_layout(title=title, height=460 if small else 440, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(axis, title=None), yaxis=dict(axis, autorange="reversed", scaleanchor="x"))
     return fig
 
 

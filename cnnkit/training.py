@@ -557,6 +557,45 @@ def format_seconds(seconds: float | None) -> str:
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
+class EtaEstimator:
+    """Seconds a job has left: measured after the first batches, smoothed, None until it means something.
+
+    The first batches are slow (the graph is traced and compiled), so the rate is measured from
+    the end of `warmup_batches`; an estimate appears once `min_fraction` of the job and
+    `min_seconds` have passed since then. Each new estimate moves the shown one only part of the
+    way (time constant `smoothing_seconds`), and between updates the shown one counts down, so
+    it neither swings nor stands still.
+    """
+
+    def __init__(self, warmup_batches: int = 3, min_fraction: float = 0.05, min_seconds: float = 5.0,
+                 smoothing_seconds: float = 10.0) -> None:
+        self.warmup_batches = warmup_batches
+        self.min_fraction = min_fraction
+        self.min_seconds = min_seconds
+        self.smoothing_seconds = smoothing_seconds
+        self._start: tuple[int, float] | None = None    # (batches done, elapsed) when the warm-up ended
+        self._shown: tuple[float, float] | None = None  # (estimate, elapsed) last returned
+
+    def update(self, done: int, total: int, elapsed: float) -> float | None:
+        if total <= 0 or done >= total:
+            return 0.0 if total > 0 else None
+        if self._start is None:
+            if done >= self.warmup_batches:
+                self._start = (done, elapsed)
+            return None
+        d0, t0 = self._start
+        if done - d0 < max(1, self.min_fraction * total) or elapsed - t0 < self.min_seconds:
+            return None
+        raw = (elapsed - t0) / (done - d0) * (total - done)
+        if self._shown is not None:
+            shown, at = self._shown
+            counted_down = max(0.0, shown - (elapsed - at))
+            weight = 1.0 - math.exp(-max(0.0, elapsed - at) / self.smoothing_seconds)
+            raw = counted_down + weight * (raw - counted_down)
+        self._shown = (raw, elapsed)
+        return raw
+
+
 @dataclass(frozen=True)
 class ProgressText:
     """The words under the two progress bars and the status line, for the page and the terminal."""
@@ -656,6 +695,7 @@ class TrainingJob:
         self._message = ""
         self._metrics: dict[str, Any] = {}
         self._stopped_by: str | None = None
+        self._eta_estimator = EtaEstimator()
         self._emit("state", state=JobState.QUEUED.value)
 
     # -- reading ---------------------------------------------------------------------
@@ -685,15 +725,12 @@ class TrainingJob:
             return self._curve.since(since)
 
     def _eta(self, elapsed: float) -> float | None:
-        # Called under the lock. The fraction of all batches done so far; the time per
-        # batch observed so far (validation included once an epoch has ended) covers the rest.
+        # Called under the lock: batches done of all batches, through a smoothed estimator.
         if self._state is not JobState.RUNNING or self._phase not in ("training", "validating"):
             return None
         total = self.hyper.epochs * self._batches
         done = self._epoch * self._batches + (self._batch if self._epoch < self.hyper.epochs else 0)
-        if done < 2 or elapsed <= 0:
-            return None
-        return elapsed * (total - done) / done
+        return self._eta_estimator.update(done, total, elapsed)
 
     def events(self, since: int = 0) -> list[JobEvent]:
         """Events with seq ≥ since (state changes, phases, epoch ends), oldest first."""

@@ -241,3 +241,14 @@ def test_enlarge_keeps_pixels_crisp():
     assert big.shape == (8, 8) and big.dtype == np.uint8
     assert set(np.unique(big)) == {0, 128, 255}
     assert big[:4, 4:].min() == 255
+
+
+def test_article_and_photo_caption():
+    from cnnkit import drawing
+
+    assert [drawing.article(w) for w in ("7", "8", "11", "18", "1", "airplane", "truck", "Ankle boot", "unicorn")] \
+        == ["a", "an", "an", "an", "a", "an", "a", "an", "a"]
+    img = np.zeros((60, 40), dtype=np.uint8)
+    img[10:50, 15:25] = 255
+    assert drawing.prepare_for(img, "mnist", (28, 28, 1)).steps[0].title == "Your picture"
+    assert drawing.prepare_drawing(img).steps[0].title == "Your drawing"

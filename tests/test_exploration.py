@@ -73,3 +73,14 @@ def test_figures_build(offline_ds):
     heat = exploration.pixel_values_figure(demo.scaled, "scaled", decimals=1)
     assert heat.data[0].z.shape == (28, 28)
     assert list(exploration.one_hot_figure(demo.one_hot, offline_ds.class_names).data[0].y) == demo.one_hot.tolist()
+
+
+def test_pixel_numbers_of_the_busiest_window(offline_ds):
+    demo = exploration.preprocessing_demo(offline_ds, 0)
+    r, c = exploration.busiest_window(demo.raw, 10)
+    crop = demo.raw[r:r + 10, c:c + 10]
+    assert crop.shape == (10, 10) and crop.min() == 0 and crop.max() > 200  # an edge: background and ink
+    assert crop.std() >= demo.raw[:10, :10].std()  # the corner is empty, the window is not
+    fig = exploration.pixel_values_figure(demo.raw, "stored", window=(r, c, 10))
+    assert fig.data[0].z.shape == (10, 10) and list(fig.data[0].x) == list(range(c, c + 10))
+    assert fig.data[0].textfont.size >= 14  # readable on a projector

@@ -403,3 +403,25 @@ def test_a_job_records_running_points_every_few_batches(tiny_ds):
     assert job.running_points(95) == list(points[95:])
     # The last running point of each epoch is close to Keras's epoch mean (it is smoothed over recent batches).
     assert points[49][1] == pytest.approx(snap.history["loss"][0], rel=0.5)
+
+
+def test_eta_waits_for_a_meaningful_estimate_and_does_not_swing():
+    from cnnkit.training import EtaEstimator
+
+    est = EtaEstimator(warmup_batches=3, min_fraction=0.05, min_seconds=5.0, smoothing_seconds=10.0)
+    total = 1000
+    # slow first batches (compilation): no estimate, however few are done
+    assert est.update(1, total, 8.0) is None and est.update(3, total, 10.0) is None
+    assert est.update(20, total, 11.0) is None  # under 5 % of the job since the warm-up
+    shown = []
+    for done in range(60, 600, 10):  # then a steady 0.1 s per batch
+        elapsed = 10.0 + (done - 3) * 0.1
+        shown.append(est.update(done, total, elapsed))
+    true_left = [(total - d) * 0.1 for d in range(60, 600, 10)]
+    assert all(abs(s - t) / t < 0.05 for s, t in zip(shown, true_left))  # the warm-up does not inflate it
+    # one slow stretch (another student's job) moves the estimate only part of the way
+    before = shown[-1]
+    jumped = est.update(610, total, 10.0 + 607 * 0.1 + 20.0)
+    naive = (total - 610) * (10.0 + 607 * 0.1 + 20.0 - 10.0) / (610 - 3)
+    assert before - 25 < jumped < naive
+    assert est.update(total, total, 200.0) == 0.0
