@@ -310,13 +310,14 @@ def sidebar() -> None:
     nickname_box()
 
 
-# --- training jobs (issue 4) -------------------------------------------------------------
+# --- training jobs ----------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
 def job_registry():
-    """The one JobRegistry of this server process: it caps concurrent jobs (CNNKIT_MAX_JOBS) and queues the rest."""
-    from cnnkit.training import JobRegistry
+    """The one JobRegistry of this server process. It owns the Dask client: an embedded cluster of worker
+    processes (CNNKIT_WORKERS), or the cluster at CNNKIT_SCHEDULER. Training never runs in this process."""
+    from cnnkit import jobs
 
-    return JobRegistry()
+    return jobs.JobRegistry(jobs.connect)
 
 
 def current_job():

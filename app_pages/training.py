@@ -1,8 +1,8 @@
-"""Training: hyper-parameters, Start / Stop, live progress and curves of the student's own job.
+"""Training: hyper-parameters, the job's cost, Start / Stop, live progress and curves of the student's own job.
 
-The job runs in cnnkit.training's registry (one per server process); this page only
-reads snapshots. The live panel is a fragment that polls once a second while the
-job is queued or running, and stops polling once it has ended.
+The job runs on a Dask worker process (cnnkit.jobs; the registry is one per server process); this
+page only reads snapshots that the registry keeps up to date in memory. The live panel is a fragment
+that polls once a second while the job is queued or running, and stops polling once it has ended.
 """
 
 import streamlit as st
@@ -175,19 +175,39 @@ def _hyper_from_widgets() -> training.Hyper:
                           patience=ss.hp_patience, seed=ss.hp_seed, lr_schedule=ss.hp_lr_schedule)
 
 
-if limits and limits.describe():
-    st.caption(limits.describe())
-for note in ss.pop("class_limit_notes", []):
-    st.info(note, icon=":material/school:")
-if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=active):
+def _cost_line(hyper: training.Hyper) -> None:
+    try:
+        cost = registry.estimate(spec, ds, hyper)
+    except UserError:
+        return  # the settings or the model have a problem: pressing Start says which, in a sentence
+    st.caption(f"**Cost:** {cost.words()}")
+    if cost.advice:
+        st.warning(cost.advice, icon=":material/timer_off:")
+
+
+def _submit(replace: bool = False) -> None:
     try:
         hyper, notes = _hyper_from_widgets(), []
         if limits:
-            hyper, notes = classroom.apply_limits(hyper, limits, active_jobs=session.my_active_jobs())
-        new_job = registry.submit(spec, ds, hyper, owner=session.owner_id(), title=spec.name or "my model")
+            hyper, notes = classroom.apply_limits(hyper, limits, active_jobs=0 if replace else session.my_active_jobs())
+        new_job = registry.submit(spec, ds, hyper, owner=session.owner_id(), title=spec.name or "my model",
+                                  replace=replace)
     except UserError as err:
         session.show_error(err)
     else:
         session.set_current_job(new_job)
         ss.class_limit_notes = notes
         st.rerun()
+
+
+if limits and limits.describe():
+    st.caption(limits.describe())
+for note in ss.pop("class_limit_notes", []):
+    st.info(note, icon=":material/school:")
+_cost_line(_hyper_from_widgets())
+if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=active):
+    _submit()
+if active:
+    st.caption("One job per student at a time, so that the whole class gets its turn.")
+    if st.button("Stop my job and start one with these settings", icon=":material/restart_alt:", key="replace_job"):
+        _submit(replace=True)

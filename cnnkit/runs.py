@@ -114,8 +114,12 @@ def _slug(text: str) -> str:
 
 
 def save_run(model, spec, hyper: dict, history: dict[str, list[float]], metrics: dict, dataset: str,
-             root: Path | None = None, owner: str | None = None, title: str = "") -> Run:
-    """Write a trained model and its story to a new folder under `root` (the runs folder by default)."""
+             root: Path | None = None, owner: str | None = None, title: str = "", extra: dict | None = None) -> Run:
+    """Write a trained model and its story to a new folder under `root` (the runs folder by default).
+
+    `model` is a Keras model or the bytes of a `.keras` file (what a Dask worker sends back);
+    `extra` goes into run.json (the job key that lets an identical job reuse this run).
+    """
     root = Path(root) if root is not None else runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     created = time.time()
@@ -123,9 +127,12 @@ def save_run(model, spec, hyper: dict, history: dict[str, list[float]], metrics:
     tmp = root / f".{run_id}.partial"
     tmp.mkdir(parents=True)
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
-    meta = {"id": run_id, "title": title, "dataset": dataset, "owner": owner, "created": created}
+    meta = {**(extra or {}), "id": run_id, "title": title, "dataset": dataset, "owner": owner, "created": created}
     try:
-        model.save(tmp / "model.keras")
+        if isinstance(model, (bytes, bytearray)):
+            (tmp / "model.keras").write_bytes(model)
+        else:
+            model.save(tmp / "model.keras")
         for name, obj in (("spec.json", spec_dict), ("hyper.json", hyper), ("history.json", history),
                           ("metrics.json", metrics), ("run.json", meta)):
             (tmp / name).write_text(json.dumps(_plain(obj), indent=2))

@@ -1,6 +1,6 @@
-"""Training: hyper-parameters, the TrainingJob that runs one `model.fit` in a
-background thread, and the process-wide JobRegistry that caps how many jobs
-train at once and queues the rest.
+"""Training: hyper-parameters, the data pipeline, and the TrainingJob that runs one
+`model.fit` in a background thread — inside a Dask worker process for the app
+(`cnnkit.jobs`), in the command line's own process for `python -m cnnkit train`.
 
 What this module owns:
 - `Hyper`: the hyper-parameters of one job, validated with a sentence a student
@@ -16,9 +16,7 @@ What this module owns:
   frozen copy taken under the job's lock) and `job.events()`. Batch callbacks
   only set a few numbers under the lock, so streaming costs nothing measurable
   next to plain `model.fit` (see bench/bench_training.py).
-- `JobRegistry`: one per process (the app keeps it in `st.cache_resource`);
-  `CNNKIT_MAX_JOBS` caps concurrent jobs (default: one per two CPU cores), the
-  rest wait in a first-come-first-served queue with a visible position.
+- Where jobs run for the app, how they queue, share and stream: `cnnkit.jobs`.
 
 A finished or stopped job is evaluated on the test set and saved as a Run
 (`cnnkit.runs.save_run`); the command line and the app share this code path.
@@ -28,12 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import threading
 import time
 import uuid
 import weakref
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -499,6 +495,8 @@ class JobSnapshot:
     hyper: dict[str, Any]
     # (epoch_position, smoothed training loss, smoothed training accuracy) every few batches (RunningCurve)
     running_points: tuple[tuple[float, float, float], ...] = ()
+    shared_with: int = 0            # other students whose identical job this same computation serves
+    wait_seconds: float | None = None   # expected wait before a queued job starts
 
     @property
     def active(self) -> bool:
@@ -607,12 +605,19 @@ class ProgressText:
 
 def describe_progress(snap: JobSnapshot, max_jobs: int | None = None) -> ProgressText:
     """What the epoch bar, the job bar and the status line say for this snapshot."""
+    shared = ""
+    if snap.active and snap.shared_with:
+        n = snap.shared_with
+        shared = (f" {n} other student{'s' if n != 1 else ''} chose the same model, settings and data: it trains "
+                  "once for all of you, and each gets their own run.")
     if snap.state is JobState.QUEUED:
         slots = f" (at most {max_jobs} train at a time)" if max_jobs else ""
         pos = snap.queue_position or 1
         ahead = "you are next" if pos == 1 else f"{pos - 1} job{'s' if pos > 2 else ''} ahead of you"
+        wait = (f"; expected wait about {format_seconds(snap.wait_seconds)}"
+                if snap.wait_seconds is not None and snap.wait_seconds >= 1 else "")
         return ProgressText("Epoch —", "Waiting", f"Waiting for a free training slot: number {pos} in line, "
-                                                   f"{ahead}{slots}.")
+                                                   f"{ahead}{slots}{wait}.{shared}")
     n_epoch = min(snap.epoch + 1, snap.epochs)
     if snap.phase == "validating":
         epoch_words = f"Epoch {n_epoch}/{snap.epochs} · checking the validation images"
@@ -635,6 +640,7 @@ def describe_progress(snap: JobSnapshot, max_jobs: int | None = None) -> Progres
         "saving": "Saving the run…",
     }
     status = snap.message if not snap.active else phase_words.get(snap.phase, "Training…")
+    status += shared
     return ProgressText(epoch_words, job_words, status)
 
 
@@ -656,7 +662,7 @@ class TrainingJob:
     """
 
     def __init__(self, spec, dataset, hyper: Hyper, *, owner: str | None = None, title: str = "",
-                 runs_root: Path | str | None = None, save: bool = True,
+                 runs_root: Path | str | None = None, save: bool = True, keep_model: bool = False,
                  extra_callbacks: list | None = None) -> None:
         self.hyper = hyper.validate(num_train=len(dataset.y_train))
         check_compatible(spec, dataset)
@@ -670,6 +676,8 @@ class TrainingJob:
         self.extra_callbacks = list(extra_callbacks or [])   # more Keras callbacks (benchmarks, tools)
         self.created = time.time()
         self.run = None                       # the saved Run once finished/stopped
+        self.keep_model = keep_model          # keep the trained model in `trained_model` (a Dask worker sends it back)
+        self.trained_model = None
         self.model = None                     # the Keras model while it trains
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -878,6 +886,8 @@ class TrainingJob:
             metrics["best_epoch"] = int(early.best_epoch) + 1
         with self._lock:
             self._metrics = dict(metrics)
+        if self.keep_model:
+            self.trained_model = model
         if self.save:
             from cnnkit import runs
 
@@ -988,118 +998,6 @@ def _make_callback_class():
                 job._emit_locked("epoch", epoch=epoch + 1, **{k: float(v) for k, v in logs.items()})
 
     return JobCallback
-
-
-# --- registry -------------------------------------------------------------------------------
-
-
-def default_max_jobs() -> int:
-    """CNNKIT_MAX_JOBS if set, else one job per two CPU cores (at least one).
-
-    TensorFlow already spreads one job's batches over all cores, so more parallel jobs
-    than half the cores only make every student wait longer for each epoch.
-    """
-    env = os.environ.get("CNNKIT_MAX_JOBS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise TrainingError(f"CNNKIT_MAX_JOBS must be a whole number, not {env!r}.") from None
-        if n < 1:
-            raise TrainingError(f"CNNKIT_MAX_JOBS must be at least 1, not {n}.")
-        return n
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cpus // 2)
-
-
-class JobRegistry:
-    """Every training job of this process: at most `max_jobs` train at once, the rest queue in order."""
-
-    def __init__(self, max_jobs: int | None = None, keep_seconds: float = 6 * 3600) -> None:
-        self.max_jobs = int(max_jobs) if max_jobs is not None else default_max_jobs()
-        if self.max_jobs < 1:
-            raise TrainingError("At least one training job must be allowed at a time.")
-        self.keep_seconds = keep_seconds
-        self._jobs: dict[str, TrainingJob] = {}
-        self._queue: deque[TrainingJob] = deque()
-        self._running: set[str] = set()
-        self._lock = threading.Lock()
-
-    def submit(self, spec, dataset, hyper: Hyper, *, owner: str | None = None, title: str = "",
-               runs_root: Path | str | None = None, save: bool = True) -> TrainingJob:
-        """Validate and queue a job; it starts at once if a slot is free. One active job per owner."""
-        job = TrainingJob(spec, dataset, hyper, owner=owner, title=title, runs_root=runs_root, save=save)
-        with self._lock:
-            self._prune_locked()
-            if owner is not None:
-                for other in self._jobs.values():
-                    if other.owner == owner and other.state.active:
-                        raise TrainingError(
-                            "You already have a training job "
-                            f"{'waiting' if other.state is JobState.QUEUED else 'running'}; "
-                            "stop it or let it finish before you start another.")
-            job._on_done = self._job_done
-            self._jobs[job.id] = job
-            self._queue.append(job)
-            to_start = self._schedule_locked()
-        for j in to_start:
-            j.start()
-        return job
-
-    def get(self, job_id: str | None, owner: str | None = None) -> TrainingJob | None:
-        """The job with this id — only if it belongs to `owner` (a student never sees another's job)."""
-        if not job_id:
-            return None
-        with self._lock:
-            job = self._jobs.get(str(job_id))
-        if job is None or job.owner != owner:
-            return None
-        return job
-
-    def latest(self, owner: str | None) -> TrainingJob | None:
-        """The owner's most recent job, if any."""
-        with self._lock:
-            mine = [j for j in self._jobs.values() if j.owner == owner]
-        return max(mine, key=lambda j: j.created) if mine else None
-
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            return {"running": len(self._running), "queued": len(self._queue), "max_jobs": self.max_jobs}
-
-    def jobs(self) -> list[TrainingJob]:
-        with self._lock:
-            return list(self._jobs.values())
-
-    def _schedule_locked(self) -> list[TrainingJob]:
-        out = []
-        while self._queue and len(self._running) < self.max_jobs:
-            job = self._queue.popleft()
-            if not job.state.active:
-                continue
-            self._running.add(job.id)
-            out.append(job)
-        for pos, job in enumerate(self._queue, start=1):
-            with job._lock:
-                job._queue_position = pos
-        return out
-
-    def _job_done(self, job: TrainingJob) -> None:
-        with self._lock:
-            self._running.discard(job.id)
-            try:
-                self._queue.remove(job)
-            except ValueError:
-                pass
-            to_start = self._schedule_locked()
-        for j in to_start:
-            j.start()
-
-    def _prune_locked(self) -> None:
-        # Finished jobs stay attachable for a lecture's length, then go (their Runs stay on disk).
-        cutoff = time.time() - self.keep_seconds
-        for jid, job in list(self._jobs.items()):
-            if not job.state.active and job.created < cutoff:
-                del self._jobs[jid]
 
 
 class TerminalProgress:

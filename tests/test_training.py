@@ -1,4 +1,4 @@
-"""TrainingJob, JobRegistry and the data pipeline, on tiny data and tiny models (1 epoch)."""
+"""TrainingJob and the data pipeline, on tiny data and tiny models (1 epoch)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from cnnkit import runs, training
 from cnnkit.errors import TrainingError
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.training import Hyper, JobRegistry, JobState, TrainingJob
+from cnnkit.training import Hyper, JobState, TrainingJob
 
 L = LayerSpec.new
 
@@ -243,51 +243,6 @@ def test_a_job_that_cannot_be_built_fails_with_the_reason(tiny_ds, monkeypatch):
     job.start()
     snap = job.wait(30)
     assert snap.state is JobState.FAILED and snap.message == "Too big."
-
-
-# --- registry: cap, queue, owners -----------------------------------------------------------
-def test_cap_and_queue_with_more_jobs_than_slots(tiny_ds, runs_dir):
-    ds = tiny_ds()
-    reg = JobRegistry(max_jobs=1)
-    jobs = [reg.submit(tiny_spec(name=f"m{i}"), ds, quick(), owner=f"s{i}") for i in range(4)]
-    assert reg.counts()["running"] == 1
-    assert [j.snapshot().queue_position for j in jobs] == [None, 1, 2, 3]
-    jobs[2].stop()                                        # a waiting student changes their mind
-    assert jobs[2].state is JobState.STOPPED
-    assert jobs[3].snapshot().queue_position == 2
-    for j in jobs:
-        j.wait(90)
-    assert [j.state for j in jobs] == [JobState.FINISHED, JobState.FINISHED, JobState.STOPPED, JobState.FINISHED]
-    started = [next(e.time for e in j.events() if e.data.get("state") == "running") for j in (jobs[0], jobs[1], jobs[3])]
-    ended = [next(e.time for e in j.events() if e.data.get("state") == "finished") for j in (jobs[0], jobs[1], jobs[3])]
-    assert started == sorted(started)
-    assert started[1] >= ended[0] and started[2] >= ended[1]     # never two at once with one slot
-    assert reg.counts() == {"running": 0, "queued": 0, "max_jobs": 1}
-
-
-def test_one_active_job_per_student_and_only_their_own(tiny_ds, runs_dir):
-    ds = tiny_ds(n_train=400)
-    reg = JobRegistry(max_jobs=2)
-    job = reg.submit(tiny_spec(), ds, quick(batch_size=4, epochs=2), owner="carol")
-    with pytest.raises(TrainingError, match="already have a training job"):
-        reg.submit(tiny_spec(), ds, quick(), owner="carol")
-    assert reg.get(job.id, owner="carol") is job
-    assert reg.get(job.id, owner="dave") is None and reg.get("nonsense", owner="carol") is None
-    assert reg.latest("carol") is job and reg.latest("dave") is None
-    job.stop()
-    job.wait(60)
-    again = reg.submit(tiny_spec(), ds, quick(), owner="carol", save=False)   # allowed once the first ended
-    assert again.wait(60).state is JobState.FINISHED
-
-
-def test_max_jobs_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv("CNNKIT_MAX_JOBS", "3")
-    assert training.default_max_jobs() == 3 and JobRegistry().max_jobs == 3
-    monkeypatch.setenv("CNNKIT_MAX_JOBS", "zero")
-    with pytest.raises(TrainingError, match="whole number"):
-        training.default_max_jobs()
-    monkeypatch.delenv("CNNKIT_MAX_JOBS")
-    assert training.default_max_jobs() >= 1
 
 
 # --- progress maths -------------------------------------------------------------------------------

@@ -1,0 +1,252 @@
+"""Jobs on Dask: keys, dedup, fairness, budget, progress across processes, stop, a killed worker, recycling.
+
+One embedded cluster (one worker process, one thread) serves the whole module; models and data are tiny.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from cnnkit import jobs, training
+from cnnkit.errors import TrainingError
+from cnnkit.spec import LayerSpec, ModelSpec
+from cnnkit.training import Hyper, JobSnapshot, JobState
+
+L = LayerSpec.new
+
+
+def tiny_spec(name="tiny", filters=4) -> ModelSpec:
+    return ModelSpec((28, 28, 1), [
+        L("Conv2D", filters=filters, kernel_size=3, activation="relu"),
+        L("MaxPooling2D", pool_size=4),
+        L("Flatten"),
+        L("Dense", units=10, activation="softmax"),
+    ], name=name)
+
+
+def quick(**kw) -> Hyper:
+    base = {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 50, "epochs": 1, "validation_split": 0.2,
+            "seed": 1}
+    base.update(kw)
+    return Hyper(**base)
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = jobs.connect(n_workers=1)
+    c.wait_for_workers(1, timeout=120)
+    yield c
+    cluster = c.cluster
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture
+def registry(client, tmp_path):
+    reg = jobs.JobRegistry(client, runs_root=tmp_path / "runs", worker_jobs=1000)
+    yield reg
+    for job in reg.jobs():
+        job.stop()
+    for job in reg.jobs():
+        job.wait(60)
+    reg.close()
+
+
+def wait_until(pred, seconds=120, step=0.1):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+def worker_pids(client) -> set[int]:
+    return set(client.run(os.getpid).values())
+
+
+# --- pure parts ---------------------------------------------------------------------------------
+def test_job_key_is_the_hash_of_what_is_computed(tiny_ds):
+    ds = tiny_ds()
+    fp = jobs.dataset_fingerprint(ds)
+    assert fp == jobs.dataset_fingerprint(tiny_ds())                     # same arrays, same fingerprint
+    assert fp != jobs.dataset_fingerprint(tiny_ds(seed=1))
+    key = jobs.job_key(tiny_spec(), quick(), fp)
+    assert key == jobs.job_key(tiny_spec(name="Carol's model"), quick(), fp)   # the name is not the model
+    assert key != jobs.job_key(tiny_spec(filters=5), quick(), fp)
+    assert key != jobs.job_key(tiny_spec(), quick(seed=2), fp)
+    assert key != jobs.job_key(tiny_spec(), quick(), jobs.dataset_fingerprint(tiny_ds(seed=1)))
+
+
+def _snap(**kw) -> JobSnapshot:
+    base = {"id": "x", "owner": "o", "title": "t", "dataset": "mnist", "state": JobState.RUNNING,
+            "phase": "training", "epoch": 0, "epochs": 3, "batch": 0, "batches": 10, "batch_loss": None,
+            "batch_accuracy": None, "history": {}, "elapsed": 0.0, "eta": None, "queue_position": None,
+            "message": "", "metrics": {}, "run_path": None, "hyper": {}}
+    base.update(kw)
+    return JobSnapshot(**base)
+
+
+def test_progress_crosses_as_deltas_only_new_points_and_epochs():
+    pub = jobs.ProgressPublisher()
+    mirror = jobs.ProgressMirror(epochs=3, batches=10)
+    first = pub.message(_snap(batch=2, running_points=((0.1, 2.3, 0.1), (0.2, 2.2, 0.15))))
+    mirror.apply(json.loads(json.dumps(first)))                         # what msgpack can carry
+    assert first["fields"]["batch"] == 2 and len(first["points"]) == 2
+    assert pub.message(_snap(batch=2, running_points=((0.1, 2.3, 0.1), (0.2, 2.2, 0.15)))) is None  # nothing new
+    second = pub.message(_snap(batch=10, epoch=1, history={"loss": [2.0], "val_loss": [2.1]},
+                               running_points=((0.1, 2.3, 0.1), (0.2, 2.2, 0.15), (1.0, 2.0, 0.3))))
+    assert second["points"] == [[1.0, 2.0, 0.3]]                        # only the new point
+    assert set(second["fields"]) == {"batch", "epoch"}                  # only what changed
+    mirror.apply(json.loads(json.dumps(second)))
+    third = pub.message(_snap(batch=3, epoch=1, history={"loss": [2.0, 1.5], "val_loss": [2.1, 1.7]},
+                              running_points=((0.1, 2.3, 0.1), (0.2, 2.2, 0.15), (1.0, 2.0, 0.3))))
+    assert third["history"] == {"loss": [1.5], "val_loss": [1.7]} and "points" not in third
+    mirror.apply(third)
+    assert mirror.history == {"loss": [2.0, 1.5], "val_loss": [2.1, 1.7]}
+    assert mirror.points == [(0.1, 2.3, 0.1), (0.2, 2.2, 0.15), (1.0, 2.0, 0.3)]
+    assert mirror.fields["batch"] == 3 and mirror.fields["epoch"] == 1
+
+
+def test_queue_is_round_robin_by_student():
+    c = [SimpleNamespace(name=n, round=r, seq=s) for n, r, s in
+         (("ann-2nd", 1, 1), ("bob-1st", 0, 2), ("cat-1st", 0, 3), ("ann-3rd", 2, 4), ("dan-2nd", 1, 5))]
+    assert [x.name for x in jobs.serve_order(c)] == ["bob-1st", "cat-1st", "ann-2nd", "dan-2nd", "ann-3rd"]
+
+
+def test_budget_refusal_says_how_to_fit(tiny_ds, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "1")
+    monkeypatch.setenv("CNNKIT_JOB_SECONDS", "30")
+    reg = jobs.JobRegistry(client=lambda: None, runs_root=tmp_path)
+    try:
+        reg.throughput = jobs.Throughput(flops_per_second=1e7, overhead_seconds=5)
+        ds = tiny_ds(n_train=1000)
+        cost = reg.estimate(tiny_spec(), ds, quick(epochs=4))
+        assert cost.images == 800 and cost.epochs == 4 and cost.flops_per_image == tiny_spec().summary().flops
+        assert cost.seconds > 30 and not cost.fits
+        with pytest.raises(TrainingError) as err:
+            reg.submit(tiny_spec(), ds, quick(epochs=4), owner="eve")
+        words = str(err.value)
+        assert words == cost.advice
+        assert "more than the class limit of 30 s per job" in words
+        assert "epoch" in words and "instead of 4" in words
+        assert "Training images setting" in words and "smaller model" in words
+        monkeypatch.delenv("CNNKIT_CLASS_MODE")                         # on one's own laptop: no cap
+        assert reg.estimate(tiny_spec(), ds, quick(epochs=4)).fits
+    finally:
+        reg.close()
+
+
+# --- on the cluster ---------------------------------------------------------------------------------
+def test_identical_jobs_train_once_and_each_student_gets_a_run(registry, tiny_ds):
+    ds = tiny_ds(n_train=300)
+    a = registry.submit(tiny_spec(), ds, quick(epochs=2), owner="ann", title="Ann's")
+    b = registry.submit(tiny_spec(name="other name"), ds, quick(epochs=2), owner="bob", title="Bob's")
+    assert b.snapshot().shared_with == 1 and "trains once for all of you" in \
+        training.describe_progress(b.snapshot()).status
+    sa, sb = a.wait(180), b.wait(30)
+    assert sa.state is JobState.FINISHED and sb.state is JobState.FINISHED, (sa.message, sb.message)
+    assert registry.stats["computed"] == 1 and registry.stats["shared"] == 1
+    assert sa.run_path != sb.run_path
+    metas = [json.loads((p / "run.json").read_text()) for p in (a.run.path, b.run.path)]
+    assert [(m["owner"], m["title"]) for m in metas] == [("ann", "Ann's"), ("bob", "Bob's")]
+    assert sa.history["loss"] == sb.history["loss"] and len(sa.history["loss"]) == 2
+    # An identical job after the end is answered at once from the finished run.
+    started = time.time()
+    c = registry.submit(tiny_spec(), ds, quick(epochs=2), owner="cat", title="Cat's")
+    assert c.state is JobState.FINISHED and time.time() - started < 5
+    assert "Finished at once" in c.snapshot().message and registry.stats["computed"] == 1
+    assert c.run.owner == "cat" and c.run.path not in (a.run.path, b.run.path)
+
+
+def test_one_job_per_student_and_replace(registry, tiny_ds):
+    ds = tiny_ds(n_train=400)
+    first = registry.submit(tiny_spec(), ds, quick(batch_size=4, epochs=20), owner="dan")
+    with pytest.raises(TrainingError, match="already have a job"):
+        registry.submit(tiny_spec(), ds, quick(seed=3), owner="dan")
+    assert registry.get(first.id, owner="dan") is first and registry.get(first.id, owner="eve") is None
+    second = registry.submit(tiny_spec(), ds, quick(seed=3), owner="dan", replace=True)
+    assert first.wait(60).state is JobState.STOPPED
+    assert registry.active_job("dan") in (second, None) and registry.latest("dan") is second
+    assert second.wait(180).state is JobState.FINISHED, second.snapshot().message
+
+
+def test_progress_streams_and_stop_acts_across_processes(registry, tiny_ds, client):
+    ds = tiny_ds(n_train=1000)
+    job = registry.submit(tiny_spec(), ds, quick(batch_size=2, epochs=50), owner="fay")
+    assert wait_until(lambda: job.snapshot().phase == "training" and job.snapshot().batch > 0, 180)
+    seen = set()
+    assert wait_until(lambda: seen.add(job.snapshot().batch) or len(seen) >= 3, 30)   # it streams
+    comp = job._comp
+    assert comp.mirror.pid in worker_pids(client) and comp.mirror.pid != os.getpid()  # trained elsewhere
+    asked = time.time()
+    job.stop()
+    # The worker stops after the current batch: no new batches within a couple of seconds.
+    assert wait_until(lambda: comp.mirror.fields.get("phase") in ("testing", "saving", "done")
+                      or comp.mirror.fields.get("state") != "running", 20)
+    acted = time.time() - asked
+    snap = job.wait(60)
+    assert snap.state is JobState.STOPPED and "Stopped by you" in snap.message, snap.message
+    assert acted < 5, f"stop took {acted:.1f} s to act"
+    assert snap.run_path
+
+
+def test_a_killed_worker_fails_the_job_with_a_sentence_and_the_app_goes_on(registry, tiny_ds, client):
+    ds = tiny_ds(n_train=1000)
+    job = registry.submit(tiny_spec(), ds, quick(batch_size=2, epochs=50), owner="gus")
+    assert wait_until(lambda: job._comp is not None and job._comp.mirror is not None
+                      and job._comp.mirror.pid is not None and job.snapshot().batch > 0, 180)
+    os.kill(job._comp.mirror.pid, signal.SIGKILL)
+    snap = job.wait(120)
+    assert snap.state is JobState.FAILED
+    assert "worker process training this job stopped unexpectedly" in snap.message
+    # The nanny starts a fresh worker; the next job trains on it.
+    after = registry.submit(tiny_spec(), ds, quick(), owner="gus")
+    assert after.wait(240).state is JobState.FINISHED, after.snapshot().message
+
+
+def test_workers_are_recycled_after_n_jobs(client, tiny_ds, tmp_path):
+    reg = jobs.JobRegistry(client, runs_root=tmp_path / "runs", worker_jobs=1)
+    try:
+        before = worker_pids(client)
+        job = reg.submit(tiny_spec(), tiny_ds(), quick(seed=11), owner="hal")
+        assert job.wait(240).state is JobState.FINISHED, job.snapshot().message
+        assert wait_until(lambda: len(client.scheduler_info()["workers"]) == 1
+                          and worker_pids(client).isdisjoint(before), 120, step=1)
+        assert reg.stats["recycled"] == 1
+    finally:
+        reg.close()
+
+
+def test_a_job_lost_to_a_server_restart_says_so(client, tiny_ds, tmp_path):
+    reg = jobs.JobRegistry(client, runs_root=tmp_path, slots=1)
+    blocker = reg.submit(tiny_spec(), tiny_ds(), quick(batch_size=2, epochs=50, seed=5), owner="ivy")
+    waiting = reg.submit(tiny_spec(), tiny_ds(), quick(seed=6), owner="jon")
+    # The server restarts: a new registry (a new process) over the same runs folder.
+    restarted = jobs.JobRegistry(client, runs_root=tmp_path)
+    try:
+        lost = restarted.get(waiting.id, owner="jon")
+        assert lost is not None and lost.state is JobState.FAILED
+        assert "lost: the server restarted while it was" in lost.snapshot().message
+        assert restarted.get(waiting.id, owner="someone else") is None
+        assert restarted.get(blocker.id, owner="ivy").state is JobState.FAILED
+    finally:
+        for j in (blocker, waiting):
+            reg.stop(j)
+        blocker.wait(60)
+        reg.close()
+        restarted.close()
+
+
+def test_snapshot_fields_cross_processes_by_name():
+    # Every field the worker owns is published; a new field in JobSnapshot travels without changes here.
+    local = jobs._LOCAL_FIELDS | jobs._GROWING_FIELDS
+    sent = {f.name for f in dataclasses.fields(JobSnapshot)} - local
+    assert {"state", "phase", "epoch", "batch", "batches", "elapsed", "eta", "message", "metrics"} <= sent
