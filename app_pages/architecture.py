@@ -274,6 +274,8 @@ with overview, st.container(key="arch_summary"):
     else:
         st.success(f"Ready to train on {ds.title}: {ds.num_classes} classes, output {format_shape(summary.output_shape)}.",
                    icon=":material/check_circle:")
+    for msg in spec.cost_warnings():  # over a cost limit: refused in class mode (a problem above), warned here
+        st.warning(msg, icon=":material/speed:")
 
 # --- save / load / export -----------------------------------------------------------
 st.subheader("Save, load, export")

@@ -60,6 +60,8 @@ else:
     st.success(f"**{ds.title}** from {ds.source_text}", icon=":material/check_circle:")
 if info is not None:
     st.caption(info.description)
+for note in ds.notes:  # how the file was read (0–1 or 0–255, one-hot labels…), sources skipped as damaged
+    st.warning(note, icon=":material/info:")
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Training images", f"{len(ds.x_train):,}")

@@ -33,6 +33,8 @@ ds = session.dataset()
 registry = session.job_registry()
 owner = session.owner_id()
 my_runs = runs.list_runs(owner=owner, dataset=ds.name)
+if (damaged := runs.damaged_note()) is not None:
+    st.warning(damaged, icon=":material/folder_off:")
 
 
 # --- no model yet: offer the fast preset ------------------------------------------------------

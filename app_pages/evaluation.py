@@ -54,6 +54,8 @@ def _training_link(label: str) -> None:
 # --- which model ----------------------------------------------------------------------------
 ds = session.dataset()
 all_runs = runs.list_runs(owner=session.owner_id())
+if (damaged := runs.damaged_note()) is not None:
+    st.warning(damaged, icon=":material/folder_off:")
 my_runs = [r for r in all_runs if r.dataset == ds.name]
 by_id = {r.id: r for r in my_runs}
 

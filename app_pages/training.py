@@ -183,6 +183,8 @@ def _cost_line(hyper: training.Hyper) -> None:
     st.caption(f"**Cost:** {cost.words()}")
     if cost.advice:
         st.warning(cost.advice, icon=":material/timer_off:")
+    for note in training.cost_notes(spec, hyper, len(ds.y_train)):  # over a limit: refused at Start in class mode
+        st.warning(note, icon=":material/speed:")
 
 
 def _submit(replace: bool = False) -> None:

@@ -101,11 +101,14 @@ def _train_dataset(name_or_file: str):
 
 def _read_spec_file(path: str):
     """A ModelSpec from a JSON file saved on the architecture page; a sentence if it cannot be read."""
+    import os
+
     from cnnkit.errors import SpecError
-    from cnnkit.spec import ModelSpec
+    from cnnkit.spec import ModelSpec, check_file_size
 
     try:
-        with open(path, encoding="utf-8") as f:
+        check_file_size(os.path.getsize(path))
+        with open(path, "rb") as f:  # bytes: from_json checks the encoding and says what is wrong
             return ModelSpec.from_json(f.read())
     except OSError as err:
         raise SpecError(f"Cannot read the spec file {path} ({err.strerror}).") from None
@@ -135,6 +138,8 @@ def cmd_train(args) -> int:
         hyper.augment = True
     if args.early_stopping is not None:
         hyper.early_stopping, hyper.patience = True, args.early_stopping
+    for warning in training.training_cost_warnings(spec, hyper, len(ds.y_train)):  # refused in class mode
+        print(f"warning: {warning}", file=sys.stderr)
     bar = None if args.quiet else training.TerminalProgress(sys.stderr)
     job = training.train(spec, ds, hyper, title=args.title or spec.name, runs_root=args.out,
                          on_progress=bar)
@@ -196,15 +201,18 @@ def cmd_summary(args) -> int:
     spec, _, classes = _load_spec(args)
     summary = spec.summary()
     problems = spec.validate(classes)
+    warnings = spec.cost_warnings()
     if args.json:
         _print_json({**summary.to_dict(), "name": spec.name,
                      "problems": [{"layer": None if p.layer_index is None else p.layer_index + 1,
-                                   "message": p.message} for p in problems]})
+                                   "message": p.message} for p in problems], "warnings": warnings})
     else:
         print(f'Model: "{spec.name or "my model"}"  input {"×".join(map(str, spec.input_shape))}')
         print(summary.to_text())
         for p in problems:
             print(f"problem: {p}")
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
     return 1 if problems else 0
 
 
@@ -296,7 +304,49 @@ def cmd_predict(args) -> int:
     return 2 if failed else 0
 
 
-COMMANDS = [add_datasets, add_summary, add_presets, add_export, add_evaluate, add_train, add_predict]
+# --- limits ---------------------------------------------------------------------------
+def add_limits(sub) -> None:
+    p = sub.add_parser("limits", help="the limits that keep one input from taking the server down, "
+                                      "and how to change them")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_limits)
+
+
+def cmd_limits(args) -> int:
+    from cnnkit import limits
+
+    rows = limits.table()
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['env']:<34}{r['value']:>14,} {r['unit']:<11}{r['what']} ({r['kind']})")
+    return 0
+
+
+# --- runs -------------------------------------------------------------------------------
+def add_runs(sub) -> None:
+    p = sub.add_parser("runs", help="list the saved runs, and the run folders that cannot be read (and why)")
+    p.add_argument("--dir", help="the runs folder (default: CNNKIT_RUNS_DIR or ./runs)")
+    p.set_defaults(func=cmd_runs)
+
+
+def cmd_runs(args) -> int:
+    from pathlib import Path
+
+    from cnnkit import runs
+
+    root = Path(args.dir) if args.dir else None
+    for r in runs.list_runs(root, only_owner=False):
+        print(f"{r.path}\t{r.label}")
+    bad = runs.damaged_runs(root)
+    for path, why in bad:
+        print(f"damaged: {path}: {why}")
+    return 0
+
+
+COMMANDS = [add_datasets, add_limits, add_runs, add_summary, add_presets, add_export, add_evaluate, add_train,
+            add_predict]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from cnnkit import limits
 from cnnkit.errors import DrawingError
 
 # MNIST's recipe: the digit's longer side is scaled to BOX pixels inside a FRAME×FRAME
@@ -102,10 +103,14 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
             img = Image.open(io.BytesIO(source))
         else:
             img = Image.open(Path(source))
+        limits.check_image_size(*img.size, DrawingError)  # from the header, before a pixel is decoded
         img.load()
     except FileNotFoundError:
         raise DrawingError(f"There is no file {source}: check the path.") from None
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError as err:
+        raise DrawingError(f"The picture is far too large to open ({err}). Resize it (a few hundred pixels a side "
+                           "is plenty) and try again.") from None
+    except (OSError, ValueError, SyntaxError):
         name = "The uploaded file" if isinstance(source, (bytes, bytearray)) else f"{source}"
         raise DrawingError(f"{name} is not an image Pillow can read: give a PNG or JPEG picture.") from None
     return to_array(img)

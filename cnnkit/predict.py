@@ -210,6 +210,9 @@ def predictor_for(run, class_names: Sequence[str] | None = None) -> Predictor:
     `class_names` is for runs on an uploaded dataset; catalogue datasets name their own.
     """
     model = run.load_model()  # cached by cnnkit.runs; a RunError explains a missing or damaged file
+    from cnnkit.runs import check_model_matches
+
+    check_model_matches(run, model)  # a model that does not fit its run's dataset must not answer
     key = (str(run.model_path), run.model_path.stat().st_mtime)
     with _cache_lock:
         if key in _cache:

@@ -165,18 +165,85 @@ def load_run(path: str | os.PathLike) -> Run:
     missing = [f for f in FILES if not (p / f).is_file()]
     if missing:
         raise RunError(f"The run at {p} is incomplete: {', '.join(missing)} missing. Train it again or delete it.")
+    from cnnkit import limits
+
     data = {}
     for name in FILES[1:]:
         try:
-            data[name] = json.loads((p / name).read_text())
-        except (OSError, ValueError) as err:
-            raise RunError(f"The run at {p} has a damaged {name} ({err}). Train it again or delete it.") from None
-    meta = data["run.json"]
+            size = (p / name).stat().st_size
+            if limits.exceeds("run_file_bytes", size):
+                raise RunError(f"The run at {p} is damaged: " + limits.sentence(
+                    "run_file_bytes", f"its {name} is", size, "Train it again or delete it."))
+            data[name] = json.loads((p / name).read_bytes().decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as err:
+            raise RunError(f"The run at {p} has a damaged {name} ({type(err).__name__}: {err}). "
+                           "Train it again or delete it.") from None
+    meta = _checked_meta(p, data)
     shared_root = shared_runs_dir()
-    return Run(path=p, id=meta.get("id", p.name), title=meta.get("title", ""), dataset=meta.get("dataset", ""),
+    return Run(path=p, id=meta["id"], title=meta["title"], dataset=meta["dataset"],
                spec_dict=data["spec.json"], hyper=data["hyper.json"], history=data["history.json"],
-               metrics=data["metrics.json"], created=float(meta.get("created", p.stat().st_mtime)),
-               owner=meta.get("owner"), shared=_is_within(p, shared_root), extra=meta)
+               metrics=data["metrics.json"], created=meta["created"], owner=meta["owner"],
+               shared=_is_within(p, shared_root), extra=meta)
+
+
+def _checked_meta(p: Path, data: dict) -> dict:
+    """run.json and its neighbours checked field by field; a RunError names the first bad one."""
+    from cnnkit.errors import SpecError
+    from cnnkit.spec import ModelSpec
+
+    def bad(what: str) -> RunError:
+        return RunError(f"The run at {p} is damaged: {what}. Train it again or delete it.")
+
+    for name in FILES[1:]:
+        if not isinstance(data[name], dict):
+            raise bad(f"{name} holds a {type(data[name]).__name__}, not a JSON object")
+    meta = dict(data["run.json"])
+    for key in ("id", "title", "dataset"):
+        value = meta.get(key, p.name if key == "id" else "")
+        if not isinstance(value, str):
+            raise bad(f"run.json's \"{key}\" is {value!r}, not text")
+        meta[key] = value
+    if not isinstance(meta.get("name", ""), str):
+        raise bad(f"run.json's \"name\" is {meta['name']!r}, not text")
+    owner = meta.get("owner")
+    if owner is not None and not isinstance(owner, str):
+        raise bad(f"run.json's \"owner\" is {owner!r}, not text")
+    meta["owner"] = owner
+    created = meta.get("created", p.stat().st_mtime)
+    if isinstance(created, bool) or not isinstance(created, (int, float)) or not 0 < created < 32503680000:
+        raise bad(f"run.json's \"created\" is {created!r}, not a time (seconds since 1970)")
+    meta["created"] = float(created)
+    try:
+        ModelSpec.from_dict(data["spec.json"])
+    except SpecError as err:
+        raise bad(f"spec.json is not a model ({err})") from None
+    for key, values in data["history.json"].items():
+        if not isinstance(values, list) or not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+            raise bad(f"history.json's \"{key}\" is not a list of numbers")
+    return meta
+
+
+def check_model_matches(run: Run, model) -> None:
+    """Raise RunError unless the run's model takes its dataset's images and gives one score per class."""
+    from cnnkit import datasets
+    from cnnkit.spec import format_shape
+
+    try:
+        got_in = tuple(int(s) for s in model.input_shape[1:])
+        got_out = int(model.output_shape[-1])
+    except (AttributeError, TypeError, ValueError, IndexError):
+        raise RunError(f"The model in {run.path} has no single image input and class output. "
+                       "Train it again or delete this run.") from None
+    info = datasets.CATALOGUE.get(run.dataset)
+    want_in = tuple(info.image_shape) if info else tuple(run.spec_dict.get("input_shape", got_in))
+    want_out = info.num_classes if info else None
+    if got_in != want_in or (want_out is not None and got_out != want_out):
+        title = info.title if info else run.dataset
+        classes = f" and {want_out} classes" if want_out is not None else ""
+        raise RunError(f"The model in {run.path} takes {format_shape(got_in)} images and gives {got_out} class "
+                       f"scores, but the run's dataset {title} has {format_shape(want_in)} images{classes}. "
+                       "This run's files do not belong together: train it again or delete it.")
 
 
 def _is_within(p: Path, root: Path) -> bool:
@@ -192,6 +259,10 @@ def _is_within(p: Path, root: Path) -> bool:
 _listing_cache: dict[Path, tuple[float, Run]] = {}
 
 
+# Damaged run folders seen by the last listings, with the sentence saying why (see `damaged_runs`).
+_damaged: dict[Path, tuple[float, str]] = {}
+
+
 def _scan(root: Path) -> list[Run]:
     out = []
     if not root.is_dir():
@@ -205,11 +276,23 @@ def _scan(root: Path) -> list[Run]:
             cached = _listing_cache.get(child)
             if cached is None or cached[0] != mtime:
                 cached = _listing_cache[child] = (mtime, load_run(child))
+            _damaged.pop(child, None)
             out.append(cached[1])
-        except (OSError, RunError):
+        except (OSError, RunError) as err:
+            # A damaged folder is listed as damaged (damaged_runs), never breaks a listing.
             _listing_cache.pop(child, None)
-            continue  # a half-deleted or damaged folder is skipped in listings; load_run explains it
+            if isinstance(err, RunError):
+                _damaged[child] = (time.time(), str(err))
     return out
+
+
+def damaged_runs(root: Path | None = None) -> list[tuple[Path, str]]:
+    """Run folders under the runs folder (and the shared one) that cannot be read, each with why."""
+    roots = [Path(root) if root is not None else runs_dir(), shared_runs_dir()]
+    _scan(roots[0])
+    _scan(roots[1])
+    return sorted((p, why) for p, (_, why) in _damaged.items()
+                  if p.is_dir() and any(_is_within(p, r) for r in roots))
 
 
 def list_runs(root: Path | None = None, owner: str | None = None, dataset: str | None = None,
@@ -406,3 +489,15 @@ def unshare_run(run: Run) -> None:
     if not run.shared:
         raise RunError(f"The run {run.id} is not a shared run; only shared runs can be taken back.")
     delete_run(run)
+
+
+def damaged_note(root: Path | None = None) -> str | None:
+    """One sentence about run folders that cannot be read (they are left out of every listing), or None."""
+    bad = damaged_runs(root)
+    if not bad:
+        return None
+    n = len(bad)
+    head = f"{n} run folder{'s' if n > 1 else ''} could not be read and {'are' if n > 1 else 'is'} not listed."
+    if class_mode():  # a student sees no other student's folder names
+        return head + " The lecturer can see which with `python -m cnnkit runs`."
+    return head + " " + " ".join(why for _, why in bad[:3])

@@ -186,6 +186,36 @@ def format_count(n: int) -> str:
     return str(n)
 
 
+def check_file_size(n_bytes: int) -> None:
+    """A model file's size, before it is read or parsed."""
+    from cnnkit import limits
+
+    limits.check("spec_bytes", n_bytes, SpecError, "This model file is",
+                 "A model saved from the Architecture page is a few kilobytes: choose that file.")
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of [ and { in JSON text (brackets inside strings are not counted), in one pass."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 @dataclass
 class ModelSpec:
     """A Sequential CNN as plain data: per-image input shape (H, W, C) and the layers in order."""
@@ -223,6 +253,13 @@ class ModelSpec:
         raw_layers = d.get("layers")
         if not isinstance(raw_layers, list):
             raise SpecError("The model file needs a 'layers' list.")
+        from cnnkit import limits
+
+        limits.check("spec_layers", len(raw_layers), SpecError, "The model file has",
+                     f"CNN Lab trains at most {MAX_LAYERS} layers: build a smaller model.")
+        if max(shape) > limits.get("image_side"):
+            raise SpecError(limits.sentence("image_side", f"The model's input shape is {format_shape(tuple(shape))}, "
+                                            "a side of", max(shape), "Use the image size of your dataset."))
         name = d.get("name", "")
         return cls(tuple(shape), [LayerSpec.from_dict(x) for x in raw_layers], str(name or ""))
 
@@ -231,9 +268,29 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "ModelSpec":
+        """Read a model file. Its size, encoding (UTF-8) and nesting depth are checked before parsing."""
+        from cnnkit import limits
+
+        check_file_size(len(text))
+        if isinstance(text, (bytes, bytearray)):
+            raw = bytes(text)
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise SpecError(
+                    f"This model file is not UTF-8 text (byte {err.start} is 0x{raw[err.start]:02x}; it may have been "
+                    "saved as Latin-1 or Windows-1252). Save it again as UTF-8, or save the model again from the "
+                    "Architecture page."
+                ) from None
+        depth = json_depth(text)
+        limits.check("json_depth", depth, SpecError, "This model file nests its brackets",
+                     "A model file is an object with a list of layers (three levels deep): choose a model saved "
+                     "from the Architecture page.")
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, RecursionError) as err:
             raise SpecError(
                 f"This file is not valid JSON ({err}). Choose a model file saved from the Architecture page."
             ) from None
@@ -347,12 +404,41 @@ class ModelSpec:
                     "probabilities that add up to 1 (the loss expects them)."
                 )))
         summary_total = sum(r.params for r in rows if r.params is not None)
+        if _class_mode():
+            problems += self.cost_problems()
         if summary_total > MAX_PARAMS:
             problems.append(Problem(None, (
                 f"The model has {summary_total:,} parameters, more than the {MAX_PARAMS:,} CNN Lab can train. "
                 "Add pooling or strides before Flatten, or use fewer units."
             )))
         return sorted(problems, key=lambda p: (-1 if p.layer_index is None else p.layer_index))
+
+    def cost_problems(self, epochs: int | None = None, train_images: int | None = None) -> list[Problem]:
+        """The model's cost over CNN Lab's limits (parameters, FLOPs per image and, given the training
+        settings, epochs × images): refused in class mode (`validate` adds them), a warning otherwise."""
+        from cnnkit import limits
+
+        summary = self.summary()
+        out = []
+        if limits.exceeds("model_params", summary.total_params):
+            out.append(Problem(None, limits.sentence(
+                "model_params", "The model has", summary.total_params,
+                "On a server shared by a class that takes too long and too much memory: add pooling or strides "
+                "before Flatten, or use fewer filters and units.")))
+        mflops = summary.flops / 1e6
+        if limits.exceeds("model_mflops", mflops):
+            out.append(Problem(None, limits.sentence(
+                "model_mflops", "One image costs", round(mflops),
+                "Every epoch pays this for every image: use fewer filters, pool earlier or use strides.")))
+        if epochs is not None and train_images is not None and limits.exceeds("epoch_images", epochs * train_images):
+            out.append(Problem(None, limits.sentence(
+                "epoch_images", f"{epochs:,} epochs × {train_images:,} training images is", epochs * train_images,
+                "Train for fewer epochs, or on fewer images.")))
+        return out
+
+    def cost_warnings(self) -> list[str]:
+        """Cost over the limits as warnings on one's own machine; [] in class mode, where `validate` refuses them."""
+        return [] if _class_mode() else [str(p) for p in self.cost_problems()]
 
     def count_formula(self, index: int) -> str:
         """How layer `index`'s parameter count comes about, with its numbers (e.g. 3×3 × 1 × 32 + 32 = 320)."""
@@ -456,6 +542,12 @@ def keras_model_name(name: str) -> str:
     """Keras model names may not contain '/'; keep them readable otherwise."""
     cleaned = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name.strip()).strip("_")
     return cleaned or "cnn"
+
+
+def _class_mode() -> bool:
+    from cnnkit.runs import class_mode
+
+    return class_mode()
 
 
 def is_valid(spec: ModelSpec, num_classes: int | None = None) -> bool:

@@ -644,6 +644,42 @@ def describe_progress(snap: JobSnapshot, max_jobs: int | None = None) -> Progres
     return ProgressText(epoch_words, job_words, status)
 
 
+def diverged(losses, factor: float | None = None) -> bool:
+    """True when the latest loss has grown by orders of magnitude over the smallest one before it.
+
+    `losses` are the running (epoch-mean) losses in order. Cross-entropy starts near ln(classes)
+    (2.3 for ten) and falls; a loss `factor` times (default 1000×) its smallest value so far, and
+    above 100, means the weights are blowing up (a learning rate far too high) — long before NaN.
+    """
+    from cnnkit.limits import DIVERGENCE_FACTOR
+
+    values = [float(v) for v in losses if v is not None]
+    if len(values) < 2 or not math.isfinite(values[-1]):
+        return False
+    best = min(values[:-1])
+    return values[-1] > 100.0 and values[-1] > (factor or DIVERGENCE_FACTOR) * max(best, 1e-3)
+
+
+def cost_notes(spec, hyper, num_train: int) -> list[str]:
+    """The model's and the job's cost over CNN Lab's limits (cnnkit.limits), as sentences."""
+    try:
+        epochs = int(hyper.epochs)
+    except (TypeError, ValueError):
+        epochs = None
+    images = min(num_train, getattr(hyper, "train_images", None) or num_train)
+    return [str(p) for p in spec.cost_problems(epochs=epochs, train_images=int(images))]
+
+
+def training_cost_warnings(spec, hyper, num_train: int) -> list[str]:
+    """`cost_notes`, refused with a TrainingError in class mode; on one's own machine, returned as warnings."""
+    from cnnkit.runs import class_mode
+
+    problems = cost_notes(spec, hyper, num_train)
+    if problems and class_mode():
+        raise TrainingError(" ".join(problems))
+    return problems
+
+
 def suggested_hyper(spec, input_shape=(28, 28, 1), num_classes: int = 10) -> Hyper:
     """The settings to start from: the preset's own when the spec is a preset, else the fast preset's."""
     from cnnkit import presets
@@ -666,6 +702,7 @@ class TrainingJob:
                  extra_callbacks: list | None = None) -> None:
         self.hyper = hyper.validate(num_train=len(dataset.y_train))
         check_compatible(spec, dataset)
+        self.warnings = training_cost_warnings(spec, self.hyper, len(dataset.y_train))
         self.id = uuid.uuid4().hex
         self.spec = spec
         self.dataset = dataset
@@ -905,14 +942,17 @@ class TrainingJob:
         return JobState.FINISHED, (f"Finished {epochs_run} epoch{'s' if epochs_run != 1 else ''} in "
                                    f"{format_seconds(seconds)}. Test accuracy {acc}.")
 
-    def _nan(self, batch: int) -> None:
+    def _nan(self, batch: int, diverged_from: float | None = None, diverged_to: float | None = None) -> None:
         with self._lock:
             h = self.hyper
             info = OPTIMIZERS[h.optimizer]
             lower = min(info.default_lr, h.learning_rate / 10)
             self._stopped_by = "nan"
+            what = ("the loss became NaN (not a number)" if diverged_to is None else
+                    f"the loss grew from {diverged_from:.3g} to {diverged_to:.3g}, orders of magnitude above its "
+                    "best, so training was diverging")
             self._message = (
-                f"Training stopped in epoch {self._epoch + 1}, batch {batch}: the loss became NaN (not a number). "
+                f"Training stopped in epoch {self._epoch + 1}, batch {batch}: {what}. "
                 f"The weights blew up, most likely because the learning rate {h.learning_rate:g} is too high for "
                 f"{info.title}; try {lower:g} and start again.")
         model = self.model
@@ -944,6 +984,7 @@ def _make_callback_class():
             super().__init__()
             self.job = job
             self.epoch = 0
+            self.best_loss: float | None = None  # the smallest running loss so far, for the divergence guard
 
         def on_train_begin(self, logs=None):
             if self.job._stop_requested:
@@ -963,6 +1004,12 @@ def _make_callback_class():
                 job._nan(batch + 1)
                 self.model.stop_training = True
                 return
+            if loss is not None:
+                if self.best_loss is not None and diverged((self.best_loss, loss)):
+                    job._nan(batch + 1, diverged_from=self.best_loss, diverged_to=float(loss))
+                    self.model.stop_training = True
+                    return
+                self.best_loss = float(loss) if self.best_loss is None else min(self.best_loss, float(loss))
             with job._lock:
                 job._batch = batch + 1
                 job._batch_loss = loss
