@@ -117,7 +117,7 @@ def library(root: Path, d: Path, cap_gb: float) -> list[dict]:
     rows = []
     for name, body in LIBRARY_CASES.items():
         code = textwrap.dedent(f"""
-            import json, resource, sys, time
+            import json, sys, time
             sys.path.insert(0, {str(root)!r})
             PATH = {str(d / name)!r}
             t = time.perf_counter()
@@ -128,8 +128,8 @@ def library(root: Path, d: Path, cap_gb: float) -> list[dict]:
                 outcome = "MemoryError"
             except Exception as err:
                 outcome = type(err).__name__ + ": " + str(err)
-            print(json.dumps({{"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                              "seconds": time.perf_counter() - t, "outcome": outcome}}))
+            hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+            print(json.dumps({{"rss_mb": hwm / 1024, "seconds": time.perf_counter() - t, "outcome": outcome}}))
         """)
         cap = int(cap_gb * 2**30)
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
