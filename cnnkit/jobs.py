@@ -50,6 +50,7 @@ from cnnkit.training import (
     TrainingJob,
     check_compatible,
     format_seconds,
+    training_cost_warnings,
     validation_count,
 )
 
@@ -696,6 +697,7 @@ class JobRegistry:
         """
         h = hyper.validate(num_train=len(dataset.y_train))
         check_compatible(spec, dataset)
+        training_cost_warnings(spec, h, len(dataset.y_train))  # over a cost limit: a TrainingError in class mode
         title = title or (getattr(spec, "name", "") or "model")
         root = self._root(runs_root)
         fp = dataset_fingerprint(dataset)
