@@ -37,7 +37,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from numpy.lib import format as npy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -105,7 +104,8 @@ LIBRARY_CASES = {
                        "exploration.class_counts(ds)",
     "nan_60000.npz": "from cnnkit import datasets; datasets.load_file(PATH)",
     "png_9000.zip": "from cnnkit import datasets; datasets.load_file(PATH)",
-    "black_13000.png": "from cnnkit import drawing; drawing.prepare_for(drawing.read_image(PATH), 'mnist', (28, 28, 1))",
+    "black_13000.png": "from cnnkit import drawing; "
+                       "drawing.prepare_for(drawing.read_image(PATH), 'mnist', (28, 28, 1))",
     "layers_10002.json": "from cnnkit.spec import ModelSpec; s = ModelSpec.from_json(open(PATH, 'rb').read()); "
                          "s.summary(); s.validate(10)",
     "nested_10000.json": "from cnnkit.spec import ModelSpec; ModelSpec.from_json(open(PATH, 'rb').read())",
@@ -114,6 +114,11 @@ LIBRARY_CASES = {
 
 def library(root: Path, d: Path, cap_gb: float) -> list[dict]:
     (d / "black_13000.png").write_bytes(hostile.png(13000, 13000))
+    cap = int(cap_gb * 2**30)
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
     rows = []
     for name, body in LIBRARY_CASES.items():
         code = textwrap.dedent(f"""
@@ -131,10 +136,9 @@ def library(root: Path, d: Path, cap_gb: float) -> list[dict]:
             hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
             print(json.dumps({{"rss_mb": hwm / 1024, "seconds": time.perf_counter() - t, "outcome": outcome}}))
         """)
-        cap = int(cap_gb * 2**30)
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
                               env={**os.environ, "CNNKIT_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"},
-                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)))
+                              preexec_fn=limit_memory)
         try:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
@@ -214,7 +218,7 @@ def server(d: Path, inputs: list[dict]) -> dict:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CNNKIT_OFFLINE": "1", "KERAS_HOME": str(keras_home), "CNNKIT_RUNS_DIR": str(runs_dir),
            "TF_CPP_MIN_LOG_LEVEL": "3"}
-    log = open(d / "server.log", "w")
+    log = open(d / "server.log", "w")  # noqa: SIM115 (closed after the server stops)
     proc = subprocess.Popen(["prlimit", f"--as={CEILING}", sys.executable, "-m", "streamlit", "run", "app.py",
                              "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
