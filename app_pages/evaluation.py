@@ -59,12 +59,14 @@ if (damaged := runs.damaged_note()) is not None:
 my_runs = [r for r in all_runs if r.dataset == ds.name]
 by_id = {r.id: r for r in my_runs}
 
+# The page's settings live under its own keys ("ev.*"): a visit to another page keeps them.
+ss = st.session_state
+session.owned("ev.source", "A run I trained")
 source = st.segmented_control(
     "Model to evaluate",
     ["A run I trained", "Upload a .keras file"],
-    default="A run I trained",
-    key="ev_source",
     help="Every finished training job is saved as a run. You can also upload a model saved with model.save('x.keras').",
+    **session.bind("ev.source"),
 )
 source = source or "A run I trained"
 
@@ -84,16 +86,29 @@ if source == "A run I trained":
             st.caption(f"You have runs for other datasets ({', '.join(other)}): choose that dataset on the Data page to evaluate them.")
         _training_link("Go to 3 · Training")
         st.stop()
-    if st.session_state.get("ev_run") not in by_id:
-        st.session_state.pop("ev_run", None)  # a run deleted since, or another dataset's: back to the newest
-    run_id = st.selectbox(
+    if ss.get("ev.run") not in by_id:
+        ss["ev.run"] = my_runs[0].id  # a run deleted since, or another dataset's: back to the newest
+    labels = runs.run_labels(my_runs)  # each says what tells it apart from the others
+    pick_col, name_col = st.columns([3, 2], vertical_alignment="bottom")
+    run_id = pick_col.selectbox(
         "Run",
         list(by_id),
-        key="ev_run",
-        format_func=lambda i: by_id[i].label,
+        format_func=labels.get,
         help="Newest first. Each run keeps its model, architecture, settings and training curves.",
+        **session.bind("ev.run"),
     )
     run = by_id[run_id]
+
+    def _rename(run=run) -> None:
+        try:
+            runs.name_run(run, ss[f"ev.name.{run.id}"])
+        except UserError as err:
+            session.flash_error("ev.name", str(err))
+
+    name_col.text_input("Name this run", value=run.name, key=f"ev.name.{run.id}", on_change=_rename,
+                        placeholder="e.g. more filters", max_chars=80,
+                        help="Your own name for the run, shown wherever runs are listed.")
+    session.show_flash_error("ev.name")
 else:
     up = st.file_uploader(
         "A Keras model (.keras) that takes this dataset's images",
@@ -152,8 +167,11 @@ if run is not None:
     epochs_run = run.metrics.get("epochs_run", len(history.get("loss", [])))
     m4.metric(
         "Training",
-        f"{epochs_run} epoch{'s' if epochs_run != 1 else ''}" + (f" · {secs:.0f} s" if isinstance(secs, (int, float)) else ""),
-        help="Epochs run and the time training took.",
+        f"{secs:.0f} s" if isinstance(secs, (int, float)) else "—",
+        delta=f"{epochs_run} epoch{'s' if epochs_run != 1 else ''}",
+        delta_color="off",
+        delta_arrow="off",
+        help="The time training took, and the epochs it ran.",
     )
 else:
     m4.metric("Evaluated in", f"{ev.seconds:.1f} s", help="One batched pass over the test set.")
@@ -165,9 +183,10 @@ if ev.outputs_were_logits:
         icon=":material/warning:",
     )
 
-tab_report, tab_matrix, tab_images, tab_curves, tab_compare, tab_download = st.tabs(
-    ["Report", "Confusion matrix", "Mistakes & samples", "Training curves", "Compare runs", "Downloads"]
-)
+# The open tab is the page's too: a new run, a click in the matrix or a visit elsewhere keeps it.
+TABS = ["Report", "Confusion matrix", "Mistakes & samples", "Training curves", "Compare runs", "Downloads"]
+session.owned("ev.tab", TABS[0])
+tab_report, tab_matrix, tab_images, tab_curves, tab_compare, tab_download = st.tabs(TABS, **session.bind("ev.tab"))
 
 # --- classification report ------------------------------------------------------------------------
 with tab_report:
@@ -192,17 +211,15 @@ with tab_report:
 # --- confusion matrix → gallery ---------------------------------------------------------------------
 with tab_matrix:
     cm = ev.confusion()
-    st.session_state.setdefault("ev_normalised", True)
+    session.owned("ev.normalised", True)
     # Start on the biggest confusion: the most instructive cell.
     if len(confusions):
         default_true = names.index(confusions.iloc[0]["true"])
         default_pred = names.index(confusions.iloc[0]["predicted"])
     else:
         default_true = default_pred = 0
-    if st.session_state.get("ev_true") not in names:
-        st.session_state["ev_true"] = names[default_true]
-    if st.session_state.get("ev_pred") not in names:
-        st.session_state["ev_pred"] = names[default_pred]
+    if ss.get("ev.true") not in names or ss.get("ev.pred") not in names:
+        ss["ev.true"], ss["ev.pred"] = names[default_true], names[default_pred]
 
     def _cell_clicked() -> None:
         # A click selects the invisible marker on that cell; like a heatmap point it carries
@@ -210,7 +227,7 @@ with tab_matrix:
         points = (st.session_state.get("ev_matrix") or {}).get("selection", {}).get("points", [])
         for point in points:
             if str(point.get("x")) in names and str(point.get("y")) in names:
-                st.session_state["ev_true"], st.session_state["ev_pred"] = str(point["y"]), str(point["x"])
+                ss["ev.true"], ss["ev.pred"] = str(point["y"]), str(point["x"])
                 return
 
     st.markdown(
@@ -218,10 +235,11 @@ with tab_matrix:
         "**Click a cell** (or choose the classes below) to see the test images in it."
     )
     c1, c2, c3 = st.columns([2, 2, 2])
-    true_name = c1.selectbox("True class", names, key="ev_true")
-    pred_name = c2.selectbox("Predicted class", names, key="ev_pred")
+    true_name = c1.selectbox("True class", names, **session.bind("ev.true"))
+    pred_name = c2.selectbox("Predicted class", names, **session.bind("ev.pred"))
     normalised = c3.toggle(
-        "Colour by share of the true class", key="ev_normalised", help="Counts are shown either way; shares keep small classes visible."
+        "Colour by share", help="Colour each cell by its share of the true class (counts are shown either way); "
+        "shares keep small classes visible.", **session.bind("ev.normalised")
     )
     t, p = names.index(true_name), names.index(pred_name)
     fig = charts.confusion_matrix_figure(cm, names, normalised=ev.confusion(normalised=True) if normalised else None, selected=(t, p))
@@ -254,7 +272,8 @@ with tab_images:
     if ev.num_wrong == 0:
         st.success("The model gets every test image right.", icon=":material/check_circle:")
     else:
-        n_mistakes = st.slider("How many", 8, 48, 16, step=8, key="ev_n_mistakes")
+        session.owned("ev.n_mistakes", 16)
+        n_mistakes = st.slider("How many", 8, 48, step=8, **session.bind("ev.n_mistakes"))
         wrong = ev.mistakes(n_mistakes)
         captions, correct = ev.labels(wrong)
         st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — sometimes a wrong label.")
@@ -302,27 +321,22 @@ with tab_compare:
         _training_link("Train another model")
     else:
         default = [r.id for r in my_runs[:2]] if run is None else [run.id] + [r.id for r in my_runs if r.id != run.id][:1]
-        chosen_ids = st.multiselect(
-            "Runs to compare", list(by_id), default=default, key="ev_compare", format_func=lambda i: by_id[i].label
-        )
+        if "ev.compare" not in ss or any(i not in by_id for i in ss["ev.compare"]):
+            ss["ev.compare"] = [i for i in ss.get("ev.compare", []) if i in by_id] or default
+        labels = runs.run_labels(my_runs)
+        chosen_ids = st.multiselect("Runs to compare", list(by_id), format_func=labels.get, **session.bind("ev.compare"))
         chosen = [by_id[i] for i in chosen_ids if i in by_id]
         if chosen:
             known = {r.id: e for r in chosen if (e := _evaluations().get(evaluation.run_key(r, ds))) is not None}
+            # Short names in the chart and the table ("Run 1", …); the list says which run each is.
+            told_apart = runs.run_labels(chosen)
+            st.markdown("\n".join(f"{i + 1}. {told_apart[r.id]}" for i, r in enumerate(chosen)))
             st.plotly_chart(
-                charts.compare_runs_figure({evaluation.run_label(r): r.history for r in chosen}),
+                charts.compare_runs_figure({f"Run {i + 1}": r.history for i, r in enumerate(chosen)}),
                 key="ev_compare_curves",
                 width="stretch",
             )
-            st.dataframe(
-                evaluation.compare_table(chosen, known),
-                hide_index=True,
-                column_config={
-                    "test accuracy": st.column_config.NumberColumn(format="percent"),
-                    "test loss": st.column_config.NumberColumn(format="%.4f"),
-                    "parameters": st.column_config.NumberColumn(format="localized"),
-                    "training seconds": st.column_config.NumberColumn(format="%.1f"),
-                },
-            )
+            st.table(evaluation.compare_columns(chosen, known))
             st.caption("Test figures are measured on this page for runs evaluated here, else as saved at the end of training.")
         else:
             st.caption("Choose runs above to overlay their curves.")

@@ -578,6 +578,26 @@ def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None
     return pd.DataFrame(rows)
 
 
+def compare_columns(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None = None) -> pd.DataFrame:
+    """The comparison as a readable table: one column per run ("Run 1", "Run 2", … in the order given),
+    one row per figure, every cell written out (percentages, thousands separators, "—" when unknown).
+
+    Few columns and short headers fit a projector and a phone; `runs.run_labels` says which run is which.
+    """
+    table = compare_table(runs, evaluations)
+
+    def fmt(value, how: str) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        return how.format(value)
+
+    formats = {"test accuracy": "{:.2%}", "test loss": "{:.4f}", "parameters": "{:,}", "layers": "{}",
+               "optimizer": "{}", "learning rate": "{:g}", "batch size": "{}", "epochs run": "{}",
+               "best epoch": "{}", "training seconds": "{:.1f}"}
+    rows = {name: [fmt(v, how) for v in table[name].tolist()] for name, how in formats.items()}
+    return pd.DataFrame(rows, index=[f"Run {i + 1}" for i in range(len(table))]).T
+
+
 def _param_count(run: Any) -> int | None:
     spec = getattr(run, "spec", None)
     if spec is None:

@@ -169,3 +169,30 @@ def app_test(runs_dir):
         return at
 
     return make
+
+
+@pytest.fixture
+def seeded_runs(runs_dir):
+    """Two saved runs of the fast preset on MNIST (a tiny untrained Keras model inside, trained settings and
+    curves written out), so the evaluation and draw pages have something to show. Newest first."""
+    import keras
+
+    from cnnkit import presets, runs
+
+    spec = presets.get(presets.FAST).spec
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(4), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    history = {"loss": [1.2, 0.7, 0.5], "accuracy": [0.6, 0.78, 0.85], "val_loss": [0.9, 0.6, 0.65],
+               "val_accuracy": [0.7, 0.82, 0.81]}
+    saved = []
+    for lr, epochs in ((0.003, 3), (0.01, 2)):
+        saved.append(runs.save_run(
+            model, spec, {"optimizer": "adam", "learning_rate": lr, "batch_size": 64, "epochs": epochs,
+                          "lr_schedule": "cosine"},
+            {k: v[:epochs] for k, v in history.items()},
+            {"test_accuracy": 0.963, "test_loss": 0.12, "train_seconds": 41.0, "epochs_run": epochs},
+            dataset="mnist", root=runs_dir, title="fast_cpu"))
+        time.sleep(0.01)
+    return saved[::-1]

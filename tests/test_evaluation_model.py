@@ -174,6 +174,10 @@ def test_runs_are_evaluated_cached_and_compared(tmp_path):
 
     assert table["parameters"].tolist() == [presets.get(presets.FAST).spec.summary().total_params] * 2
     assert table["run"].str.startswith("first").iloc[0] and ev_b.num_images == 300
+    readable = evaluation.compare_columns([a, b], {a.id: ev_a})
+    assert list(readable.columns) == ["Run 1", "Run 2"]
+    assert readable.loc["test accuracy", "Run 2"] == "50.00%" and readable.loc["epochs run"].tolist() == ["3", "2"]
+    assert readable.loc["test accuracy", "Run 1"] == f"{ev_a.accuracy:.2%}"
 
 
 def test_command_line_evaluate(tmp_path, monkeypatch):

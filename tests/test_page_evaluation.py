@@ -81,8 +81,8 @@ def test_one_run_shows_right_numbers_and_cell_gallery(runs_dir):
     # choose a cell: the gallery says how many images it holds
     cm = ev.confusion()
     t, p = np.unravel_index(np.argmax(cm - np.diag(np.diag(cm))), cm.shape)
-    at.selectbox(key="ev_true").set_value(str(t)).run()
-    at.selectbox(key="ev_pred").set_value(str(p)).run()
+    at.selectbox(key="_w.ev.true").set_value(str(t)).run()
+    at.selectbox(key="_w.ev.pred").set_value(str(p)).run()
     assert not at.exception
     assert f"**{cm[t, p]:,}** test images of **{t}** predicted as **{p}**" in _texts(at)
     assert "Only one run for" in _texts(at)  # compare tab invites a second run
@@ -94,24 +94,29 @@ def test_two_runs_compared(runs_dir):
     a = _save(runs_dir, 1, "small", epochs=2)
     b = _save(runs_dir, 2, "bigger", epochs=3)
     at = _open()
-    compare = at.multiselect(key="ev_compare")
+    compare = at.multiselect(key="_w.ev.compare")
     assert set(compare.value) == {a.id, b.id}
-    table = at.dataframe[-1].value
-    assert len(table) == 2 and set(table["epochs run"]) == {2, 3}
-    assert table["parameters"].tolist() == [presets.get(presets.FAST).spec.summary().total_params] * 2
+    table = at.table[-1].value  # one column per run, newest first
+    assert list(table.columns) == ["Run 1", "Run 2"] and table.loc["epochs run"].tolist() == ["3", "2"]
+    assert table.loc["parameters"].tolist() == [f"{presets.get(presets.FAST).spec.summary().total_params:,}"] * 2
     # the newest run is evaluated on the page; its measured accuracy is in the table
     ds = datasets.load("mnist")
-    newest = table.iloc[0]
-    assert newest["test accuracy"] == pytest.approx(evaluation.evaluate(b, ds).accuracy)
-    assert table.iloc[1]["test accuracy"] == pytest.approx(0.1)  # the older one: saved metric
+    assert table.loc["test accuracy", "Run 1"] == f"{evaluation.evaluate(b, ds).accuracy:.2%}"
+    assert table.loc["test accuracy", "Run 2"] == "10.00%"  # the older one: saved metric
+    # the list above the table says which run is which, by what differs (here: the epochs)
+    assert "1. bigger · fast_cpu · 3 epochs" in _texts(at) and "2. small · fast_cpu · 2 epochs" in _texts(at)
     # switching run re-evaluates and keeps working
-    at.selectbox(key="ev_run").set_value(a.id).run()
+    at.selectbox(key="_w.ev.run").set_value(a.id).run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Test accuracy"] == f"{evaluation.evaluate(a, ds).accuracy:.2%}"
+    # the student names the run: kept in its run.json, shown in the picker
+    at.text_input(key=f"ev.name.{a.id}").set_value("two epochs only").run()
+    assert not at.exception and runs.load_run(a.path).name == "two epochs only"
+    assert at.selectbox(key="_w.ev.run").format_func(a.id).startswith("two epochs only · fast_cpu")
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.segmented_control(key="ev_source").set_value("Upload a .keras file").run()
+    at.segmented_control(key="_w.ev.source").set_value("Upload a .keras file").run()
     at.file_uploader(key="ev_upload").set_value((name, data, "application/octet-stream")).run()
     assert not at.exception, at.exception
     return at
