@@ -243,7 +243,7 @@ with tab_matrix:
     )
     t, p = names.index(true_name), names.index(pred_name)
     fig = charts.confusion_matrix_figure(cm, names, normalised=ev.confusion(normalised=True) if normalised else None, selected=(t, p))
-    st.plotly_chart(fig, key="ev_matrix", on_select=_cell_clicked, selection_mode="points", width="content")
+    st.plotly_chart(fig, key="ev_matrix", on_select=_cell_clicked, selection_mode="points", width="stretch")
 
     cell = ev.by_confidence(ev.cell(t, p))
     shown = cell[:40]

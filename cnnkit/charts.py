@@ -69,7 +69,9 @@ def confusion_matrix_figure(
             texttemplate="%{text}",
             textfont=dict(size=13 if k <= 10 else 9),
             colorscale="Blues",
-            colorbar=dict(title=dict(text=colour_title)),
+            # a thin bar under the matrix: on a phone the matrix keeps the whole width
+            colorbar=dict(title=dict(text=colour_title, side="top"), orientation="h", thickness=10, len=0.6,
+                          y=-0.22, yanchor="top"),
             hovertemplate=hover,
             xgap=1,
             ygap=1,
@@ -99,10 +101,10 @@ def confusion_matrix_figure(
         title=title,
         # category axes: class names such as "0".."9" must not turn into a numeric scale
         xaxis=dict(title="predicted class", type="category", tickangle=-40 if max(map(len, names), default=0) > 3 else 0),
-        yaxis=dict(title="true class", type="category", autorange="reversed"),
+        # square cells at any width: the page lets the figure take its column's width
+        yaxis=dict(title="true class", type="category", autorange="reversed", scaleanchor="x", constrain="domain"),
         margin=dict(l=10, r=10, t=50, b=10),
-        width=side + 260,
-        height=side + 150,
+        height=side + 190,
         clickmode="event+select",
         dragmode=False,
     )
