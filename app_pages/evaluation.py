@@ -324,7 +324,8 @@ with tab_compare:
         if "ev.compare" not in ss or any(i not in by_id for i in ss["ev.compare"]):
             ss["ev.compare"] = [i for i in ss.get("ev.compare", []) if i in by_id] or default
         labels = runs.run_labels(my_runs)
-        chosen_ids = st.multiselect("Runs to compare", list(by_id), format_func=labels.get, **session.bind("ev.compare"))
+        chosen_ids = st.multiselect("Runs to compare", list(by_id), format_func=labels.get,
+                                    **session.bind("ev.compare"))
         chosen = [by_id[i] for i in chosen_ids if i in by_id]
         if chosen:
             known = {r.id: e for r in chosen if (e := _evaluations().get(evaluation.run_key(r, ds))) is not None}
