@@ -24,8 +24,6 @@ from cnnkit.errors import DrawingError
 
 # Below this top probability the page warns that the model is unsure.
 LOW_CONFIDENCE = 0.6
-# Layer classes that only apply an activation: a Conv2D followed by one is shown after it.
-_ACTIVATION_LAYERS = ("ReLU", "LeakyReLU", "ELU", "PReLU", "Activation", "Softmax")
 _CACHE_SIZE = 8
 
 
@@ -125,6 +123,8 @@ class Predictor:
         # then only the graph run (no signature matching, no tf.data, no callbacks).
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature).get_concrete_function()
         self._conv = self._conv_outputs()
+        self._saliency = None  # explain.Saliency, traced on first use
+        self._lock = threading.Lock()
         self._features = None
         if self._conv:
             import keras
@@ -135,27 +135,22 @@ class Predictor:
             ).get_concrete_function()
 
     def _conv_outputs(self) -> list[tuple[str, str, Any]]:
-        """(conv layer name, title, symbolic output) per Conv2D, after its activation layer if one follows."""
-        layers = list(self.model.layers)
+        """(conv layer name, title, symbolic output) per Conv2D, after its activation layer if one follows
+        (past the BatchNormalization between them, as the fast preset has)."""
+        from cnnkit import explain
+
         found = []
-        for i, layer in enumerate(layers):
-            if type(layer).__name__ != "Conv2D":
-                continue
+        for layer in explain.conv_layers(self.model):
             cfg = layer.get_config()
             kernel = "×".join(str(k) for k in cfg.get("kernel_size", ()))
             title = f"{layer.name} · {cfg.get('filters')} filters {kernel}"
-            out = layer.output
             activation = cfg.get("activation", "linear")
-            # Skip the BatchNormalization between a conv and its activation, as the fast preset has.
-            j = i + 1
-            while j < len(layers) and type(layers[j]).__name__ == "BatchNormalization":
-                j += 1
-            if activation == "linear" and j < len(layers) and type(layers[j]).__name__ in _ACTIVATION_LAYERS:
-                out = layers[j].output
-                title += f" · after {type(layers[j]).__name__}"
+            after = explain.following_layers(self.model, layer)
+            if after:
+                title += f" · after {type(after[-1]).__name__}"
             elif activation != "linear":
                 title += f" · {activation}"
-            found.append((layer.name, title, out))
+            found.append((layer.name, title, explain.conv_output(self.model, layer)))
         return found
 
     def _batch(self, x: np.ndarray):
@@ -188,6 +183,24 @@ class Predictor:
     @property
     def conv_layers(self) -> list[str]:
         return [name for name, _, _ in self._conv]
+
+    def saliency(self, x: np.ndarray, class_index: int | None = None):
+        """Grad-CAM (or gradients × input) for one image and class (default: the answer): an
+        explain.SaliencyMap. Traced on first use, then a few milliseconds per call."""
+        from cnnkit import explain
+
+        with self._lock:
+            if self._saliency is None:
+                self._saliency = explain.Saliency(self.model)
+        self._batch(x)  # the same shape check and sentence as predict()
+        return self._saliency(x, class_index)
+
+    def conv_arithmetic(self, x: np.ndarray, row: int, col: int, channel: int, layer: str | int | None = None):
+        """One feature-map number worked out by hand (explain.conv_arithmetic) for this model."""
+        from cnnkit import explain
+
+        self._batch(x)
+        return explain.conv_arithmetic(self.model, x, row, col, channel, layer=layer)
 
 
 _cache: OrderedDict[tuple[str, float], Predictor] = OrderedDict()

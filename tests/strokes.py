@@ -5,6 +5,9 @@ Shared by tests/test_drawing.py, tests/test_page_draw.py and bench/bench_draw.py
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -65,3 +68,103 @@ def rerender(digit28: np.ndarray, canvas: int = 280, size: int = 200, left: int 
     rgba = np.zeros((canvas, canvas, 4), dtype=np.uint8)
     rgba[..., 3] = np.rint(alpha * 255).astype(np.uint8)
     return rgba
+
+
+# --- handwriting for the browser: every digit in several strokes, placed like students place them ----
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> list[tuple[float, float]]:
+    """Points on an ellipse from angle `start` to `end` in degrees: 0 is the top, 90 the right (clockwise)."""
+    t = np.radians(np.linspace(start, end, n))
+    return [(float(cx + rx * np.sin(a)), float(cy - ry * np.cos(a))) for a in t]
+
+
+# Each digit as the strokes a student lifts the pen between (unit box, x right, y down). Every one has
+# two or three strokes, and several start on the box's top edge (the band where the canvas used to
+# swallow strokes).
+HANDWRITING: dict[str, list[list[tuple[float, float]]]] = {
+    "0": [_arc(0.5, 0.5, 0.36, 0.46, 0, -180), _arc(0.5, 0.5, 0.36, 0.46, 0, 180)],
+    "1": [[(0.36, 0.2), (0.55, 0.03)], [(0.55, 0.03), (0.52, 0.97)]],
+    "2": [_arc(0.5, 0.3, 0.32, 0.26, -75, 125) + [(0.15, 0.95)], [(0.15, 0.95), (0.88, 0.95)]],
+    "3": [_arc(0.45, 0.27, 0.32, 0.23, -80, 180), _arc(0.45, 0.73, 0.36, 0.24, 0, 245)],
+    "4": [[(0.6, 0.03), (0.1, 0.65), (0.9, 0.65)], [(0.68, 0.3), (0.66, 0.97)]],
+    "5": [[(0.3, 0.04), (0.25, 0.45)], _arc(0.5, 0.69, 0.32, 0.27, -65, 225), [(0.3, 0.04), (0.85, 0.04)]],
+    "6": [_arc(0.72, 0.58, 0.5, 0.54, 20, -95), _arc(0.5, 0.7, 0.28, 0.26, -90, 270, 30)],
+    "7": [[(0.12, 0.04), (0.88, 0.04)], [(0.88, 0.04), (0.42, 0.97)]],
+    "8": [_arc(0.5, 0.26, 0.26, 0.22, 0, 360, 30), _arc(0.5, 0.72, 0.32, 0.25, 0, 360, 30)],
+    "9": [_arc(0.48, 0.3, 0.3, 0.26, 90, 450, 30), [(0.78, 0.3), (0.72, 0.97)]],
+}
+
+
+@dataclass(frozen=True)
+class Handwriting:
+    """One digit as pen strokes in canvas pixels, with where and how it was written."""
+
+    digit: str
+    strokes: tuple[tuple[tuple[float, float], ...], ...]  # canvas pixels
+    pen: int  # stroke width in canvas pixels
+    place: str  # e.g. "large, top edge"
+    right_after_clear: bool  # drawn at once after Clear, without waiting for the page
+
+    def starts_in_top_band(self, canvas: int = 280, band: float = 0.1) -> bool:
+        return any(s[0][1] < band * canvas for s in self.strokes)
+
+
+# (name, size as a fraction of the canvas, left, top) with "E" meaning: against that edge.
+PLACES = [
+    ("large, centred", 0.85, None, None), ("large, top edge", 0.8, None, "E0"), ("medium, left edge", 0.6, "E0", None),
+    ("medium, right edge", 0.6, "E1", None), ("medium, bottom edge", 0.6, None, "E1"), ("small, top-left corner", 0.35, "E0", "E0"),
+    ("small, bottom-right corner", 0.35, "E1", "E1"), ("small, centred", 0.3, None, None),
+    ("medium, top-right corner", 0.5, "E1", "E0"), ("tall and thin, centred", 0.75, None, None),
+]
+
+
+def handwriting(count: int = 40, canvas: int = 280, seed: int = 0) -> list[Handwriting]:
+    """`count` digits (each of 0–9 in turn) in sizes and places that cycle through PLACES, pens of 10–32
+    pixels, every other one written right after Clear. Deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        digit = str(i % 10)
+        name, frac, left, top = PLACES[(i * 3 + i // 10) % len(PLACES)]
+        pen = int(rng.integers(10, 33))
+        margin = pen / 2 + 2
+        height = frac * canvas
+        width = height * (0.45 if name.startswith("tall") else 0.75)
+        span_x, span_y = canvas - width - 2 * margin, canvas - height - 2 * margin
+
+        def where(rule, span, margin=margin):
+            if rule == "E0":
+                return margin
+            if rule == "E1":
+                return margin + span
+            return margin + span * float(rng.uniform(0.35, 0.65))
+
+        x0, y0 = where(left, span_x), where(top, span_y)
+        strokes = tuple(tuple((x0 + x * width, y0 + y * height) for x, y in line) for line in HANDWRITING[digit])
+        out.append(Handwriting(digit, strokes, pen, name, right_after_clear=i % 2 == 1))
+    return out
+
+
+def render(strokes, canvas: int = 280, width: int = 20) -> np.ndarray:
+    """Strokes (canvas pixels) as the canvas holds them: black ink, round caps and joints, transparent."""
+    img = Image.new("RGBA", (canvas, canvas), (0, 0, 0, 0))
+    pen = ImageDraw.Draw(img)
+    r = width / 2
+    for line in strokes:
+        pen.line([tuple(p) for p in line], fill=(0, 0, 0, 255), width=width, joint="curve")
+        for x, y in line:
+            pen.ellipse((x - r, y - r, x + r, y + r), fill=(0, 0, 0, 255))
+    return np.asarray(img)
+
+
+def replay(page, box: dict, line, step: float = 6.0, hover_ms: int = 0) -> None:
+    """Draw one stroke with the real mouse: press at its first point (after resting there `hover_ms`),
+    move through the rest in steps of about `step` pixels (a hand moves continuously), release."""
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + line[0][0], y0 + line[0][1])
+    if hover_ms:
+        page.wait_for_timeout(hover_ms)
+    page.mouse.down()
+    for (ax, ay), (bx, by) in itertools.pairwise(line):
+        n = max(1, int(np.hypot(bx - ax, by - ay) / step))
+        page.mouse.move(x0 + bx, y0 + by, steps=n)
+    page.mouse.up()
