@@ -1,32 +1,41 @@
-"""Stage 5: draw a digit (or pick a picture) and watch the student's own model read it.
+"""Stage 5: draw a digit (or pick a picture) and watch the student's own model read it — and see why.
 
-The drawing is prepared the way MNIST was (cnnkit.drawing), every step shown beside
-the naive shrink-to-28×28 that most apps use; the model answers through a compiled
-single-image call (cnnkit.predict), with every class's probability and the feature
-maps of each convolution layer. Fashion-MNIST and CIFAR-10 models get a test-image
-picker and an upload instead of the canvas. With no model yet, the page offers to
-train the fast preset in the background.
+The drawing is prepared the way MNIST was (cnnkit.drawing); the model answers through a
+compiled single-image call (cnnkit.predict) with every class's probability. Below, on
+demand: the preparation step by step beside the naive shrink most apps use, where the
+evidence for any class lies (Grad-CAM, cnnkit.explain), one convolution worked out by
+hand on the student's own filters, and the feature maps. Fashion-MNIST and CIFAR-10 models
+get a test-image picker and an upload instead of the canvas. With no model yet, the page
+offers to train the fast preset in the background.
+
+The canvas and the answer live in one fragment: a stroke reruns only them (and the view
+that is open), never the whole page. Two workarounds for streamlit-drawable-canvas 0.13
+live here (see `canvas_tools`): its floating toolbar is hidden, because while invisible it
+still swallows strokes that start in the canvas's top band, and Clear/Undo press the
+component's own buttons in the browser, because a Clear that remounts the canvas through a
+new key loses the strokes drawn before the new canvas arrives.
 """
 
 from __future__ import annotations
+
+from importlib import resources
 
 import numpy as np
 import streamlit as st
 
 import session
-from cnnkit import charts, datasets, drawing, predict, runs, training
+from cnnkit import charts, datasets, drawing, explain, predict, runs, training
 from cnnkit.errors import DrawingError, UserError
 
 CANVAS = 280  # pixels; ten times MNIST's 28
 STEP_SIZE = 112  # each preparation step is shown this many pixels wide
 TILE = 72  # feature-map tiles
+SEEN = 168  # "what the model sees": 28×28 enlarged six times
+VIEWS = ["Why this answer", "How it was prepared", "The convolution", "Feature maps"]
 
 st.title("5 · Draw & predict")
-st.caption(
-    "The last step of every lesson: give the model an image it has never seen and read its answer. "
-    "A drawing is prepared the way MNIST's digits were — cropped, scaled into a 20-pixel box, centred by "
-    "its centre of mass in 28×28 — and you can see every step."
-)
+st.caption("Give the model an image it has never seen, read its answer — then look inside: why it answered, "
+           "and how its convolutions compute.")
 
 ss = st.session_state
 ds = session.dataset()
@@ -95,9 +104,10 @@ if ss.get("draw_latest_seen") != my_runs[0].id or ss.get("draw_run_id") not in b
     # A new run appeared (or the chosen one was deleted): show the newest, as the student expects.
     ss.draw_latest_seen = my_runs[0].id
     ss.draw_run_id = my_runs[0].id
+model_col, source_col = st.columns(2)
 run_labels = runs.run_labels(my_runs)  # what tells these runs apart
-st.selectbox("Model", list(by_id), key="draw_run_id", format_func=run_labels.get,
-             help="Your most recent run for this dataset is chosen for you; pick any other to compare.")
+model_col.selectbox("Model", list(by_id), key="draw_run_id", format_func=run_labels.get,
+                    help="Your most recent run for this dataset is chosen for you; pick any other to compare.")
 run = by_id[ss.draw_run_id]
 try:
     with st.spinner("Loading the model…"):
@@ -111,7 +121,86 @@ if input_shape != tuple(ds.image_shape):
     st.error(f"This run's model takes {'×'.join(map(str, input_shape))} images but {ds.title} has "
              f"{'×'.join(map(str, ds.image_shape))}: choose another run.", icon=":material/error:")
     st.stop()
-draws = drawing.uses_drawing(ds.name, input_shape)
+draws = drawing.uses_drawing(ds.name, input_shape, ds.class_names)
+sources = (["Draw", "A test digit", "Upload a picture"] if draws else ["A test image", "Upload a picture"])
+with source_col:
+    source = st.segmented_control("Image", sources, default=sources[0], key="draw_source") or sources[0]
+
+
+# --- the canvas: two workarounds for streamlit-drawable-canvas 0.13 --------------------------------
+CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
+# The component's toolbar floats over the canvas's top-right corner at opacity 0 and slides up only
+# 0.1–0.2 s after the pointer enters: a stroke that starts in the top ~30 px of the right half before
+# then presses the invisible toolbar and is never drawn. Its Reset and Undo are what our Clear and Undo
+# press (below), so the toolbar itself is not needed.
+HIDE_TOOLBAR = "\n.dc-toolbar { display: none !important; }\n"
+BUTTONS_HTML = """<div class="cnnlab-canvas-buttons">
+<button type="button" data-canvas-action="Reset canvas &amp; history" data-name="clear">🗑 Clear</button>
+<button type="button" data-canvas-action="Undo" data-name="undo">↶ Undo</button></div>"""
+BUTTONS_CSS = """
+.cnnlab-canvas-buttons { display: flex; gap: 0.5rem; }
+.cnnlab-canvas-buttons button {
+  font: inherit; font-size: 0.95rem; padding: 0.3rem 0.9rem; cursor: pointer;
+  color: var(--st-text-color, #31333f); background: var(--st-background-color, #fff);
+  border: 1px solid var(--st-border-color, rgba(49, 51, 63, 0.2)); border-radius: var(--st-button-radius, 0.5rem);
+}
+.cnnlab-canvas-buttons button:hover { border-color: var(--st-primary-color, #ff4b4b); color: var(--st-primary-color, #ff4b4b); }
+"""
+# Clear and Undo act in the browser, on the canvas that is there, at once: the component resets (or
+# steps back) and sends its new drawing itself, so a stroke drawn right after Clear lands on the same,
+# already empty canvas. Should a later version of the component rename its buttons, the press is
+# reported back and the page falls back to a new canvas key.
+BUTTONS_JS = """
+export default function (component) {
+  const { parentElement, setTriggerValue } = component;
+  const press = (event) => {
+    const button = event.target.closest("button[data-canvas-action]");
+    if (!button) return;
+    let pressed = false;
+    for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+      const target = host.shadowRoot && host.shadowRoot.querySelector(
+        `.dc-toolbar button[aria-label="${button.dataset.canvasAction}"]`);
+      if (target && !target.disabled) { target.click(); pressed = true; }
+      else if (target) { pressed = true; }
+    }
+    if (!pressed) setTriggerValue("fallback", button.dataset.name);
+  };
+  if (parentElement.__cnnlabPress) parentElement.removeEventListener("click", parentElement.__cnnlabPress);
+  parentElement.__cnnlabPress = press;
+  parentElement.addEventListener("click", press);
+  return () => { parentElement.removeEventListener("click", press); delete parentElement.__cnnlabPress; };
+}
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def _canvas_css() -> str | None:
+    """The component's own stylesheet (it is replaced whole when the component is registered again)."""
+    try:
+        build = resources.files("streamlit_drawable_canvas") / "frontend" / "build"
+        return next(p for p in build.iterdir() if p.name.endswith(".css")).read_text(encoding="utf-8")
+    except (OSError, StopIteration, ModuleNotFoundError):
+        return None
+
+
+def canvas_tools():
+    """Register the canvas without its toolbar, and our Clear/Undo buttons; the buttons' mount command,
+    or None when the component's files are not where 0.13 keeps them (then its own toolbar stays)."""
+    from streamlit_drawable_canvas import (
+        st_canvas,  # registers the component as shipped, once per process
+    )
+
+    css = _canvas_css()
+    if css is None:
+        return st_canvas, None
+    try:
+        st.components.v2.component(CANVAS_COMPONENT, js="index-*.js", css=css + HIDE_TOOLBAR,
+                                   html='<div class="canvas-root"></div>', isolate_styles=True)
+    except st.errors.StreamlitAPIException:
+        return st_canvas, None
+    buttons = st.components.v2.component("cnnlab.canvas_buttons", html=BUTTONS_HTML, css=BUTTONS_CSS,
+                                         js=BUTTONS_JS, isolate_styles=False)
+    return st_canvas, buttons
 
 
 # --- pieces of the result ------------------------------------------------------------------------
@@ -122,18 +211,22 @@ def show_steps(steps: tuple[drawing.Step, ...], heading: str) -> None:
     for col, step in zip(cols, steps):
         with col:
             st.image(drawing.enlarge(step.image, STEP_SIZE), caption=f"{step.title} — {step.caption}",
-                     width=STEP_SIZE)
+                     width=STEP_SIZE, output_format="PNG")
 
 
-def show_prediction(prediction: predict.Prediction, true_label: str | None = None) -> None:
+def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Prediction,
+                    true_label: str | None = None, strokes: int | None = None) -> None:
+    """The answer first (on a phone it sits right under the canvas), then what the model saw and every class."""
     a, b = st.columns(2)
     a.metric("Prediction", prediction.label)
     b.metric("Confidence", f"{prediction.confidence:.1%}")
     if true_label is not None:
         if true_label == prediction.label:
-            st.success(f"Right: this test image is {drawing.article(true_label)} **{true_label}**.", icon=":material/check_circle:")
+            st.success(f"Right: this test image is {drawing.article(true_label)} **{true_label}**.",
+                       icon=":material/check_circle:")
         else:
-            st.error(f"Wrong: this test image is {drawing.article(true_label)} **{true_label}**.", icon=":material/cancel:")
+            st.error(f"Wrong: this test image is {drawing.article(true_label)} **{true_label}**.",
+                     icon=":material/cancel:")
     if prediction.uncertain:
         second, p2 = prediction.top(2)[1]
         st.warning(
@@ -143,8 +236,99 @@ def show_prediction(prediction: predict.Prediction, true_label: str | None = Non
                if draws else "Pictures unlike the training images confuse it; try another."),
             icon=":material/help:",
         )
+    seen = "What the model sees" + ("" if strokes is None else f" · {strokes} stroke{'s' * (strokes != 1)}")
+    st.image(drawing.enlarge(prepared.display, SEEN), caption=seen, width=SEEN, output_format="PNG")
     st.plotly_chart(charts.probability_figure(prediction.probabilities, prediction.class_names),
                     key="draw_probabilities")
+
+
+def show_preparation(prepared: drawing.PreparedImage, prediction: predict.Prediction, raw=None) -> None:
+    if len(prepared.steps) > 1:
+        show_steps(prepared.steps, "How the image was prepared")
+    st.caption(prepared.note)
+    if raw is None or prepared.mode != "mnist":
+        return
+    naive = drawing.prepare_drawing(raw, mode="naive")
+    other = predictor.predict(naive.x)
+    verdict = "the same answer" if other.label == prediction.label else "a different answer"
+    # The first steps (the drawing, its ink) are the same as above: show only what differs.
+    show_steps(naive.steps[2:], f"For comparison, the naive way — shrink the whole canvas: the model says "
+                                f"{other.label} ({other.confidence:.0%}), {verdict}")
+    st.caption("Shrunk whole, a digit keeps its size and place on the canvas; MNIST's digits were all "
+               "20 pixels tall and centred, so the model never saw anything like it.")
+
+
+def show_why(prepared: drawing.PreparedImage, prediction: predict.Prediction) -> None:
+    names = list(prediction.class_names)
+    options = ["its answer", *names]
+    pick = st.segmented_control(
+        "Explain", options, default="its answer", key="draw_why_class",
+        help="Its answer, or any class: “why not 7?” shows where the model would look for a 7.") or "its answer"
+    k = prediction.index if pick == "its answer" else names.index(pick)
+    smap = predictor.saliency(prepared.x, k)
+    left, right = st.columns(2)
+    with left:
+        st.image(drawing.enlarge(explain.overlay(prepared.x, smap.heat), SEEN * 2 // 2 + 84),
+                 caption=f"Evidence for {names[k]} ({prediction.probabilities[k]:.0%})", width=252)
+    with right:
+        st.markdown(explain.saliency_sentence(smap, names, prediction.index))
+        st.caption("Grad-CAM: the last convolution layer's maps, each position weighted by how much it "
+                   "raises the class's score; the result is scaled up to 28×28. Pick another class to see "
+                   "what in the drawing speaks for it — often nothing, or a single stroke.")
+
+
+def show_convolution(prepared: drawing.PreparedImage) -> None:
+    model = predictor.model
+    convs = explain.conv_layers(model)
+    st.markdown("**Warm-up, as in the lessons:** slide b = [1, 2, 3] along a = [2, 5, 8, 4, 7, 9] and take "
+                "the dot product at each place:")
+    warm = explain.conv1d()
+    st.markdown("  \n".join(f"position {s.position}: {s.formula}" for s in warm)
+                + f"  \n→ [{', '.join(f'{s.total:g}' for s in warm)}]. A 2-D filter does the same over a "
+                  "k×k window (Keras does not flip the filter).")
+    if not convs:
+        st.info("This model has no Conv2D layer, so there is no convolution to show.", icon=":material/info:")
+        return
+    first = convs[0]
+    maps = predictor.feature_maps(prepared.x)
+    fm = maps[0].activations
+    h, w, c = fm.shape
+    st.markdown(f"**{first.name}'s {c} learned filters** (bright = positive weight, dark = negative):")
+    filters = explain.filter_images(model, 0)
+    st.image([drawing.enlarge(f, 40) for f in filters[:32]], caption=[f"#{i + 1}" for i in range(min(32, c))])
+    ss.setdefault("draw_conv_channel", 1)
+    ss["draw_conv_channel"] = min(int(ss.draw_conv_channel), c)
+    if ss.get("draw_conv_row") is None or ss.draw_conv_row >= h or ss.get("draw_conv_col") is None or ss.draw_conv_col >= w:
+        r, col = np.unravel_index(int(np.argmax(fm[..., ss.draw_conv_channel - 1])), (h, w))
+        ss.draw_conv_row, ss.draw_conv_col = int(r), int(col)
+    pick = st.columns(3)
+    channel = pick[0].number_input("Filter", 1, c, key="draw_conv_channel") - 1
+    row = pick[1].slider("Row", 0, h - 1, key="draw_conv_row")
+    col = pick[2].slider("Column", 0, w - 1, key="draw_conv_col")
+    a = explain.conv_arithmetic(model, prepared.x, row, col, channel, layer=0)
+    kh, kw, cin = a.kernel.shape
+    pictures = st.columns(2)
+    with pictures[0]:
+        st.image(explain.mark(prepared.display, a.origin, (kh, kw), 6),
+                 caption=f"The input: the {kh}×{kw} window at row {a.origin[0]}, column {a.origin[1]}", width=SEEN)
+    with pictures[1]:
+        tile = maps[0].tiles(channel + 1)[channel]
+        st.image(explain.mark(tile, (row, col), (1, 1), max(1, SEEN // max(h, w))),
+                 caption=f"Filter #{channel + 1}'s feature map: the number at ({row}, {col})", width=SEEN)
+    for ch in range(cin):
+        grids = st.columns(3)
+        suffix = f" (input channel {ch + 1})" if cin > 1 else ""
+        for g, (title, values) in zip(grids, (("Input window", a.window[..., ch]), ("× filter weights", a.kernel[..., ch]),
+                                              ("= products", a.products[..., ch]))):
+            g.markdown(f"**{title}**{suffix}\n\n" + explain.grid_markdown(values, a.padding_mask))
+    lines = [f"Sum of the {kh * kw * cin} products: **{a.total:.4f}**"]
+    lines += [f"{s.title}: {s.formula}" for s in a.steps]
+    st.markdown("  \n".join(lines))
+    shown = float(fm[row, col, channel])
+    st.success(f"= **{a.value:.4f}**, the number filter #{channel + 1}'s feature map holds at ({row}, {col}) "
+               f"(the model computed {shown:.4f}).", icon=":material/calculate:")
+    for deeper in convs[1:2]:
+        st.caption(explain.deeper_layer_sentence(model, deeper.name))
 
 
 def show_feature_maps(x: np.ndarray) -> None:
@@ -167,58 +351,70 @@ def show_feature_maps(x: np.ndarray) -> None:
         st.image([drawing.enlarge(t, TILE) for t in tiles], caption=[f"#{i + 1}" for i in range(len(tiles))])
 
 
-def answer(prepared: drawing.PreparedImage, true_label: str | None = None, naive: drawing.PreparedImage | None = None) -> None:
-    """Everything below the input: prediction, steps, the naive comparison, feature maps."""
+def look_inside(prepared: drawing.PreparedImage, prediction: predict.Prediction, raw=None) -> None:
+    """One view at a time, on demand: each stroke recomputes only the one that is open."""
+    view = st.segmented_control("Look inside", VIEWS, default=VIEWS[0], key="draw_view")
+    if view == "Why this answer":
+        show_why(prepared, prediction)
+    elif view == "How it was prepared":
+        show_preparation(prepared, prediction, raw)
+    elif view == "The convolution":
+        show_convolution(prepared)
+    elif view == "Feature maps":
+        show_feature_maps(prepared.x)
+
+
+def answer(prepared: drawing.PreparedImage, result_col, true_label: str | None = None, raw=None,
+           strokes: int | None = None) -> None:
     prediction = predictor.predict(prepared.x)
     with result_col:
-        st.image(drawing.enlarge(prepared.display, 168), caption="What the model sees")
-        show_prediction(prediction, true_label)
-    if len(prepared.steps) > 1:
-        show_steps(prepared.steps, "How the image was prepared")
-    st.caption(prepared.note)
-    if naive is not None:
-        other = predictor.predict(naive.x)
-        verdict = "the same answer" if other.label == prediction.label else "a different answer"
-        # The first steps (the drawing, its ink) are the same as above: show only what differs.
-        show_steps(naive.steps[2:], f"For comparison, the naive way — shrink the whole canvas: the model says "
-                                    f"{other.label} ({other.confidence:.0%}), {verdict}")
-        st.caption("Shrunk whole, a digit keeps its size and place on the canvas; MNIST's digits were all "
-                   "20 pixels tall and centred, so the model never saw anything like it.")
-    show_feature_maps(prepared.x)
+        show_prediction(prepared, prediction, true_label, strokes)
+    look_inside(prepared, prediction, raw)
 
 
 # --- the input --------------------------------------------------------------------------------------
-sources = (["Draw", "A test digit", "Upload a picture"] if draws else ["A test image", "Upload a picture"])
-source = st.segmented_control("Image", sources, default=sources[0], key="draw_source") or sources[0]
-input_col, result_col = st.columns(2)
-
-if source == "Draw":
-    from streamlit_drawable_canvas import st_canvas
-
+@st.fragment
+def draw_and_answer() -> None:
+    """The canvas and everything that follows a stroke: a stroke reruns this, not the page."""
+    st_canvas, buttons = canvas_tools()
     ss.setdefault("draw_canvas_gen", 0)
+    ss.setdefault("draw_pen", 20)
 
-    def _clear() -> None:
-        # A new key gives a new, empty canvas.
-        ss.draw_canvas_gen += 1
+    def _new_canvas() -> None:
+        ss.draw_canvas_gen += 1  # only when the component's own buttons cannot be pressed
 
+    input_col, result_col = st.columns(2)
     with input_col:
-        pen = st.slider("Pen width", 5, 50, 20, key="draw_pen",
-                        help="Any width works: the strokes are evened out to MNIST's pen before the model sees them.")
-        canvas = st_canvas(stroke_width=pen, stroke_color="#000000", background_color="#FFFFFF",
+        canvas = st_canvas(stroke_width=int(ss.draw_pen), stroke_color="#000000", background_color="#FFFFFF",
                            width=CANVAS, height=CANVAS, drawing_mode="freedraw", return_image_data=True,
                            key=f"draw_canvas_{ss.draw_canvas_gen}")
-        st.button("Clear", icon=":material/delete:", on_click=_clear, key="draw_clear")
+        tools, pen = st.columns([3, 2], vertical_alignment="center")
+        with tools:
+            if buttons is not None:
+                buttons(key="draw_canvas_buttons", on_fallback_change=_new_canvas)
+            else:
+                st.button("Clear", icon=":material/delete:", on_click=_new_canvas, key="draw_clear")
+        with pen.popover("Pen width", icon=":material/brush:"):
+            st.slider("Pen width", 5, 50, key="draw_pen", label_visibility="collapsed",
+                      help="Any width works: the strokes are evened out to MNIST's pen before the model sees them.")
         st.caption("Draw one digit 0–9 with the mouse or a finger, as large or small as you like.")
+    raw = canvas.image_data
     try:
-        prepared = drawing.prepare_drawing(canvas.image_data)
-        naive = drawing.prepare_drawing(canvas.image_data, mode="naive")
+        prepared = drawing.prepare_drawing(raw)
     except DrawingError as err:
         with result_col:
             st.info(str(err), icon=":material/draw:")
-    else:
-        answer(prepared, naive=naive)
+        return
+    # How many strokes this answer is for: the student (and the browser test) can see none went missing.
+    strokes = len((canvas.json_data or {}).get("objects") or [])
+    answer(prepared, result_col, raw=raw, strokes=strokes)
+
+
+if source == "Draw":
+    draw_and_answer()
 
 elif source in ("A test digit", "A test image"):
+    input_col, result_col = st.columns(2)
     n_test = len(ds.x_test)
     ss.setdefault("draw_test_index", 0)
 
@@ -229,15 +425,16 @@ elif source in ("A test digit", "A test image"):
         st.number_input(f"Test image (0 – {n_test - 1})", 0, n_test - 1, key="draw_test_index")
         st.button("Another random image", icon=":material/shuffle:", on_click=_random, key="draw_random")
         i = int(ss.draw_test_index)
-        st.image(drawing.enlarge(datasets.to_float(ds.x_test[i]).squeeze(), 168),
+        st.image(drawing.enlarge(datasets.to_float(ds.x_test[i]).squeeze(), SEEN),
                  caption=f"Test image {i}: a {ds.class_names[int(ds.y_test[i])]}")
     x = datasets.to_float(ds.x_test[i : i + 1])[0]
     prepared = drawing.PreparedImage(
         x=x, steps=(drawing.Step("Test image", x.squeeze(), "already in the dataset's shape"),),
         mode="test", note="Test images are used as they are: scaled from 0–255 to 0–1.")
-    answer(prepared, true_label=ds.class_names[int(ds.y_test[i])])
+    answer(prepared, result_col, true_label=ds.class_names[int(ds.y_test[i])])
 
 else:
+    input_col, result_col = st.columns(2)
     with input_col:
         upload = st.file_uploader(
             "A picture (PNG, JPEG, …) of any size", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
@@ -250,9 +447,9 @@ else:
     else:
         try:
             picture = drawing.read_image(upload.getvalue())
-            prepared = drawing.prepare_for(picture, ds.name, input_shape)
+            prepared = drawing.prepare_for(picture, ds.name, input_shape, ds.class_names)
         except DrawingError as err:
             with result_col:
                 session.show_error(err)
         else:
-            answer(prepared)
+            answer(prepared, result_col, raw=picture if prepared.mode == "mnist" else None)

@@ -52,7 +52,13 @@ def cmd_evaluate(args) -> int:
     from cnnkit import evaluation, runs
 
     run = runs.load_run(args.run)
-    ds = evaluation.dataset_for_run(run, args.dataset)
+    named = _named_file(args.dataset or "")
+    if named is not None:
+        from cnnkit import datasets
+
+        ds = datasets.load_file(named[1], name=named[0])
+    else:
+        ds = evaluation.dataset_for_run(run, args.dataset)
     ev = evaluation.evaluate(run, ds, batch_size=args.batch_size)
     if args.json:
         _print_json(evaluation.to_json_dict(ev, run=run, dataset=ds))
@@ -66,7 +72,10 @@ def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a preset or a spec file on a dataset and save the run (same TrainingJob as the app)",
                        description="Without --preset or --spec it trains the fast preset with its suggested settings; "
                                    "--epochs/--batch-size/--optimizer/--lr override them.")
-    p.add_argument("--dataset", required=True, help="a catalogue name (mnist, fashion_mnist, cifar10) or an .npz/.zip file")
+    p.add_argument("--dataset", required=True,
+                   help="a catalogue name (mnist, fashion_mnist, cifar10), an .npz/.zip file, or NAME=FILE for a "
+                        "file that holds that catalogue dataset (e.g. mnist=mnist_full.npz). A file of 28×28 grey "
+                        "images in 10 classes named 0–9 is taken for digits and drawn like MNIST.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", help="a preset name (default: the fast preset)")
     src.add_argument("--spec", help="a model spec JSON file (as exported by the architecture page)")
@@ -88,11 +97,24 @@ def add_train(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _named_file(text: str):
+    """`NAME=FILE` (a catalogue name, then a file that stands in for it) as (name, path), else None."""
+    from cnnkit import datasets
+
+    name, sep, path = text.partition("=")
+    if sep and name in datasets.CATALOGUE and path:
+        return name, path
+    return None
+
+
 def _train_dataset(name_or_file: str):
     from pathlib import Path
 
     from cnnkit import datasets
 
+    named = _named_file(name_or_file)
+    if named is not None:  # the user says what the file holds: e.g. mnist=mnist_full.npz
+        return datasets.load_file(named[1], name=named[0])
     p = Path(name_or_file)
     if p.suffix.lower() in (".npz", ".zip") or p.is_file():
         return datasets.load_file(p)
@@ -171,6 +193,10 @@ def _image_shape_and_classes(name_or_file: str) -> tuple[tuple[int, int, int], i
     info = datasets.CATALOGUE.get(name_or_file)
     if info is not None:  # no need to load the images for a catalogue entry
         return tuple(info.image_shape), info.num_classes
+    named = _named_file(name_or_file)
+    if named is not None:
+        ds = datasets.load_file(named[1], name=named[0])
+        return ds.image_shape, ds.num_classes
     if not Path(name_or_file).is_file():
         raise UserError(f"'{name_or_file}' is neither a dataset name ({', '.join(datasets.CATALOGUE)}) nor a file.")
     ds = datasets.load_file(name_or_file)
@@ -286,7 +312,8 @@ def cmd_predict(args) -> int:
     rows, failed = [], 0
     for path in args.images:
         try:
-            prepared = drawing.prepare_for(drawing.read_image(path), run.dataset, predictor.input_shape)
+            prepared = drawing.prepare_for(drawing.read_image(path), run.dataset, predictor.input_shape,
+                                           predictor.class_names)
             prediction = predictor.predict(prepared.x)
         except UserError as err:
             # One bad file (blank, unreadable) should not hide the answers for the others.
@@ -345,8 +372,71 @@ def cmd_runs(args) -> int:
     return 0
 
 
+# --- explain ----------------------------------------------------------------------------------
+def add_explain(sub) -> None:
+    p = sub.add_parser("explain", help="why a saved run answers what it does for one image: a Grad-CAM heat map "
+                                       "over the prepared input (and, with --conv, one convolution worked out)")
+    p.add_argument("--run", required=True, help="the run folder (as written by `train` or the app)")
+    p.add_argument("image", metavar="IMAGE", help="a PNG/JPEG/... file, prepared as `predict` prepares it")
+    p.add_argument("--out", required=True, help="the PNG to write: the prepared image with the heat map over it")
+    p.add_argument("--class", dest="class_name", help="explain this class instead of the answer (\"why not 7?\")")
+    p.add_argument("--size", type=int, default=280, help="width of the written PNG in pixels (default 280)")
+    p.add_argument("--conv", metavar="ROW,COL,FILTER",
+                   help="also work out the first conv layer's number at ROW, COL of filter FILTER (from 1)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of sentences")
+    p.set_defaults(func=cmd_explain)
+
+
+def cmd_explain(args) -> int:
+    from pathlib import Path
+
+    from PIL import Image
+
+    from cnnkit import drawing, explain, predict, runs
+
+    run = runs.load_run(args.run)
+    predictor = predict.predictor_for(run)
+    prepared = drawing.prepare_for(drawing.read_image(args.image), run.dataset, predictor.input_shape,
+                                   predictor.class_names)
+    prediction = predictor.predict(prepared.x)
+    k = None
+    if args.class_name is not None:
+        if args.class_name not in predictor.class_names:
+            raise UserError(f"This model's classes are {', '.join(predictor.class_names)}; "
+                            f"there is no class '{args.class_name}'.")
+        k = predictor.class_names.index(args.class_name)
+    smap = predictor.saliency(prepared.x, k)
+    picture = explain.overlay(prepared.x, smap.heat)
+    factor = max(1, round(args.size / picture.shape[1]))
+    big = drawing.enlarge(picture, picture.shape[1] * factor)
+    try:
+        Image.fromarray(big).save(Path(args.out), format="PNG")
+    except OSError as err:
+        raise UserError(f"Cannot write {args.out} ({err.strerror or err}): check the folder exists.") from None
+    result = {"file": args.image, **prediction.to_dict(), "explained": predictor.class_names[smap.class_index],
+              "method": smap.method, "heatmap": args.out,
+              "sentence": explain.saliency_sentence(smap, predictor.class_names, prediction.index).replace("**", "")}
+    if args.conv:
+        try:
+            row, col, filt = (int(v) for v in args.conv.split(","))
+        except ValueError:
+            raise UserError("--conv takes ROW,COL,FILTER as three whole numbers, e.g. --conv 10,12,1.") from None
+        a = predictor.conv_arithmetic(prepared.x, row, col, filt - 1)
+        result["convolution"] = {"layer": a.layer, "row": row, "col": col, "filter": filt,
+                                 "window": a.window.tolist(), "weights": a.kernel.tolist(),
+                                 "sum": a.total, "bias": a.bias, "value": a.value, "sentence": a.sentence()}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{args.image}: {prediction.label} ({prediction.confidence:.1%}); {result['sentence']}")
+        print(f"wrote {args.out} ({big.shape[1]}×{big.shape[0]} pixels)")
+        if args.conv:
+            print(result["convolution"]["sentence"])
+    return 0
+
+
 COMMANDS = [add_datasets, add_limits, add_runs, add_summary, add_presets, add_export, add_evaluate, add_train,
-            add_predict]
+            add_predict, add_explain]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -378,14 +378,28 @@ def prepare_photo(image: ImageLike | None, image_shape: tuple[int, int, int]) ->
     return PreparedImage(x=x, steps=tuple(steps), mode="photo", note=note)
 
 
-def uses_drawing(dataset: str | None, image_shape: tuple[int, ...]) -> bool:
-    """Whether a model is fed drawings (MNIST digits) rather than pictures."""
-    return dataset == "mnist" and tuple(image_shape) == (FRAME, FRAME, 1)
+DIGIT_NAMES = tuple(str(i) for i in range(10))
 
 
-def prepare_for(image: ImageLike | None, dataset: str | None, image_shape: tuple[int, int, int]) -> PreparedImage:
+def uses_drawing(dataset: str | None, image_shape: tuple[int, ...], class_names=None) -> bool:
+    """Whether a model is fed drawings (MNIST-style digits) rather than pictures: MNIST itself, or a
+    dataset from a file (`file:…`) whose images are 28×28×1 in 10 classes named 0–9, such as the full
+    mnist.npz (an .npz names its classes 0–9; a saved run's model with 10 outputs is named so too).
+    A file of another kind with that shape is told apart by saying what it is: `--dataset
+    fashion_mnist=FILE` on the command line, or the dataset picked on the Data page before uploading."""
+    if tuple(image_shape) != (FRAME, FRAME, 1):
+        return False
+    if dataset == "mnist":
+        return True
+    if not (dataset or "").startswith("file:"):
+        return False
+    return class_names is not None and tuple(str(c) for c in class_names) == DIGIT_NAMES
+
+
+def prepare_for(image: ImageLike | None, dataset: str | None, image_shape: tuple[int, int, int],
+                class_names=None) -> PreparedImage:
     """The one preparation the app and the command line use for a model trained on `dataset`."""
-    if uses_drawing(dataset, image_shape):
+    if uses_drawing(dataset, image_shape, class_names):
         return prepare_drawing(image, source="Your picture")
     return prepare_photo(image, image_shape)
 

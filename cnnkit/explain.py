@@ -337,20 +337,6 @@ class SaliencyMap:
         return float(self.heat[mask].sum()) / total if total > 0 else 0.0
 
 
-def _score_tensors(model):
-    """(symbolic tensor whose k-th entry is class k's score before softmax, matmul to apply or None).
-
-    A model ending in softmax is explained through its logits: the softmax's gradients vanish once
-    the model is sure, and they mix every class in."""
-    last = model.layers[-1]
-    kind = type(last).__name__
-    if kind in ("Softmax", "Activation") and (kind == "Softmax" or _layer_activation(last)[0] == "softmax"):
-        return last.input, None
-    if kind == "Dense" and _layer_activation(last)[0] == "softmax":
-        return last.input, last  # logits = input @ kernel + bias
-    return model.outputs[0], None
-
-
 class Saliency:
     """Saliency maps for one Keras model, traced once: `saliency(x, class_index)`.
 
@@ -365,35 +351,59 @@ class Saliency:
     """
 
     def __init__(self, model) -> None:
-        import keras
         import tensorflow as tf
 
+        if type(model).__name__ != "Sequential":
+            raise UserError("Saliency maps are drawn for Sequential models (every model built in this app is one).")
         self.model = model
         self.input_shape = tuple(int(s) for s in model.input_shape[1:])
-        score, dense = _score_tensors(model)
         convs = conv_layers(model)
+        layers = list(model.layers)
         if convs:
             last = convs[-1]
+            after = following_layers(model, last)
+            cut = layers.index(after[-1] if after else last)  # the feature map is this layer's output
             self.layer = last.name
             self.method = f"Grad-CAM on {last.name}"
-            grad_model = keras.Model(inputs=model.inputs, outputs=[conv_output(model, last), score])
         else:
+            cut = -1  # the image itself
             self.layer = None
             self.method = "gradients × input"
-            grad_model = keras.Model(inputs=model.inputs, outputs=score)
-        kernel = None if dense is None else tf.constant(np.asarray(dense.kernel, dtype=np.float32))
-        bias = None if dense is None or not dense.use_bias else tf.constant(np.asarray(dense.bias, dtype=np.float32))
-        use_cam = bool(convs)
+        final = layers[-1]
+        kind = type(final).__name__
+        # A model ending in softmax is explained through its logits: the softmax's gradients vanish once
+        # the model is sure, and they mix every class in.
+        logits_of_final = (kind == "Softmax" or (kind == "Activation" and _layer_activation(final)[0] == "softmax"))
+        dense_softmax = kind == "Dense" and _layer_activation(final)[0] == "softmax"
+        kernel = tf.constant(np.asarray(final.kernel, dtype=np.float32)) if dense_softmax else None
+        bias = (tf.constant(np.asarray(final.bias, dtype=np.float32)) if dense_softmax and final.use_bias
+                else None)
+
+        def forward(x, tape):
+            # Layer by layer (the run's models are Sequential): the feature map and the score come from
+            # one pass, so the tape sees the score depend on the feature map.
+            h = x
+            features = None
+            if cut < 0:
+                tape.watch(h)
+                features = h
+            for i, layer in enumerate(layers[:-1]):
+                h = layer(h, training=False)
+                if i == cut:
+                    features = h
+            if logits_of_final:
+                score = h
+            elif kernel is not None:
+                score = tf.matmul(h, kernel) + (bias if bias is not None else 0.0)
+            else:
+                score = final(h, training=False)
+                if cut == len(layers) - 1:
+                    features = score
+            return features, score
 
         def explain(x, k):
             with tf.GradientTape() as tape:
-                if use_cam:
-                    features, s = grad_model(x, training=False)
-                else:
-                    tape.watch(x)
-                    features, s = x, grad_model(x, training=False)
-                if kernel is not None:
-                    s = tf.matmul(s, kernel) + (bias if bias is not None else 0.0)
+                features, s = forward(x, tape)
                 target = tf.gather(s[0], k)
             grads = tape.gradient(target, features)
             # Gradient × activation at each position, summed over channels (both methods).
@@ -458,3 +468,39 @@ def overlay(x: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
     heat = np.asarray(heat, dtype=np.float32)
     a = (alpha * np.clip(heat, 0, 1))[..., None]
     return np.clip(base * (1 - a) + colourise(heat) * a, 0.0, 1.0)
+
+
+def mark(values: np.ndarray, origin: tuple[int, int], size: tuple[int, int], factor: int) -> np.ndarray:
+    """An image (H, W) or (H, W, 3) in [0, 1], enlarged `factor` times (nearest neighbour), with a red frame
+    around the cells origin … origin + size (the part inside the image): (H·f, W·f, 3) uint8."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    rgb = np.repeat(v[..., None], 3, axis=-1) if v.ndim == 2 else v[..., :3]
+    big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+    img = np.rint(big * 255).astype(np.uint8)
+    h, w = v.shape[:2]
+    top, left = max(origin[0], 0), max(origin[1], 0)
+    bottom, right = min(origin[0] + size[0], h), min(origin[1] + size[1], w)
+    if bottom <= top or right <= left:
+        return img
+    t = max(1, factor // 3)
+    y0, y1, x0, x1 = top * factor, bottom * factor, left * factor, right * factor
+    red = np.array([230, 40, 40], dtype=np.uint8)
+    img[y0 : y0 + t, x0:x1] = red
+    img[y1 - t : y1, x0:x1] = red
+    img[y0:y1, x0 : x0 + t] = red
+    img[y0:y1, x1 - t : x1] = red
+    return img
+
+
+def grid_markdown(values: np.ndarray, padding: np.ndarray | None = None) -> str:
+    """A k×k grid of numbers as a monospaced block for a page; cells of the padding read "pad·0"."""
+    rows = []
+    for r in range(values.shape[0]):
+        cells = []
+        for c in range(values.shape[1]):
+            if padding is not None and padding[r, c]:
+                cells.append(f"{'pad·0':>7}")
+            else:
+                cells.append(f"{float(values[r, c]) + 0.0:>7.3f}")
+        rows.append(" ".join(cells))
+    return "```\n" + "\n".join(rows) + "\n```"

@@ -117,16 +117,16 @@ PLACES = [
 ]
 
 
-def handwriting(count: int = 40, canvas: int = 280, seed: int = 0) -> list[Handwriting]:
+def handwriting(count: int = 40, canvas: int = 280, seed: int = 0, pen: int | None = None) -> list[Handwriting]:
     """`count` digits (each of 0–9 in turn) in sizes and places that cycle through PLACES, pens of 10–32
-    pixels, every other one written right after Clear. Deterministic for a seed."""
+    pixels (or all `pen` wide), every other one written right after Clear. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
         digit = str(i % 10)
         name, frac, left, top = PLACES[(i * 3 + i // 10) % len(PLACES)]
-        pen = int(rng.integers(10, 33))
-        margin = pen / 2 + 2
+        width_px = int(rng.integers(10, 33)) if pen is None else pen
+        margin = width_px / 2 + 2
         height = frac * canvas
         width = height * (0.45 if name.startswith("tall") else 0.75)
         span_x, span_y = canvas - width - 2 * margin, canvas - height - 2 * margin
@@ -140,7 +140,7 @@ def handwriting(count: int = 40, canvas: int = 280, seed: int = 0) -> list[Handw
 
         x0, y0 = where(left, span_x), where(top, span_y)
         strokes = tuple(tuple((x0 + x * width, y0 + y * height) for x, y in line) for line in HANDWRITING[digit])
-        out.append(Handwriting(digit, strokes, pen, name, right_after_clear=i % 2 == 1))
+        out.append(Handwriting(digit, strokes, width_px, name, right_after_clear=i % 2 == 1))
     return out
 
 

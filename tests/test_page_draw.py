@@ -91,7 +91,30 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     assert metric.value == expected.label
     assert next(m for m in at.metric if m.label == "Confidence").value == f"{expected.confidence:.1%}"
     assert at.get("plotly_chart"), "the probability bar chart"
+    # Look inside, one view at a time. First, why this answer: Grad-CAM for the answer, then "why not 7?".
+    assert at.segmented_control(key="draw_view").value == "Why this answer"
+    assert "Grad-CAM on conv2d_1" in texts(at)
+    at.segmented_control(key="draw_why_class").set_value("7").run()
+    assert not at.exception
+    assert "for **7**" in texts(at) or "speaks for **7**" in texts(at)
+    # The convolution: the lessons' warm-up, then one number of the first feature map worked out by hand,
+    # equal to the number the model computed.
+    at.segmented_control(key="draw_view").set_value("The convolution").run()
+    assert not at.exception
+    assert "2×1 + 5×2 + 8×3 = 36" in texts(at) and "[36, 33, 37, 45]" in texts(at)
+    at.slider(key="draw_conv_row").set_value(0).run()
+    at.slider(key="draw_conv_col").set_value(25).run()
+    at.number_input(key="draw_conv_channel").set_value(3).run()
+    assert not at.exception
+    import re
+
+    done = next(s.value for s in at.success if "feature map holds" in s.value)
+    shown, computed = re.search(r"= \*\*(-?[\d.]+)\*\*.*computed (-?[\d.]+)\)", done).groups()
+    assert shown == computed and "(0, 25)" in done and "filter #3" in done
+    assert texts(at).count("```") >= 6  # three grids: the window, the filter's weights, their products
+    assert "sum of 36 products" in texts(at)  # the deeper layer's sentence: 3×3×4
     # Feature maps: a slider for the channels and one caption per conv layer.
+    at.segmented_control(key="draw_view").set_value("Feature maps").run()
     assert at.slider(key="draw_channels").value == 6  # 8 by default, at most the widest layer's 6
     assert "conv2d" in texts(at) and "4 filters 3×3" in texts(at) and "6 filters 3×3" in texts(at)
     assert ("Right" in texts(at)) or ("Wrong" in texts(at))
