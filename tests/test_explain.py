@@ -183,3 +183,54 @@ def test_overlay_is_an_rgb_image():
     img = explain.overlay(x, heat)
     assert img.shape == (28, 28, 3) and 0 <= img.min() and img.max() <= 1
     assert img[:, :14].mean() > img[:, 14:].mean()
+
+
+def test_digits_files_are_drawn_like_mnist():
+    from cnnkit import drawing
+
+    digits = tuple(str(i) for i in range(10))
+    assert drawing.uses_drawing("mnist", (28, 28, 1))
+    assert drawing.uses_drawing("file:mnist_full", (28, 28, 1), digits)
+    assert not drawing.uses_drawing("file:mnist_full", (28, 28, 1), ("cat", "dog"))
+    assert not drawing.uses_drawing("fashion_mnist", (28, 28, 1), digits)
+    assert not drawing.uses_drawing("file:cifar", (32, 32, 3), digits)
+    from strokes import draw_digit
+
+    # A small 7 in a corner: prepared like MNIST (cropped and centred), not shrunk whole.
+    prepared = drawing.prepare_for(draw_digit("7", size=80, left=10, top=10), "file:mnist_full", (28, 28, 1), digits)
+    assert prepared.mode == "mnist"
+
+
+def test_cli_explain_writes_a_heatmap_and_works_out_a_convolution(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from cnnkit.__main__ import main
+    from strokes import draw_digit
+    from test_page_draw import make_run
+
+    run = make_run(tmp_path / "runs")
+    png = tmp_path / "seven.png"
+    Image.fromarray(draw_digit("7", polarity="dark_on_light")).save(png)
+    out = tmp_path / "heat.png"
+    assert main(["explain", "--run", str(run.path), str(png), "--out", str(out), "--class", "3",
+                 "--conv", "5,6,2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["explained"] == "3" and result["method"] == "Grad-CAM on conv2d_1"
+    assert Image.open(out).size == (280, 280)
+    conv = result["convolution"]
+    assert conv["layer"] == "conv2d" and conv["filter"] == 2 and "feature map's number at (5, 6)" in conv["sentence"]
+    assert main(["explain", "--run", str(run.path), str(png), "--out", str(out), "--class", "x"]) == 2
+    assert "there is no class 'x'" in capsys.readouterr().err
+
+
+def test_cli_dataset_name_equals_file(tmp_path, capsys):
+    from cnnkit.__main__ import main
+
+    rng = np.random.default_rng(0)
+    f = tmp_path / "digits.npz"
+    np.savez(f, x_train=rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), y_train=np.arange(30) % 10,
+             x_test=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8), y_test=np.arange(10) % 10)
+    assert main(["summary", "--dataset", f"mnist={f}"]) == 0
+    assert "input 28×28×1" in capsys.readouterr().out
