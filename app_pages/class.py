@@ -57,15 +57,15 @@ if not session.is_lecturer():
     st.stop()
 
 # --- the lecturer's view ---------------------------------------------------------------------------
-top_left, top_mid, top_right = st.columns([3, 1.2, 1])
+top_left, top_mid, top_right = st.columns([3, 1.3, 0.7], vertical_alignment="center")
 with top_left:
-    st.caption("Everything your class has trained on this server, newest first. Students appear under the "
-               "nickname they chose in the sidebar, otherwise as \"student N\".")
+    st.caption("Everything your class has trained on this server. Students appear under the nickname they chose "
+               "in the sidebar, otherwise as \"student N\".")
 with top_mid:
     ss.setdefault("class_presentation", False)
     st.toggle("Presentation mode", key="class_presentation", help="Larger type and charts for a projector.")
 with top_right:
-    if st.button("Lock this browser", icon=":material/lock:"):
+    if st.button("Lock", icon=":material/lock:", help="Lock this page in this browser (the key unlocks it again)."):
         book.lock(session.owner_id())
         st.rerun()
 
@@ -75,7 +75,7 @@ if large:
     .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,
     .stMainBlockContainer td, .stMainBlockContainer th { font-size: 1.5rem !important; }
     .stMainBlockContainer h1 { font-size: 3.6rem !important; }
-    .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 2.4rem !important; }
+    .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 2.2rem !important; }
     [data-testid="stMetricValue"] { font-size: 3.4rem !important; }
     [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
     </style>""")
@@ -86,39 +86,42 @@ if not runs.class_mode():
             icon=":material/info:")
 
 summary = classroom.summarize(classroom.class_runs(), session.class_jobs(), book)
+a, b, c = st.columns(3)
+a.metric("Students", summary.counts["students"])
+b.metric("Runs", summary.counts["runs"], help=f"Not counting the {summary.counts['shared']} shared copies.")
+c.metric("Best test accuracy", f"{summary.best_accuracy:.1%}" if summary.best_accuracy is not None else "—")
 
 
 # --- jobs, kept live -----------------------------------------------------------------------------------
 @st.fragment(run_every=JOBS_POLL_SECONDS)
 def jobs_panel() -> None:
     live = classroom.summarize([], session.class_jobs(), book)
-    c = {**summary.counts, "running": live.counts["running"], "queued": live.counts["queued"]}
-    a, b, m, d, e = st.columns(5)
-    a.metric("Students", c["students"])
-    b.metric("Runs", c["runs"])
-    m.metric("Training now", c["running"])
-    d.metric("Waiting", c["queued"])
-    e.metric("Best test accuracy", f"{summary.best_accuracy:.1%}" if summary.best_accuracy is not None else "—")
-    st.subheader("Jobs running and queued")
+    left, right = st.columns(2)
+    left.metric("Training now", live.counts["running"])
+    right.metric("Waiting", live.counts["queued"])
     if not live.jobs:
         st.caption("No job is training or waiting right now.")
         return
-    st.dataframe(pd.DataFrame([{"Student": j.student, "Model": j.architecture, "Dataset": j.dataset,
-                                "State": j.state, "Progress": j.fraction, "Where": j.progress} for j in live.jobs]),
+    st.dataframe(pd.DataFrame([{"Student": j.student, "Model": j.architecture, "Progress": j.fraction,
+                                "Where": j.progress} for j in live.jobs]),
                  hide_index=True, row_height=48 if large else None,
                  column_config={"Progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1,
                                                                             format="percent")})
 
 
-jobs_panel()
-
 # --- runs -------------------------------------------------------------------------------------------------
-st.subheader("Every run of the class")
-if not summary.runs:
-    st.info("No runs yet. When a student's training job finishes or is stopped, its run appears here with its "
-            "architecture, parameters, FLOPs, epochs and test accuracy.", icon=":material/hourglass_empty:")
-else:
-    st.plotly_chart(charts.class_scatter_figure(summary.scatter_points(), large=large), key="class_scatter")
+chart_col, jobs_col = st.columns([3, 2]) if not large else (st.container(), st.container())
+with jobs_col:
+    jobs_panel()
+with chart_col:
+    if summary.runs:
+        st.plotly_chart(charts.class_scatter_figure(summary.scatter_points(), large=large), key="class_scatter")
+    else:
+        st.info("No runs yet. When a student's training job finishes or is stopped, its run appears here with its "
+                "architecture, parameters, FLOPs, epochs and test accuracy.", icon=":material/hourglass_empty:")
+
+if summary.runs:
+    st.subheader("Every run of the class")
     table = pd.DataFrame(summary.table())
     if large:
         best = table.sort_values("Test accuracy", ascending=False, na_position="last").head(PRESENTATION_ROWS)

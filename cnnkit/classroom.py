@@ -363,8 +363,9 @@ class RunRow:
     epochs: int | None
     test_accuracy: float | None
     created: float
-    shared: bool
+    shared: bool               # a shared copy (in the shared folder)
     path: str
+    shared_from: str | None = None   # for a shared copy: the id of the run it was copied from
 
 
 @dataclass(frozen=True)
@@ -388,14 +389,18 @@ class ClassSummary:
     best_accuracy: float | None = None   # the best test accuracy of a student's run (shared runs left out)
 
     def scatter_points(self) -> list[dict[str, Any]]:
-        """Test accuracy against parameters, one point per run that has both, with its hover words."""
+        """Test accuracy against parameters, one point per run that has both, with its hover words.
+
+        A shared copy is not a point of its own: the run it was copied from is drawn as shared.
+        """
+        shared_ids = {r.shared_from for r in self.runs if r.shared and r.shared_from}
         pts = []
         for r in self.runs:
-            if r.test_accuracy is None or not r.parameters:
+            if r.test_accuracy is None or not r.parameters or (r.shared and r.shared_from):
                 continue
             pts.append({"parameters": r.parameters, "test_accuracy": r.test_accuracy, "student": r.student,
                         "architecture": r.architecture, "dataset": r.dataset, "epochs": r.epochs,
-                        "flops": r.flops, "shared": r.shared, "id": r.id})
+                        "flops": r.flops, "shared": r.shared or r.id in shared_ids, "id": r.id})
         return pts
 
     def table(self) -> list[dict[str, Any]]:
@@ -441,7 +446,8 @@ def run_row(run: runs.Run, student: str) -> RunRow:
     return RunRow(id=run.id, student=student, architecture=_architecture(run), dataset=run.dataset,
                   parameters=params, flops=flops, epochs=_epochs(run),
                   test_accuracy=float(acc) if isinstance(acc, (int, float)) else None,
-                  created=run.created, shared=run.shared, path=str(run.path))
+                  created=run.created, shared=run.shared, path=str(run.path),
+                  shared_from=run.extra.get("shared_from") if run.shared else None)
 
 
 def summarize(class_runs: list[runs.Run], jobs: Iterable[Any], names: ClassBook) -> ClassSummary:

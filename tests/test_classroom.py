@@ -174,7 +174,8 @@ def test_class_summary_counts_rows_and_scatter(runs_dir, book):
     # B was first seen choosing a nickname (number 1); A and C get theirs in the order they first trained.
     assert {r.student for r in s.runs} == {"student 2", "Ada", "student 3", "command line", "shared by Ada"}
     pts = s.scatter_points()
-    assert len(pts) == 5 and all(p["test_accuracy"] is not None for p in pts)   # C's run has no accuracy
+    assert len(pts) == 4 and all(p["test_accuracy"] is not None for p in pts)   # C's run has no accuracy
+    assert [p["shared"] for p in pts if p["id"] == b1.id] == [True]   # the shared copy is no second point
     assert sorted(p["parameters"] for p in pts if p["student"] == "student 2") == sorted(
         presets.get(n).spec.summary().total_params for n in ("single_conv", "fast_cpu"))
     assert [(j.student, j.state, j.progress) for j in s.jobs] == [
