@@ -59,8 +59,9 @@ if not session.is_lecturer():
 # --- the lecturer's view ---------------------------------------------------------------------------
 top_left, top_mid, top_right = st.columns([3, 1.3, 0.7], vertical_alignment="center")
 with top_left:
-    st.caption("Everything your class has trained on this server. Students appear under the nickname they chose "
-               "in the sidebar, otherwise as \"student N\".")
+    if not ss.get("class_presentation"):
+        st.caption("Everything your class has trained on this server. Students appear under the nickname they "
+                   "chose in the sidebar, otherwise as \"student N\".")
 with top_mid:
     ss.setdefault("class_presentation", False)
     st.toggle("Presentation mode", key="class_presentation", help="Larger type and charts for a projector.")
@@ -76,8 +77,9 @@ if large:
     .stMainBlockContainer td, .stMainBlockContainer th { font-size: 1.5rem !important; }
     .stMainBlockContainer h1 { font-size: 3.6rem !important; }
     .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 2.2rem !important; }
-    [data-testid="stMetricValue"] { font-size: 3.4rem !important; }
-    [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
+    .stMainBlockContainer [data-testid="stMetricValue"],
+    .stMainBlockContainer [data-testid="stMetricValue"] * { font-size: 3.6rem !important; line-height: 1.15; }
+    .stMainBlockContainer [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
     </style>""")
 
 if not runs.class_mode():

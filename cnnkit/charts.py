@@ -261,9 +261,12 @@ def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
                            f"<extra>{ds}</extra>")))
     fig.update_layout(title=dict(text=title, font=dict(size=font + 4)), font=dict(size=font),
                       height=620 if large else 440, margin=dict(l=10, r=10, t=60, b=10),
-                      legend=dict(title="dataset", orientation="h", y=-0.18), hoverlabel=dict(font_size=font),
-                      xaxis=dict(title="parameters (log scale)", type="log"),
-                      yaxis=dict(title="test accuracy", tickformat=".0%"))
+                      legend=dict(title="dataset", orientation="h", y=-0.2, font=dict(size=font)),
+                      hoverlabel=dict(font_size=font),
+                      xaxis=dict(title=dict(text="parameters (log scale)", font=dict(size=font)), type="log",
+                                 tickfont=dict(size=font - 2)),
+                      yaxis=dict(title=dict(text="test accuracy", font=dict(size=font)), tickformat=".0%",
+                                 tickfont=dict(size=font - 2)))
     if not points:
         fig.add_annotation(text="No finished runs yet", showarrow=False, font=dict(size=font + 4),
                            xref="paper", yref="paper", x=0.5, y=0.5)
