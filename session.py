@@ -405,8 +405,7 @@ def class_jobs() -> list:
 
 def my_active_jobs() -> int:
     """How many of this student's jobs are queued or running."""
-    me = owner_id()
-    return sum(1 for snap in class_jobs() if snap.owner == me and snap.active)
+    return job_registry().active_count(owner_id())
 
 
 def nickname_box() -> None:

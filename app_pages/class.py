@@ -16,6 +16,7 @@ from cnnkit import charts, classroom, runs
 from cnnkit.errors import UserError
 
 JOBS_POLL_SECONDS = 3.0
+IDLE_POLL_SECONDS = 15.0
 PRESENTATION_ROWS = 12
 
 
@@ -95,7 +96,9 @@ c.metric("Best test accuracy", f"{summary.best_accuracy:.1%}" if summary.best_ac
 
 
 # --- jobs, kept live -----------------------------------------------------------------------------------
-@st.fragment(run_every=JOBS_POLL_SECONDS)
+# Every fragment run costs the server a rerun (and Streamlit's Keras clean-up): poll fast only while
+# something trains or waits.
+@st.fragment(run_every=JOBS_POLL_SECONDS if summary.jobs else IDLE_POLL_SECONDS)
 def jobs_panel() -> None:
     live = classroom.summarize([], session.class_jobs(), book)
     left, right = st.columns(2)

@@ -187,13 +187,17 @@ def _cost_line(hyper: training.Hyper) -> None:
         st.warning(note, icon=":material/speed:")
 
 
+allowed_jobs = limits.jobs_at_a_time if limits else 1   # a lecturer may allow a few side by side
+my_jobs = session.my_active_jobs()
+
+
 def _submit(replace: bool = False) -> None:
     try:
         hyper, notes = _hyper_from_widgets(), []
         if limits:
-            hyper, notes = classroom.apply_limits(hyper, limits, active_jobs=0 if replace else session.my_active_jobs())
+            hyper, notes = classroom.apply_limits(hyper, limits, active_jobs=0 if replace else my_jobs)
         new_job = registry.submit(spec, ds, hyper, owner=session.owner_id(), title=spec.name or "my model",
-                                  replace=replace)
+                                  replace=replace, max_active=allowed_jobs)
     except UserError as err:
         session.show_error(err)
     else:
@@ -207,9 +211,14 @@ if limits and limits.describe():
 for note in ss.pop("class_limit_notes", []):
     st.info(note, icon=":material/school:")
 _cost_line(_hyper_from_widgets())
-if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=active):
+if st.button("Start training", type="primary", icon=":material/play_arrow:",
+             disabled=active and my_jobs >= allowed_jobs):
     _submit()
-if active:
-    st.caption("One job per student at a time, so that the whole class gets its turn.")
+if my_jobs > 1:
+    st.caption(f"You have {my_jobs} jobs training or waiting; this page follows the newest. The others' runs "
+               "appear on the Evaluation page when they finish.")
+if active and my_jobs >= allowed_jobs:
+    if allowed_jobs == 1:
+        st.caption("One job per student at a time, so that the whole class gets its turn.")
     if st.button("Stop my job and start one with these settings", icon=":material/restart_alt:", key="replace_job"):
         _submit(replace=True)

@@ -35,6 +35,7 @@ from cnnkit.errors import TrainingError, UserError
 
 CLASS_FILE = "class.json"
 NICKNAME_MAX = 24
+PARALLEL_JOBS = 3   # jobs a student may run side by side when the lecturer lifts "one job at a time"
 LECTURER_LABEL = "lecturer"
 
 
@@ -68,6 +69,11 @@ class ClassLimits:
     max_epochs: int | None = None
     max_train_images: int | None = None
     one_job_at_a_time: bool = True
+
+    @property
+    def jobs_at_a_time(self) -> int:
+        """How many jobs one student may have queued or running at once."""
+        return 1 if self.one_job_at_a_time else PARALLEL_JOBS
 
     @classmethod
     def from_env(cls, env=None) -> ClassLimits:
@@ -107,8 +113,7 @@ class ClassLimits:
             out.append(f"at most {self.max_epochs} epoch{'s' if self.max_epochs != 1 else ''} per job")
         if self.max_train_images:
             out.append(f"at most {self.max_train_images:,} training images per job")
-        if self.one_job_at_a_time:
-            out.append("one job at a time")
+        out.append("one job at a time" if self.one_job_at_a_time else f"up to {PARALLEL_JOBS} jobs at a time")
         return out
 
     def describe(self) -> str:
@@ -120,12 +125,15 @@ def apply_limits(hyper, limits: ClassLimits, *, active_jobs: int = 0) -> tuple[A
     """The job's settings within the class limits, and one sentence per change made.
 
     More epochs than the cap are lowered to it; training images are capped through the
-    settings' `train_images` (a stratified subset). A student who already has a job
-    queued or running gets a TrainingError when the class allows one job at a time.
+    settings' `train_images` (a stratified subset). A student who already has as many jobs
+    queued or running as the class allows (`ClassLimits.jobs_at_a_time`) gets a TrainingError.
     """
-    if limits.one_job_at_a_time and active_jobs > 0:
-        raise TrainingError("Your lecturer allows one training job at a time in this class: stop your job or "
-                            "let it finish, then start the next.")
+    if active_jobs >= limits.jobs_at_a_time:
+        raise TrainingError(
+            "Your lecturer allows one training job at a time in this class: stop your job or let it finish, then "
+            "start the next." if limits.jobs_at_a_time == 1 else
+            f"Your lecturer allows {limits.jobs_at_a_time} training jobs at a time in this class and you have "
+            f"{active_jobs}: stop one or let it finish, then start the next.")
     notes = []
     changes: dict[str, Any] = {}
     if limits.max_epochs and int(hyper.epochs) > limits.max_epochs:

@@ -690,10 +690,11 @@ class JobRegistry:
                        measured_jobs=self.throughput.samples, cap_seconds=cap, advice=advice)
 
     def submit(self, spec, dataset, hyper: Hyper, *, owner: str | None = None, title: str = "",
-               runs_root: Path | str | None = None, replace: bool = False) -> Job:
+               runs_root: Path | str | None = None, replace: bool = False, max_active: int = 1) -> Job:
         """Queue a student's job (or share an identical one, or reuse an identical finished Run).
 
-        One active job per student: with `replace` their current job is stopped first.
+        At most `max_active` active jobs per student (one unless a lecturer allows more in class
+        mode): with `replace` their newest job is stopped first.
         """
         h = hyper.validate(num_train=len(dataset.y_train))
         check_compatible(spec, dataset)
@@ -704,7 +705,7 @@ class JobRegistry:
         key = job_key(spec, h, fp)
         if owner is not None:
             current = self.active_job(owner)
-            if current is not None:
+            if current is not None and self.active_count(owner) >= max(1, int(max_active)):
                 if not replace:
                     word = "waiting" if current.state is JobState.QUEUED else "training"
                     raise TrainingError(f"You already have a job {word} ({current.title}). Stop it, or replace it "
@@ -795,6 +796,11 @@ class JobRegistry:
         with self._lock:
             mine = [j for j in self._jobs.values() if j.owner == owner and j._final is None]
         return max(mine, key=lambda j: j.created) if mine else None
+
+    def active_count(self, owner: str | None) -> int:
+        """How many of this student's jobs are queued or running."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.owner == owner and j._final is None)
 
     def latest(self, owner: str | None) -> Job | None:
         with self._lock:

@@ -127,7 +127,11 @@ def test_apply_limits_lowers_and_says_so():
     assert (h.epochs, h.train_images, notes) == (2, 500, [])
     with pytest.raises(TrainingError, match="one training job at a time"):
         classroom.apply_limits(_Hyper(), limits, active_jobs=1)
-    assert classroom.apply_limits(_Hyper(), classroom.ClassLimits(one_job_at_a_time=False), active_jobs=1)[0] == _Hyper()
+    several = classroom.ClassLimits(one_job_at_a_time=False)
+    assert classroom.apply_limits(_Hyper(), several, active_jobs=2)[0] == _Hyper()
+    with pytest.raises(TrainingError, match="3 training jobs at a time in this class and you have 3"):
+        classroom.apply_limits(_Hyper(), several, active_jobs=3)
+    assert several.describe() == "Your lecturer's limits for this class: up to 3 jobs at a time."
     assert "at most 3 epochs per job, at most 2,000 training images per job" in limits.describe()
 
 

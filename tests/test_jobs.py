@@ -176,6 +176,15 @@ def test_one_job_per_student_and_replace(registry, tiny_ds):
     assert first.wait(60).state is JobState.STOPPED
     assert registry.active_job("dan") in (second, None) and registry.latest("dan") is second
     assert second.wait(180).state is JobState.FINISHED, second.snapshot().message
+    # A lecturer who lifts "one job at a time" lets a student run a few side by side (max_active), no more.
+    x = registry.submit(tiny_spec(), ds, quick(seed=4, batch_size=4, epochs=20), owner="dan", max_active=2)
+    y = registry.submit(tiny_spec(), ds, quick(seed=5, batch_size=4, epochs=20), owner="dan", max_active=2)
+    assert registry.active_count("dan") == 2
+    with pytest.raises(TrainingError, match="already have a job"):
+        registry.submit(tiny_spec(), ds, quick(seed=6), owner="dan", max_active=2)
+    x.stop()
+    y.stop()
+    assert x.wait(60).state is JobState.STOPPED and y.wait(60).state is JobState.STOPPED
 
 
 def test_progress_streams_and_stop_acts_across_processes(registry, tiny_ds, client):

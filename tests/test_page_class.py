@@ -140,3 +140,15 @@ def test_students_do_not_see_the_class_page_and_can_pick_a_nickname(lecture):
     at.text_input[0].input("Grace H.")
     at.button[0].click().run()  # the nickname form's Save
     assert classroom.book().nickname(at.session_state["owner_id"]) == "Grace H."
+
+
+def test_training_page_enforces_the_class_limits(lecture):
+    classroom.book().set_limits(classroom.ClassLimits(max_epochs=2, one_job_at_a_time=True))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("app_pages/training.py")
+    at.run()
+    assert not at.exception, at.exception
+    epochs = at.number_input(key="hp_epochs")
+    assert epochs.value == 2 and epochs.proto.max == 2     # the fast preset suggests 8: lowered to the cap
+    assert "Your lecturer's limits for this class: at most 2 epochs per job, one job at a time." in words(at)
