@@ -267,7 +267,7 @@ def use_upload(filename: str, data: bytes, name: str | None) -> datasets.Dataset
 
 
 def current_spec():
-    """The student's ModelSpec; the fast preset for the current dataset until they build their own."""
+    """The student's ModelSpec; the default (lecture) preset for the current dataset until they choose one."""
     from cnnkit import presets
     from cnnkit.spec import ModelSpec
 
@@ -277,7 +277,7 @@ def current_spec():
         spec = raw if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
         # A model built for another dataset keeps its layers and takes this dataset's image shape.
         return spec if tuple(spec.input_shape) == tuple(ds.image_shape) else spec.with_input_shape(ds.image_shape)
-    return presets.get(presets.FAST, input_shape=ds.image_shape, num_classes=ds.num_classes).spec
+    return presets.get(presets.DEFAULT, input_shape=ds.image_shape, num_classes=ds.num_classes).spec
 
 
 def set_spec(spec) -> None:

@@ -20,7 +20,7 @@ from cnnkit.spec import LayerSpec, ModelSpec, format_bytes, format_count, format
 
 ss = st.session_state
 ss.setdefault("arch_rev", 0)  # bumped on every structural change, so widgets are rebuilt from the spec
-ss.setdefault("spec_preset", presets.FAST)  # the preset the spec started from: its training settings
+ss.setdefault("spec_preset", presets.DEFAULT)  # the preset the spec started from: its training settings
 
 st.title("2 · Define the architecture")
 st.caption(
@@ -115,7 +115,7 @@ def _rename(key: str) -> None:
 
 # --- start from a preset or from nothing ----------------------------------------------
 names = presets.names()
-ss.setdefault("arch_preset_pick", ss.spec_preset if ss.spec_preset in names else presets.FAST)
+ss.setdefault("arch_preset_pick", ss.spec_preset if ss.spec_preset in names else presets.DEFAULT)
 with st.container(border=True):
     pick, use, empty = st.columns([4, 1.2, 1.2], vertical_alignment="bottom")
     pick.selectbox("Start from a lesson's model", names, key="arch_preset_pick",
@@ -132,6 +132,14 @@ with st.container(border=True):
         + (f" · momentum {chosen.momentum:g}" if chosen.momentum else "")
         + f" · batch {chosen.batch_size} · {chosen.epochs} epochs. {chosen.lesson}"
     )
+    n_train = len(ds.y_train)
+    st.caption(presets.cost_words(chosen.name, ds.image_shape, ds.num_classes, n_train))
+    with st.expander("What every preset costs: FLOPs per image, seconds per epoch, accuracy"):
+        st.dataframe(presets.cost_frame(ds.image_shape, ds.num_classes, n_train), hide_index=True,
+                     column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+        st.caption("Seconds per epoch and images per second were measured on this project's 2-core machine "
+                   "(bench/bench_training.py) for 28×28×1 images; a busy server is slower. FLOPs are worked out "
+                   "from the layers: the cost per image, not the parameter count, sets the training time.")
 
 summary = spec.summary()
 problems = spec.validate(ds.num_classes)

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -100,8 +101,8 @@ def job_throughput(spec, ds, hyper: Hyper) -> tuple[float, float]:
     return rates(clock, len(ds.y_train))
 
 
-def bench_throughput(ds, epochs: int, rounds: int) -> None:
-    p = presets.get(presets.FAST, ds.image_shape, ds.num_classes)
+def bench_throughput(ds, epochs: int, rounds: int, preset_name: str = presets.FAST) -> None:
+    p = presets.get(preset_name, ds.image_shape, ds.num_classes)
     hyper = Hyper.from_preset(p, epochs=epochs, validation_split=0.0, seed=0)
     plain, ours = [], []
     print(f"Throughput on {ds.title} ({len(ds.y_train):,} images, batch {hyper.batch_size}, {p.title}), "
@@ -132,17 +133,20 @@ def accuracy_clock(x_test, y_test, target: float, budget: float | None, label: s
         def __init__(self):
             super().__init__()
             self.seconds: list[float] = []
+            self.cpu: list[float] = []
             self.accuracy: list[float] = []
             self.reached_at: float | None = None
-            self._start = 0.0
-            self._measuring = 0.0
+            self.reached_cpu: float | None = None
+            self._start = self._cpu_start = 0.0
+            self._measuring = self._measuring_cpu = 0.0
 
         def on_train_begin(self, logs=None):
-            self._start = time.perf_counter()
+            self._start, self._cpu_start = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             trained = t - self._start - self._measuring
+            self.cpu.append(c - self._cpu_start - self._measuring_cpu)
             probs = self.model.predict(x_test, batch_size=500, verbose=0)
             acc = float(np.mean(np.argmax(probs, axis=1) == y_test))
             self.seconds.append(trained)
@@ -150,11 +154,12 @@ def accuracy_clock(x_test, y_test, target: float, budget: float | None, label: s
             print(f"    {label:<28} epoch {epoch + 1:2d}: test accuracy {acc:.2%}  ({trained:6.1f} s trained)",
                   flush=True)
             if acc >= target and self.reached_at is None:
-                self.reached_at = trained
+                self.reached_at, self.reached_cpu = trained, self.cpu[-1]
                 self.model.stop_training = True
             elif budget is not None and trained >= budget:
                 self.model.stop_training = True
             self._measuring += time.perf_counter() - t
+            self._measuring_cpu += time.process_time() - c
 
     return AccuracyClock()
 
@@ -168,15 +173,16 @@ class Race:
     best: float                   # best test accuracy seen
     trained: float                # training seconds in all
     planned_epochs: int
+    reached_cpu: float | None = None   # this process's CPU seconds of training at that point
+    trained_cpu: float = 0.0
 
 
 def time_to_accuracy(preset, ds, target: float, seed: int, label: str, budget: float | None = None,
-                     epochs: int | None = None) -> Race:
-    """Train `preset` with its own suggested settings through a TrainingJob (the app's code path,
-    all training images, no validation split) until test accuracy reaches `target`."""
-    hyper = Hyper.from_preset(preset, validation_split=0.0, seed=seed)
-    if epochs is not None:
-        hyper.epochs = epochs
+                     epochs: int | None = None, **overrides) -> Race:
+    """Train `preset` with its own suggested settings (and `overrides`) through a TrainingJob (the app's code
+    path, all training images, no validation split) until test accuracy reaches `target`."""
+    hyper = Hyper.from_preset(preset, validation_split=0.0, seed=seed, **({"epochs": epochs} if epochs else {}),
+                              **overrides)
     x_test = datasets.to_float(ds.x_test)
     clock = accuracy_clock(x_test, ds.y_test, target, budget, label)
     job = TrainingJob(preset.spec, ds, hyper, save=False, extra_callbacks=[clock])
@@ -184,7 +190,8 @@ def time_to_accuracy(preset, ds, target: float, seed: int, label: str, budget: f
     snap = job.wait()
     assert snap.state is training.JobState.FINISHED, snap.message
     return Race(label, seed, clock.reached_at, len(clock.accuracy), max(clock.accuracy, default=0.0),
-                clock.seconds[-1] if clock.seconds else 0.0, hyper.epochs)
+                clock.seconds[-1] if clock.seconds else 0.0, hyper.epochs, clock.reached_cpu,
+                clock.cpu[-1] if clock.cpu else 0.0)
 
 
 def bench_time_to_accuracy(ds, target: float, seeds: list[int], budget_factor: float) -> None:
@@ -259,6 +266,180 @@ def bench_memory(fashion, batches: int) -> None:
     print(f"  peak with 3 jobs         {three:7.0f} MB  (+{three - base:.0f} MB; a float32 copy per job would have "
           f"added {3 * 4 * u8:.0f} MB, a uint8 copy per job {3 * u8:.0f} MB)")
 
+# --- 4. the lecture preset and the cost of every preset (full MNIST) ------------------------------------------------
+SMALL_DATA = {"epochs": 8, "batch_size": 64, "augment": True}   # the lecture preset on the 4,000-digit sample
+MNIST60K_CANDIDATES = ("../shared/data/mnist_train60k.npz", "../../shared/data/mnist_train60k.npz")
+COSTS_NOTE = ("measured by bench/bench_training.py --mnist60k on the project's 2-core development machine "
+              "(Intel Xeon, no GPU), shared with other jobs while measuring: treat the times as upper bounds")
+
+
+def full_mnist() -> datasets.Dataset | None:
+    """The 60,000 MNIST training images (../shared/data/mnist_train60k.npz), 10,000 of them held out as the
+    test set (a fixed seeded draw); None when the file is not there. Only benchmarks and slow tests read it."""
+    root = Path(__file__).resolve().parent.parent
+    env = os.environ.get("CNNKIT_MNIST60K")
+    paths = [Path(env)] if env else [root / c for c in MNIST60K_CANDIDATES]
+    path = next((p for p in paths if p.is_file()), None)
+    if path is None:
+        return None
+    with np.load(path, allow_pickle=False) as d:
+        x, y = d["x_train"][..., None], d["y_train"]
+    order = np.random.default_rng(12345).permutation(len(y))
+    test, train = order[:10_000], np.sort(order[10_000:])
+    return datasets.Dataset("mnist", "MNIST (50,000 of the training images; 10,000 held out as test)",
+                            x[train], y[train], x[test], y[test], datasets.DIGITS, "file", str(path))
+
+
+def matmul_peak(n: int = 1024, seconds: float = 3.0) -> tuple[float, float]:
+    """This machine's float32 matmul rate with TensorFlow's default threads: (GFLOP/s of wall time, per CPU s).
+
+    The best of repeated 1024×1024 products over a few seconds: the peak a model's convolutions
+    (also matrix products inside oneDNN) could at most reach here.
+    """
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), seed=1)
+    b = tf.random.normal((n, n), seed=2)
+    tf.matmul(a, b).numpy()
+    best_wall, best_cpu, end = 0.0, 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        w, c = time.perf_counter(), time.process_time()
+        for _ in range(4):
+            r = tf.matmul(a, b)
+        r.numpy()
+        w, c = time.perf_counter() - w, time.process_time() - c
+        flops = 4 * 2 * n**3
+        best_wall, best_cpu = max(best_wall, flops / w / 1e9), max(best_cpu, flops / max(c, 1e-9) / 1e9)
+    return best_wall, best_cpu
+
+
+def batch_clock(skip: int, count: int):
+    """A Keras callback timing batches skip+1 … skip+count (wall and CPU), then stopping training."""
+    import keras
+
+    class BatchClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.wall = self.cpu = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch + 1 == skip:
+                self._w, self._c = time.perf_counter(), time.process_time()
+            elif batch + 1 == skip + count:
+                self.wall, self.cpu = time.perf_counter() - self._w, time.process_time() - self._c
+                self.model.stop_training = True
+
+    return BatchClock()
+
+
+def preset_speeds(ds, peak: float, batches: int = 40) -> dict[str, dict]:
+    """Every preset's training speed through a TrainingJob (its own batch size and optimizer): images per second
+    over `batches` batches after the first 8 (which build and trace), seconds per epoch of this dataset's
+    training images, and the share of the matmul peak that 3 × forward FLOPs per image (forward + backward)
+    reach at that rate."""
+    out = {}
+    print(f"Training speed of every preset on {ds.title}, {batches} batches each after 8 warm-up batches "
+          f"(matmul peak here: {peak:.0f} GFLOP/s):")
+    print(f"  {'preset':<24}{'MFLOPs':>8}{'batch':>7}{'img/s':>8}{'img/CPU-s':>11}{'s/epoch':>9}"
+          f"{'CPU-s/epoch':>13}{'of peak':>9}")
+    for name in presets.names():
+        p = presets.get(name, ds.image_shape, ds.num_classes)
+        hyper = Hyper.from_preset(p, validation_split=0.0, seed=0, epochs=1)
+        clock = batch_clock(8, batches)
+        job = TrainingJob(p.spec, ds, hyper, save=False, extra_callbacks=[clock])
+        job.start()
+        job.wait()
+        n = batches * hyper.batch_size
+        rate, cpu_rate = n / clock.wall, n / clock.cpu
+        flops = p.spec.summary().flops
+        share = rate * 3 * flops / (peak * 1e9)
+        out[name] = {"images_per_second": round(rate, 1), "images_per_cpu_second": round(cpu_rate, 1),
+                     "batch_size": hyper.batch_size, "mflops": round(flops / 1e6, 3), "peak_share": round(share, 4)}
+        print(f"  {name:<24}{flops / 1e6:>8.2f}{hyper.batch_size:>7}{rate:>8.0f}{cpu_rate:>11.0f}"
+              f"{len(ds.y_train) / rate:>9.1f}{len(ds.y_train) / cpu_rate:>13.1f}{share:>9.1%}", flush=True)
+    return out
+
+
+def bench_race99(ds, lab_budget: float) -> list[Race]:
+    """Time to 99.0 % test accuracy: lecture vs fast vs Lab C, each with its own recipe, side by side."""
+    print(f"Time to 99.0 % test accuracy on {ds.title}; training time only (wall and this process's CPU):",
+          flush=True)
+    races = []
+    for name, label in ((presets.LECTURE, "lecture"), (presets.FAST, "fast"), (LESSON, "Lab C")):
+        p = presets.get(name, ds.image_shape, ds.num_classes)
+        lab = name == LESSON
+        races.append(time_to_accuracy(p, ds, 0.99, 0, label, budget=lab_budget if lab else None,
+                                      epochs=200 if lab else None))
+    lab = races[-1]
+    print(f"  {'run':<10}{'to 99.0 %':>12}{'CPU-s':>9}{'epochs':>8}{'best':>8}{'ratio to Lab C':>16}")
+    for r in races:
+        got = f"{r.reached_at:.1f} s" if r.reached_at is not None else "not reached"
+        cpu = f"{r.reached_cpu:.0f}" if r.reached_cpu is not None else "—"
+        if r.reached_at is None:
+            ratio = "—"
+        elif lab.reached_at is not None:
+            ratio = f"{r.reached_at / lab.reached_at:.2f}"
+        else:
+            ratio = f"< {r.reached_at / lab.trained:.2f}"
+        print(f"  {r.label:<10}{got:>12}{cpu:>9}{f'{r.epochs}/{r.planned_epochs}':>8}{r.best:>8.2%}{ratio:>16}")
+    if lab.reached_at is None:
+        print(f"  Lab C stopped after {lab.trained:.0f} s ({lab.epochs} epochs) without reaching 99.0 %: "
+              "its ratios are upper bounds.")
+    return races
+
+
+def bench_fashion_budget(fashion, seconds_per_epoch: float, budgets=(30, 90)) -> None:
+    """The lecture preset on Fashion-MNIST given 30 s and 90 s: as many epochs as fit the budget at the speed
+    measured in this run (its cosine decay planned over them), then the test accuracy."""
+    p = presets.get(presets.LECTURE, fashion.image_shape, fashion.num_classes)
+    print(f"Lecture preset on {fashion.title} ({len(fashion.y_train):,} train / {len(fashion.y_test):,} test), "
+          f"{seconds_per_epoch:.1f} s per epoch measured in this run:", flush=True)
+    for budget in budgets:
+        epochs = max(1, int(budget // seconds_per_epoch))
+        hyper = Hyper.from_preset(p, validation_split=0.0, seed=0, epochs=epochs)
+        job = TrainingJob(p.spec, fashion, hyper, save=False)
+        cpu = time.process_time()
+        job.start()
+        snap = job.wait()
+        cpu = time.process_time() - cpu
+        print(f"  budget {budget:>3} s: {epochs} epoch{'s' if epochs > 1 else ''}, trained "
+              f"{snap.metrics['train_seconds']:.1f} s (whole job {cpu:.0f} CPU-s), "
+              f"test accuracy {snap.metrics['test_accuracy']:.2%}", flush=True)
+
+
+def bench_mnist60k(args) -> None:
+    ds = full_mnist()
+    if ds is None:
+        print("(full MNIST: ../shared/data/mnist_train60k.npz not found; set CNNKIT_MNIST60K — skipped)")
+        return
+    peak, peak_cpu = matmul_peak()
+    print(f"Matmul peak (1024×1024 float32, TensorFlow's default threads): {peak:.0f} GFLOP/s wall, "
+          f"{peak_cpu:.0f} GFLOP per CPU-second; wall/CPU = {peak / peak_cpu:.2f} cores busy", flush=True)
+    sample = datasets.offline_sample()
+    lecture = presets.get(presets.LECTURE)
+    print(f"Lecture preset on {sample.title}, small-data recipe (batch 64, 8 epochs, augmentation), to 98 %:")
+    for seed in (0, 1):
+        r = time_to_accuracy(lecture, sample, 0.98, seed, f"lecture (seed {seed})", **SMALL_DATA)
+        got = f"{r.reached_at:.1f} s ({r.reached_cpu:.0f} CPU-s)" if r.reached_at is not None else "not reached"
+        print(f"  seed {seed}: 98 % after {got}, best {r.best:.2%} in {r.epochs} epochs", flush=True)
+    speeds = preset_speeds(ds, peak)
+    bench_throughput(ds, 2, 1, preset_name=presets.LECTURE)
+    races = bench_race99(ds, args.lab_budget)
+    if args.write_costs:
+        lecture = next(r for r in races if r.label == "lecture")
+        for name, r in ((presets.LECTURE, lecture), (presets.FAST, races[1])):
+            speeds[name]["accuracy"] = round(r.best, 4)
+            speeds[name]["accuracy_note"] = (f"best test accuracy on 10,000 held-out MNIST training images after "
+                                             f"{r.epochs} epoch{'s' if r.epochs > 1 else ''} on the other 50,000")
+        payload = {"measured": COSTS_NOTE, "date": time.strftime("%Y-%m-%d"), "input_shape": [28, 28, 1],
+                   "matmul_gflops": round(peak, 1), "presets": speeds}
+        presets.COSTS_FILE.write_text(json.dumps(payload, indent=1) + "\n")
+        print(f"  wrote {presets.COSTS_FILE}")
+    if args.fashion:
+        fashion = datasets.load("fashion_mnist")
+        lecture_rate = speeds[presets.LECTURE]["images_per_second"]
+        bench_fashion_budget(fashion, len(fashion.y_train) / lecture_rate)
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -272,8 +453,20 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=2.0,
                     help="stop Lab C after this many times our slowest time to target (default 2)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["throughput", "accuracy", "memory"])
+    ap.add_argument("--mnist60k", action="store_true",
+                    help="only the full-MNIST part: matmul peak, every preset's speed, time to 99 %% "
+                         "(lecture vs fast vs Lab C)")
+    ap.add_argument("--lab-budget", type=float, default=600,
+                    help="with --mnist60k: stop Lab C after this many seconds of training (default 600)")
+    ap.add_argument("--fashion", action="store_true", help="with --mnist60k: lecture preset on Fashion-MNIST, 30/90 s")
+    ap.add_argument("--write-costs", action="store_true",
+                    help="with --mnist60k: write the measured speeds into cnnkit/preset_costs.json (the cost table)")
     args = ap.parse_args()
     t0 = time.time()
+    if args.mnist60k:
+        bench_mnist60k(args)
+        print(f"(benchmark took {time.time() - t0:.0f} s)")
+        return
     fashion = None
     if "memory" not in args.skip or args.full:
         fashion = datasets.load("fashion_mnist")

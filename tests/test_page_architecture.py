@@ -45,10 +45,16 @@ def use_preset(at: AppTest, name: str) -> None:
     assert not at.exception
 
 
-def test_starts_with_the_fast_preset_and_is_ready(at):
-    assert total(at) == f"{presets.get(presets.FAST).spec.summary().total_params:,}"
+def test_starts_with_the_default_preset_and_is_ready(at):
+    assert presets.DEFAULT == presets.LECTURE
+    assert total(at) == f"{presets.get(presets.DEFAULT).spec.summary().total_params:,}"
     assert any("Ready to train" in s.value for s in at.success)
     assert not errors(at)
+    # The chosen preset's cost, and every preset's cost side by side.
+    assert any(c.value.startswith("Cost: 3.7 million FLOPs per image") for c in at.caption)
+    table = at.dataframe[0].value
+    assert list(table["preset"]) == [presets.PRESETS[n].title for n in presets.names()]
+    assert table["MFLOPs / image"].tolist() == [round(r.mflops, 2) for r in presets.cost_table()]
 
 
 def test_preset_add_break_fix(at):
@@ -144,7 +150,7 @@ def test_browser_save_and_load_json(app_server, browser_page, idle, tmp_path):
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download model (JSON)").click()
     saved = ModelSpec.from_json(Path(dl.value.path()).read_text())
-    assert saved.summary().total_params == presets.get(presets.FAST).spec.summary().total_params
+    assert saved.summary().total_params == presets.get(presets.DEFAULT).spec.summary().total_params
 
     bad = tmp_path / "broken.json"
     bad.write_text("{this is not json")

@@ -19,8 +19,8 @@ LESSON_NUMBERS = {
 }
 
 
-def test_every_lesson_is_a_preset_and_fast_is_ours():
-    assert set(LESSON_NUMBERS) | {presets.FAST} == set(presets.PRESETS)
+def test_every_lesson_is_a_preset_and_fast_and_lecture_are_ours():
+    assert set(LESSON_NUMBERS) | {presets.FAST, presets.LECTURE} == set(presets.PRESETS)
     assert presets.names()[0] == "single_conv"
 
 
@@ -67,8 +67,8 @@ def test_fast_preset_is_small_and_trains_with_a_cosine_decay():
     assert [r.output_shape for r in s.rows if r.type == "MaxPooling2D"] == [(14, 14, 32), (7, 7, 64), (3, 3, 128)]
     assert (p.optimizer, p.learning_rate, p.lr_schedule, p.batch_size, p.epochs, p.augment) == \
         ("adam", 0.003, "cosine", 64, 8, False)
-    # Every other preset keeps the constant learning rate its lesson used.
-    assert {q.lr_schedule for n, q in presets.PRESETS.items() if n != presets.FAST} == {"constant"}
+    # Every lesson keeps the constant learning rate it used.
+    assert {q.lr_schedule for n, q in presets.PRESETS.items() if n in LESSON_NUMBERS} == {"constant"}
 
 
 def test_hyper_dict_and_errors():
@@ -85,3 +85,44 @@ def test_presets_are_independent_copies():
     a = presets.get("single_conv")
     a.spec.layers[0].params["filters"] = 1
     assert presets.get("single_conv").spec.layers[0].params["filters"] == 32
+
+
+def test_lecture_preset_downsamples_first_and_is_the_default():
+    p = presets.get(presets.LECTURE)
+    s = p.spec.summary()
+    assert presets.DEFAULT == presets.LECTURE
+    assert s.total_params == 61_466 and s.non_trainable_params == 2 * (16 + 32 + 64 + 64)
+    assert s.flops == 3_744_128                      # a quarter of the fast preset's 14.9 million
+    first = p.spec.layers[0]
+    assert first.type == "Conv2D" and first.params["strides"] == 2 and s.rows[0].output_shape == (14, 14, 16)
+    assert [r.output_shape for r in s.rows if r.type == "MaxPooling2D"] == [(7, 7, 32), (3, 3, 64)]
+    assert [r.output_shape for r in s.rows if r.type == "Dense"] == [(64,), (10,)]
+    assert (p.optimizer, p.learning_rate, p.lr_schedule, p.batch_size, p.epochs, p.augment) == \
+        ("adam", 0.005, "cosine", 128, 2, False)
+
+
+def test_cost_table_has_every_preset_with_its_flops_and_measured_speed(monkeypatch, tmp_path):
+    rows = presets.cost_table()
+    assert [r.name for r in rows] == presets.names()
+    by = {r.name: r for r in rows}
+    assert by[presets.LECTURE].mflops < by[presets.FAST].mflops / 3
+    assert all(r.mflops == presets.get(r.name).spec.summary().flops / 1e6 for r in rows)
+    costs = presets.measured_costs()
+    assert "2-core" in costs["measured"] and set(costs["presets"]) == set(presets.names())
+    lecture = by[presets.LECTURE]
+    assert lecture.seconds_per_epoch == pytest.approx(50_000 / lecture.images_per_second)
+    assert lecture.accuracy >= 0.99 and "held-out" in lecture.accuracy_note
+    # Another image shape was not measured: FLOPs only. A missing file leaves the worked-out columns.
+    cifar = {r.name: r for r in presets.cost_table((32, 32, 3), 10)}
+    assert cifar[presets.LECTURE].seconds_per_epoch is None and cifar[presets.LECTURE].mflops > lecture.mflops
+    monkeypatch.setattr(presets, "COSTS_FILE", tmp_path / "missing.json")
+    presets.measured_costs.cache_clear()
+    try:
+        assert all(r.images_per_second is None and r.params > 0 for r in presets.cost_table())
+        assert presets.cost_words(presets.LECTURE) == "Cost: 3.7 million FLOPs per image."
+    finally:
+        presets.measured_costs.cache_clear()
+    words = presets.cost_words(presets.LECTURE, num_train=60_000)
+    assert f"about {60_000 / lecture.images_per_second:.0f} s per epoch of 60,000 images" in words
+    frame = presets.cost_frame(num_train=60_000)
+    assert list(frame.columns)[3] == "s / epoch (60,000 images)" and len(frame) == len(rows)
