@@ -137,9 +137,10 @@ with st.container(border=True):
     with st.expander("What every preset costs: FLOPs per image, seconds per epoch, accuracy"):
         st.dataframe(presets.cost_frame(ds.image_shape, ds.num_classes, n_train), hide_index=True,
                      column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
-        st.caption("Seconds per epoch and images per second were measured on this project's 2-core machine "
-                   "(bench/bench_training.py) for 28×28×1 images; a busy server is slower. FLOPs are worked out "
-                   "from the layers: the cost per image, not the parameter count, sets the training time.")
+        st.caption("CPU-seconds per epoch were measured on this project's 2-core machine (bench/bench_training.py) "
+                   "for 28×28×1 images, while other jobs shared it: an idle machine needs at most that many seconds, "
+                   "a busy server more. FLOPs are worked out from the layers: the cost per image, not the parameter "
+                   "count, sets the training time.")
 
 summary = spec.summary()
 problems = spec.validate(ds.num_classes)

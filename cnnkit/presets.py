@@ -321,8 +321,8 @@ class CostRow:
     title: str
     params: int
     mflops: float                      # forward MFLOPs per image (2 × multiply-adds of Conv2D and Dense)
-    images_per_second: float | None    # measured while training, on MNIST-shaped images (None: not measured)
-    seconds_per_epoch: float | None    # for `num_train` images at that rate
+    images_per_second: float | None    # training images per CPU-second, measured on MNIST-shaped images (None: not)
+    seconds_per_epoch: float | None    # CPU-seconds for an epoch of `num_train` images at that rate
     accuracy: float | None             # measured test accuracy with the preset's own recipe
     accuracy_note: str                 # what that accuracy was measured on
 
@@ -333,8 +333,14 @@ class CostRow:
 def cost_table(input_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE, num_classes: int = 10,
                num_train: int = 50_000) -> list[CostRow]:
     """Every preset with its parameters and FLOPs per image for this dataset's shape, plus the training speed
-    measured on this machine (images/s, and seconds for an epoch of `num_train` images) when the shape is
-    the one measured, and the measured test accuracy of its recipe."""
+    measured on this project's 2-core machine when the shape is the one measured, and the measured test
+    accuracy of its recipe.
+
+    The speed is training images per CPU-second of the training process, measured while other jobs shared the
+    machine (wall time there says more about the neighbours than about the model). A machine doing nothing
+    else runs an epoch in at most its CPU-seconds (TensorFlow keeps at least one core busy), and in about
+    half of them where it keeps both busy.
+    """
     costs = measured_costs()
     measured = costs.get("presets", {}) if isinstance(costs.get("presets"), dict) else {}
     same_shape = list(input_shape) == list(costs.get("input_shape", DEFAULT_INPUT_SHAPE))
@@ -343,7 +349,7 @@ def cost_table(input_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE, num_clas
         p = get(name, input_shape, num_classes)
         s = p.spec.summary()
         m = measured.get(name, {}) if isinstance(measured.get(name), dict) else {}
-        rate = m.get("images_per_second") if same_shape else None
+        rate = m.get("images_per_cpu_second") if same_shape else None
         rate = float(rate) if isinstance(rate, (int, float)) and rate > 0 else None
         acc = m.get("accuracy") if same_shape else None
         rows.append(CostRow(
@@ -364,23 +370,23 @@ def cost_frame(input_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE, num_clas
         "preset": [r.title for r in rows],
         "parameters": [r.params for r in rows],
         "MFLOPs / image": [round(r.mflops, 2) for r in rows],
-        f"s / epoch ({num_train:,} images)": [round(r.seconds_per_epoch) if r.seconds_per_epoch else None
-                                              for r in rows],
-        "images / s": [round(r.images_per_second) if r.images_per_second else None for r in rows],
+        f"CPU-s / epoch ({num_train:,} images)": [round(r.seconds_per_epoch) if r.seconds_per_epoch else None
+                                                  for r in rows],
+        "images / CPU-s": [round(r.images_per_second) if r.images_per_second else None for r in rows],
         "test accuracy": [r.accuracy for r in rows],
     })
 
 
 def cost_words(name: str, input_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE, num_classes: int = 10,
                num_train: int = 50_000) -> str:
-    """One line on what preset `name` costs: FLOPs per image and, where measured, seconds per epoch here."""
+    """One line on what preset `name` costs: FLOPs per image and, where measured, CPU-seconds per epoch here."""
     row = next((r for r in cost_table(input_shape, num_classes, num_train) if r.name == name), None)
     if row is None:
         raise SpecError(f"There is no preset called '{name}'. Presets: {', '.join(_RECIPES)}.")
     words = f"Cost: {row.mflops:.1f} million FLOPs per image"
     if row.seconds_per_epoch is not None:
-        words += (f" · about {row.seconds_per_epoch:.0f} s per epoch of {num_train:,} images on this project's "
-                  f"2-core machine ({row.images_per_second:,.0f} images/s)")
+        words += (f" · about {row.seconds_per_epoch:.0f} CPU-seconds per epoch of {num_train:,} images on this "
+                  f"project's 2-core machine ({row.images_per_second:,.0f} images per CPU-second)")
     if row.accuracy is not None:
         words += f" · {row.accuracy:.2%} test accuracy ({row.accuracy_note})"
     return words + "."

@@ -115,14 +115,17 @@ def test_cost_table_has_every_preset_with_its_flops_and_measured_speed(monkeypat
     # Another image shape was not measured: FLOPs only. A missing file leaves the worked-out columns.
     cifar = {r.name: r for r in presets.cost_table((32, 32, 3), 10)}
     assert cifar[presets.LECTURE].seconds_per_epoch is None and cifar[presets.LECTURE].mflops > lecture.mflops
+    words = presets.cost_words(presets.LECTURE, num_train=60_000)
+    assert f"about {60_000 / lecture.images_per_second:.0f} CPU-seconds per epoch of 60,000 images" in words
+    assert lecture.images_per_second == costs["presets"][presets.LECTURE]["images_per_cpu_second"]
+    frame = presets.cost_frame(num_train=60_000)
+    assert list(frame.columns)[3] == "CPU-s / epoch (60,000 images)" and len(frame) == len(rows)
     monkeypatch.setattr(presets, "COSTS_FILE", tmp_path / "missing.json")
     presets.measured_costs.cache_clear()
     try:
         assert all(r.images_per_second is None and r.params > 0 for r in presets.cost_table())
         assert presets.cost_words(presets.LECTURE) == "Cost: 3.7 million FLOPs per image."
     finally:
+        monkeypatch.undo()
         presets.measured_costs.cache_clear()
-    words = presets.cost_words(presets.LECTURE, num_train=60_000)
-    assert f"about {60_000 / lecture.images_per_second:.0f} s per epoch of 60,000 images" in words
-    frame = presets.cost_frame(num_train=60_000)
-    assert list(frame.columns)[3] == "s / epoch (60,000 images)" and len(frame) == len(rows)
+    assert presets.cost_table()[0].images_per_second is not None
