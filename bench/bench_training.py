@@ -16,8 +16,17 @@
 3. Memory: the process's resident memory while 1 and then 3 jobs train on full
    Fashion-MNIST (each stopped after a few dozen batches): no job copies the dataset.
 
+4. `--mnist60k` (only this part): full MNIST from ../shared/data/mnist_train60k.npz, 10,000 of its images held
+   out as the test set. The matmul peak (GFLOP per second and per CPU-second); every preset's training speed
+   through a TrainingJob (images per second and per CPU-second, seconds per epoch, share of the matmul peak);
+   time to 99.0 % for the lecture preset, the fast preset and Lab C side by side (seconds, CPU-seconds, ratio
+   to Lab C); the lecture preset's small-data recipe to 98 % on the offline sample. `--fashion` adds the
+   lecture preset on Fashion-MNIST given 30 s and 90 s; `--write-costs` writes cnnkit/preset_costs.json, the
+   measured columns of the architecture page's cost table; `--pipeline` adds TrainingJob vs plain fit on it.
+
     python bench/bench_training.py            # about 4 minutes on an idle 2-core machine
     python bench/bench_training.py --full     # adds Fashion-MNIST time to accuracy (10–15 minutes)
+    python bench/bench_training.py --mnist60k --fashion --write-costs   # 40 minutes on the loaded machine
 """
 
 from __future__ import annotations
