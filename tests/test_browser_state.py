@@ -65,6 +65,19 @@ def assert_training_settings(page, settings: dict[str, str]) -> None:
     assert radio.get_by_role("radio", name="Constant").is_checked()
 
 
+def test_training_settings_survive_a_visit_to_every_other_page(app_server, browser_page, idle):
+    page = browser_page
+    page.goto(f"{app_server}/training")
+    idle(page, timeout=FIRST_LOAD_MS)
+    settings = set_training_settings(page, idle)
+    for title in PAGES:
+        go(page, idle, title)
+        assert page.get_by_test_id("stException").count() == 0, title
+    go(page, idle, "3 · Training")
+    assert_training_settings(page, settings)
+    assert page.get_by_text("must be greater than 0").count() == 0
+
+
 def _zip_of_two_classes() -> bytes:
     rng = np.random.default_rng(0)
     buf = io.BytesIO()
