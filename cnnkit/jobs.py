@@ -138,7 +138,9 @@ def connect(address: str | None = None, n_workers: int | None = None):
     address = address or os.environ.get("CNNKIT_SCHEDULER", "").strip() or None
     if address:
         try:
-            return Client(address, timeout="15s", set_as_default=False)
+            client = Client(address, timeout="15s", set_as_default=False)
+            client.register_plugin(WarmUp(), name="cnnkit-warm-up")
+            return client
         except (OSError, TimeoutError) as err:
             raise TrainingError(f"Could not reach the training cluster at {address} ({err}). Start it with "
                                 "`dask scheduler` and `dask worker`, or unset CNNKIT_SCHEDULER to train on "

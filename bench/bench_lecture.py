@@ -1,0 +1,383 @@
+"""Benchmark: a whole lecture trains on one small server, with the jobs on Dask worker processes.
+
+Prints figures, asserts nothing (the machine is shared and noisy: say so next to any figure). Run:
+
+    python bench/bench_lecture.py                       # everything
+    python bench/bench_lecture.py --part lecture --students 30
+    python bench/bench_lecture.py --part throughput --jobs 6
+    python bench/bench_lecture.py --part memory --jobs 50
+
+Parts:
+- lecture: N simulated students are real browser sessions (Playwright driving Debian's Chromium, one
+  browser context each, against `streamlit run app.py` with its embedded cluster). They press Start
+  within 60 s — half on the default model, half on their own variant (another seed) — with 1 epoch
+  each. Measured: how long until each sees their place in line or their progress; a browsing
+  student's page-switch latency (p90) on the idle server, on today's engine with one in-thread job
+  (the code before jobs moved to Dask, taken from git), and during the lecture; whether every job
+  ends in a run; the web process's RSS idle and with N sessions; web + scheduler + workers together.
+- throughput: jobs per minute for the same batch of distinct jobs with 1 and 2 embedded worker
+  processes, and with 1 then 2 separate `dask worker` processes (the scale-out path).
+- memory: 50 jobs in a row on one embedded worker (recycled every CNNKIT_WORKER_JOBS jobs): this
+  process's (the web side's) RSS and the worker's RSS after job 5, 25 and 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CNNKIT_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+BEFORE_DASK = "3d61ffa"   # main just before training moved to Dask: today's in-thread engine
+SEEN = re.compile(r"number \d+ in line|Epoch 1/1|Building the model|Training…|Finished|Measuring|Saving")
+
+
+def p90(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))] if xs else float("nan")
+
+
+def mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def tree_rss(pid: int) -> tuple[int, int]:
+    """(RSS of the process, RSS of it and all its descendants)."""
+    p = psutil.Process(pid)
+    own = p.memory_info().rss
+    total = own
+    for c in p.children(recursive=True):
+        try:
+            total += c.memory_info().rss
+        except psutil.Error:
+            pass
+    return own, total
+
+
+# --- a server and browsers -------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(app_dir: Path, runs_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, CNNKIT_OFFLINE="1", CNNKIT_RUNS_DIR=str(runs_dir))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=app_dir, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def idle(page, timeout=180_000) -> None:
+    page.wait_for_timeout(200)
+    page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def new_page(browser, url: str, path: str = ""):
+    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(180_000)
+    page.goto(f"{url}/{path}")
+    idle(page)
+    return page
+
+
+def page_switches(page, n: int) -> list[float]:
+    """Seconds per page switch (sidebar link → the new page has finished running), alternating two pages."""
+    out = []
+    for i in range(n):
+        out.append(one_switch(page, "Data" if i % 2 == 0 else "Home"))
+    return out
+
+
+def one_switch(page, name: str) -> float:
+    link = page.get_by_test_id("stSidebarNavLink").filter(has_text=name).first
+    t = time.perf_counter()
+    link.click()
+    page.wait_for_timeout(50)
+    page.wait_for_selector(IDLE, timeout=180_000)
+    return time.perf_counter() - t
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    idle(page)
+
+
+# --- part 1: the lecture -------------------------------------------------------------------------
+def lecture(n_students: int, switches: int, work: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    print(f"\n== lecture: {n_students} students in real Chromium sessions (Playwright), embedded cluster ==")
+    old_app = work / "before-dask"
+    old_app.mkdir(parents=True, exist_ok=True)
+    subprocess.run(f"git -C {ROOT} archive {BEFORE_DASK} | tar -x -C {old_app}", shell=True, check=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+
+        # Today's engine: one job trains in a thread of the web server while a student browses.
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        proc, url = start_server(old_app, work / "runs-old", work / "old.log")
+        today: list[float] = []
+        try:
+            trainer = new_page(browser, url, "training")
+            set_number(trainer, "Epochs", 3)
+            trainer.get_by_role("button", name="Start training").click()
+            trainer.get_by_text(re.compile(r"Epoch 1/3 · batch")).first.wait_for(timeout=300_000)
+            t = time.perf_counter()
+            try:
+                browsing = new_page(browser, url)
+                print(f"today's engine, one in-thread job: a new student's first page took "
+                      f"{time.perf_counter() - t:.1f} s")
+                today = page_switches(browsing, switches)
+                print(f"today's engine, one in-thread job: page switch p90 {p90(today):.2f} s "
+                      f"(median {statistics.median(today):.2f} s, n={len(today)})")
+            except PlaywrightTimeout:
+                print(f"today's engine, one in-thread job: a browsing student's page did not finish within "
+                      f"{time.perf_counter() - t:.0f} s (the training thread holds the server's interpreter)")
+                today = [time.perf_counter() - t]
+        finally:
+            browser.close()
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            stop_server(proc)
+
+        runs_dir = work / "runs-new"
+        proc, url = start_server(ROOT, runs_dir, work / "new.log")
+        try:
+            browsing = new_page(browser, url)
+            quiet = page_switches(browsing, switches)
+            web_idle, _ = tree_rss(proc.pid)
+            print(f"new engine, idle server: page switch p90 {p90(quiet):.2f} s "
+                  f"(median {statistics.median(quiet):.2f} s); web process RSS {mb(web_idle)}")
+
+            t = time.time()
+            students = []
+            for i in range(n_students):
+                page = new_page(browser, url, "training")
+                set_number(page, "Epochs", 1)
+                if i % 2:
+                    set_number(page, "Seed", 100 + i)     # their own variant
+                students.append(page)
+            print(f"{n_students} students opened the training page and set 1 epoch in {time.time() - t:.0f} s")
+
+            seen, during = [], []
+            start = time.time()
+            for i, page in enumerate(students):
+                t0 = time.perf_counter()
+                page.get_by_role("button", name="Start training").click()
+                page.get_by_text(SEEN).first.wait_for(timeout=120_000)
+                seen.append(time.perf_counter() - t0)
+                during.append(one_switch(browsing, "Data" if i % 2 == 0 else "Home"))
+                pause = start + (i + 1) * 60 / n_students - time.time()
+                if pause > 0:
+                    time.sleep(pause)
+            pressed = time.time() - start
+            peak_web, peak_sum = tree_rss(proc.pid)
+            print(f"all {n_students} pressed Start within {pressed:.0f} s; place or progress seen after "
+                  f"p90 {p90(seen):.2f} s, max {max(seen):.2f} s (target ≤ 2 s)")
+
+            deadline = time.time() + 1800
+            while time.time() < deadline:
+                done = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] \
+                    if runs_dir.is_dir() else []
+                web, total = tree_rss(proc.pid)
+                peak_web, peak_sum = max(peak_web, web), max(peak_sum, total)
+                if len(done) >= n_students:
+                    break
+                during.append(one_switch(browsing, "Data" if len(during) % 2 == 0 else "Home"))
+                time.sleep(2)
+            took = time.time() - start
+            keys = set()
+            import json
+
+            for p in done:
+                keys.add(json.loads((p / "run.json").read_text()).get("job_key"))
+            print(f"runs saved: {len(done)} of {n_students} ({len(keys)} distinct computations) after {took:.0f} s "
+                  f"from the first press — {'no job lost' if len(done) >= n_students else 'JOBS MISSING'}")
+            print(f"page switch during the lecture: p90 {p90(during):.2f} s (median {statistics.median(during):.2f} s, "
+                  f"n={len(during)}); ratio to idle {p90(during) / p90(quiet):.2f} (target ≤ 1.5); "
+                  f"today's engine with one job: {p90(today) / p90(quiet):.2f}× idle")
+            print(f"web process RSS: idle {mb(web_idle)}, peak with {n_students} sessions {mb(peak_web)} "
+                  f"(+{mb(peak_web - web_idle)}; target ≤ +300 MB)")
+            print(f"web + scheduler (in the web process) + worker processes, peak: {mb(peak_sum)} "
+                  f"(Community Cloud ceiling 2.7 GB; target < 2.5 GB)")
+        finally:
+            stop_server(proc)
+            browser.close()
+
+
+# --- part 2: throughput -------------------------------------------------------------------------------
+def batch_of_jobs(reg, ds, n: int, seed0: int) -> float:
+    """Submit n distinct jobs (one per student), wait for all; seconds from first submit to last run."""
+    from cnnkit import presets
+    from cnnkit.training import Hyper
+
+    preset = presets.get(presets.FAST, ds.image_shape, ds.num_classes)
+    t = time.time()
+    js = [reg.submit(preset.spec, ds, Hyper.from_preset(preset, epochs=1, seed=seed0 + i), owner=f"s{seed0 + i}")
+          for i in range(n)]
+    for j in js:
+        snap = j.wait(1800)
+        if snap.state.value != "finished":
+            print(f"  job ended {snap.state.value}: {snap.message}")
+    return time.time() - t
+
+
+def throughput(n_jobs: int, work: Path) -> None:
+    from cnnkit import datasets, jobs
+
+    print(f"\n== throughput: {n_jobs} distinct jobs (fast preset, 1 epoch, offline sample: 3,600 training images) ==")
+    ds = datasets.offline_sample()
+    rates = {}
+    seed = 1000
+    for n in (1, 2):
+        client = jobs.connect(n_workers=n)
+        client.wait_for_workers(n, timeout=300)
+        reg = jobs.JobRegistry(client, runs_root=work / f"tp-{n}")
+        batch_of_jobs(reg, ds, n, seed)                # warm every worker (TensorFlow import, first graph)
+        seed += 100
+        secs = batch_of_jobs(reg, ds, n_jobs, seed)
+        seed += 100
+        rates[f"embedded, {n} worker{'s' if n > 1 else ''}"] = n_jobs / secs * 60
+        print(f"embedded LocalCluster, {n} worker process(es): {n_jobs} jobs in {secs:.0f} s = "
+              f"{n_jobs / secs * 60:.2f} jobs/min")
+        reg.close()
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+
+    # The scale-out path: a scheduler and workers started as separate commands.
+    sched_file = work / "scheduler.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CNNKIT_OFFLINE="1")
+    dask = shutil.which("dask") or "dask"
+    procs = [subprocess.Popen([dask, "scheduler", "--scheduler-file", str(sched_file), "--port", "0",
+                               "--dashboard-address", ":0"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(300):
+            if sched_file.exists():
+                break
+            time.sleep(0.2)
+        import json
+
+        address = json.loads(sched_file.read_text())["address"]
+        client = jobs.connect(address)
+        for n in (1, 2):
+            procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                           "--memory-limit", "3GB"], env=env, cwd=ROOT,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            client.wait_for_workers(n, timeout=300)
+            reg = jobs.JobRegistry(client, runs_root=work / f"tp-ext-{n}")
+            batch_of_jobs(reg, ds, n, seed)
+            seed += 100
+            secs = batch_of_jobs(reg, ds, n_jobs, seed)
+            seed += 100
+            rates[f"dask scheduler + {n} dask worker"] = n_jobs / secs * 60
+            print(f"`dask scheduler` + {n} separate `dask worker` process(es): {n_jobs} jobs in {secs:.0f} s = "
+                  f"{n_jobs / secs * 60:.2f} jobs/min")
+            reg.close()
+        client.close()
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    e1, e2 = rates["embedded, 1 worker"], rates["embedded, 2 workers"]
+    x1, x2 = rates["dask scheduler + 1 dask worker"], rates["dask scheduler + 2 dask worker"]
+    print(f"ratio 2 workers ÷ 1: embedded {e2 / e1:.2f}, separate dask workers {x2 / x1:.2f} "
+          f"(on {psutil.cpu_count()} cores shared by both workers and other users: each job already uses every core)")
+
+
+# --- part 3: memory over many jobs ------------------------------------------------------------------
+def memory(n_jobs: int, work: Path) -> None:
+    from cnnkit import datasets, jobs, presets
+    from cnnkit.training import Hyper
+
+    print(f"\n== memory: {n_jobs} jobs in a row, one embedded worker, recycled every {jobs.worker_job_limit()} jobs ==")
+    client = jobs.connect(n_workers=1)
+    client.wait_for_workers(1, timeout=300)
+    reg = jobs.JobRegistry(client, runs_root=work / "mem")
+    ds = datasets.offline_sample()
+    preset = presets.get("single_conv", ds.image_shape, ds.num_classes)
+    me = psutil.Process()
+    t = time.time()
+    for i in range(1, n_jobs + 1):
+        job = reg.submit(preset.spec, ds, Hyper.from_preset(preset, epochs=1, seed=5000 + i), owner="bench")
+        snap = job.wait(900)
+        if snap.state.value != "finished":
+            print(f"  job {i} ended {snap.state.value}: {snap.message}")
+        if i in (5, 24, 25, 26, n_jobs):
+            time.sleep(1)
+            workers = client.run(lambda: psutil.Process().memory_info().rss)
+            print(f"after job {i:>2}: web side RSS {mb(me.memory_info().rss)}; worker RSS "
+                  f"{', '.join(mb(v) for v in workers.values())} ({time.time() - t:.0f} s)")
+    print(f"recycled {reg.stats['recycled']} time(s)")
+    reg.close()
+    cluster = client.cluster
+    client.close()
+    cluster.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=("lecture", "throughput", "memory", "all"), default="all")
+    ap.add_argument("--students", type=int, default=30)
+    ap.add_argument("--switches", type=int, default=12)
+    ap.add_argument("--jobs", type=int, default=0, help="jobs for throughput (default 6) or memory (default 50)")
+    args = ap.parse_args()
+    print(f"machine: {psutil.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
+          "(shared with other work: figures are noisy, ratios measured side by side count)")
+    work = Path(tempfile.mkdtemp(prefix="bench-lecture-"))
+    try:
+        if args.part in ("throughput", "all"):
+            throughput(args.jobs or 6, work)
+        if args.part in ("memory", "all"):
+            memory(args.jobs or 50, work)
+        if args.part in ("lecture", "all"):
+            lecture(args.students, args.switches, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
