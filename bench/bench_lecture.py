@@ -260,14 +260,14 @@ def batch_of_jobs(reg, ds, n: int, seed0: int) -> float:
     return time.time() - t
 
 
-def throughput(n_jobs: int, work: Path) -> None:
+def throughput(n_jobs: int, work: Path, embedded: bool = True) -> None:
     from cnnkit import datasets, jobs
 
     print(f"\n== throughput: {n_jobs} distinct jobs (fast preset, 1 epoch, offline sample: 3,600 training images) ==")
     ds = datasets.offline_sample()
     rates = {}
     seed = 1000
-    for n in (1, 2):
+    for n in (1, 2) if embedded else ():
         client = jobs.connect(n_workers=n)
         client.wait_for_workers(n, timeout=300)
         reg = jobs.JobRegistry(client, runs_root=work / f"tp-{n}")
@@ -321,9 +321,10 @@ def throughput(n_jobs: int, work: Path) -> None:
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
-    e1, e2 = rates["embedded, 1 worker"], rates["embedded, 2 workers"]
     x1, x2 = rates["dask scheduler + 1 dask worker"], rates["dask scheduler + 2 dask worker"]
-    print(f"ratio 2 workers ÷ 1: embedded {e2 / e1:.2f}, separate dask workers {x2 / x1:.2f} "
+    embedded_ratio = (f"embedded {rates['embedded, 2 workers'] / rates['embedded, 1 worker']:.2f}, "
+                      if embedded else "")
+    print(f"ratio 2 workers ÷ 1: {embedded_ratio}separate dask workers {x2 / x1:.2f} "
           f"(on {psutil.cpu_count()} cores shared by both workers and other users: each job already uses every core)")
 
 
@@ -359,7 +360,8 @@ def memory(n_jobs: int, work: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=("lecture", "throughput", "memory", "all"), default="all")
+    ap.add_argument("--part", choices=("lecture", "throughput", "scaleout", "memory", "all"), default="all",
+                    help="scaleout: only the separate `dask scheduler` / `dask worker` half of throughput")
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--switches", type=int, default=12)
     ap.add_argument("--jobs", type=int, default=0, help="jobs for throughput (default 6) or memory (default 50)")
@@ -368,8 +370,8 @@ def main() -> None:
           "(shared with other work: figures are noisy, ratios measured side by side count)")
     work = Path(tempfile.mkdtemp(prefix="bench-lecture-"))
     try:
-        if args.part in ("throughput", "all"):
-            throughput(args.jobs or 6, work)
+        if args.part in ("throughput", "scaleout", "all"):
+            throughput(args.jobs or 6, work, embedded=args.part != "scaleout")
         if args.part in ("memory", "all"):
             memory(args.jobs or 50, work)
         if args.part in ("lecture", "all"):

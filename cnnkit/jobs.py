@@ -615,13 +615,19 @@ class JobRegistry:
         self._thread.start()
 
     # -- the cluster -------------------------------------------------------------------------------
-    def _connect(self, factory: Callable) -> None:
+    def _connect(self, factory: Callable, attempts: int = 3) -> None:
+        # A busy machine can be too slow for a worker process to start in time: try again before giving up.
         try:
-            self._client = factory()
-        except Exception as err:  # say why on the page instead of hanging every Start
-            self._client_error = str(err) if isinstance(err, TrainingError) else (
-                f"The training cluster could not start ({type(err).__name__}: {err}).")
-            log.exception("cnnkit: no Dask client")
+            for attempt in range(1, attempts + 1):
+                try:
+                    self._client = factory()
+                    return
+                except Exception as err:  # say why on the page instead of hanging every Start
+                    self._client_error = str(err) if isinstance(err, TrainingError) else (
+                        f"The training cluster could not start ({type(err).__name__}: {err}).")
+                    log.warning("cnnkit: no Dask client (attempt %d of %d): %s", attempt, attempts, err)
+                    if attempt < attempts and not self._closed:
+                        time.sleep(5)
         finally:
             self._client_ready.set()
 
