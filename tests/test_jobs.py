@@ -151,7 +151,7 @@ def test_identical_jobs_train_once_and_each_student_gets_a_run(registry, tiny_ds
     b = registry.submit(tiny_spec(name="other name"), ds, quick(epochs=2), owner="bob", title="Bob's")
     assert b.snapshot().shared_with == 1 and "trains once for all of you" in \
         training.describe_progress(b.snapshot()).status
-    sa, sb = a.wait(180), b.wait(30)
+    sa, sb = a.wait(300), b.wait(60)
     assert sa.state is JobState.FINISHED and sb.state is JobState.FINISHED, (sa.message, sb.message)
     assert registry.stats["computed"] == 1 and registry.stats["shared"] == 1
     assert sa.run_path != sb.run_path
