@@ -78,6 +78,27 @@ def test_training_settings_survive_a_visit_to_every_other_page(app_server, brows
     assert page.get_by_text("must be greater than 0").count() == 0
 
 
+def test_model_and_dataset_survive_a_reload(app_server, browser_page, idle):
+    page = browser_page
+    page.goto(f"{app_server}/architecture")
+    idle(page, timeout=FIRST_LOAD_MS)
+    pick(page, idle, "Start from a lesson's model", "Lab A")
+    page.get_by_role("button", name="Use this model").click()
+    idle(page)
+    page.get_by_text("542,230").first.wait_for()
+    go(page, idle, "1 · Data")
+    pick(page, idle, "Dataset", "Fashion-MNIST")
+    page.get_by_text("60,000").first.wait_for()
+
+    page.reload()
+    idle(page, timeout=FIRST_LOAD_MS)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("542,230 parameters").wait_for()
+    assert sidebar.get_by_text("Fashion-MNIST").count() >= 1
+    go(page, idle, "2 · Architecture")
+    assert page.get_by_text("542,230").count() >= 1
+
+
 def _zip_of_two_classes() -> bytes:
     rng = np.random.default_rng(0)
     buf = io.BytesIO()
