@@ -219,10 +219,6 @@ def show_flash_error(scope: str) -> None:
         st.error(message, icon=":material/error:")
 
 
-def dataset_name() -> str:
-    return dataset().name
-
-
 def dataset() -> datasets.Dataset:
     """The student's dataset: an upload if one is active, else the chosen catalogue entry."""
     ss = st.session_state
@@ -287,6 +283,44 @@ def current_spec():
 def set_spec(spec) -> None:
     st.session_state.spec = spec.to_dict()
     remember(spec=st.session_state.spec, spec_preset=st.session_state.get("spec_preset"))
+
+
+# Kept when the student switches model or dataset; the rest follows the new model's suggested settings.
+_HYPER_KEPT_ON_SWITCH = ("validation_split", "labels", "early_stopping", "patience", "seed", "train_images")
+
+
+def current_hyper():
+    """The student's training settings (a Hyper) for the current model and dataset.
+
+    Until the student changes them they are the ones suggested for the model (its preset's, or the
+    fast preset's); a switch to another model or dataset brings that model's optimizer, learning rate,
+    batch size, epochs and augmentation, and keeps the student's validation split, labels, early
+    stopping and seed. The Training page edits them; the Architecture page exports them.
+    Not validated here: the page that uses them says what is wrong (`Hyper.validate`).
+    """
+    from cnnkit import presets
+    from cnnkit.hyper import Hyper
+
+    ds, spec = dataset(), current_spec()
+    ss = st.session_state
+    made_for = f"{spec.name}|{ds.name}"
+    if ss.get("hyper") is None and isinstance(ss.get("saved_hyper"), dict):
+        # What the student last set, kept across a reload (see _restore).
+        try:
+            ss.hyper, ss.hyper_for = Hyper.from_dict(ss.saved_hyper).to_dict(), ss.get("saved_hyper_for")
+        except UserError:
+            pass  # settings this version cannot read: start from the suggested ones
+    if ss.get("hyper") is None or ss.get("hyper_for") != made_for:
+        kept = {k: v for k, v in (ss.get("hyper") or {}).items() if k in _HYPER_KEPT_ON_SWITCH}
+        ss.hyper, ss.hyper_for = {**presets.suggested_hyper(spec).to_dict(), **kept}, made_for
+    return Hyper.from_dict(ss.hyper)
+
+
+def set_hyper(hyper) -> None:
+    """Replace the student's training settings (for the current model and dataset); kept across a reload."""
+    current_hyper()  # settles which model and dataset they belong to
+    st.session_state.hyper = hyper.to_dict()
+    remember(hyper=st.session_state.hyper, hyper_for=st.session_state.hyper_for)
 
 
 def show_error(err: Exception) -> None:

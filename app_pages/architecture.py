@@ -15,7 +15,7 @@ import streamlit as st
 
 import session
 from cnnkit import codegen, layers, presets
-from cnnkit.errors import SpecError
+from cnnkit.errors import SpecError, UserError
 from cnnkit.spec import LayerSpec, ModelSpec, format_bytes, format_count, format_shape
 
 ss = st.session_state
@@ -127,11 +127,7 @@ with st.container(border=True):
                  width="stretch")
     chosen = presets.get(ss.arch_preset_pick, ds.image_shape, ds.num_classes)
     st.caption(chosen.description)
-    st.caption(
-        f"Suggested training: {chosen.optimizer} · learning rate {chosen.learning_rate:g}"
-        + (f" · momentum {chosen.momentum:g}" if chosen.momentum else "")
-        + f" · batch {chosen.batch_size} · {chosen.epochs} epochs. {chosen.lesson}"
-    )
+    st.caption(f"Suggested training: {chosen.hyper.describe()}. {chosen.lesson}")
     n_train = len(ds.y_train)
     st.caption(presets.cost_words(chosen.name, ds.image_shape, ds.num_classes, n_train))
     with st.expander("What every preset costs: FLOPs per image, seconds per epoch, accuracy"):
@@ -185,20 +181,6 @@ def _widget(index: int, pdef: layers.ParamDef, value) -> None:
                             **bounds, **common)
 
 
-def _export_hyper() -> tuple[dict, str]:
-    """The training settings for the exported script: the training page's, if the student set them for this
-    model and dataset, else the ones the training page would suggest (the preset's, or the fast preset's)."""
-    preset = presets.get(spec.name if spec.name in names else presets.FAST, ds.image_shape, ds.num_classes)
-    hyper = preset.hyper()
-    if ss.get("hp_defaults_for") == f"{spec.name}|{ds.name}" and "hp_optimizer" in ss:
-        hyper.update(optimizer=ss.hp_optimizer, learning_rate=ss.get("hp_lr", hyper["learning_rate"]),
-                     momentum=ss.get("hp_momentum", 0.0), batch_size=ss.get("hp_batch", hyper["batch_size"]),
-                     epochs=ss.get("hp_epochs", hyper["epochs"]), validation_split=ss.get("hp_val", 0.1),
-                     lr_schedule=ss.get("hp_lr_schedule", hyper.get("lr_schedule", "constant")))
-        return hyper, "those set on the training page"
-    return hyper, f"those suggested for {preset.title}"
-
-
 editor, overview = st.columns([6, 5], gap="large")
 
 # --- the layer list: one compact row per layer, the settings of the selected one ---------------
@@ -215,7 +197,7 @@ with editor:
         st.caption("Press :material/tune: on a layer to change its settings and see what it does.")
     n = len(spec.layers)
     selected = ss.get("arch_selected")
-    for i, (layer, row) in enumerate(zip(spec.layers, summary.rows)):
+    for i, (layer, row) in enumerate(zip(spec.layers, summary.rows, strict=True)):
         entry = layers.CATALOGUE.get(layer.type)
         is_open = selected == i
         with st.container(border=True, key=f"arch_layer{i}"):
@@ -240,7 +222,7 @@ with editor:
                     # at most three settings a row, so labels stay readable in a narrow column
                     for start in range(0, len(entry.params), 3):
                         chunk = entry.params[start:start + 3]
-                        for col, pdef in zip(st.columns(3), chunk):
+                        for col, pdef in zip(st.columns(3), chunk, strict=False):
                             with col:
                                 _widget(i, pdef, resolved[pdef.name])
                 st.info(f"{entry.explain}\n\n**Parameters here:** {spec.count_formula(i)}", icon=":material/school:")
@@ -315,15 +297,20 @@ with save_col:
         st.error(ss.arch_upload_error, icon=":material/error:")
 
 with export_col:
+    hyper = session.current_hyper()
+    try:
+        code = None if problems else codegen.script(spec, hyper, ds.name, title=spec.name or "my model")
+    except UserError as err:  # a training setting left unusable on the Training page
+        code = None
+        st.caption(f"The Keras script can be exported once the training settings are usable: {err}")
     if problems:
         st.caption("The Keras script can be exported once the model has no problems.")
-    else:
-        hyper, source = _export_hyper()
-        code = codegen.script(spec, hyper, ds.name, title=spec.name or "my model")
+    elif code is not None:
         st.download_button("Export Keras script (.py)", code, file_name=codegen.filename(spec),
                            mime="text/x-python", icon=":material/code:", key="arch_dl_script", on_click="ignore",
                            width="stretch")
         with st.expander("Show the script"):
-            st.caption(f"Training settings: {source}. Runs anywhere Keras is installed: `python "
-                       f"{codegen.filename(spec)}` (add `--epochs 1 --limit 500` for a quick trial).")
+            st.caption(f"Training settings (set on the Training page): {hyper.describe()}. Runs anywhere Keras is "
+                       f"installed: `python {codegen.filename(spec)}` (add `--epochs 1 --limit 500` for a quick "
+                       "trial).")
             st.code(code, language="python")

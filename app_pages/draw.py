@@ -208,7 +208,7 @@ def show_steps(steps: tuple[drawing.Step, ...], heading: str) -> None:
     st.markdown(f"**{heading}**")
     # A fixed grid, so each step keeps the same size whether there are 1, 3 or 6 of them.
     cols = st.columns(max(6, len(steps)))
-    for col, step in zip(cols, steps):
+    for col, step in zip(cols, steps, strict=False):
         with col:
             st.image(drawing.enlarge(step.image, STEP_SIZE), caption=f"{step.title} — {step.caption}",
                      width=STEP_SIZE, output_format="PNG")

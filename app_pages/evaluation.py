@@ -356,7 +356,7 @@ with tab_download:
         from cnnkit import codegen
 
         try:
-            script = codegen.script(run.spec, run.hyper, dataset=run.dataset, title=run.title)
+            script = codegen.script(run.spec, run.hyper, run.dataset, title=run.title)
         except UserError as err:  # e.g. a run on an uploaded dataset, which the script cannot load
             d3.caption(f"No Keras script for this run: {err}")
         else:

@@ -20,7 +20,7 @@ stages = [s for s in session.existing_stages() if s.path != "app_pages/home.py"]
 # Three cards a row: each link and its sentence stay readable on a projector (a phone stacks them).
 PER_ROW = 3
 for start in range(0, len(stages), PER_ROW):
-    for col, stage in zip(st.columns(PER_ROW), stages[start:start + PER_ROW]):
+    for col, stage in zip(st.columns(PER_ROW), stages[start:start + PER_ROW], strict=False):
         with col, st.container(border=True):
             st.page_link(stage.path, label=f"**{stage.title}**", icon=stage.icon)
             st.caption(stage.blurb)

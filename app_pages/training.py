@@ -10,6 +10,7 @@ import streamlit as st
 import session
 from cnnkit import charts, classroom, training
 from cnnkit.errors import UserError
+from cnnkit.hyper import HELP, LABEL_MODES, LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, Hyper
 
 POLL_SECONDS = 1.0
 
@@ -36,14 +37,6 @@ st.markdown(f"**Model:** {spec.name or 'your model'} · {len(spec.layers)} layer
 active = job is not None and job.state.active   # poll only while the job is queued or running
 
 
-def _settings_words(h: dict) -> str:
-    opt = training.OPTIMIZERS[h["optimizer"]].title
-    extra = [w for w, on in (("cosine decay", h.get("lr_schedule") == "cosine"), ("augmented", h["augment"]),
-                             ("early stopping", h["early_stopping"])) if on]
-    return (f"{opt}, learning rate {h['learning_rate']:g}, batch {h['batch_size']}, {h['epochs']} epochs, "
-            f"validation {h['validation_split']:.0%}, seed {h['seed']}" + (", " + ", ".join(extra) if extra else ""))
-
-
 @st.fragment(run_every=POLL_SECONDS if active else None)
 def live_panel(polling: bool) -> None:
     job = session.current_job()
@@ -57,7 +50,7 @@ def live_panel(polling: bool) -> None:
         st.rerun()  # the job just ended: redraw the whole page once (buttons, sidebar) and stop polling
     text = training.describe_progress(snap, registry.max_jobs)
     st.subheader("Your job")
-    st.caption(_settings_words(snap.hyper))
+    st.caption(snap.hyper.describe())
     if snap.state is training.JobState.QUEUED:
         st.info(text.status, icon=":material/hourglass_top:")
         counts = registry.counts()
@@ -101,34 +94,36 @@ def live_panel(polling: bool) -> None:
 live_panel(active)
 
 # --- hyper-parameters --------------------------------------------------------------------------
-HELP = training.HYPER_HELP
-suggested = training.suggested_hyper(spec, ds.image_shape, ds.num_classes)
-defaults_for = f"{spec.name}|{ds.name}"
+# The settings live in the session (session.current_hyper(), a Hyper); the widgets below only edit them:
+# each run loads the widgets from the session's Hyper, and every change writes a new Hyper back.
 ss = st.session_state
-if ss.get("hp_defaults_for") != defaults_for:
-    # A new model or dataset: start from the settings its lesson suggests.
-    ss.hp_defaults_for = defaults_for
-    ss.hp_optimizer = suggested.optimizer
-    ss.hp_lr = float(suggested.learning_rate)
-    ss.hp_momentum = float(suggested.momentum)
-    ss.hp_batch = int(suggested.batch_size)
-    ss.hp_epochs = int(suggested.epochs)
-    ss.hp_lr_schedule = suggested.lr_schedule
-    ss.setdefault("hp_val", suggested.validation_split)
-    ss.setdefault("hp_labels", suggested.labels)
-    ss.hp_augment = bool(suggested.augment)
-    ss.setdefault("hp_early", False)
-    ss.setdefault("hp_patience", suggested.patience)
-    ss.setdefault("hp_seed", suggested.seed)
+hyper = session.current_hyper()
+# widget key → (Hyper field, the widget's type)
+FIELDS = {
+    "hp_optimizer": ("optimizer", str), "hp_lr": ("learning_rate", float), "hp_lr_schedule": ("lr_schedule", str),
+    "hp_momentum": ("momentum", float), "hp_batch": ("batch_size", int), "hp_epochs": ("epochs", int),
+    "hp_val": ("validation_split", float), "hp_labels": ("labels", str), "hp_augment": ("augment", bool),
+    "hp_early": ("early_stopping", bool), "hp_patience": ("patience", int), "hp_seed": ("seed", int),
+    "hp_train_images": ("train_images", int),
+}
+for key, (name, kind) in FIELDS.items():
+    value = getattr(hyper, name)
+    ss[key] = None if value is None else kind(value)
+
+
+def _store() -> None:
+    edited = {name: ss[key] for key, (name, _) in FIELDS.items() if key in ss}
+    session.set_hyper(Hyper.from_dict({**session.current_hyper().to_dict(), **edited}))
 
 
 def _optimizer_changed() -> None:
     # Each optimizer has its own sensible step size (Adadelta needs 1.0): switch with it.
-    ss.hp_lr = training.OPTIMIZERS[ss.hp_optimizer].default_lr
+    ss.hp_lr = OPTIMIZERS[ss.hp_optimizer].default_lr
+    _store()
 
 
 limits = session.class_limits()  # the lecturer's per-student limits in class mode, else None
-max_epochs = min(training.MAX_EPOCHS, limits.max_epochs or training.MAX_EPOCHS) if limits else training.MAX_EPOCHS
+max_epochs = min(MAX_EPOCHS, limits.max_epochs or MAX_EPOCHS) if limits else MAX_EPOCHS
 ss.hp_epochs = min(int(ss.hp_epochs), max_epochs)
 
 st.subheader("Settings")
@@ -136,46 +131,42 @@ if active:
     st.caption("Your job is training with the settings it started with; changes here apply to your next job.")
 c1, c2, c3 = st.columns(3)
 with c1:
-    st.selectbox("Optimizer", list(training.OPTIMIZERS), key="hp_optimizer", on_change=_optimizer_changed,
-                 format_func=lambda k: training.OPTIMIZERS[k].title)
-    st.caption(training.OPTIMIZERS[ss.hp_optimizer].explanation)
-    st.number_input("Learning rate", key="hp_lr", step=0.0005, format="%.4f")
+    st.selectbox("Optimizer", list(OPTIMIZERS), key="hp_optimizer", on_change=_optimizer_changed,
+                 format_func=lambda k: OPTIMIZERS[k].title)
+    st.caption(OPTIMIZERS[ss.hp_optimizer].explanation)
+    st.number_input("Learning rate", key="hp_lr", step=0.0005, format="%.4f", on_change=_store)
     st.caption(HELP["learning_rate"])
-    st.radio("Learning-rate schedule", list(training.LR_SCHEDULES), key="hp_lr_schedule", horizontal=True,
-             format_func=str.capitalize)
+    st.radio("Learning-rate schedule", list(LR_SCHEDULES), key="hp_lr_schedule", horizontal=True,
+             format_func=str.capitalize, on_change=_store)
     st.caption(HELP["lr_schedule"])
     if ss.hp_optimizer == "sgd":
-        st.slider("Momentum", 0.0, 0.99, key="hp_momentum", step=0.01)
+        st.slider("Momentum", 0.0, 0.99, key="hp_momentum", step=0.01, on_change=_store)
         st.caption(HELP["momentum"])
 with c2:
-    st.number_input("Batch size", key="hp_batch", min_value=1, step=16)
+    st.number_input("Batch size", key="hp_batch", min_value=1, step=16, on_change=_store)
     st.caption(HELP["batch_size"])
-    st.number_input("Epochs", key="hp_epochs", min_value=1, max_value=max_epochs, step=1)
+    st.number_input("Epochs", key="hp_epochs", min_value=1, max_value=max_epochs, step=1, on_change=_store)
     st.caption(HELP["epochs"])
-    st.slider("Validation split", 0.0, 0.5, key="hp_val", step=0.05)
+    st.slider("Validation split", 0.0, 0.5, key="hp_val", step=0.05, on_change=_store)
     st.caption(HELP["validation_split"])
+    st.number_input("Training images", key="hp_train_images", min_value=2, step=500, on_change=_store,
+                    placeholder=f"all {len(ds.y_train):,}")
+    st.caption(HELP["train_images"])
 with c3:
-    st.radio("Labels", list(training.LABEL_MODES), key="hp_labels", horizontal=True,
-             format_func=lambda k: {"integer": "Integers", "one_hot": "One-hot"}[k])
+    st.radio("Labels", list(LABEL_MODES), key="hp_labels", horizontal=True,
+             format_func=lambda k: {"integer": "Integers", "one_hot": "One-hot"}[k], on_change=_store)
     st.caption(HELP["labels"])
-    st.toggle("Augment images", key="hp_augment")
+    st.toggle("Augment images", key="hp_augment", on_change=_store)
     st.caption(HELP["augment"])
-    st.toggle("Early stopping", key="hp_early")
+    st.toggle("Early stopping", key="hp_early", on_change=_store)
     st.caption(HELP["early_stopping"])
     if ss.hp_early:
-        st.number_input("Patience (epochs)", key="hp_patience", min_value=1, max_value=50)
-    st.number_input("Seed", key="hp_seed", min_value=0, step=1)
+        st.number_input("Patience (epochs)", key="hp_patience", min_value=1, max_value=50, on_change=_store)
+    st.number_input("Seed", key="hp_seed", min_value=0, step=1, on_change=_store)
     st.caption(HELP["seed"])
 
 
-def _hyper_from_widgets() -> training.Hyper:
-    return training.Hyper(optimizer=ss.hp_optimizer, learning_rate=ss.hp_lr, momentum=ss.hp_momentum,
-                          batch_size=ss.hp_batch, epochs=ss.hp_epochs, validation_split=ss.hp_val,
-                          labels=ss.hp_labels, augment=ss.hp_augment, early_stopping=ss.hp_early,
-                          patience=ss.hp_patience, seed=ss.hp_seed, lr_schedule=ss.hp_lr_schedule)
-
-
-def _cost_line(hyper: training.Hyper) -> None:
+def _cost_line(hyper: Hyper) -> None:
     try:
         cost = registry.estimate(spec, ds, hyper)
     except UserError:
@@ -193,7 +184,7 @@ my_jobs = session.my_active_jobs()
 
 def _submit(replace: bool = False) -> None:
     try:
-        hyper, notes = _hyper_from_widgets(), []
+        hyper, notes = session.current_hyper(), []
         if limits:
             hyper, notes = classroom.apply_limits(hyper, limits, active_jobs=0 if replace else my_jobs)
         new_job = registry.submit(spec, ds, hyper, owner=session.owner_id(), title=spec.name or "my model",
@@ -210,7 +201,7 @@ if limits and limits.describe():
     st.caption(limits.describe())
 for note in ss.pop("class_limit_notes", []):
     st.info(note, icon=":material/school:")
-_cost_line(_hyper_from_widgets())
+_cost_line(session.current_hyper())
 if st.button("Start training", type="primary", icon=":material/play_arrow:",
              disabled=active and my_jobs >= allowed_jobs):
     _submit()

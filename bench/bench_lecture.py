@@ -255,11 +255,10 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True) -
 def batch_of_jobs(reg, ds, n: int, seed0: int) -> float:
     """Submit n distinct jobs (one per student), wait for all; seconds from first submit to last run."""
     from cnnkit import presets
-    from cnnkit.training import Hyper
 
     preset = presets.get(presets.FAST, ds.image_shape, ds.num_classes)
     t = time.time()
-    js = [reg.submit(preset.spec, ds, Hyper.from_preset(preset, epochs=1, seed=seed0 + i), owner=f"s{seed0 + i}")
+    js = [reg.submit(preset.spec, ds, preset.hyper.replace(epochs=1, seed=seed0 + i), owner=f"s{seed0 + i}")
           for i in range(n)]
     for j in js:
         snap = j.wait(1800)
@@ -339,7 +338,6 @@ def throughput(n_jobs: int, work: Path, embedded: bool = True) -> None:
 # --- part 3: memory over many jobs ------------------------------------------------------------------
 def memory(n_jobs: int, work: Path) -> None:
     from cnnkit import datasets, jobs, presets
-    from cnnkit.training import Hyper
 
     print(f"\n== memory: {n_jobs} jobs in a row, one embedded worker, recycled every {jobs.worker_job_limit()} jobs ==")
     client = jobs.connect(n_workers=1)
@@ -350,7 +348,7 @@ def memory(n_jobs: int, work: Path) -> None:
     me = psutil.Process()
     t = time.time()
     for i in range(1, n_jobs + 1):
-        job = reg.submit(preset.spec, ds, Hyper.from_preset(preset, epochs=1, seed=5000 + i), owner="bench")
+        job = reg.submit(preset.spec, ds, preset.hyper.replace(epochs=1, seed=5000 + i), owner="bench")
         snap = job.wait(900)
         if snap.state.value != "finished":
             print(f"  job {i} ended {snap.state.value}: {snap.message}")

@@ -47,7 +47,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from cnnkit import datasets, presets, training  # noqa: E402
-from cnnkit.training import Hyper, TrainingJob  # noqa: E402
+from cnnkit.hyper import Hyper  # noqa: E402
+from cnnkit.training import TrainingJob  # noqa: E402
 
 LESSON = "two_conv_dropout"
 
@@ -91,8 +92,7 @@ def plain_fit_throughput(spec, ds, hyper: Hyper) -> tuple[float, float]:
     model = spec.to_keras()
     # The same optimizer and learning-rate schedule as the job's, so only the streaming differs.
     steps = hyper.epochs * -(-len(ds.y_train) // hyper.batch_size)
-    model.compile(optimizer=training.make_optimizer(hyper.optimizer, hyper.learning_rate, hyper.momentum,
-                                                    schedule=hyper.lr_schedule, total_steps=steps),
+    model.compile(optimizer=hyper.make_optimizer(total_steps=steps),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = datasets.to_float(ds.x_train)   # the plain way: one float copy, then fit
     clock = epoch_clock()
@@ -112,7 +112,7 @@ def job_throughput(spec, ds, hyper: Hyper) -> tuple[float, float]:
 
 def bench_throughput(ds, epochs: int, rounds: int, preset_name: str = presets.FAST) -> None:
     p = presets.get(preset_name, ds.image_shape, ds.num_classes)
-    hyper = Hyper.from_preset(p, epochs=epochs, validation_split=0.0, seed=0)
+    hyper = p.hyper.replace(epochs=epochs, validation_split=0.0, seed=0)
     plain, ours = [], []
     print(f"Throughput on {ds.title} ({len(ds.y_train):,} images, batch {hyper.batch_size}, {p.title}), "
           "images per second of wall time (and per second of this process's CPU time):")
@@ -190,8 +190,7 @@ def time_to_accuracy(preset, ds, target: float, seed: int, label: str, budget: f
                      epochs: int | None = None, **overrides) -> Race:
     """Train `preset` with its own suggested settings (and `overrides`) through a TrainingJob (the app's code
     path, all training images, no validation split) until test accuracy reaches `target`."""
-    hyper = Hyper.from_preset(preset, validation_split=0.0, seed=seed, **({"epochs": epochs} if epochs else {}),
-                              **overrides)
+    hyper = preset.hyper.replace(validation_split=0.0, seed=seed, epochs=epochs, **overrides)
     x_test = datasets.to_float(ds.x_test)
     clock = accuracy_clock(x_test, ds.y_test, target, budget, label)
     job = TrainingJob(preset.spec, ds, hyper, save=False, extra_callbacks=[clock])
@@ -206,7 +205,7 @@ def time_to_accuracy(preset, ds, target: float, seed: int, label: str, budget: f
 def bench_time_to_accuracy(ds, target: float, seeds: list[int], budget_factor: float) -> None:
     fast = presets.get(presets.FAST, ds.image_shape, ds.num_classes)
     lesson = presets.get(LESSON, ds.image_shape, ds.num_classes)
-    fh, lh = Hyper.from_preset(fast), Hyper.from_preset(lesson)
+    fh, lh = fast.hyper, lesson.hyper
     print(f"Time to {target:.1%} test accuracy on {ds.title} ({len(ds.y_train):,} train / {len(ds.y_test):,} test); "
           f"training time only (test accuracy is measured after every epoch, off the clock):", flush=True)
     print(f"  ours: {fast.title}, {fast.spec.summary().total_params:,} parameters, Adam {fh.learning_rate:g} "
@@ -260,7 +259,7 @@ def peak_rss_while(jobs: list[TrainingJob], batches: int) -> float:
 
 def bench_memory(fashion, batches: int) -> None:
     p = presets.get(presets.FAST, fashion.image_shape, fashion.num_classes)
-    hyper = Hyper.from_preset(p, epochs=1)
+    hyper = p.hyper.replace(epochs=1)
     import tensorflow as tf  # noqa: F401  (counted in the baseline, as in a server that has trained before)
 
     base = rss_mb()
@@ -354,7 +353,7 @@ def preset_speeds(ds, peak: float, peak_cpu: float, batches: int = 40) -> dict[s
           f"{'CPU-s/epoch':>13}{'of peak':>9}")
     for name in presets.names():
         p = presets.get(name, ds.image_shape, ds.num_classes)
-        hyper = Hyper.from_preset(p, validation_split=0.0, seed=0, epochs=1)
+        hyper = p.hyper.replace(validation_split=0.0, seed=0, epochs=1)
         clock = batch_clock(8, batches)
         job = TrainingJob(p.spec, ds, hyper, save=False, extra_callbacks=[clock])
         job.start()
@@ -406,7 +405,7 @@ def bench_fashion_budget(fashion, seconds_per_epoch: float, budgets=(30, 90)) ->
           f"{seconds_per_epoch:.1f} s per epoch measured in this run:", flush=True)
     for budget in budgets:
         epochs = max(1, int(budget // seconds_per_epoch))
-        hyper = Hyper.from_preset(p, validation_split=0.0, seed=0, epochs=epochs)
+        hyper = p.hyper.replace(validation_split=0.0, seed=0, epochs=epochs)
         job = TrainingJob(p.spec, fashion, hyper, save=False)
         cpu = time.process_time()
         job.start()

@@ -91,6 +91,8 @@ def add_train(sub) -> None:
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without validation improvement, keep the best weights")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
+    p.add_argument("--train-images", type=int, metavar="N",
+                   help="train on a seeded, class-balanced subset of N training images (default: all)")
     p.add_argument("--title", default="", help="a title for the run (default: the model's name)")
     p.add_argument("--out", required=True, help="folder to write the run into (the runs folder, e.g. runs/shared)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -136,30 +138,32 @@ def _read_spec_file(path: str):
         raise SpecError(f"Cannot read the spec file {path} ({err.strerror}).") from None
 
 
+def hyper_from_args(args, start):
+    """The Hyper the `train` flags describe: `start` (the preset's settings) with each given flag on top."""
+    from cnnkit.hyper import OPTIMIZERS, optimizer_key
+
+    lr = args.lr
+    if args.optimizer and lr is None:
+        lr = OPTIMIZERS[optimizer_key(args.optimizer)].default_lr   # a new optimizer brings its usual rate
+    return start.replace(
+        optimizer=args.optimizer, learning_rate=lr, lr_schedule=args.lr_schedule, epochs=args.epochs,
+        batch_size=args.batch_size, validation_split=args.validation_split, seed=args.seed,
+        train_images=args.train_images, labels="one_hot" if args.one_hot else "integer",
+        augment=True if args.augment else None,
+        early_stopping=True if args.early_stopping is not None else None, patience=args.early_stopping)
+
+
 def cmd_train(args) -> int:
     from cnnkit import presets, training
 
     ds = _train_dataset(args.dataset)
     if args.spec:
         spec = _read_spec_file(args.spec)
-        hyper = training.suggested_hyper(spec, ds.image_shape, ds.num_classes)
+        hyper = presets.suggested_hyper(spec)
     else:
         preset = presets.get(args.preset or presets.DEFAULT, ds.image_shape, ds.num_classes)
-        spec, hyper = preset.spec, training.Hyper.from_preset(preset)
-    if args.optimizer and args.lr is None:
-        hyper.learning_rate = training.OPTIMIZERS[training.optimizer_key(args.optimizer)].default_lr
-    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                     learning_rate=args.lr, validation_split=args.validation_split, seed=args.seed)
-    for k, v in overrides.items():
-        if v is not None:
-            setattr(hyper, k, v)
-    hyper.labels = "one_hot" if args.one_hot else "integer"
-    if args.lr_schedule:
-        hyper.lr_schedule = args.lr_schedule
-    if args.augment:
-        hyper.augment = True
-    if args.early_stopping is not None:
-        hyper.early_stopping, hyper.patience = True, args.early_stopping
+        spec, hyper = preset.spec, preset.hyper
+    hyper = hyper_from_args(args, hyper)
     for warning in training.training_cost_warnings(spec, hyper, len(ds.y_train)):  # refused in class mode
         print(f"warning: {warning}", file=sys.stderr)
     bar = None if args.quiet else training.TerminalProgress(sys.stderr)
@@ -258,7 +262,7 @@ def cmd_presets(args) -> int:
         p = presets.get(name, shape, classes)
         s = p.spec.summary()
         rows.append({"name": name, "title": p.title, "params": s.total_params, "flops": s.flops,
-                     "layers": len(p.spec.layers), **p.hyper(), "description": p.description})
+                     "layers": len(p.spec.layers), **p.hyper.to_dict(), "description": p.description})
     if args.json:
         _print_json(rows)
         return 0
@@ -281,12 +285,12 @@ def add_export(sub) -> None:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from cnnkit import codegen
+    from cnnkit import codegen, presets
 
     spec, preset, _ = _load_spec(args)
     name = Path(args.dataset).stem if Path(args.dataset).suffix else args.dataset
-    code = codegen.script(spec, preset.hyper() if preset else None, name,
-                          title=preset.title if preset else spec.name)
+    hyper = preset.hyper if preset else presets.suggested_hyper(spec)
+    code = codegen.script(spec, hyper, name, title=preset.title if preset else spec.name)
     if args.out:
         Path(args.out).write_text(code, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)

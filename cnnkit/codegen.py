@@ -15,15 +15,10 @@ from typing import Any
 
 from cnnkit import layers
 from cnnkit.errors import SpecError
-from cnnkit.spec import ModelSpec
+from cnnkit.hyper import OPTIMIZERS, Hyper
+from cnnkit.spec import ModelSpec, keras_model_name
 
-OPTIMIZERS = {
-    "adam": "Adam", "sgd": "SGD", "adadelta": "Adadelta", "rmsprop": "RMSprop",
-    "adagrad": "Adagrad", "nadam": "Nadam", "adamw": "AdamW",
-}
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
-DEFAULT_HYPER: dict[str, Any] = {"optimizer": "adam", "learning_rate": 0.001, "momentum": 0.0,
-                                 "batch_size": 128, "epochs": 10, "validation_split": 0.1}
 
 # Keras's own defaults: a setting equal to these is left out of the generated call, so the code reads
 # like hand-written Keras. Settings not listed are always written out.
@@ -57,41 +52,31 @@ def layer_code(type_: str, params: dict[str, Any]) -> str:
     return f"layers.{type_}({', '.join(args)})"
 
 
-def _hyper(hyper: dict[str, Any] | None) -> dict[str, Any]:
-    h = {**DEFAULT_HYPER, **(hyper or {})}
-    h["optimizer"] = str(h["optimizer"]).lower()
-    if h["optimizer"] not in OPTIMIZERS:
-        raise SpecError(f"Unknown optimizer '{h['optimizer']}'. Choose one of: {', '.join(OPTIMIZERS)}.")
-    return h
-
-
-def _optimizer_code(h: dict[str, Any]) -> str:
-    cls = OPTIMIZERS[h["optimizer"]]
-    args = f"learning_rate={h['learning_rate']!r}"
-    if h.get("lr_schedule") == "cosine":
+def _optimizer_code(h: Hyper) -> str:
+    cls = OPTIMIZERS[h.optimizer].keras_class
+    args = f"learning_rate={h.learning_rate!r}"
+    if h.lr_schedule == "cosine":
         # Glide down to zero over every planned batch, as the app's training job does.
         args = ("learning_rate=keras.optimizers.schedules.CosineDecay(\n"
-                f"        {h['learning_rate']!r},\n"
+                f"        {h.learning_rate!r},\n"
                 "        decay_steps=args.epochs * int(np.ceil(x_train.shape[0] * (1 - VALIDATION_SPLIT) / BATCH_SIZE)),\n"
                 "    )")
-    if h["optimizer"] == "sgd" and h.get("momentum"):
-        args += f", momentum={h['momentum']!r}"
+    if h.optimizer == "sgd":
+        args += f", momentum={h.momentum!r}"
     return f"keras.optimizers.{cls}({args})"
 
 
-def script(spec: ModelSpec, hyper: dict[str, Any] | None = None, dataset: str = "mnist", title: str = "") -> str:
-    """The whole training script for `spec` as Python source.
+def script(spec: ModelSpec, hyper: Hyper, dataset_name: str = "mnist", title: str = "") -> str:
+    """The whole training script for `spec` trained with `hyper`, as Python source.
 
-    `hyper` takes optimizer, learning_rate, lr_schedule ("constant" or "cosine"), momentum (SGD),
-    batch_size, epochs and validation_split; missing keys use DEFAULT_HYPER. Raises SpecError if the
-    spec is not valid (the script would fail). A `dataset` outside DATASETS
-    (an uploaded one) makes a script that needs `--npz`.
+    Raises SpecError if the spec is not valid and TrainingError if a setting is not (the script would
+    fail). A `dataset_name` outside DATASETS (an uploaded one) makes a script that needs `--npz`.
     """
     num_classes = spec.layers[-1].resolved().get("units") if spec.layers and spec.layers[-1].type == "Dense" else None
     problems = spec.validate(num_classes)
     if problems:
         raise SpecError("Fix the model before exporting it: " + " ".join(str(p) for p in problems))
-    h = _hyper(hyper)
+    h = hyper.validate()
     summary = spec.summary()
     name = spec.name or "cnn"
     heading = _docstring_safe(title or spec.name or "my model")
@@ -100,17 +85,17 @@ def script(spec: ModelSpec, hyper: dict[str, Any] | None = None, dataset: str = 
         heading=heading,
         script_name=filename(spec),
         total=f"{summary.total_params:,}",
-        dataset=_docstring_safe(dataset),
-        dataset_literal=json.dumps(dataset),
+        dataset=_docstring_safe(dataset_name),
+        dataset_literal=json.dumps(dataset_name),
         input_shape=tuple(spec.input_shape),
         num_classes=num_classes,
-        batch_size=int(h["batch_size"]),
-        epochs=int(h["epochs"]),
-        validation_split=float(h["validation_split"]),
+        batch_size=h.batch_size,
+        epochs=h.epochs,
+        validation_split=h.validation_split,
         layer_lines=layer_lines,
-        model_name=json.dumps(name_for_keras(name)),
+        model_name=json.dumps(keras_model_name(name)),
         optimizer=_optimizer_code(h),
-        out=f"{name_for_keras(name)}.keras",
+        out=f"{keras_model_name(name)}.keras",
     )
 
 
@@ -121,13 +106,7 @@ def _docstring_safe(text: str) -> str:
 
 def filename(spec: ModelSpec) -> str:
     """A file name for the download: train_<model name>.py."""
-    return f"train_{name_for_keras(spec.name or 'cnn')}.py"
-
-
-def name_for_keras(name: str) -> str:
-    from cnnkit.spec import keras_model_name
-
-    return keras_model_name(name)
+    return f"train_{keras_model_name(spec.name or 'cnn')}.py"
 
 
 _TEMPLATE = '''"""

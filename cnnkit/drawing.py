@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -46,7 +46,7 @@ WORK = 80
 MIN_EXTENT_IN_STROKES = 2.0
 
 Mode = Literal["mnist", "naive"]
-ImageLike = Union[np.ndarray, Image.Image]
+ImageLike = np.ndarray | Image.Image
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cnnkit.errors import ModelFileError, SpecError
+from cnnkit.hyper import OPTIMIZERS, optimizer_key
 
 # Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the log in
 # its cross-entropy; doing the same makes our loss equal `model.evaluate`'s.
@@ -231,7 +232,7 @@ class Evaluation:
 
     @property
     def num_images(self) -> int:
-        return int(len(self.y_true))
+        return len(self.y_true)
 
     @property
     def num_wrong(self) -> int:
@@ -367,7 +368,7 @@ def evaluate(
 
 
 # One compiled batch function per model (and image shape), kept while the model lives.
-_batch_functions: "weakref.WeakKeyDictionary[Any, dict[tuple[int, ...], Callable]]" = weakref.WeakKeyDictionary()
+_batch_functions: weakref.WeakKeyDictionary[Any, dict[tuple[int, ...], Callable]] = weakref.WeakKeyDictionary()
 _batch_lock = threading.Lock()
 
 
@@ -453,7 +454,7 @@ class EvaluationCache:
 
 def dataset_key(dataset: Any) -> tuple[str, str, int]:
     """What identifies a dataset's test split for caching: name, source and size."""
-    return (str(dataset.name), str(getattr(dataset, "source", "")), int(len(dataset.y_test)))
+    return (str(dataset.name), str(getattr(dataset, "source", "")), len(dataset.y_test))
 
 
 def run_key(run: Any, dataset: Any) -> tuple[Any, ...]:
@@ -555,7 +556,7 @@ def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None
     labels = run_labels(list(runs))
     rows = []
     for run in runs:
-        hyper = dict(getattr(run, "hyper", {}) or {})
+        hyper = run.hyper
         metrics = dict(getattr(run, "metrics", {}) or {})
         history = dict(getattr(run, "history", {}) or {})
         ev = evaluations.get(run.id)
@@ -565,9 +566,9 @@ def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None
                 "dataset": getattr(run, "dataset", ""),
                 "parameters": _param_count(run),
                 "layers": _layer_count(run),
-                "optimizer": hyper.get("optimizer"),
-                "learning rate": hyper.get("learning_rate"),
-                "batch size": hyper.get("batch_size"),
+                "optimizer": OPTIMIZERS[optimizer_key(hyper.optimizer)].title,
+                "learning rate": hyper.learning_rate,
+                "batch size": hyper.batch_size,
                 "epochs run": metrics.get("epochs_run", len(history.get("loss", []))),
                 "best epoch": best_epoch(history),
                 "training seconds": metrics.get("train_seconds"),

@@ -35,23 +35,23 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from cnnkit.errors import TrainingError, UserError
+from cnnkit.hyper import Hyper
 from cnnkit.training import (
-    Hyper,
     JobSnapshot,
     JobState,
     TrainingJob,
     check_compatible,
     format_seconds,
     training_cost_warnings,
-    validation_count,
 )
 
 log = logging.getLogger(__name__)
@@ -480,7 +480,7 @@ def fitting_advice(cost_seconds: float, cap: float, *, epochs: int, images: int,
 
 
 # --- fairness -------------------------------------------------------------------------------------------
-def serve_order(queued: list["Computation"]) -> list["Computation"]:
+def serve_order(queued: list[Computation]) -> list[Computation]:
     """Round-robin by student: a computation whose students have had fewer jobs so far goes first;
     within a round, first come first served."""
     return sorted(queued, key=lambda c: (c.round, c.seq))
@@ -500,7 +500,7 @@ class Computation:
     cost: JobCost
     round: int
     seq: int
-    jobs: list["Job"] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
     state: str = "queued"                 # queued → running → done
     future: Any = None
     dask_key: str = ""
@@ -513,7 +513,7 @@ class Computation:
 class Job:
     """One student's training job as the pages see it: `snapshot()`, `stop()`, `wait()`."""
 
-    def __init__(self, registry: "JobRegistry", comp: Computation | None, *, owner: str | None, title: str,
+    def __init__(self, registry: JobRegistry, comp: Computation | None, *, owner: str | None, title: str,
                  dataset: str, hyper: Hyper, runs_root: Path | None, key: str) -> None:
         self.id = uuid.uuid4().hex
         self.registry = registry
@@ -680,8 +680,7 @@ class JobRegistry:
         h = hyper.validate(num_train=len(dataset.y_train))
         self._learn_throughput(self._root(None))
         n_total = _train_images(h, len(dataset.y_train))
-        n_val = validation_count(n_total, h.validation_split)
-        n_fit = n_total - n_val
+        n_fit, n_val = h.split_sizes(n_total)
         fpi = int(spec.summary().flops)
         flops = training_flops(fpi, n_fit, n_val, h.epochs)
         seconds = self.throughput.seconds(flops)
@@ -778,7 +777,7 @@ class JobRegistry:
             epoch=int(src.metrics.get("epochs_run") or h.epochs), epochs=h.epochs, batch=0, batches=1,
             batch_loss=None, batch_accuracy=None, history=src.history, elapsed=0.0, eta=None, queue_position=None,
             message=message, metrics=dict(src.metrics, reused_from=src.id), run_path=str(run.path),
-            hyper=h.to_dict(), running_points=[])
+            hyper=h, running_points=[])
         job._done.set()
         with self._lock:
             self.stats["reused"] += 1
@@ -853,7 +852,7 @@ class JobRegistry:
             comp = job._comp
             others = sum(1 for j in comp.jobs if j is not job and j._final is None)
             base = dict(id=job.id, owner=job.owner, title=job.title, dataset=job.dataset_name,
-                        hyper=job.hyper.to_dict(), run_path=None, shared_with=others)
+                        hyper=job.hyper, run_path=None, shared_with=others)
             if comp.state == "queued":
                 order = self.queue_order()
                 pos = order.index(comp) + 1 if comp in order else 1
@@ -916,7 +915,7 @@ class JobRegistry:
             history={k: list(v) for k, v in history.items()}, elapsed=float((result or {}).get("elapsed")
                                                                              or fields.get("elapsed") or 0.0),
             eta=None, queue_position=None, message=message, metrics=dict((result or {}).get("metrics") or {}),
-            run_path=str(job.run.path) if job.run is not None else None, hyper=job.hyper.to_dict(),
+            run_path=str(job.run.path) if job.run is not None else None, hyper=job.hyper,
             running_points=list(m.points) if m else [])
         job._comp = None
         job._done.set()
@@ -1124,7 +1123,7 @@ class JobRegistry:
         job._final = _snapshot(
             id=job_id, owner=job.owner, title=job.title, dataset=job.dataset_name, state=JobState.FAILED, phase="done",
             epoch=0, epochs=h.epochs, batch=0, batches=1, batch_loss=None, batch_accuracy=None, history={},
-            elapsed=0.0, eta=None, queue_position=None, metrics={}, run_path=None, hyper=h.to_dict(),
+            elapsed=0.0, eta=None, queue_position=None, metrics={}, run_path=None, hyper=h,
             message=(f"This job was lost: the server restarted while it was {word} (last seen {when}). Your finished "
                      "runs are safe; press Start training to train it again."), running_points=[])
         job._done.set()

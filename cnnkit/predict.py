@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -177,7 +178,7 @@ class Predictor:
             outs = [outs]
         return [
             FeatureMaps(layer=name, title=title, activations=np.asarray(o)[0])
-            for (name, title, _), o in zip(self._conv, outs)
+            for (name, title, _), o in zip(self._conv, outs, strict=True)
         ]
 
     @property
@@ -255,14 +256,15 @@ class FirstModelPlan:
     """What the draw page offers to train when a student has no model yet."""
 
     spec: Any  # ModelSpec of the fast preset for this dataset
-    hyper: Any  # training.Hyper: the preset's settings
+    hyper: Any  # cnnkit.hyper.Hyper: the preset's settings
     title: str
     seconds: float  # estimated wall time on one free training slot
     images: int  # training images per epoch
 
     @property
     def words(self) -> str:
-        from cnnkit.training import OPTIMIZERS, format_seconds
+        from cnnkit.hyper import OPTIMIZERS
+        from cnnkit.training import format_seconds
 
         return (f"{self.hyper.epochs} epochs over {self.images:,} images with "
                 f"{OPTIMIZERS[self.hyper.optimizer].title}: about {format_seconds(self.seconds)}")
@@ -274,13 +276,11 @@ def first_model_plan(dataset) -> FirstModelPlan:
     Training costs about three forward passes per image (forward, then the gradients
     of activations and of weights); validation and the final test are forward only.
     """
-    from cnnkit import presets, training
+    from cnnkit import presets
 
     preset = presets.get(presets.FAST, tuple(dataset.image_shape), dataset.num_classes)
-    hyper = training.Hyper.from_preset(preset)
-    n = len(dataset.y_train)
-    n_val = training.validation_count(n, hyper.validation_split)
-    n_fit = n - n_val
+    hyper = preset.hyper
+    n_fit, n_val = hyper.split_sizes(len(dataset.y_train))
     flops = preset.spec.summary().flops
     work = flops * (3 * n_fit * hyper.epochs + n_val * hyper.epochs + len(dataset.y_test))
     seconds = work / TRAIN_FLOPS_PER_SECOND + TRAIN_OVERHEAD_SECONDS

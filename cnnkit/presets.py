@@ -1,4 +1,4 @@
-"""Presets: the lessons' models as ModelSpecs, with the training settings each lesson used.
+"""Presets: the lessons' models as ModelSpecs, with the training settings (a Hyper) each lesson used.
 
 Every preset is a function of the dataset's image shape and class count, so
 the same lesson runs on MNIST (28×28×1) and CIFAR-10 (32×32×3). The parameter
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cnnkit.errors import SpecError
+from cnnkit.hyper import Hyper
 from cnnkit.spec import LayerSpec, ModelSpec
 
 L = LayerSpec.new
@@ -35,27 +37,9 @@ class Preset:
     title: str
     description: str
     spec: ModelSpec
-    optimizer: str  # "adam", "sgd", "adadelta", "rmsprop"
-    learning_rate: float
-    batch_size: int
-    epochs: int
-    momentum: float = 0.0  # SGD only
+    hyper: Hyper  # the training settings the lesson used (the training page starts from them)
     lesson: str = ""  # where it comes from
     lesson_params: int | None = None  # total parameters the lesson quotes (28×28×1, 10 classes)
-    lr_schedule: str = "constant"  # "constant" or "cosine" (cnnkit.training.LR_SCHEDULES)
-    augment: bool = False  # light random shifts/rotations while training
-
-    def hyper(self) -> dict[str, Any]:
-        """The suggested training settings as a dict (the training page's defaults)."""
-        return {
-            "optimizer": self.optimizer,
-            "learning_rate": self.learning_rate,
-            "lr_schedule": self.lr_schedule,
-            "momentum": self.momentum,
-            "batch_size": self.batch_size,
-            "epochs": self.epochs,
-            "augment": self.augment,
-        }
 
 
 @dataclass(frozen=True)
@@ -63,15 +47,9 @@ class _Recipe:
     title: str
     description: str
     layers: Callable[[int], list[LayerSpec]]  # num_classes -> layers
-    optimizer: str
-    learning_rate: float
-    batch_size: int
-    epochs: int
-    momentum: float = 0.0
+    hyper: Hyper
     lesson: str = ""
     lesson_params: int | None = None
-    lr_schedule: str = "constant"
-    augment: bool = False
 
 
 def _single_conv(n: int) -> list[LayerSpec]:
@@ -199,7 +177,7 @@ _RECIPES: dict[str, _Recipe] = {
         "Lab A · one convolution",
         "Conv2D 32 3×3 → MaxPooling 2×2 → Flatten (13×13×32 = 5,408) → Dense 100 → Dense 10 softmax. "
         "The smallest complete CNN: most of its weights sit in the Dense layer after Flatten.",
-        _single_conv, "sgd", 0.01, 32, 10, momentum=0.9,
+        _single_conv, Hyper(optimizer="sgd", learning_rate=0.01, momentum=0.9, batch_size=32, epochs=10),
         lesson="Lab A (MNIST): SGD lr 0.01 momentum 0.9, batch 32, 10 epochs; test accuracy 98.55 %.",
         lesson_params=542_230,
     ),
@@ -207,7 +185,7 @@ _RECIPES: dict[str, _Recipe] = {
         "Lab B · two convolutions, no pooling",
         "Conv2D 32 → Conv2D 64 → Flatten (24×24×64 = 36,864) → Dense 128 → Dense 10. Without pooling the "
         "Dense layer gets 4.7 million weights and the model over-fits: watch validation loss rise.",
-        _two_conv, "adam", 0.001, 100, 10,
+        _two_conv, Hyper(optimizer="adam", learning_rate=0.001, batch_size=100, epochs=10),
         lesson="Lab B (MNIST): Adam, batch 100, 10 epochs; test 98.86 %, train 99.91 % — over-fitting.",
         lesson_params=4_738_826,
     ),
@@ -215,7 +193,7 @@ _RECIPES: dict[str, _Recipe] = {
         "Lab C · two convolutions with dropout",
         "Conv2D 32 → Conv2D 64 → MaxPooling → Dropout 0.25 → Flatten → Dense 128 → Dropout 0.5 → Dense 10. "
         "Pooling divides the Dense layer by four; dropout keeps training and validation curves together.",
-        _two_conv_dropout, "adadelta", 1.0, 128, 10,
+        _two_conv_dropout, Hyper(optimizer="adadelta", learning_rate=1.0, batch_size=128, epochs=10),
         lesson="Lab C (MNIST): Adadelta with learning rate 1.0 (Keras 3's default 0.001 barely learns), "
                "batch 128, 10 epochs; test 99.04 %.",
         lesson_params=1_199_882,
@@ -225,7 +203,7 @@ _RECIPES: dict[str, _Recipe] = {
         "Three blocks of Conv2D (32, 64, 128 filters, padding 'same') + LeakyReLU 0.1 + MaxPooling 'same', "
         "then Dense 128 + LeakyReLU and Dense 10 softmax. Reaches 99 % on training data but about 92 % on "
         "validation: it over-fits after 4–5 epochs.",
-        _fashion_blocks(False), "adam", 0.001, 64, 20,
+        _fashion_blocks(False), Hyper(optimizer="adam", learning_rate=0.001, batch_size=64, epochs=20),
         lesson="Lab D (Fashion-MNIST): Adam, batch 64, 20 epochs; train 99 %, validation 92 %.",
         lesson_params=356_234,
     ),
@@ -233,7 +211,7 @@ _RECIPES: dict[str, _Recipe] = {
         "Lab D · Fashion three blocks with dropout",
         "The same three LeakyReLU blocks with Dropout 0.25 after blocks 1–2, 0.4 after block 3 and 0.3 after "
         "Dense 128: the same accuracy, a lower test loss, and curves that stay together.",
-        _fashion_blocks(True), "adam", 0.001, 64, 20,
+        _fashion_blocks(True), Hyper(optimizer="adam", learning_rate=0.001, batch_size=64, epochs=20),
         lesson="Lab D (Fashion-MNIST) with dropout: Adam, batch 64, 20 epochs.",
         lesson_params=356_234,
     ),
@@ -241,7 +219,7 @@ _RECIPES: dict[str, _Recipe] = {
         "Keras example · simple MNIST convnet",
         "Conv2D 32 → MaxPooling → Conv2D 64 → MaxPooling → Flatten → Dropout 0.5 → Dense 10 softmax: the "
         "keras.io example, 34,826 parameters and about 99 % on MNIST.",
-        _keras_convnet, "adam", 0.001, 128, 15,
+        _keras_convnet, Hyper(optimizer="adam", learning_rate=0.001, batch_size=128, epochs=15),
         lesson="keras.io examples/vision/mnist_convnet.py: Adam, batch 128, 15 epochs, ~99 % test.",
         lesson_params=34_826,
     ),
@@ -251,9 +229,9 @@ _RECIPES: dict[str, _Recipe] = {
         "Dropout 0.3 and Dense 10 softmax: about 105,000 parameters and 15 million FLOPs per image. Adam with a "
         "cosine learning-rate decay to zero. Built to reach high test accuracy in the fewest seconds of "
         "training: 98 % on the 5,000-digit sample and 92.5 % on Fashion-MNIST sooner than Lab C.",
-        _fast, "adam", 0.003, 64, 8,
+        _fast, Hyper(optimizer="adam", learning_rate=0.003, lr_schedule="cosine", batch_size=64, epochs=8),
         lesson="Ours, not from a lab: small enough for seconds per epoch on a laptop CPU.",
-        lesson_params=104_874, lr_schedule="cosine",
+        lesson_params=104_874,
     ),
     LECTURE: _Recipe(
         "Lecture: 99 % in seconds (ours)",
@@ -263,9 +241,9 @@ _RECIPES: dict[str, _Recipe] = {
         "a cosine decay over 2 epochs of batch 128: 99 % on full MNIST in two epochs, so a class can train it "
         "during a lecture and watch the curves move. On a small dataset (the 4,000-digit offline sample) give it "
         "batch 64, 8 epochs and augmentation: 98 %.",
-        _lecture, "adam", 0.005, 128, 2,
+        _lecture, Hyper(optimizer="adam", learning_rate=0.005, lr_schedule="cosine", batch_size=128, epochs=2),
         lesson="Ours, not from a lab: the cheapest model we found that reaches 99 % on full MNIST in two epochs.",
-        lesson_params=None, lr_schedule="cosine",
+        lesson_params=None,
     ),
 }
 
@@ -281,16 +259,17 @@ def get(name: str, input_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE, num_
     if num_classes < 2:
         raise SpecError(f"A classifier needs at least 2 classes; the dataset has {num_classes}.")
     spec = ModelSpec(tuple(input_shape), recipe.layers(num_classes), name=name)
-    return Preset(
-        name=name, title=recipe.title, description=recipe.description, spec=spec,
-        optimizer=recipe.optimizer, learning_rate=recipe.learning_rate, batch_size=recipe.batch_size,
-        epochs=recipe.epochs, momentum=recipe.momentum, lesson=recipe.lesson,
-        lesson_params=recipe.lesson_params, lr_schedule=recipe.lr_schedule, augment=recipe.augment,
-    )
+    return Preset(name=name, title=recipe.title, description=recipe.description, spec=spec, hyper=recipe.hyper,
+                  lesson=recipe.lesson, lesson_params=recipe.lesson_params)
 
 
 def names() -> list[str]:
     return list(_RECIPES)
+
+
+def suggested_hyper(spec: ModelSpec) -> Hyper:
+    """The settings to start from for `spec`: its preset's own when it is a preset, else the fast preset's."""
+    return _RECIPES[spec.name if spec.name in _RECIPES else FAST].hyper
 
 
 PRESETS: dict[str, Preset] = {name: get(name) for name in _RECIPES}

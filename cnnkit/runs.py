@@ -51,7 +51,7 @@ class Run:
     title: str
     dataset: str
     spec_dict: dict
-    hyper: dict
+    hyper_dict: dict
     history: dict[str, list[float]]
     metrics: dict[str, Any]
     created: float
@@ -69,6 +69,18 @@ class Run:
     def name(self) -> str:
         """The name the student gave this run ("" when none)."""
         return str(self.extra.get("name") or "")
+
+    @property
+    def hyper(self):
+        """The training settings as a Hyper. Runs saved before a setting existed read it as its default."""
+        from cnnkit.errors import TrainingError
+        from cnnkit.hyper import Hyper
+
+        try:
+            return Hyper.from_dict(self.hyper_dict)
+        except TrainingError as err:
+            raise RunError(f"The run at {self.path} has training settings this version cannot read ({err}) "
+                           "Train it again or delete it.") from None
 
     @property
     def model_path(self) -> Path:
@@ -113,13 +125,18 @@ def _slug(text: str) -> str:
     return s[:40] or "run"
 
 
-def save_run(model, spec, hyper: dict, history: dict[str, list[float]], metrics: dict, dataset: str,
+def save_run(model, spec, hyper, history: dict[str, list[float]], metrics: dict, dataset: str,
              root: Path | None = None, owner: str | None = None, title: str = "", extra: dict | None = None) -> Run:
     """Write a trained model and its story to a new folder under `root` (the runs folder by default).
 
     `model` is a Keras model or the bytes of a `.keras` file (what a Dask worker sends back);
+    `spec` is a ModelSpec and `hyper` the Hyper it was trained with (stored as `Hyper.to_dict()`; a dict
+    of its settings is read with `Hyper.from_dict`, so unknown keys are refused here, not when the run is read);
     `extra` goes into run.json (the job key that lets an identical job reuse this run).
     """
+    from cnnkit.hyper import Hyper
+
+    hyper = hyper if isinstance(hyper, Hyper) else Hyper.from_dict(hyper)
     root = Path(root) if root is not None else runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     created = time.time()
@@ -133,7 +150,7 @@ def save_run(model, spec, hyper: dict, history: dict[str, list[float]], metrics:
             (tmp / "model.keras").write_bytes(model)
         else:
             model.save(tmp / "model.keras")
-        for name, obj in (("spec.json", spec_dict), ("hyper.json", hyper), ("history.json", history),
+        for name, obj in (("spec.json", spec_dict), ("hyper.json", hyper.to_dict()), ("history.json", history),
                           ("metrics.json", metrics), ("run.json", meta)):
             (tmp / name).write_text(json.dumps(_plain(obj), indent=2))
         final = root / run_id
@@ -181,14 +198,15 @@ def load_run(path: str | os.PathLike) -> Run:
     meta = _checked_meta(p, data)
     shared_root = shared_runs_dir()
     return Run(path=p, id=meta["id"], title=meta["title"], dataset=meta["dataset"],
-               spec_dict=data["spec.json"], hyper=data["hyper.json"], history=data["history.json"],
+               spec_dict=data["spec.json"], hyper_dict=data["hyper.json"], history=data["history.json"],
                metrics=data["metrics.json"], created=meta["created"], owner=meta["owner"],
                shared=_is_within(p, shared_root), extra=meta)
 
 
 def _checked_meta(p: Path, data: dict) -> dict:
     """run.json and its neighbours checked field by field; a RunError names the first bad one."""
-    from cnnkit.errors import SpecError
+    from cnnkit.errors import SpecError, TrainingError
+    from cnnkit.hyper import Hyper
     from cnnkit.spec import ModelSpec
 
     def bad(what: str) -> RunError:
@@ -217,6 +235,10 @@ def _checked_meta(p: Path, data: dict) -> dict:
         ModelSpec.from_dict(data["spec.json"])
     except SpecError as err:
         raise bad(f"spec.json is not a model ({err})") from None
+    try:
+        Hyper.from_dict(data["hyper.json"])
+    except TrainingError as err:
+        raise bad(f"hyper.json is not a set of training settings ({err})") from None
     for key, values in data["history.json"].items():
         if not isinstance(values, list) or not all(
                 v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):

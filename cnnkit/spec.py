@@ -40,7 +40,7 @@ class LayerSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def new(cls, type: str, **params: Any) -> "LayerSpec":
+    def new(cls, type: str, **params: Any) -> LayerSpec:
         """A layer of `type` with every setting at its default except those given."""
         return cls(type, layers.get(type).resolve(params))
 
@@ -52,7 +52,7 @@ class LayerSpec:
         return {"type": self.type, "params": dict(self.params)}
 
     @classmethod
-    def from_dict(cls, d: Any) -> "LayerSpec":
+    def from_dict(cls, d: Any) -> LayerSpec:
         if not isinstance(d, dict) or not isinstance(d.get("type"), str):
             raise SpecError(
                 'Each layer must be written as {"type": "Conv2D", "params": {...}}; one of them is not.'
@@ -237,7 +237,7 @@ class ModelSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: Any) -> "ModelSpec":
+    def from_dict(cls, d: Any) -> ModelSpec:
         """Read a spec written by `to_dict`. Raises SpecError (with a sentence) for a malformed one."""
         if not isinstance(d, dict):
             raise SpecError("A model file must hold a JSON object with 'input_shape' and 'layers'.")
@@ -267,7 +267,7 @@ class ModelSpec:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "ModelSpec":
+    def from_json(cls, text: str | bytes) -> ModelSpec:
         """Read a model file. Its size, encoding (UTF-8) and nesting depth are checked before parsing."""
         from cnnkit import limits
 
@@ -296,10 +296,10 @@ class ModelSpec:
             ) from None
         return cls.from_dict(data)
 
-    def copy(self) -> "ModelSpec":
+    def copy(self) -> ModelSpec:
         return ModelSpec(self.input_shape, [LayerSpec(l.type, dict(l.params)) for l in self.layers], self.name)
 
-    def with_input_shape(self, input_shape: tuple[int, int, int]) -> "ModelSpec":
+    def with_input_shape(self, input_shape: tuple[int, int, int]) -> ModelSpec:
         """The same layers on another dataset's image shape."""
         spec = self.copy()
         spec.input_shape = tuple(input_shape)
@@ -365,7 +365,7 @@ class ModelSpec:
         # Dense on a feature map: Keras would apply it per pixel, which is never what a student means.
         # Only the first such Dense is named: the ones after it have the same cause and the same fix.
         prev_shape: Shape = tuple(self.input_shape)
-        for i, (layer, row) in enumerate(zip(self.layers, rows)):
+        for i, (layer, row) in enumerate(zip(self.layers, rows, strict=True)):
             if row.output_shape is None:
                 break
             if layer.type == "Dense" and len(prev_shape) == 3 and i not in flagged:
@@ -472,7 +472,7 @@ class ModelSpec:
             raise SpecError("The model cannot be built: " + " ".join(str(p) for p in problems))
         import keras
 
-        built = [layers.get(l.type).build(l.resolved(), n) for l, n in zip(self.layers, self.layer_names())]
+        built = [layers.get(l.type).build(l.resolved(), n) for l, n in zip(self.layers, self.layer_names(), strict=True)]
         return keras.Sequential([keras.Input(shape=tuple(self.input_shape)), *built], name=keras_model_name(self.name))
 
 
@@ -555,6 +555,15 @@ def is_valid(spec: ModelSpec, num_classes: int | None = None) -> bool:
 
 
 __all__ = [
-    "LayerSpec", "ModelSpec", "Problem", "Summary", "SummaryRow", "MAX_PARAMS",
-    "format_shape", "format_bytes", "format_count", "keras_model_name", "is_valid",
+    "MAX_PARAMS",
+    "LayerSpec",
+    "ModelSpec",
+    "Problem",
+    "Summary",
+    "SummaryRow",
+    "format_bytes",
+    "format_count",
+    "format_shape",
+    "is_valid",
+    "keras_model_name",
 ]

@@ -1,11 +1,11 @@
-"""Training: hyper-parameters, the data pipeline, and the TrainingJob that runs one
-`model.fit` in a background thread — inside a Dask worker process for the app
-(`cnnkit.jobs`), in the command line's own process for `python -m cnnkit train`.
+"""Training: the data pipeline, and the TrainingJob that runs one `model.fit` in a
+background thread — inside a Dask worker process for the app (`cnnkit.jobs`), in
+the command line's own process for `python -m cnnkit train`. The settings of a
+job are a `cnnkit.hyper.Hyper`.
 
 What this module owns:
-- `Hyper`: the hyper-parameters of one job, validated with a sentence a student
-  can act on (`TrainingError`), plus `OPTIMIZERS` and `HYPER_HELP` (the one-line
-  explanations the training page shows next to each widget).
+- Which images train and which validate (`split_indices`): a seeded,
+  class-balanced choice by index, which the exported script repeats line for line.
 - The data pipeline: images stay `uint8`; every dataset array is turned into a
   TensorFlow tensor once per process and shared by every job, and each job only
   holds index arrays. A `tf.data` pipeline gathers one batch of indices at a
@@ -24,255 +24,52 @@ A finished or stopped job is evaluated on the test set and saved as a Run
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from cnnkit.errors import SpecError, TrainingError
+from cnnkit.hyper import OPTIMIZERS, Hyper
 from cnnkit.spec import format_shape
 
-# --- optimizers ------------------------------------------------------------------
+# --- which images train, which validate ------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OptimizerInfo:
-    name: str
-    title: str
-    default_lr: float
-    explanation: str
+def class_balanced_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Every image index once, in a seeded random order in which any first k hold each class in proportion.
 
-
-OPTIMIZERS: dict[str, OptimizerInfo] = {
-    "adam": OptimizerInfo(
-        "adam", "Adam", 0.001,
-        "Adapts a step size for every weight from recent gradients; a safe first choice (usual learning rate 0.001)."),
-    "sgd": OptimizerInfo(
-        "sgd", "SGD with momentum", 0.01,
-        "Plain gradient descent plus momentum (0.9 is usual): simple and robust, usually needs more epochs "
-        "(usual learning rate 0.01)."),
-    "rmsprop": OptimizerInfo(
-        "rmsprop", "RMSprop", 0.001,
-        "Divides each step by a running average of recent gradient sizes; close cousin of Adam (usual learning rate 0.001)."),
-    "adadelta": OptimizerInfo(
-        "adadelta", "Adadelta", 1.0,
-        "Adapts steps from a window of past updates; the lessons used learning rate 1.0 "
-        "(Keras 3's default of 0.001 barely learns)."),
-}
-
-LABEL_MODES: dict[str, str] = {
-    "integer": "Integer labels (0–9) with sparse categorical cross-entropy.",
-    "one_hot": "One-hot label vectors with categorical cross-entropy (the same loss, written the other way).",
-}
-
-MAX_EPOCHS = 200
-MAX_LEARNING_RATE = 10.0
-
-
-def optimizer_key(name: str) -> str:
-    """Normalise an optimizer name ("Adam", "SGD", "sgd_momentum") to a key of OPTIMIZERS."""
-    key = str(name).strip().lower().replace(" ", "").replace("-", "").replace("_", "")
-    if key.startswith("sgd"):
-        key = "sgd"
-    if key not in OPTIMIZERS:
-        raise TrainingError(
-            f"Unknown optimizer {name!r}; choose one of: {', '.join(o.title for o in OPTIMIZERS.values())}.")
-    return key
-
-
-LR_SCHEDULES: dict[str, str] = {
-    "constant": "The same learning rate from the first batch to the last.",
-    "cosine": "Starts at the learning rate and glides down to zero along a cosine over all planned batches, "
-              "so the last epochs take small, steady steps.",
-}
-
-
-def learning_rate_schedule(learning_rate: float, schedule: str = "constant", total_steps: int | None = None):
-    """The learning rate to give a Keras optimizer: a number, or a schedule over `total_steps` batches."""
-    if schedule == "constant" or not total_steps:
-        return learning_rate
-    if schedule not in LR_SCHEDULES:
-        raise TrainingError(f"The learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, not {schedule!r}.")
-    import keras
-
-    # Decays to 0 exactly at the last planned batch; the optimizer's own step counter drives it,
-    # so it carries on correctly across several fit() calls on the same model.
-    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=int(total_steps), alpha=0.0)
-
-
-def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, schedule: str = "constant",
-                   total_steps: int | None = None):
-    """A fresh Keras optimizer for one job (optimizers hold per-model state).
-
-    With `schedule="cosine"` and `total_steps` (the planned number of batches) the learning
-    rate decays from `learning_rate` to zero over training.
+    Shuffle the indices with `np.random.default_rng(seed)`, give each image its position within its own
+    class as a fraction of the class size (0, 1/n, 2/n, ...), and sort by that fraction (stable): like
+    dealing the cards of every class in turn. The exported script computes the same order in the same
+    lines, so the two agree on every index.
     """
-    import keras
-
-    key = optimizer_key(name)
-    learning_rate = learning_rate_schedule(learning_rate, schedule, total_steps)
-    if key == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
-    if key == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate)
-    if key == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
-    return keras.optimizers.Adadelta(learning_rate=learning_rate)
+    labels = np.asarray(labels).reshape(-1)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    rank = np.zeros(len(labels))
+    for c in np.unique(labels):
+        members = order[labels[order] == c]          # this class's images, in shuffled order
+        rank[members] = np.arange(len(members)) / len(members)
+    return order[np.argsort(rank[order], kind="stable")]
 
 
-# --- hyper-parameters --------------------------------------------------------------
+def split_indices(labels: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) index arrays, sorted: a seeded, class-balanced split chosen by index, no image copied.
 
-HYPER_HELP: dict[str, str] = {
-    "optimizer": "How the weights are updated from the gradient after each batch.",
-    "learning_rate": "How big each update step is: too small learns slowly, too big makes the loss explode.",
-    "lr_schedule": "Constant keeps the learning rate; cosine lowers it smoothly to zero by the last batch, "
-                   "which settles the weights and usually adds accuracy.",
-    "momentum": "SGD only: how much of the previous step carries into the next, smoothing the path downhill.",
-    "batch_size": "Images per weight update: bigger batches run faster per image but update less often.",
-    "epochs": "How many times the model sees every training image.",
-    "validation_split": "Share of training images held back (never trained on) to watch for over-fitting.",
-    "labels": "How the answers are written: integers with sparse cross-entropy, or one-hot vectors.",
-    "augment": "Shift and rotate training images slightly each epoch, so the model cannot memorise them.",
-    "early_stopping": "Stop when validation loss has not improved for a few epochs and keep the best weights.",
-    "patience": "Epochs without improvement that early stopping waits before it stops.",
-    "seed": "Fixes the random start (weights, shuffling, validation split) so a run can be repeated.",
-}
-
-
-@dataclass
-class Hyper:
-    """The hyper-parameters of one training job."""
-
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    lr_schedule: str = "constant"   # "constant" or "cosine" (decays to 0 over the planned batches)
-    momentum: float = 0.9           # SGD only
-    batch_size: int = 128
-    epochs: int = 3
-    validation_split: float = 0.1
-    labels: str = "integer"
-    augment: bool = False
-    early_stopping: bool = False
-    patience: int = 2
-    seed: int = 42
-
-    def validate(self, num_train: int | None = None) -> "Hyper":
-        """Raise TrainingError with a sentence if a setting is unusable; return a normalised copy.
-
-        `num_train` is the number of training images before the validation split;
-        with it the batch size is checked against the images left to train on.
-        """
-        opt = optimizer_key(self.optimizer)
-        lr = _number(self.learning_rate, "learning rate")
-        if not lr > 0:
-            raise TrainingError(
-                f"The learning rate must be greater than 0 (it is {lr:g}); try {OPTIMIZERS[opt].default_lr:g} "
-                f"for {OPTIMIZERS[opt].title}.")
-        if lr > MAX_LEARNING_RATE:
-            raise TrainingError(
-                f"A learning rate of {lr:g} is far too large (the most this app allows is {MAX_LEARNING_RATE:g}); "
-                f"try {OPTIMIZERS[opt].default_lr:g} for {OPTIMIZERS[opt].title}.")
-        schedule = str(self.lr_schedule).strip().lower()
-        if schedule not in LR_SCHEDULES:
-            raise TrainingError(f"The learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                                f"not {self.lr_schedule!r}.")
-        momentum = _number(self.momentum, "momentum")
-        if not 0 <= momentum < 1:
-            raise TrainingError(f"Momentum must be from 0 up to (not including) 1 (it is {momentum:g}); 0.9 is usual.")
-        epochs = _whole(self.epochs, "epochs")
-        if epochs < 1:
-            raise TrainingError(f"Epochs must be at least 1 (it is {epochs}); one epoch shows every image once.")
-        if epochs > MAX_EPOCHS:
-            raise TrainingError(f"{epochs} epochs is more than this app allows ({MAX_EPOCHS}); "
-                                f"use fewer epochs, or early stopping.")
-        batch = _whole(self.batch_size, "batch size")
-        if batch < 1:
-            raise TrainingError(f"The batch size must be at least 1 (it is {batch}); 32 to 256 are usual.")
-        vs = _number(self.validation_split, "validation split")
-        if not 0 <= vs <= 0.5:
-            raise TrainingError(
-                f"The validation split must be between 0 and 0.5 (it is {vs:g}); 0.1 to 0.2 are usual.")
-        if self.labels not in LABEL_MODES:
-            raise TrainingError(f"Labels must be 'integer' or 'one_hot', not {self.labels!r}.")
-        patience = _whole(self.patience, "patience")
-        if patience < 1:
-            raise TrainingError(f"Early-stopping patience must be at least 1 epoch (it is {patience}).")
-        seed = _whole(self.seed, "seed")
-        if not 0 <= seed < 2**31:
-            raise TrainingError(f"The seed must be a whole number from 0 to {2**31 - 1} (it is {seed}).")
-        if num_train is not None:
-            n_val = validation_count(num_train, vs)
-            n_fit = num_train - n_val
-            if n_fit < 1:
-                raise TrainingError(
-                    f"No training images are left after holding back {n_val} for validation; "
-                    "use a smaller validation split.")
-            if batch > n_fit:
-                raise TrainingError(
-                    f"The batch size {batch} is larger than the {n_fit} training images; "
-                    f"choose a batch size of at most {n_fit}.")
-        return dataclasses.replace(self, optimizer=opt, learning_rate=lr, lr_schedule=schedule, momentum=momentum,
-                                   epochs=epochs, batch_size=batch,
-                                   validation_split=vs, patience=patience, seed=seed,
-                                   augment=bool(self.augment), early_stopping=bool(self.early_stopping))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Hyper":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    @classmethod
-    def from_preset(cls, preset, **overrides) -> "Hyper":
-        """The preset's suggested optimizer, learning rate (and schedule), batch size, epochs and
-        augmentation, then `overrides`."""
-        momentum = float(getattr(preset, "momentum", 0.0) or 0.0) or 0.9
-        h = cls(optimizer=optimizer_key(preset.optimizer), learning_rate=float(preset.learning_rate),
-                lr_schedule=str(getattr(preset, "lr_schedule", "constant") or "constant"), momentum=momentum,
-                batch_size=int(preset.batch_size), epochs=int(preset.epochs),
-                augment=bool(getattr(preset, "augment", False)))
-        return dataclasses.replace(h, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def _number(v, what: str) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise TrainingError(f"The {what} must be a number, not {v!r}.") from None
-    if math.isnan(x):
-        raise TrainingError(f"The {what} must be a number, not NaN.")
-    return x
-
-
-def _whole(v, what: str) -> int:
-    x = _number(v, what)
-    if math.isinf(x) or x != int(x):
-        raise TrainingError(f"The {what} must be a whole number, not {v!r}.")
-    return int(x)
-
-
-def validation_count(num_train: int, validation_split: float) -> int:
-    """How many training images are held back for validation."""
-    if validation_split <= 0:
-        return 0
-    return max(1, int(round(num_train * validation_split)))
-
-
-def split_indices(num_train: int, validation_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) index arrays: a fixed seeded held-out slice, chosen by index, no image copied."""
-    order = np.random.default_rng(seed).permutation(num_train)
-    n_val = validation_count(num_train, validation_split)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    The first `hyper.train_images` images of `class_balanced_order` (all of them by default) are used;
+    the first `validation` of those are held back for validation (`Hyper.split_sizes`), the rest train.
+    """
+    n_fit, n_val = hyper.split_sizes(len(labels))
+    order = class_balanced_order(labels, hyper.seed)
+    return np.sort(order[n_val:n_val + n_fit]), np.sort(order[:n_val])
 
 
 def check_compatible(spec, dataset) -> None:
@@ -323,7 +120,7 @@ def batches(x: np.ndarray, y: np.ndarray, indices: np.ndarray, batch_size: int, 
 
     xt, yt = shared_tensor(x), shared_tensor(y)
     idx = tf.constant(np.asarray(indices, dtype=np.int64))
-    n = int(len(indices))
+    n = len(indices)
 
     def order(_):
         return tf.random.shuffle(idx, seed=seed) if shuffle else idx
@@ -492,7 +289,7 @@ class JobSnapshot:
     message: str                    # a sentence for the student (why it failed, why it stopped)
     metrics: dict[str, Any]
     run_path: str | None
-    hyper: dict[str, Any]
+    hyper: Hyper
     # (epoch_position, smoothed training loss, smoothed training accuracy) every few batches (RunningCurve)
     running_points: tuple[tuple[float, float, float], ...] = ()
     shared_with: int = 0            # other students whose identical job this same computation serves
@@ -680,15 +477,6 @@ def training_cost_warnings(spec, hyper, num_train: int) -> list[str]:
     return problems
 
 
-def suggested_hyper(spec, input_shape=(28, 28, 1), num_classes: int = 10) -> Hyper:
-    """The settings to start from: the preset's own when the spec is a preset, else the fast preset's."""
-    from cnnkit import presets
-
-    name = getattr(spec, "name", "")
-    preset = presets.get(name if name in presets.names() else presets.FAST, tuple(input_shape), num_classes)
-    return Hyper.from_preset(preset)
-
-
 class TrainingJob:
     """One `model.fit` of a spec on a dataset, in a background thread.
 
@@ -722,8 +510,8 @@ class TrainingJob:
         self._stop_requested = False
         self._on_done: Callable[[TrainingJob], None] | None = None
         self._events: list[JobEvent] = []
-        n_train = len(dataset.y_train)
-        self._n_fit = n_train - validation_count(n_train, self.hyper.validation_split)
+        self._train_idx, self._val_idx = split_indices(dataset.y_train, self.hyper)
+        self._n_fit = len(self._train_idx)
         # Mutable progress, only touched under self._lock.
         self._state = JobState.QUEUED
         self._phase = "waiting"
@@ -761,7 +549,7 @@ class TrainingJob:
                 batch_accuracy=self._batch_acc, history={k: list(v) for k, v in self._history.items()},
                 elapsed=elapsed, eta=self._eta(elapsed), queue_position=self._queue_position,
                 message=self._message, metrics=dict(self._metrics),
-                run_path=str(self.run.path) if self.run is not None else None, hyper=self.hyper.to_dict(),
+                run_path=str(self.run.path) if self.run is not None else None, hyper=self.hyper,
                 running_points=tuple(self._curve.points))
 
     def running_points(self, since: int = 0) -> list[tuple[float, float, float]]:
@@ -863,17 +651,14 @@ class TrainingJob:
 
         h, ds = self.hyper, self.dataset
         one_hot = h.labels == "one_hot"
-        train_idx, val_idx = split_indices(len(ds.y_train), h.validation_split, h.seed)
+        train_idx, val_idx = self._train_idx, self._val_idx
         with _BUILD_LOCK:
             # Seeding is process-wide in Keras, so seed + build happen together: the
             # initial weights depend only on this job's seed even with jobs in parallel.
             keras.utils.set_random_seed(h.seed)
             model = self.spec.to_keras()
-            optimizer = make_optimizer(h.optimizer, h.learning_rate, h.momentum, schedule=h.lr_schedule,
-                                       total_steps=h.epochs * self._batches)
-            model.compile(optimizer=optimizer,
-                          loss="categorical_crossentropy" if one_hot else "sparse_categorical_crossentropy",
-                          metrics=["accuracy"])
+            optimizer = h.make_optimizer(total_steps=h.epochs * self._batches)
+            model.compile(optimizer=optimizer, loss=h.loss, metrics=["accuracy"])
         kw = dict(num_classes=ds.num_classes, one_hot=one_hot)
         train = batches(ds.x_train, ds.y_train, train_idx, h.batch_size, shuffle=True, seed=h.seed,
                         augment=h.augment, **kw)
@@ -916,8 +701,8 @@ class TrainingJob:
             "train_seconds": round(seconds, 3), "epochs_run": epochs_run,
             "stopped_early": bool(user_stop or early_stopped),
             "stopped_by": "user" if user_stop else ("early_stopping" if early_stopped else None),
-            "num_train": int(len(train_idx)), "num_validation": int(len(val_idx)),
-            "num_test": int(len(ds.y_test)),
+            "num_train": len(train_idx), "num_validation": len(val_idx),
+            "num_test": len(ds.y_test),
         }
         if early_stopped and early.best_epoch is not None:
             metrics["best_epoch"] = int(early.best_epoch) + 1
@@ -929,7 +714,7 @@ class TrainingJob:
             from cnnkit import runs
 
             self._set_phase("saving")
-            self.run = runs.save_run(model, self.spec, h.to_dict(), history, metrics, dataset=ds.name,
+            self.run = runs.save_run(model, self.spec, h, history, metrics, dataset=ds.name,
                                      root=self.runs_root, owner=self.owner, title=self.title)
         acc = f"{metrics['test_accuracy']:.1%}"
         if user_stop:
@@ -966,7 +751,7 @@ _BUILD_LOCK = threading.Lock()
 _CALLBACK_CLASS = None
 
 
-def _job_callback(job: "TrainingJob"):
+def _job_callback(job: TrainingJob):
     """The job's Keras callback; the class is made on first use so importing this module skips Keras."""
     global _CALLBACK_CLASS
     if _CALLBACK_CLASS is None:

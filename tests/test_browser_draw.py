@@ -110,7 +110,7 @@ def _hog() -> None:
 def digits_run(tmp_path_factory):
     """The fast preset trained 2 epochs on the offline sample (~15–30 s), once per test session."""
     preset = presets.get(presets.FAST)
-    job = training.train(preset.spec, datasets.offline_sample(), training.Hyper.from_preset(preset, epochs=2),
+    job = training.train(preset.spec, datasets.offline_sample(), preset.hyper.replace(epochs=2),
                          runs_root=tmp_path_factory.mktemp("digits_runs"), title="browser digits")
     assert job.run is not None, job.snapshot().message
     return job.run

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from cnnkit import codegen, layers, presets
-from cnnkit.errors import SpecError
+from cnnkit.errors import SpecError, TrainingError
+from cnnkit.hyper import Hyper
 from cnnkit.spec import LayerSpec, ModelSpec
 
 L = LayerSpec.new
@@ -48,7 +49,7 @@ def test_every_layer_type_generates_code_that_builds_the_same_layer():
 
 def test_script_is_valid_python_with_the_settings():
     p = presets.get("single_conv")
-    code = codegen.script(p.spec, p.hyper(), "mnist", title=p.title)
+    code = codegen.script(p.spec, p.hyper, "mnist", title=p.title)
     compile(code, "script.py", "exec")
     assert "keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)" in code
     assert "BATCH_SIZE = 32" in code and "EPOCHS = 10" in code and "NUM_CLASSES = 10" in code
@@ -58,16 +59,16 @@ def test_script_is_valid_python_with_the_settings():
 
 def test_titles_cannot_break_the_docstring():
     spec = presets.get("keras_convnet").spec
-    code = codegen.script(spec, None, "mnist", title='evil """ title \\')
+    code = codegen.script(spec, Hyper(), "mnist", title='evil """ title \\')
     compile(code, "script.py", "exec")
 
 
 def test_invalid_spec_or_optimizer_is_refused():
     spec = ModelSpec((28, 28, 1), [L("Conv2D"), L("Dense", units=10, activation="softmax")])
     with pytest.raises(SpecError, match="Fix the model before exporting"):
-        codegen.script(spec)
-    with pytest.raises(SpecError, match="Unknown optimizer 'lbfgs'"):
-        codegen.script(presets.get("keras_convnet").spec, {"optimizer": "lbfgs"})
+        codegen.script(spec, Hyper())
+    with pytest.raises(TrainingError, match="Unknown optimizer 'lbfgs'"):
+        codegen.script(presets.get("keras_convnet").spec, Hyper(optimizer="lbfgs"))
 
 
 def _run(script: Path, *args: str) -> subprocess.CompletedProcess:
@@ -103,7 +104,7 @@ def preset_runs(tmp_path_factory) -> dict[str, tuple[str, Path]]:
     for name in presets.names():
         p = presets.get(name)
         scripts[name] = folder / codegen.filename(p.spec)
-        scripts[name].write_text(codegen.script(p.spec, p.hyper(), "mnist", title=p.title), encoding="utf-8")
+        scripts[name].write_text(codegen.script(p.spec, p.hyper, "mnist", title=p.title), encoding="utf-8")
     first, *rest = presets.names()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     args = [a for name in rest for a in (str(scripts[name]), str(folder / f"{name}.log"))]
@@ -132,7 +133,7 @@ def test_exported_script_reads_an_npz_for_an_uploaded_dataset(tmp_path):
              y_test=np.arange(16) % 4)
     p = presets.get(presets.FAST, (32, 32, 3), 4)
     script = tmp_path / "train.py"
-    script.write_text(codegen.script(p.spec, p.hyper(), "my_photos"), encoding="utf-8")
+    script.write_text(codegen.script(p.spec, p.hyper, "my_photos"), encoding="utf-8")
     proc = _run(script, "--epochs", "1", "--npz", str(tmp_path / "tiny.npz"), "--out", str(tmp_path / "m.keras"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Total params: {p.spec.summary().total_params:,} " in proc.stdout
@@ -143,9 +144,9 @@ def test_exported_script_reads_an_npz_for_an_uploaded_dataset(tmp_path):
 
 def test_cosine_schedule_is_exported_like_the_app_trains_it():
     p = presets.get(presets.FAST)
-    assert p.hyper()["lr_schedule"] == "cosine"
-    code = codegen.script(p.spec, p.hyper(), "mnist", title=p.title)
+    assert p.hyper.lr_schedule == "cosine"
+    code = codegen.script(p.spec, p.hyper, "mnist", title=p.title)
     assert "keras.optimizers.schedules.CosineDecay(" in code and "decay_steps=args.epochs" in code
     compile(code, "train.py", "exec")
-    constant = codegen.script(p.spec, {**p.hyper(), "lr_schedule": "constant"}, "mnist")
+    constant = codegen.script(p.spec, p.hyper.replace(lr_schedule="constant"), "mnist")
     assert "CosineDecay" not in constant and "learning_rate=0.003" in constant

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from scipy import ndimage
+from strokes import DIGITS, dot, draw_digit, rerender
 
 from cnnkit import datasets, drawing
 from cnnkit.errors import DrawingError, UserError
-from strokes import DIGITS, dot, draw_digit, rerender
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -120,7 +120,7 @@ def test_stroke_width_matches_mnist():
     prepared = np.stack([drawing.prepare_drawing(rerender(d)).x[..., 0] for d in x])
     assert prepared.sum(axis=(1, 2)).mean() == pytest.approx(x.sum(axis=(1, 2)).mean(), rel=0.12)
     # And they are still the same digits, pixel for pixel, up to anti-aliasing.
-    assert np.mean([cosine(a, b) for a, b in zip(prepared, x)]) > 0.85
+    assert np.mean([cosine(a, b) for a, b in zip(prepared, x, strict=True)]) > 0.85
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from strokes import draw_digit, rerender
 
 from cnnkit import datasets, drawing, predict, presets, runs, training
 from cnnkit.errors import DrawingError, RunError
-from strokes import draw_digit, rerender
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def trained_run(tmp_path_factory):
     """The fast preset, 2 epochs on the offline sample (about 15 s on 2 cores), saved as a Run."""
     ds = datasets.offline_sample()
     preset = presets.get(presets.FAST)
-    job = training.train(preset.spec, ds, training.Hyper.from_preset(preset, epochs=2),
+    job = training.train(preset.spec, ds, preset.hyper.replace(epochs=2),
                          runs_root=tmp_path_factory.mktemp("runs"), title="drawing test")
     assert job.run is not None, job.snapshot().message
     return job.run
@@ -61,7 +61,7 @@ def test_compiled_call_matches_keras(predictor, trained_run):
     model = trained_run.load_model()
     x = datasets.to_float(datasets.offline_sample().x_test[:5])
     expected = model.predict(x, verbose=0)
-    for xi, e in zip(x, expected):
+    for xi, e in zip(x, expected, strict=True):
         np.testing.assert_allclose(predictor.predict(xi).probabilities, e, atol=1e-5)
 
 

@@ -16,6 +16,7 @@ from cnnkit import evaluation, runs
 from cnnkit.__main__ import main as cli_main
 from cnnkit.datasets import Dataset
 from cnnkit.errors import ModelFileError
+from cnnkit.hyper import Hyper
 
 DIGITS = tuple(str(i) for i in range(10))
 
@@ -144,7 +145,7 @@ def _save(model, root, title, history, accuracy=0.5):
     return runs.save_run(
         model,
         spec,
-        {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": len(history["loss"])},
+        Hyper(learning_rate=0.001, batch_size=32, epochs=len(history["loss"])),
         history,
         {"test_accuracy": accuracy, "test_loss": 1.0, "train_seconds": 3.5, "epochs_run": len(history["loss"])},
         dataset="mnist",
@@ -170,6 +171,7 @@ def test_runs_are_evaluated_cached_and_compared(tmp_path):
     assert table["test accuracy"].tolist() == [pytest.approx(ev_a.accuracy), 0.5]  # b: saved metric
     assert table["best epoch"].tolist() == [2, 2]
     assert table["epochs run"].tolist() == [3, 2]
+    assert table["optimizer"].tolist() == ["Adam"] * 2 and table["batch size"].tolist() == [32] * 2
     from cnnkit import presets
 
     assert table["parameters"].tolist() == [presets.get(presets.FAST).spec.summary().total_params] * 2

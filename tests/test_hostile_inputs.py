@@ -15,13 +15,14 @@ import subprocess
 import sys
 import textwrap
 
+import hostile
 import numpy as np
 import pytest
 
-import hostile
 from cnnkit import datasets, drawing, limits, runs, spec, training
 from cnnkit.__main__ import main as cli
 from cnnkit.errors import DatasetError, DrawingError, RunError, SpecError, TrainingError
+from cnnkit.hyper import Hyper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -434,7 +435,7 @@ def test_epochs_times_images_is_refused_in_class_mode_and_warned_otherwise(monke
 
     ds = tiny_ds(n_train=60_000 // 100)
     preset = presets.get("keras_convnet", ds.image_shape, ds.num_classes)
-    hyper = training.Hyper.from_preset(preset, epochs=200)
+    hyper = preset.hyper.replace(epochs=200)
     monkeypatch.setenv("CNNKIT_LIMIT_EPOCH_IMAGES", "50000")
     monkeypatch.delenv("CNNKIT_CLASS_MODE", raising=False)
     notes = training.training_cost_warnings(preset.spec, hyper, len(ds.y_train))
@@ -472,7 +473,7 @@ def test_rmsprop_at_lr_10_is_stopped_as_diverging(tiny_ds, runs_dir):
 
     ds = tiny_ds(n_train=640, n_test=64)
     preset = presets.get("keras_convnet", ds.image_shape, ds.num_classes)
-    hyper = training.Hyper(optimizer="rmsprop", learning_rate=10.0, batch_size=32, epochs=3, seed=1)
+    hyper = Hyper(optimizer="rmsprop", learning_rate=10.0, batch_size=32, epochs=3, seed=1)
     job = training.train(preset.spec, ds, hyper, runs_root=runs_dir)
     snap = job.snapshot()
     assert snap.state is training.JobState.FAILED

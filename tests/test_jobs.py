@@ -16,8 +16,9 @@ import pytest
 
 from cnnkit import jobs, training
 from cnnkit.errors import TrainingError
+from cnnkit.hyper import Hyper
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.training import Hyper, JobSnapshot, JobState
+from cnnkit.training import JobSnapshot, JobState
 
 L = LayerSpec.new
 

@@ -124,7 +124,7 @@ def test_export_script_matches_the_page(at):
     assert any(b.key == "arch_dl_script" for b in at.get("download_button"))
     [code] = [c.value for c in at.code]
     spec = presets.get("two_conv_dropout").spec
-    assert code.strip() == codegen.script(spec, presets.get("two_conv_dropout").hyper(), "mnist", title=spec.name).strip()
+    assert code.strip() == codegen.script(spec, presets.get("two_conv_dropout").hyper, "mnist", title=spec.name).strip()
     assert "keras.optimizers.Adadelta(learning_rate=1.0)" in code
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cnnkit import predict, runs
+from cnnkit.hyper import Hyper
 from cnnkit.spec import LayerSpec, ModelSpec
 
 PAGE = "app_pages/draw.py"
@@ -32,7 +33,7 @@ def make_run(root, dataset: str = "mnist", shape=(28, 28, 1), title: str = "tiny
         LayerSpec.new("Flatten"),
         LayerSpec.new("Dense", units=10, activation="softmax"),
     ], name=title)
-    return runs.save_run(spec.to_keras(), spec, hyper={}, history={}, metrics={"test_accuracy": 0.1},
+    return runs.save_run(spec.to_keras(), spec, hyper=Hyper(), history={}, metrics={"test_accuracy": 0.1},
                          dataset=dataset, root=root, title=title)
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnkit import datasets, evaluation, presets, runs
+from cnnkit.hyper import Hyper
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -35,8 +35,7 @@ def _model(seed: int, shape=(28, 28, 1), classes=10, lam=False):
 def _save(root, seed: int, title: str, epochs: int = 3):
     spec = presets.get(presets.FAST).spec
     history = {k: v[:epochs] for k, v in HISTORY.items()}
-    return runs.save_run(_model(seed), spec, {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 64,
-                                              "epochs": epochs}, history,
+    return runs.save_run(_model(seed), spec, Hyper(learning_rate=0.001, batch_size=64, epochs=epochs), history,
                          {"test_accuracy": 0.1, "test_loss": 2.3, "train_seconds": 12.0, "epochs_run": epochs},
                          dataset="mnist", root=root, title=title)
 

@@ -61,6 +61,26 @@ def test_page_shows_settings_with_explanations_and_an_empty_state(runs_dir):
     assert at.slider(key="hp_momentum").value == 0.9 and at.number_input(key="hp_lr").value == 0.01
 
 
+def test_settings_are_one_hyper_that_the_architecture_page_exports_and_a_reload_keeps(runs_dir):
+    at = open_page()
+    at.number_input(key="hp_epochs").set_value(2).run()
+    at.toggle(key="hp_augment").set_value(True).run()
+    at.radio(key="hp_labels").set_value("one_hot").run()
+    at.number_input(key="hp_train_images").set_value(1000).run()
+    from cnnkit.hyper import Hyper
+
+    h = Hyper.from_dict(at.session_state["hyper"])
+    assert (h.epochs, h.augment, h.labels, h.train_images, h.lr_schedule) == (2, True, "one_hot", 1000, "cosine")
+    at.switch_page("app_pages/architecture.py").run()
+    assert not at.exception
+    [code] = [c.value for c in at.code]
+    assert "EPOCHS = 2" in code
+    # A reload (same student, new browser session) gets the same settings back on the Training page.
+    reloaded = open_page(owner=at.session_state["owner_id"])   # same cookie, new browser session
+    assert reloaded.number_input(key="hp_epochs").value == 2 and reloaded.toggle(key="hp_augment").value
+    assert reloaded.number_input(key="hp_train_images").value == 1000
+
+
 def test_bad_settings_give_a_sentence_not_a_traceback(runs_dir):
     at = open_page()
     at.number_input(key="hp_lr").set_value(0.0)
@@ -94,7 +114,7 @@ def test_short_job_streams_finishes_and_reattaches_after_reload(runs_dir):
     t = wait_for(reloaded, "Test accuracy", seconds=120)
     assert "Finished 1 epoch in" in t and "Saved as run" in t
     assert [m.label for m in reloaded.metric][:2] == ["Test accuracy", "Test loss"]
-    assert len(list(runs_dir.iterdir())) == 1
+    assert len([p for p in runs_dir.iterdir() if not p.name.startswith(".")]) == 1   # .students: saved choices
     # Someone else with the same job id (and an old-style identity) in the URL sees no job at all.
     stranger = open_page(job=job_id, sid=sid)
     assert "No training job yet" in texts(stranger) and "job" not in stranger.query_params

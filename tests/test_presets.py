@@ -7,6 +7,7 @@ import pytest
 
 from cnnkit import presets
 from cnnkit.errors import SpecError
+from cnnkit.hyper import Hyper
 
 LESSON_NUMBERS = {
     "single_conv": 542_230,
@@ -47,9 +48,10 @@ def test_presets_match_keras_on_every_dataset_shape(name, shape, classes):
 def test_lab_details():
     a = presets.get("single_conv")
     assert [r.output_shape for r in a.spec.summary().rows][:3] == [(26, 26, 32), (13, 13, 32), (5408,)]
-    assert (a.optimizer, a.learning_rate, a.momentum, a.batch_size, a.epochs) == ("sgd", 0.01, 0.9, 32, 10)
+    assert (a.hyper.optimizer, a.hyper.learning_rate, a.hyper.momentum, a.hyper.batch_size, a.hyper.epochs) == \
+        ("sgd", 0.01, 0.9, 32, 10)
     c = presets.get("two_conv_dropout")
-    assert (c.optimizer, c.learning_rate, c.batch_size) == ("adadelta", 1.0, 128)
+    assert (c.hyper.optimizer, c.hyper.learning_rate, c.hyper.batch_size) == ("adadelta", 1.0, 128)
     d = presets.get("fashion_leaky_dropout").spec
     assert [l.params["rate"] for l in d.layers if l.type == "Dropout"] == [0.25, 0.25, 0.4, 0.3]
     assert all(l.params["negative_slope"] == 0.1 for l in d.layers if l.type == "LeakyReLU")
@@ -65,16 +67,15 @@ def test_fast_preset_is_small_and_trains_with_a_cosine_decay():
     assert s.non_trainable_params == 2 * (32 + 64 + 128)   # BatchNormalization's moving mean and variance
     assert [l.params["filters"] for l in p.spec.layers if l.type == "Conv2D"] == [32, 64, 128]
     assert [r.output_shape for r in s.rows if r.type == "MaxPooling2D"] == [(14, 14, 32), (7, 7, 64), (3, 3, 128)]
-    assert (p.optimizer, p.learning_rate, p.lr_schedule, p.batch_size, p.epochs, p.augment) == \
+    h = p.hyper
+    assert (h.optimizer, h.learning_rate, h.lr_schedule, h.batch_size, h.epochs, h.augment) == \
         ("adam", 0.003, "cosine", 64, 8, False)
     # Every lesson keeps the constant learning rate it used.
-    assert {q.lr_schedule for n, q in presets.PRESETS.items() if n in LESSON_NUMBERS} == {"constant"}
+    assert {q.hyper.lr_schedule for n, q in presets.PRESETS.items() if n in LESSON_NUMBERS} == {"constant"}
 
 
-def test_hyper_dict_and_errors():
-    h = presets.get("two_conv").hyper()
-    assert h == {"optimizer": "adam", "learning_rate": 0.001, "lr_schedule": "constant", "momentum": 0.0,
-                 "batch_size": 100, "epochs": 10, "augment": False}
+def test_hyper_and_errors():
+    assert presets.get("two_conv").hyper == Hyper(optimizer="adam", learning_rate=0.001, batch_size=100, epochs=10)
     with pytest.raises(SpecError, match="no preset called 'lenet'"):
         presets.get("lenet")
     with pytest.raises(SpecError, match="at least 2 classes"):
@@ -97,7 +98,8 @@ def test_lecture_preset_downsamples_first_and_is_the_default():
     assert first.type == "Conv2D" and first.params["strides"] == 2 and s.rows[0].output_shape == (14, 14, 16)
     assert [r.output_shape for r in s.rows if r.type == "MaxPooling2D"] == [(7, 7, 32), (3, 3, 64)]
     assert [r.output_shape for r in s.rows if r.type == "Dense"] == [(64,), (10,)]
-    assert (p.optimizer, p.learning_rate, p.lr_schedule, p.batch_size, p.epochs, p.augment) == \
+    assert (p.hyper.optimizer, p.hyper.learning_rate, p.hyper.lr_schedule, p.hyper.batch_size, p.hyper.epochs,
+            p.hyper.augment) == \
         ("adam", 0.005, "cosine", 128, 2, False)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from cnnkit import runs
 from cnnkit.errors import RunError
+from cnnkit.hyper import Hyper
 
 
 class _Spec:
@@ -26,7 +27,7 @@ def small_model():
 
 def _save(model, root, **kw):
     hist = {"loss": [1.0, 0.5], "accuracy": [0.5, np.float32(0.75)], "val_loss": [1.1, float("nan")]}
-    return runs.save_run(model, _Spec(), {"optimizer": "adam", "batch_size": 8}, hist,
+    return runs.save_run(model, _Spec(), Hyper(batch_size=8), hist,
                          {"test_accuracy": np.float64(0.8), "test_loss": 0.4}, "mnist", root=root, **kw)
 
 
@@ -34,7 +35,7 @@ def test_round_trip(small_model, runs_dir):
     run = _save(small_model, runs_dir, title="first try", owner="abc")
     assert run.path.parent == runs_dir and run.title == "first try" and run.dataset == "mnist"
     again = runs.load_run(run.path)
-    assert again.hyper == {"optimizer": "adam", "batch_size": 8}
+    assert again.hyper == Hyper(batch_size=8) and again.hyper_dict == Hyper(batch_size=8).to_dict()
     assert again.history["accuracy"] == [0.5, 0.75] and again.history["val_loss"][1] is None
     assert again.metrics["test_accuracy"] == pytest.approx(0.8) and again.owner == "abc"
     model = again.load_model()

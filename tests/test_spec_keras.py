@@ -71,7 +71,7 @@ def assert_matches_keras(spec: ModelSpec, num_classes: int) -> None:
     summary = spec.summary()
     model = spec.to_keras(num_classes)
     assert len(model.layers) == len(summary.rows)
-    for layer, row in zip(model.layers, summary.rows):
+    for layer, row in zip(model.layers, summary.rows, strict=True):
         assert layer.name == row.name
         assert tuple(layer.output.shape[1:]) == row.output_shape, (row.name, spec.to_dict())
         assert layer.count_params() == row.params, (row.name, spec.to_dict())

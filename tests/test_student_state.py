@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from cnnkit import presets, runs, student_state
+from cnnkit.hyper import Hyper
 from cnnkit.spec import LayerSpec
 
 
@@ -82,7 +83,7 @@ def test_student_names_a_run(runs_dir):
     import keras
 
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
-    run = runs.save_run(model, presets.get(presets.FAST).spec, BASE, {"loss": [1.0]}, {"test_accuracy": 0.5},
+    run = runs.save_run(model, presets.get(presets.FAST).spec, Hyper(**BASE), {"loss": [1.0]}, {"test_accuracy": 0.5},
                         "mnist", title="fast_cpu")
     named = runs.name_run(run, "  my   best  try ")
     assert named.name == "my best try" and json.loads((run.path / "run.json").read_text())["name"] == "my best try"

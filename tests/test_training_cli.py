@@ -10,6 +10,7 @@ import pytest
 
 from cnnkit import runs, training
 from cnnkit.__main__ import main
+from cnnkit.hyper import Hyper
 from cnnkit.spec import LayerSpec, ModelSpec
 
 
@@ -29,15 +30,16 @@ def test_train_a_spec_file_writes_a_run_and_prints_metrics(npz, tmp_path, capsys
     spec_file.write_text(spec.to_json())
     out = tmp_path / "out"
     code = main(["train", "--dataset", str(npz), "--spec", str(spec_file), "--epochs", "2", "--batch-size", "40",
-                 "--optimizer", "sgd", "--seed", "3", "--one-hot", "--out", str(out)])
+                 "--optimizer", "sgd", "--seed", "3", "--one-hot", "--train-images", "150", "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)
     assert result["state"] == "finished" and 0 <= result["test_accuracy"] <= 1 and result["epochs_run"] == 2
     run = runs.load_run(result["run"])
     assert run.path.parent == out.resolve()
-    assert run.hyper["optimizer"] == "sgd" and run.hyper["learning_rate"] == 0.01   # the optimizer's usual rate
-    assert (run.hyper["batch_size"], run.hyper["seed"], run.hyper["labels"]) == (40, 3, "one_hot")
+    assert run.hyper.optimizer == "sgd" and run.hyper.learning_rate == 0.01   # the optimizer's usual rate
+    assert (run.hyper.batch_size, run.hyper.seed, run.hyper.labels) == (40, 3, "one_hot")
+    assert run.hyper.train_images == 150 and (run.metrics["num_train"], run.metrics["num_validation"]) == (135, 15)
     assert run.metrics["test_accuracy"] == result["test_accuracy"] and len(run.history["loss"]) == 2
     assert "epoch 1/2: loss" in captured.err and "Finished 2 epochs" in captured.err
 
@@ -66,7 +68,7 @@ def test_terminal_progress_draws_a_bar_on_a_tty():
         id="x", owner=None, title="t", dataset="mnist", state=training.JobState.RUNNING, phase="training",
         epoch=1, epochs=2, batch=5, batches=10, batch_loss=0.5, batch_accuracy=0.8,
         history={"loss": [0.7], "val_loss": [0.6]}, elapsed=10.0, eta=None, queue_position=None, message="",
-        metrics={}, run_path=None, hyper={})
+        metrics={}, run_path=None, hyper=Hyper())
     bar(snap)
     text = stream.getvalue()
     assert "epoch 1/2: loss 0.7000  val_loss 0.6000\n" in text
