@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def test_page_shows_settings_with_explanations_and_an_empty_state(runs_dir):
     assert "No training job yet" in t
     assert "How big each update step is" in t and "Images per weight update" in t
     # The cost before Start: FLOPs per image × images × epochs, a time on this server, the wait.
-    assert "MFLOPs per image × 3,600 training images × 8 epochs" in t and "it starts at once" in t
+    assert re.search(r"MFLOPs per image × 3,600 training images × \d+ epochs? ≈ .* on this server", t), t
+    assert "it starts at once" in t
     assert at.selectbox(key="hp_optimizer").value == "adam"          # the fast preset's settings
     assert at.number_input(key="hp_lr").value == 0.003
     assert at.radio(key="hp_lr_schedule").value == "cosine"          # the fast preset decays its rate
