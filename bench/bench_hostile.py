@@ -245,7 +245,10 @@ def server(d: Path, inputs: list[dict]) -> dict:
                 page.wait_for_selector(idle)
                 t = time.perf_counter()
                 page.locator("[data-testid='stFileUploader'] input[type='file']").first.set_input_files(case["file"])
-                page.wait_for_timeout(1000)
+                try:  # the sentence appears once the upload has arrived and the page has run again
+                    page.get_by_text(case["expect"]).first.wait_for(timeout=180_000)
+                except Exception:  # noqa: BLE001 (recorded below as "no sentence")
+                    pass
                 page.wait_for_selector(idle)
                 seconds = time.perf_counter() - t
                 errors = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
