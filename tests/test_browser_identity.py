@@ -91,7 +91,7 @@ def test_identity_is_the_browser_not_the_url(lecture_env, app_server, browser_pa
     assert cookie(a) == a_id and query(a)["job"] == job_id
     a.get_by_text("Your job", exact=True).wait_for()
     a.get_by_role("button", name="Stop", exact=True).click()
-    a.get_by_text(re.compile(r"Stopped by you after \d+ batches")).wait_for(timeout=120_000)
+    a.get_by_text(re.compile(r"Stopped by you after \d+ batches")).wait_for(timeout=300_000)  # test + save
     [run_dir] = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert json.loads((run_dir / "run.json").read_text())["owner"] == a_id
     a.reload()
