@@ -191,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     call = median_ms(lambda: predictor.predict(x), n)
     total = median_ms(lambda: predictor.predict(drawing.prepare_drawing(canvas).x), n)
     maps = median_ms(lambda: predictor.feature_maps(x), n)
+    t0 = time.perf_counter()
+    predictor.saliency(x)
+    saliency_trace_ms = (time.perf_counter() - t0) * 1000.0
+    saliency = median_ms(lambda: predictor.saliency(x, 7), n)
+    arithmetic = median_ms(lambda: predictor.conv_arithmetic(x, 10, 12, 3), n)
     keras_predict = median_ms(lambda: model.predict(batch, verbose=0), n)
     keras_total = prep + keras_predict
 
@@ -203,12 +208,15 @@ def main(argv: list[str] | None = None) -> int:
         ("model call, compiled (Predictor.predict)", call),
         ("prepare + predict, one drawing", total),
         ("feature maps of every conv layer", maps),
+        ("why this answer: Grad-CAM for one class (Predictor.saliency)", saliency),
+        ("the convolution worked out at one position", arithmetic),
         ("Keras model.predict on one image", keras_predict),
         ("prepare + Keras model.predict", keras_total),
     ]
     for name, ms in rows:
         print(f"{name:<58}{ms:>9.2f}")
     print(f"{'one-off: trace the compiled call (per run, cached)':<58}{build_ms:>9.0f}")
+    print(f"{'one-off: trace the Grad-CAM call (per run, cached)':<58}{saliency_trace_ms:>9.0f}")
     print()
     print(f"model.predict / compiled call:          {keras_predict / call:6.1f}× slower")
     print(f"prepare+model.predict / prepare+predict: {keras_total / total:6.1f}× slower")
