@@ -11,14 +11,21 @@ drawing better than the drawing with any one stroke left out. Then `cnnkit predi
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import re
+import shutil
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
-from conftest import wait_idle
+from conftest import ROOT, wait_idle
+from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from scipy import ndimage
-from strokes import render, replay
+from strokes import handwriting, render, replay
 from test_page_draw import make_run
 
 from cnnkit import datasets, drawing, presets, training
@@ -39,9 +46,9 @@ PEN = 20  # the page's default pen
 
 def open_draw_page(page, url):
     page.goto(url)
-    wait_idle(page)
+    wait_idle(page, timeout=180_000)  # a first page run imports TensorFlow: slow on a busy machine
     page.get_by_role("link", name="5 · Draw & predict").first.click()
-    wait_idle(page)
+    wait_idle(page, timeout=180_000)
     canvas = page.locator(CANVAS)
     canvas.wait_for(state="visible")
     return canvas
@@ -147,3 +154,70 @@ def test_draw_a_digit_then_clear(app_server, runs_dir, browser_page, tmp_path):
     wait_idle(page)
     assert page.locator("[data-testid='stMetric']").count() == 0
     assert page.evaluate(SHOWN_JS) is None
+
+
+@pytest.mark.parametrize("load", ["idle", "two CPU hogs"])
+def test_forty_handwritten_digits_every_stroke_reaches_the_model(load, digits_run, app_server, runs_dir,
+                                                                 browser_page, tmp_path):
+    shutil.copytree(digits_run.path, runs_dir / digits_run.path.name)
+    page = browser_page
+    canvas = open_draw_page(page, app_server)
+    box = canvas.bounding_box()
+    plan = handwriting(40, pen=PEN)
+    assert sum(h.starts_in_top_band() for h in plan) >= 8 and sum(h.right_after_clear for h in plan) == 20
+    hogs = [multiprocessing.Process(target=_hog, daemon=True) for _ in range(2 if load != "idle" else 0)]
+    for p in hogs:
+        p.start()
+    rows = []
+    started = time.time()
+    try:
+        for i, h in enumerate(plan):
+            if i:
+                page.get_by_role("button", name="Clear").click()
+                if h.right_after_clear:
+                    page.wait_for_timeout(50)  # no waiting for the page: draw at once
+                else:
+                    page.wait_for_function(f"({SHOWN_JS})() === null", polling="raf")
+            for j, line in enumerate(h.strokes):
+                if j:
+                    page.wait_for_timeout(300)  # a hand lifts the pen and moves on
+                replay(page, box, line)
+            src = answered(page, len(h.strokes))
+            seen = None if src is None else shown_input(page, src)
+            assert seen is not None, (f"digit {i} ({h.digit}, {h.place}): the page never answered "
+                                      f"its {len(h.strokes)} strokes")
+            label = re.search(r"Prediction\s*(\S+)", page.locator("[data-testid='stMetric']")
+                              .filter(has_text="Prediction").inner_text()).group(1)
+            whole = similarity(seen, prepared(h.strokes))
+            missing_one = max(similarity(seen, prepared(h.strokes[:k] + h.strokes[k + 1 :]))
+                              for k in range(len(h.strokes)))
+            png = tmp_path / f"digit{i:02d}_{h.digit}.png"
+            Image.fromarray(render(h.strokes, width=PEN)).save(png)
+            rows.append({"i": i, "digit": h.digit, "place": h.place, "after_clear": h.right_after_clear,
+                         "top_band": h.starts_in_top_band(), "strokes": len(h.strokes), "page": label,
+                         "whole": round(whole, 3), "best_missing_one": round(missing_one, 3), "png": str(png)})
+    finally:
+        for p in hogs:
+            p.terminate()
+    drawing_seconds = time.time() - started
+
+    # The same strokes rendered to PNG, read by the command line.
+    out = subprocess.run([sys.executable, "-m", "cnnkit", "predict", "--run", str(digits_run.path), "--json",
+                          *[r["png"] for r in rows]], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    for r, answer in zip(rows, json.loads(out.stdout)):
+        r["cli"] = answer["label"]
+    right_page = sum(r["page"] == r["digit"] for r in rows)
+    right_cli = sum(r["cli"] == r["digit"] for r in rows)
+    agree = sum(r["page"] == r["cli"] for r in rows)
+    lost = [r for r in rows if not (r["whole"] >= 0.9 and r["whole"] > r["best_missing_one"])]
+    summary = (f"[{load}] {len(rows)} digits, {sum(r['strokes'] for r in rows)} strokes in {drawing_seconds:.0f} s: "
+               f"strokes lost in {len(lost)}; the page read {right_page}/40 right, cnnkit predict on the PNGs "
+               f"{right_cli}/40; they agree on {agree}/40; similarity to the whole drawing min "
+               f"{min(r['whole'] for r in rows):.3f}, margin over any stroke left out min "
+               f"{min(r['whole'] - r['best_missing_one'] for r in rows):.3f}")
+    print(summary)
+    (tmp_path / "digits.json").write_text(json.dumps(rows, indent=1))
+    assert not lost, f"{summary}\nlost: {lost}"
+    assert agree == 40, f"{summary}\n" + "\n".join(str(r) for r in rows if r["page"] != r["cli"])
