@@ -78,7 +78,7 @@ def test_training_settings_survive_a_visit_to_every_other_page(app_server, brows
     assert page.get_by_text("must be greater than 0").count() == 0
 
 
-def test_model_and_dataset_survive_a_reload(app_server, browser_page, idle):
+def test_model_settings_and_dataset_survive_a_reload(app_server, browser_page, idle):
     page = browser_page
     page.goto(f"{app_server}/architecture")
     idle(page, timeout=FIRST_LOAD_MS)
@@ -89,6 +89,8 @@ def test_model_and_dataset_survive_a_reload(app_server, browser_page, idle):
     go(page, idle, "1 · Data")
     pick(page, idle, "Dataset", "Fashion-MNIST")
     page.get_by_text("60,000").first.wait_for()
+    go(page, idle, "3 · Training")
+    settings = set_training_settings(page, idle)
 
     page.reload()
     idle(page, timeout=FIRST_LOAD_MS)
@@ -97,6 +99,8 @@ def test_model_and_dataset_survive_a_reload(app_server, browser_page, idle):
     assert sidebar.get_by_text("Fashion-MNIST").count() >= 1
     go(page, idle, "2 · Architecture")
     assert page.get_by_text("542,230").count() >= 1
+    go(page, idle, "3 · Training")
+    assert_training_settings(page, settings)
 
 
 def _zip_of_two_classes() -> bytes:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from cnnkit import presets
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
@@ -52,9 +54,10 @@ def test_page_shows_settings_with_explanations_and_an_empty_state(runs_dir):
     # The cost before Start: FLOPs per image × images × epochs, a time on this server, the wait.
     assert re.search(r"MFLOPs per image × 3,600 training images × \d+ epochs? ≈ .* on this server", t), t
     assert "it starts at once" in t
-    assert at.selectbox(key="hp_optimizer").value == "adam"          # the fast preset's settings
-    assert at.number_input(key="hp_lr").value == 0.003
-    assert at.radio(key="hp_lr_schedule").value == "cosine"          # the fast preset decays its rate
+    default = presets.get(presets.DEFAULT).hyper                       # the default preset's own settings
+    assert at.selectbox(key="hp_optimizer").value == default.optimizer == "adam"
+    assert at.number_input(key="hp_lr").value == default.learning_rate
+    assert at.radio(key="hp_lr_schedule").value == default.lr_schedule == "cosine"
     assert "cosine lowers it smoothly" in t
     # Picking Adadelta switches the learning rate to the 1.0 the lessons relied on.
     at.selectbox(key="hp_optimizer").set_value("adadelta").run()
