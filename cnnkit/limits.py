@@ -79,17 +79,17 @@ def exceeds(name: str, value: float) -> bool:
     return not math.isfinite(value) or value > get(name)
 
 
-def sentence(name: str, subject: str, value: float, todo: str) -> str:
-    """'<subject> is <value> <unit>; the limit is <limit> (<ENV>). <todo>'"""
+def sentence(name: str, subject: str, value: float, advice: str) -> str:
+    """'<subject> is <value> <unit>; the limit is <limit> (<ENV>). <advice>'"""
     lim = LIMITS[name]
     shown = f"{value:,.0f}" if math.isfinite(value) else str(value)
-    return f"{subject} {shown} {lim.unit}; the limit is {get(name):,} ({lim.env}). {todo}"
+    return f"{subject} {shown} {lim.unit}; the limit is {get(name):,} ({lim.env}). {advice}"
 
 
-def check(name: str, value: float, error: type[UserError], subject: str, todo: str) -> None:
+def check(name: str, value: float, error: type[UserError], subject: str, advice: str) -> None:
     """Raise `error` with a sentence when `value` is over the limit `name`."""
     if exceeds(name, value):
-        raise error(sentence(name, subject, value, todo))
+        raise error(sentence(name, subject, value, advice))
 
 
 def check_image_size(width: int, height: int, error: type[UserError], what: str = "The picture") -> None:
