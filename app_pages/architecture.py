@@ -263,7 +263,8 @@ with overview, st.container(key="arch_summary"):
         st.warning(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} to fix before this model can "
                    "be trained: see the messages in red.", icon=":material/build:")
     else:
-        st.success(f"Ready to train on {ds.title}: {ds.num_classes} classes, output {format_shape(summary.output_shape)}.",
+        st.success(f"Ready to train on {ds.title}: {ds.num_classes} classes, "
+                   f"output {format_shape(summary.output_shape)}.",
                    icon=":material/check_circle:")
     for msg in spec.cost_warnings():  # over a cost limit: refused in class mode (a problem above), warned here
         st.warning(msg, icon=":material/speed:")

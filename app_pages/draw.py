@@ -144,7 +144,9 @@ BUTTONS_CSS = """
   color: var(--st-text-color, #31333f); background: var(--st-background-color, #fff);
   border: 1px solid var(--st-border-color, rgba(49, 51, 63, 0.2)); border-radius: var(--st-button-radius, 0.5rem);
 }
-.cnnlab-canvas-buttons button:hover { border-color: var(--st-primary-color, #ff4b4b); color: var(--st-primary-color, #ff4b4b); }
+.cnnlab-canvas-buttons button:hover {
+  border-color: var(--st-primary-color, #ff4b4b); color: var(--st-primary-color, #ff4b4b);
+}
 """
 # Clear and Undo act in the browser, on the canvas that is there, at once: the component resets (or
 # steps back) and sends its new drawing itself, so a stroke drawn right after Clear lands on the same,
@@ -298,7 +300,8 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     st.image([drawing.enlarge(f, 40) for f in filters[:32]], caption=[f"#{i + 1}" for i in range(min(32, c))])
     ss.setdefault("draw_conv_channel", 1)
     ss["draw_conv_channel"] = min(int(ss.draw_conv_channel), c)
-    if ss.get("draw_conv_row") is None or ss.draw_conv_row >= h or ss.get("draw_conv_col") is None or ss.draw_conv_col >= w:
+    if (ss.get("draw_conv_row") is None or ss.draw_conv_row >= h
+            or ss.get("draw_conv_col") is None or ss.draw_conv_col >= w):
         r, col = np.unravel_index(int(np.argmax(fm[..., ss.draw_conv_channel - 1])), (h, w))
         ss.draw_conv_row, ss.draw_conv_col = int(r), int(col)
     pick = st.columns(3)
@@ -318,8 +321,9 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     for ch in range(cin):
         grids = st.columns(3)
         suffix = f" (input channel {ch + 1})" if cin > 1 else ""
-        for g, (title, values) in zip(grids, (("Input window", a.window[..., ch]), ("× filter weights", a.kernel[..., ch]),
-                                              ("= products", a.products[..., ch]))):
+        panels = (("Input window", a.window[..., ch]), ("× filter weights", a.kernel[..., ch]),
+                  ("= products", a.products[..., ch]))
+        for g, (title, values) in zip(grids, panels, strict=True):
             g.markdown(f"**{title}**{suffix}\n\n" + explain.grid_markdown(values, a.padding_mask))
     lines = [f"Sum of the {kh * kw * cin} products: **{a.total:.4f}**"]
     lines += [f"{s.title}: {s.formula}" for s in a.steps]

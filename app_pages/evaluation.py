@@ -83,7 +83,8 @@ if source == "A run I trained":
             icon=":material/info:",
         )
         if other:
-            st.caption(f"You have runs for other datasets ({', '.join(other)}): choose that dataset on the Data page to evaluate them.")
+            st.caption(f"You have runs for other datasets ({', '.join(other)}): "
+                       "choose that dataset on the Data page to evaluate them.")
         _training_link("Go to 3 · Training")
         st.stop()
     if ss.get("ev.run") not in by_id:
@@ -160,7 +161,8 @@ m1.metric(
     help="Share of the test images whose most probable class is the true one; the small figure compares it "
     "with the validation accuracy of the last epoch.",
 )
-m2.metric("Test loss", f"{ev.loss:.4f}", help="Mean cross-entropy on the test images: lower means more confident and right.")
+m2.metric("Test loss", f"{ev.loss:.4f}",
+          help="Mean cross-entropy on the test images: lower means more confident and right.")
 m3.metric("Mistakes", f"{ev.num_wrong:,} of {ev.num_images:,}", help="Test images the model gets wrong.")
 if run is not None:
     secs = run.metrics.get("train_seconds")
@@ -175,7 +177,8 @@ if run is not None:
     )
 else:
     m4.metric("Evaluated in", f"{ev.seconds:.1f} s", help="One batched pass over the test set.")
-st.caption(f"{ds.title}: {ev.num_images:,} test images, from {ds.source_text} · evaluated in one batched pass ({ev.seconds:.1f} s).")
+st.caption(f"{ds.title}: {ev.num_images:,} test images, from {ds.source_text} · "
+           f"evaluated in one batched pass ({ev.seconds:.1f} s).")
 if ev.outputs_were_logits:
     st.warning(
         "This model's last layer has no softmax, so its outputs are scores (logits), not probabilities; "
@@ -197,14 +200,16 @@ with tab_report:
     left, right = st.columns([5, 6])
     with left:
         # a static table: all rows visible on a projector, and the accuracy row's empty cells stay empty
-        st.table(report.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}", "support": "{:,}"}, na_rep=""))
+        formats = {"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}", "support": "{:,}"}
+        st.table(report.style.format(formats, na_rep=""))
     with right:
         st.plotly_chart(charts.per_class_figure(report), width="stretch", key="ev_bars")
     weakest, weakest_f1 = ev.weakest_class()
     st.markdown(f"Weakest class: **{weakest}** (F1 {weakest_f1:.3f}). The classes most often confused:")
     confusions = ev.top_confusions(5)
     if len(confusions):
-        st.dataframe(confusions, hide_index=True, column_config={"share of true class": st.column_config.NumberColumn(format="percent")})
+        st.dataframe(confusions, hide_index=True,
+                     column_config={"share of true class": st.column_config.NumberColumn(format="percent")})
     else:
         st.success("No test image is misclassified.", icon=":material/check_circle:")
 
@@ -242,7 +247,8 @@ with tab_matrix:
         "shares keep small classes visible.", **session.bind("ev.normalised")
     )
     t, p = names.index(true_name), names.index(pred_name)
-    fig = charts.confusion_matrix_figure(cm, names, normalised=ev.confusion(normalised=True) if normalised else None, selected=(t, p))
+    fig = charts.confusion_matrix_figure(cm, names, normalised=ev.confusion(normalised=True) if normalised else None,
+                                         selected=(t, p))
     st.plotly_chart(fig, key="ev_matrix", on_select=_cell_clicked, selection_mode="points", width="stretch")
 
     cell = ev.by_confidence(ev.cell(t, p))
@@ -276,7 +282,8 @@ with tab_images:
         n_mistakes = st.slider("How many", 8, 48, step=8, **session.bind("ev.n_mistakes"))
         wrong = ev.mistakes(n_mistakes)
         captions, correct = ev.labels(wrong)
-        st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — sometimes a wrong label.")
+        st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — "
+                   "sometimes a wrong label.")
         st.plotly_chart(
             charts.image_grid_figure(ds.x_test[wrong], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
             key="ev_mistakes_grid",
@@ -297,7 +304,8 @@ with tab_images:
 # --- training curves ----------------------------------------------------------------------------
 with tab_curves:
     if not history:
-        st.info("An uploaded model carries no training history; train a run here to see its curves.", icon=":material/info:")
+        st.info("An uploaded model carries no training history; train a run here to see its curves.",
+                icon=":material/info:")
     else:
         st.plotly_chart(charts.training_curves_figure(history), key="ev_curves", width="stretch")
         if best is not None:
@@ -320,7 +328,10 @@ with tab_compare:
         )
         _training_link("Train another model")
     else:
-        default = [r.id for r in my_runs[:2]] if run is None else [run.id] + [r.id for r in my_runs if r.id != run.id][:1]
+        if run is None:
+            default = [r.id for r in my_runs[:2]]
+        else:
+            default = [run.id] + [r.id for r in my_runs if r.id != run.id][:1]
         if "ev.compare" not in ss or any(i not in by_id for i in ss["ev.compare"]):
             ss["ev.compare"] = [i for i in ss.get("ev.compare", []) if i in by_id] or default
         labels = runs.run_labels(my_runs)
@@ -338,7 +349,8 @@ with tab_compare:
                 width="stretch",
             )
             st.table(evaluation.compare_columns(chosen, known))
-            st.caption("Test figures are measured on this page for runs evaluated here, else as saved at the end of training.")
+            st.caption("Test figures are measured on this page for runs evaluated here, "
+                       "else as saved at the end of training.")
         else:
             st.caption("Choose runs above to overlay their curves.")
 
@@ -348,10 +360,10 @@ with tab_download:
     d1, d2, d3 = st.columns(3)
     # a run's file is read only when the button is pressed (deferred data), not on every rerun
     model_bytes = run.model_path.read_bytes if run is not None else upload_bytes
-    d1.download_button("Model (.keras)", model_bytes, file_name=f"{stem}.keras", mime="application/octet-stream", icon=":material/download:", key="ev_dl_model")
-    d2.download_button(
-        "Report (CSV)", report.to_csv(index_label="class").encode(), file_name=f"{stem}-report.csv", mime="text/csv", icon=":material/table:", key="ev_dl_report"
-    )
+    d1.download_button("Model (.keras)", model_bytes, file_name=f"{stem}.keras", mime="application/octet-stream",
+                       icon=":material/download:", key="ev_dl_model")
+    d2.download_button("Report (CSV)", report.to_csv(index_label="class").encode(), file_name=f"{stem}-report.csv",
+                       mime="text/csv", icon=":material/table:", key="ev_dl_report")
     if run is not None:
         from cnnkit import codegen
 
@@ -360,9 +372,9 @@ with tab_download:
         except UserError as err:  # e.g. a run on an uploaded dataset, which the script cannot load
             d3.caption(f"No Keras script for this run: {err}")
         else:
-            d3.download_button(
-                "Keras script (.py)", script, file_name=codegen.filename(run.spec), mime="text/x-python", icon=":material/code:", key="ev_dl_script"
-            )
+            d3.download_button("Keras script (.py)", script, file_name=codegen.filename(run.spec), mime="text/x-python",
+                               icon=":material/code:", key="ev_dl_script")
     else:
         d3.caption("The Keras script needs the run's architecture; an uploaded model has none here.")
-    st.caption("Load the model again with `keras.saving.load_model('…keras')`; the script retrains it from scratch in plain Keras.")
+    st.caption("Load the model again with `keras.saving.load_model('…keras')`; "
+               "the script retrains it from scratch in plain Keras.")

@@ -133,7 +133,8 @@ def main() -> None:
     print(f"| switch MNIST → Fashion-MNIST, first time (loads 70,000 images) | {to_fashion:.2f} s |")
     print(f"| switch back to MNIST | {back:.2f} s |")
     print(f"| switch to Fashion-MNIST again (already loaded) | {again:.2f} s |")
-    print(f"| server memory: idle / 1 session / {args.sessions} sessions | {idle_rss:.0f} / {one:.0f} / {many:.0f} MB |")
+    print(f"| server memory: idle / 1 session / {args.sessions} sessions "
+          f"| {idle_rss:.0f} / {one:.0f} / {many:.0f} MB |")
     print(f"| each extra session costs (target < 20 MB) | {per_session:.1f} MB |")
 
 

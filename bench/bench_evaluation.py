@@ -49,7 +49,8 @@ def best_of(fn, repeats: int) -> tuple[float, object]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", default="fashion_mnist", help="catalogue name (default fashion_mnist: 10,000 test images)")
+    ap.add_argument("--dataset", default="fashion_mnist",
+                    help="catalogue name (default fashion_mnist: 10,000 test images)")
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
@@ -70,7 +71,8 @@ def main() -> int:
     history = model.fit(datasets.to_float(ds.x_train[:n_fit]), ds.y_train[:n_fit], epochs=1, batch_size=128,
                         validation_split=0.1, verbose=0).history
     train_seconds = time.perf_counter() - t
-    print(f"model: {preset.title}, {model.count_params():,} parameters, 1 epoch on {n_fit:,} images ({train_seconds:.1f} s)")
+    print(f"model: {preset.title}, {model.count_params():,} parameters, "
+          f"1 epoch on {n_fit:,} images ({train_seconds:.1f} s)")
 
     root = Path(tempfile.mkdtemp(prefix="bench-eval-runs-"))
     os.environ["CNNKIT_RUNS_DIR"] = str(root)

@@ -69,9 +69,10 @@ def cmd_evaluate(args) -> int:
 
 # --- train (issue 4) --------------------------------------------------------------
 def add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a preset or a spec file on a dataset and save the run (same TrainingJob as the app)",
-                       description="Without --preset or --spec it trains the lecture preset with its suggested settings; "
-                                   "--epochs/--batch-size/--optimizer/--lr override them.")
+    p = sub.add_parser("train",
+                       help="train a preset or a spec file on a dataset and save the run (same TrainingJob as the app)",
+                       description="Without --preset or --spec it trains the lecture preset with its suggested "
+                                   "settings; --epochs/--batch-size/--optimizer/--lr override them.")
     p.add_argument("--dataset", required=True,
                    help="a catalogue name (mnist, fashion_mnist, cifar10), an .npz/.zip file, or NAME=FILE for a "
                         "file that holds that catalogue dataset (e.g. mnist=mnist_full.npz). A file of 28×28 grey "

@@ -28,7 +28,8 @@ RIGHT_COLOUR = "#2ca02c"  # green
 WRONG_COLOUR = "#d62728"  # red
 BEST_COLOUR = "#7f7f7f"  # grey marker for the best epoch
 # Distinct colours for overlaying several runs (plotly's default qualitative set).
-RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+               "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 
 
@@ -100,7 +101,8 @@ def confusion_matrix_figure(
     fig.update_layout(
         title=title,
         # category axes: class names such as "0".."9" must not turn into a numeric scale
-        xaxis=dict(title="predicted class", type="category", tickangle=-40 if max(map(len, names), default=0) > 3 else 0),
+        xaxis=dict(title="predicted class", type="category",
+                   tickangle=-40 if max(map(len, names), default=0) > 3 else 0),
         # square cells at any width: the page lets the figure take its column's width
         yaxis=dict(title="true class", type="category", autorange="reversed", scaleanchor="x", constrain="domain"),
         margin=dict(l=10, r=10, t=50, b=10),
@@ -199,7 +201,8 @@ def training_curves_figure(
 
 
 # --- comparing runs -----------------------------------------------------------------------
-def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str = "Runs compared") -> go.Figure:
+def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
+                        title: str = "Runs compared") -> go.Figure:
     """Validation loss and accuracy of several runs overlaid, one colour per run.
 
     Solid lines are validation, dotted lines the same run's training curve, so a
@@ -209,7 +212,8 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]], 
     for i, (label, history) in enumerate(histories.items()):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         for col, metric in ((1, "loss"), (2, "accuracy")):
-            for key, kind, dash, width in ((f"val_{metric}", "validation", "solid", 2.5), (metric, "training", "dot", 1.5)):
+            for key, kind, dash, width in ((f"val_{metric}", "validation", "solid", 2.5),
+                                           (metric, "training", "dot", 1.5)):
                 values = list(history.get(key) or [])
                 if not values:
                     continue
@@ -353,7 +357,8 @@ def per_class_figure(report: pd.DataFrame, title: str = "Precision and recall pe
     Low recall: the model misses that class; low precision: it says that class
     when it is something else.
     """
-    classes = report.drop(index=[r for r in ("accuracy", "macro avg", "weighted avg", "micro avg") if r in report.index])
+    summary_rows = ("accuracy", "macro avg", "weighted avg", "micro avg")
+    classes = report.drop(index=[r for r in summary_rows if r in report.index])
     fig = go.Figure()
     for column, colour in (("precision", TRAIN_COLOUR), ("recall", VALIDATION_COLOUR), ("f1-score", BEST_COLOUR)):
         fig.add_trace(

@@ -59,7 +59,8 @@ def _optimizer_code(h: Hyper) -> str:
         # Glide down to zero over every planned batch, as the app's training job does.
         args = ("learning_rate=keras.optimizers.schedules.CosineDecay(\n"
                 f"        {h.learning_rate!r},\n"
-                "        decay_steps=args.epochs * int(np.ceil(x_train.shape[0] * (1 - VALIDATION_SPLIT) / BATCH_SIZE)),\n"
+                "        decay_steps=args.epochs"
+                " * int(np.ceil(x_train.shape[0] * (1 - VALIDATION_SPLIT) / BATCH_SIZE)),\n"
                 "    )")
     if h.optimizer == "sgd":
         args += f", momentum={h.momentum!r}"

@@ -153,7 +153,8 @@ def image_labels(
         captions = [f"#{row.index} · {row.confidence:.0%}" for row in table.itertuples()]
     else:
         captions = [
-            f"{row.true}<br>✓ {row.confidence:.0%}" if row.correct else f"{row.true}<br>→ {row.predicted} {row.confidence:.0%}"
+            f"{row.true}<br>✓ {row.confidence:.0%}" if row.correct
+            else f"{row.true}<br>→ {row.predicted} {row.confidence:.0%}"
             for row in table.itertuples()
         ]
     return captions, table["correct"].to_numpy(dtype=bool)
@@ -178,7 +179,8 @@ def top_confusions(matrix: np.ndarray, class_names: Sequence[str], n: int = 5) -
         if off[t, p] == 0:
             break
         share = off[t, p] / matrix[t].sum()
-        rows.append({"true": class_names[t], "predicted": class_names[p], "count": int(off[t, p]), "share of true class": share})
+        rows.append({"true": class_names[t], "predicted": class_names[p], "count": int(off[t, p]),
+                     "share of true class": share})
     return pd.DataFrame(rows, columns=["true", "predicted", "count", "share of true class"])
 
 
@@ -633,7 +635,8 @@ def dataset_for_run(run: Any, name_or_file: str | None = None) -> Any:
     names = ", ".join(datasets.CATALOGUE)
     from cnnkit.errors import DatasetError
 
-    raise DatasetError(f"'{name_or_file}' is neither a dataset name ({names}) nor an .npz/.zip file; check the spelling or path.")
+    raise DatasetError(f"'{name_or_file}' is neither a dataset name ({names}) nor an .npz/.zip file; "
+                       "check the spelling or path.")
 
 
 def to_json_dict(ev: Evaluation, run: Any = None, dataset: Any = None) -> dict[str, Any]:
@@ -679,6 +682,7 @@ def report_text(ev: Evaluation, run: Any = None, dataset: Any = None) -> str:
             lines.append(f"{name:>{width - 2}}  {'':>10}{'':>10}{row['f1-score']:>10.4f}{int(row['support']):>10}")
             continue
         lines.append(
-            f"{name:>{width - 2}}  {row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1-score']:>10.4f}{int(row['support']):>10}"
+            f"{name:>{width - 2}}  {row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1-score']:>10.4f}"
+            f"{int(row['support']):>10}"
         )
     return "\n".join(lines)

@@ -43,7 +43,7 @@ class Conv1DStep:
 
     @property
     def formula(self) -> str:
-        terms = " + ".join(f"{_num(w)}×{_num(b)}" for w, b in zip(self.window, self._kernel))
+        terms = " + ".join(f"{_num(w)}×{_num(b)}" for w, b in zip(self.window, self._kernel, strict=True))
         return f"{terms} = {_num(self.total)}"
 
     _kernel: tuple[float, ...] = ()
@@ -59,7 +59,7 @@ def conv1d(a: Sequence[float] = LESSON_A, b: Sequence[float] = LESSON_B) -> list
     steps = []
     for i in range(len(a) - len(b) + 1):
         window = tuple(a[i : i + len(b)])
-        products = tuple(w * k for w, k in zip(window, b))
+        products = tuple(w * k for w, k in zip(window, b, strict=True))
         steps.append(Conv1DStep(i, window, products, float(sum(products)), tuple(b)))
     return steps
 

@@ -122,7 +122,8 @@ class Predictor:
         signature = [tf.TensorSpec((1, *shape), tf.float32)]
         # One trace for the fixed single-image shape, kept as a concrete function: a call is
         # then only the graph run (no signature matching, no tf.data, no callbacks).
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature).get_concrete_function()
+        self._forward = tf.function(lambda x: model(x, training=False),
+                                    input_signature=signature).get_concrete_function()
         self._conv = self._conv_outputs()
         self._saliency = None  # explain.Saliency, traced on first use
         self._lock = threading.Lock()

@@ -140,7 +140,8 @@ def save_run(model, spec, hyper, history: dict[str, list[float]], metrics: dict,
     root = Path(root) if root is not None else runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     created = time.time()
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(created))}-{_slug(title or dataset)}-{uuid.uuid4().hex[:6]}"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(created))
+    run_id = f"{stamp}-{_slug(title or dataset)}-{uuid.uuid4().hex[:6]}"
     tmp = root / f".{run_id}.partial"
     tmp.mkdir(parents=True)
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
@@ -415,7 +416,8 @@ def spec_changes(spec_dict: dict, limit: int = 2) -> str:
         if op in ("replace", "insert"):
             changes += [f"+{t}" for t, _ in layers_now[b0:b1]]
     if len(changes) > limit:
-        return ", ".join(changes[:limit]) + f", {len(changes) - limit} more change{'s' if len(changes) - limit > 1 else ''}"
+        more = len(changes) - limit
+        return ", ".join(changes[:limit]) + f", {more} more change{'s' if more > 1 else ''}"
     return ", ".join(changes)
 
 

@@ -325,7 +325,9 @@ class ModelSpec:
         """Shapes, counts and per-layer problems. Page reruns ask for the same spec again and again,
         so results are cached by the spec's content (rows and problems are immutable)."""
         key = self._key()
-        return _walk_cached(key) if key is not None else _walk(self.input_shape, [(l.type, l.params) for l in self.layers])
+        if key is not None:
+            return _walk_cached(key)
+        return _walk(self.input_shape, [(l.type, l.params) for l in self.layers])
 
     def summary(self) -> Summary:
         """Per-layer output shapes and parameters, and the totals, from the catalogue's formulas."""
@@ -472,7 +474,8 @@ class ModelSpec:
             raise SpecError("The model cannot be built: " + " ".join(str(p) for p in problems))
         import keras
 
-        built = [layers.get(l.type).build(l.resolved(), n) for l, n in zip(self.layers, self.layer_names(), strict=True)]
+        built = [layers.get(l.type).build(l.resolved(), n)
+                 for l, n in zip(self.layers, self.layer_names(), strict=True)]
         return keras.Sequential([keras.Input(shape=tuple(self.input_shape)), *built], name=keras_model_name(self.name))
 
 
@@ -482,7 +485,8 @@ def _walk_cached(key: tuple) -> tuple[tuple[SummaryRow, ...], tuple[Problem, ...
     return _walk(shape, [(t, {k: v for k, _, v in p}) for t, p in items])
 
 
-def _walk(input_shape: tuple[int, ...], items: list[tuple[str, dict]]) -> tuple[tuple[SummaryRow, ...], tuple[Problem, ...]]:
+def _walk(input_shape: tuple[int, ...],
+          items: list[tuple[str, dict]]) -> tuple[tuple[SummaryRow, ...], tuple[Problem, ...]]:
     """Infer shapes and counts layer by layer; collect per-layer setting and shape problems."""
     rows: list[SummaryRow] = []
     problems: list[Problem] = []

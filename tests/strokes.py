@@ -71,7 +71,8 @@ def rerender(digit28: np.ndarray, canvas: int = 280, size: int = 200, left: int 
 
 
 # --- handwriting for the browser: every digit in several strokes, placed like students place them ----
-def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> list[tuple[float, float]]:
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float,
+         n: int = 24) -> list[tuple[float, float]]:
     """Points on an ellipse from angle `start` to `end` in degrees: 0 is the top, 90 the right (clockwise)."""
     t = np.radians(np.linspace(start, end, n))
     return [(float(cx + rx * np.sin(a)), float(cy - ry * np.cos(a))) for a in t]
@@ -111,7 +112,8 @@ class Handwriting:
 # (name, size as a fraction of the canvas, left, top) with "E" meaning: against that edge.
 PLACES = [
     ("large, centred", 0.85, None, None), ("large, top edge", 0.8, None, "E0"), ("medium, left edge", 0.6, "E0", None),
-    ("medium, right edge", 0.6, "E1", None), ("medium, bottom edge", 0.6, None, "E1"), ("small, top-left corner", 0.35, "E0", "E0"),
+    ("medium, right edge", 0.6, "E1", None), ("medium, bottom edge", 0.6, None, "E1"),
+    ("small, top-left corner", 0.35, "E0", "E0"),
     ("small, bottom-right corner", 0.35, "E1", "E1"), ("small, centred", 0.3, None, None),
     ("medium, top-right corner", 0.5, "E1", "E0"), ("tall and thin, centred", 0.75, None, None),
 ]

@@ -213,7 +213,7 @@ def test_forty_handwritten_digits_every_stroke_reaches_the_model(load, digits_ru
                           *[r["png"] for r in rows]], cwd=ROOT, capture_output=True, text=True, timeout=300,
                          check=False)
     assert out.returncode == 0, out.stderr
-    for r, answer in zip(rows, json.loads(out.stdout)):
+    for r, answer in zip(rows, json.loads(out.stdout), strict=True):
         r["cli"] = answer["label"]
     right_page = sum(r["page"] == r["digit"] for r in rows)
     right_cli = sum(r["cli"] == r["digit"] for r in rows)

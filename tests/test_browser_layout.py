@@ -80,7 +80,9 @@ CHECK_JS = r"""
       small.get(key).push(node.textContent.trim().slice(0, 30));
     }
   }
-  for (const [key, texts] of small) problems.push(`small text ${key} (${texts.length}×): "${texts.slice(0, 4).join('", "')}"`);
+  for (const [key, texts] of small) {
+    problems.push(`small text ${key} (${texts.length}×): "${texts.slice(0, 4).join('", "')}"`);
+  }
   const wide = main.scrollWidth;
   if (wide > window.innerWidth + 1) problems.push(`page wider than the screen: ${wide} > ${window.innerWidth} px`);
   return problems;

@@ -192,7 +192,8 @@ def test_confusion_matrix_tab_stays_after_switching_run_and_clicking_a_cell(seed
                            timeout=20_000)
     assert (selected(page, "True class"), selected(page, "Predicted class")) == ("3", "5")
     assert _open_tab(page) == "Confusion matrix"
-    page.get_by_text(re.compile(r"test images of 3 predicted as 5|No test image of 3 was predicted as 5")).first.wait_for()
+    cell_text = re.compile(r"test images of 3 predicted as 5|No test image of 3 was predicted as 5")
+    page.get_by_text(cell_text).first.wait_for()
 
     # the tab and the cell survive a visit to another page
     go(page, idle, "Home")

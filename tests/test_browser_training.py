@@ -67,7 +67,8 @@ def test_job_survives_widgets_page_switch_and_reload(app_server, browser_page, i
     assert len(seen) >= 2, seen
     page.get_by_text(re.compile(r"Finished 10 epochs in .* Test accuracy \d+\.\d%")).wait_for(timeout=10_000)
     assert job_in_url(page) == job_id
-    assert len([p for p in runs_dir.iterdir() if (p / "run.json").is_file()]) == 1   # one run (beside the app's own state folders)
+    # one run (beside the app's own state folders)
+    assert len([p for p in runs_dir.iterdir() if (p / "run.json").is_file()]) == 1
     # The fragment shows "Finished" first, then reruns the whole page once to re-enable Start:
     # wait for that rerun rather than racing it.
     from playwright.sync_api import expect

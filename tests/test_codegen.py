@@ -31,7 +31,8 @@ def test_layer_code_reads_like_the_keras_example():
     assert codegen.layer_code("Conv2D", {"use_bias": False, "padding": "same", "strides": 2,
                                          "activation": "linear"}) == \
         'layers.Conv2D(32, kernel_size=(3, 3), strides=2, padding="same", use_bias=False)'
-    assert codegen.layer_code("AveragePooling2D", {"strides": 1}) == "layers.AveragePooling2D(pool_size=(2, 2), strides=1)"
+    assert codegen.layer_code("AveragePooling2D", {"strides": 1}) == \
+        "layers.AveragePooling2D(pool_size=(2, 2), strides=1)"
 
 
 def test_every_layer_type_generates_code_that_builds_the_same_layer():

@@ -56,7 +56,8 @@ def test_naive_shrinking_loses_a_small_off_centre_digit():
 
 
 def test_polarities_give_identical_inputs():
-    inputs = [drawing.prepare_drawing(draw_digit("4", polarity=p)).x for p in ("transparent", "dark_on_light", "light_on_dark")]
+    inputs = [drawing.prepare_drawing(draw_digit("4", polarity=p)).x
+              for p in ("transparent", "dark_on_light", "light_on_dark")]
     np.testing.assert_allclose(inputs[0], inputs[1], atol=1e-6)
     np.testing.assert_allclose(inputs[0], inputs[2], atol=1e-6)
 
@@ -162,7 +163,8 @@ def test_a_few_specks_are_refused():
 def test_any_size_place_pen_and_polarity_gives_the_reference_input(size, width, fx, fy, polarity):
     width = min(width, size // 4)  # a pen wider than a quarter of the digit fills the digit in
     left, top = fx * (280 - size - width) + width / 2, fy * (280 - size - width) + width / 2
-    got = drawing.prepare_drawing(draw_digit("4", size=size, left=left, top=top, width=max(width, 3), polarity=polarity))
+    got = drawing.prepare_drawing(draw_digit("4", size=size, left=left, top=top, width=max(width, 3),
+                                             polarity=polarity))
     assert cosine(drawing.prepare_drawing(draw_digit("4")).x, got.x) > 0.8
 
 

@@ -134,7 +134,8 @@ def test_missing_model_file_is_a_run_error(trained_run, tmp_path):
 def test_model_without_conv_layers_has_no_feature_maps():
     import keras
 
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
     p = predict.Predictor(model, ["x", "y", "z"])
     assert p.feature_maps(np.zeros((28, 28, 1), np.float32)) == []
     assert p.predict(np.zeros((28, 28, 1), np.float32)).class_names == ("x", "y", "z")

@@ -1,4 +1,5 @@
-"""cnnkit.evaluation on hand-made predictions: report and matrix agree with scikit-learn, cells hold the right indices."""
+"""cnnkit.evaluation on hand-made predictions: report and matrix agree with scikit-learn, cells hold the right
+indices."""
 
 from __future__ import annotations
 

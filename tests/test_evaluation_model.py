@@ -80,7 +80,8 @@ def test_logits_model_gets_softmax_applied():
     ev = evaluation.evaluate(model, ds)
     assert ev.outputs_were_logits
     np.testing.assert_allclose(ev.probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    expected = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict(ds.x_test.astype("float32") / 255, verbose=0)))
+    logits = model.predict(ds.x_test.astype("float32") / 255, verbose=0)
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
     np.testing.assert_allclose(ev.probabilities, expected, rtol=1e-4, atol=1e-6)
 
 
@@ -154,7 +155,8 @@ def _save(model, root, title, history, accuracy=0.5):
     )
 
 
-HISTORY = {"loss": [1.0, 0.6, 0.4], "accuracy": [0.6, 0.8, 0.9], "val_loss": [0.8, 0.5, 0.55], "val_accuracy": [0.7, 0.85, 0.84]}
+HISTORY = {"loss": [1.0, 0.6, 0.4], "accuracy": [0.6, 0.8, 0.9],
+           "val_loss": [0.8, 0.5, 0.55], "val_accuracy": [0.7, 0.85, 0.84]}
 
 
 def test_runs_are_evaluated_cached_and_compared(tmp_path):

@@ -42,12 +42,15 @@ def _models():
     from keras import layers as L
 
     return {
-        "same, relu": _model([L.Conv2D(6, 3, padding="same", activation="relu"), L.Flatten(), L.Dense(10, activation="softmax")]),
+        "same, relu": _model([L.Conv2D(6, 3, padding="same", activation="relu"), L.Flatten(),
+                              L.Dense(10, activation="softmax")]),
         "valid, 5×5, tanh": _model([L.Conv2D(4, 5, padding="valid", activation="tanh"), L.Flatten(), L.Dense(10)]),
-        "same, stride 2": _model([L.Conv2D(5, 3, strides=2, padding="same", activation="relu"), L.Flatten(), L.Dense(10)]),
+        "same, stride 2": _model([L.Conv2D(5, 3, strides=2, padding="same", activation="relu"), L.Flatten(),
+                                  L.Dense(10)]),
         "valid, stride 2, even kernel": _model([L.Conv2D(3, 4, strides=2, padding="valid"), L.Flatten(), L.Dense(10)]),
         "conv-BN-ReLU (fast preset)": _model([L.Conv2D(8, 3, padding="same", use_bias=False), L.BatchNormalization(),
-                                              L.ReLU(), L.MaxPooling2D(), L.Conv2D(6, 3, padding="valid", activation="relu"),
+                                              L.ReLU(), L.MaxPooling2D(),
+                                              L.Conv2D(6, 3, padding="valid", activation="relu"),
                                               L.Flatten(), L.Dense(10, activation="softmax")]),
         "colour, LeakyReLU": _model([L.Conv2D(4, 3, padding="same"), L.LeakyReLU(negative_slope=0.1),
                                      L.Conv2D(3, 3, padding="same", activation="relu"), L.Flatten(), L.Dense(10)],
@@ -144,7 +147,8 @@ def _half_model(pool: bool, conv: bool = True):
     return model
 
 
-@pytest.mark.parametrize("pool,conv", [(False, True), (True, True), (False, False)], ids=["conv", "conv-pool-conv", "no conv"])
+@pytest.mark.parametrize("pool,conv", [(False, True), (True, True), (False, False)],
+                         ids=["conv", "conv-pool-conv", "no conv"])
 def test_saliency_finds_the_half_the_answer_depends_on(pool, conv):
     model = _half_model(pool, conv)
     p = predict.Predictor(model)
@@ -159,7 +163,8 @@ def test_saliency_finds_the_half_the_answer_depends_on(pool, conv):
             if smap.strength > 0:
                 assert smap.share(left) > 0.9, (pool, conv, k, smap.share(left))
         assert p.saliency(x).class_index == p.predict(x).index
-    assert p.saliency(x).method == ("Grad-CAM on " + explain.conv_layers(model)[-1].name if conv else "gradients × input")
+    expected = "Grad-CAM on " + explain.conv_layers(model)[-1].name if conv else "gradients × input"
+    assert p.saliency(x).method == expected
 
 
 def test_saliency_of_the_answer_and_of_another_class(models):
@@ -205,10 +210,10 @@ def test_cli_explain_writes_a_heatmap_and_works_out_a_convolution(tmp_path, caps
     import json
 
     from PIL import Image
-
-    from cnnkit.__main__ import main
     from strokes import draw_digit
     from test_page_draw import make_run
+
+    from cnnkit.__main__ import main
 
     run = make_run(tmp_path / "runs")
     png = tmp_path / "seven.png"

@@ -1,8 +1,8 @@
 """cnnkit.exploration: what the data page shows, checked against plain numpy."""
 
 import numpy as np
-import pytest
 import plotly.graph_objects as go
+import pytest
 
 from cnnkit import exploration
 

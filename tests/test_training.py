@@ -260,7 +260,8 @@ def test_running_curve_recovers_window_means_from_keras_cumulative_means():
     assert xs == [pytest.approx(b / 10) for b in range(1, 11)] and xs[-1] == 1.0
     # The first point is the first batch itself (bias-corrected), later ones an average of recent batches.
     assert curve.points[0][1] == pytest.approx(2.0)
-    assert all(a[1] >= b[1] for a, b in zip(curve.points, curve.points[1:]))   # falling loss stays falling
+    # falling loss stays falling
+    assert all(a[1] >= b[1] for a, b in zip(curve.points, curve.points[1:], strict=False))
     assert 0.1 < curve.points[-1][1] < 0.5 and all(p[2] == pytest.approx(0.5) for p in curve.points)
     # A new epoch restarts Keras's means; the curve goes on from epoch 1.0 without a jump back to 2.0.
     assert curve.update(1, 1, 0.1, 0.9)
@@ -314,7 +315,7 @@ def test_eta_waits_for_a_meaningful_estimate_and_does_not_swing():
         elapsed = 10.0 + (done - 3) * 0.1
         shown.append(est.update(done, total, elapsed))
     true_left = [(total - d) * 0.1 for d in range(60, 600, 10)]
-    assert all(abs(s - t) / t < 0.05 for s, t in zip(shown, true_left))  # the warm-up does not inflate it
+    assert all(abs(s - t) / t < 0.05 for s, t in zip(shown, true_left, strict=True))  # the warm-up does not inflate it
     # one slow stretch (another student's job) moves the estimate only part of the way
     before = shown[-1]
     jumped = est.update(610, total, 10.0 + 607 * 0.1 + 20.0)
