@@ -16,7 +16,7 @@ import streamlit as st
 import session
 from cnnkit import codegen, layers, presets
 from cnnkit.errors import SpecError, UserError
-from cnnkit.spec import LayerSpec, ModelSpec, format_bytes, format_count, format_shape
+from cnnkit.spec import ModelSpec, format_bytes, format_count, format_shape
 
 ss = st.session_state
 ss.setdefault("arch_rev", 0)  # bumped on every structural change, so widgets are rebuilt from the spec
@@ -41,10 +41,10 @@ spec = session.current_spec()
 session.set_spec(spec)  # the callbacks below edit this stored copy
 
 
-# --- callbacks: each edits the stored spec before the rerun ---------------------------
+# --- callbacks: each applies one ModelSpec edit to the stored spec before the rerun ------
 def _stored() -> ModelSpec:
     raw = ss["spec"]
-    return raw.copy() if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
+    return raw if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
 
 
 def _commit(new: ModelSpec, structural: bool = True) -> None:
@@ -54,40 +54,30 @@ def _commit(new: ModelSpec, structural: bool = True) -> None:
 
 
 def _set_param(index: int, name: str, key: str) -> None:
-    new = _stored()
-    new.layers[index].params[name] = ss[key]
-    _commit(new, structural=False)
+    _commit(_stored().set_param(index, name, ss[key]), structural=False)
 
 
 def _reset_param(index: int, name: str, default) -> None:
-    new = _stored()
-    new.layers[index].params[name] = default
-    _commit(new)
+    _commit(_stored().set_param(index, name, default))
 
 
 def _move(index: int, step: int) -> None:
-    new = _stored()
-    j = index + step
-    new.layers[index], new.layers[j] = new.layers[j], new.layers[index]
+    _commit(_stored().move_layer(index, step))
     if ss.get("arch_selected") == index:
-        ss.arch_selected = j
-    _commit(new)
+        ss.arch_selected = index + step
 
 
 def _remove(index: int) -> None:
-    new = _stored()
-    del new.layers[index]
+    _commit(_stored().remove_layer(index))
     ss.arch_selected = None
-    _commit(new)
 
 
 def _add() -> None:
-    new = _stored()
+    old = _stored()
     pos = ss.get(f"arch{ss.arch_rev}_add_pos")
-    at = len(new.layers) if pos is None or pos > len(new.layers) else pos
-    new.layers.insert(at, LayerSpec.new(ss.arch_add_type))
+    at = len(old.layers) if pos is None or pos > len(old.layers) else pos
+    _commit(old.insert_layer(at, ss.arch_add_type))
     ss.arch_selected = at
-    _commit(new)
 
 
 def _select(index: int) -> None:
@@ -108,9 +98,7 @@ def _start_empty() -> None:
 
 
 def _rename(key: str) -> None:
-    new = _stored()
-    new.name = ss[key].strip()
-    _commit(new, structural=False)
+    _commit(_stored().with_name(ss[key]), structural=False)
 
 
 # --- start from a preset or from nothing ----------------------------------------------
@@ -139,10 +127,8 @@ with st.container(border=True):
                    "count, sets the training time.")
 
 summary = spec.summary()
-problems = spec.validate(ds.num_classes)
-by_layer: dict[int | None, list[str]] = {}
-for p in problems:
-    by_layer.setdefault(p.layer_index, []).append(p.message)
+by_layer = spec.problems_by_layer(ds.num_classes)  # the spec's own problems, under the layer that causes each
+n_problems = sum(len(msgs) for msgs in by_layer.values())
 rev = ss.arch_rev
 
 
@@ -259,8 +245,8 @@ with overview, st.container(key="arch_summary"):
                f"{len(spec.layers)} layers. Non-trainable: BatchNormalization's moving mean and variance.")
     for msg in by_layer.get(None, []):
         st.error(msg, icon=":material/error:")
-    if problems:
-        st.warning(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} to fix before this model can "
+    if n_problems:
+        st.warning(f"{n_problems} problem{'s' if n_problems != 1 else ''} to fix before this model can "
                    "be trained: see the messages in red.", icon=":material/build:")
     else:
         st.success(f"Ready to train on {ds.title}: {ds.num_classes} classes, "
@@ -286,7 +272,7 @@ with save_col:
                 st.info(f"This model was made for {format_shape(loaded.input_shape)} images; it now takes "
                         f"{format_shape(ds.image_shape)} ({ds.title}).", icon=":material/info:")
                 loaded = loaded.with_input_shape(ds.image_shape)
-            loaded.name = loaded.name or up_file.name.rsplit(".", 1)[0]
+            loaded = loaded.with_name(loaded.name or up_file.name.rsplit(".", 1)[0])
             ss.spec_preset = None
             ss.arch_selected = None
             _commit(loaded)
@@ -300,11 +286,11 @@ with save_col:
 with export_col:
     hyper = session.current_hyper()
     try:
-        code = None if problems else codegen.script(spec, hyper, ds.name, title=spec.name or "my model")
+        code = None if n_problems else codegen.script(spec, hyper, ds.name, title=spec.name or "my model")
     except UserError as err:  # a training setting left unusable on the Training page
         code = None
         st.caption(f"The Keras script can be exported once the training settings are usable: {err}")
-    if problems:
+    if n_problems:
         st.caption("The Keras script can be exported once the model has no problems.")
     elif code is not None:
         st.download_button("Export Keras script (.py)", code, file_name=codegen.filename(spec),

@@ -305,6 +305,82 @@ class ModelSpec:
         spec.input_shape = tuple(input_shape)
         return spec
 
+    # --- editing: each verb returns a new spec and leaves this one as it is --------------
+    def with_name(self, name: str) -> ModelSpec:
+        """The same model under another name (surrounding spaces dropped)."""
+        spec = self.copy()
+        spec.name = str(name).strip()
+        return spec
+
+    def insert_layer(self, index: int | None, layer: LayerSpec | str) -> ModelSpec:
+        """`layer` (a LayerSpec, or a catalogue key for one with default settings) placed before layer
+        `index` (0-based); None, or the number of layers, puts it at the end."""
+        if isinstance(layer, str):
+            if layer not in layers.CATALOGUE:
+                raise SpecError(f"'{layer}' is not a layer type CNN Lab knows. "
+                                f"Use one of: {', '.join(layers.LAYER_TYPES)}.")
+            layer = LayerSpec.new(layer)
+        n = len(self.layers)
+        at = n if index is None else index
+        if not isinstance(at, int) or isinstance(at, bool):
+            raise SpecError(f"A layer's position is a whole number; {index!r} is not one.")
+        if not 0 <= at <= n:
+            raise SpecError(f"There is no layer {at + 1} to put the new layer before: the model has {n} "
+                            f"layer{'s' if n != 1 else ''}.")
+        spec = self.copy()
+        spec.layers.insert(at, LayerSpec(layer.type, dict(layer.params)))
+        return spec
+
+    def remove_layer(self, index: int) -> ModelSpec:
+        """Without layer `index` (0-based)."""
+        self._check_index(index)
+        spec = self.copy()
+        del spec.layers[index]
+        return spec
+
+    def move_layer(self, index: int, step: int) -> ModelSpec:
+        """Layer `index` moved `step` places: -1 is one up (towards the input), +1 one down."""
+        self._check_index(index)
+        to = index + step
+        if not 0 <= to < len(self.layers):
+            where = "first" if to < 0 else "last"
+            raise SpecError(f"Layer {index + 1} cannot move {abs(step)} place{'s' if abs(step) != 1 else ''} "
+                            f"{'up' if step < 0 else 'down'}: it would go past the {where} layer.")
+        spec = self.copy()
+        spec.layers.insert(to, spec.layers.pop(index))
+        return spec
+
+    def move_up(self, index: int) -> ModelSpec:
+        """Layer `index` swapped with the one before it."""
+        return self.move_layer(index, -1)
+
+    def move_down(self, index: int) -> ModelSpec:
+        """Layer `index` swapped with the one after it."""
+        return self.move_layer(index, 1)
+
+    def set_param(self, index: int, name: str, value: Any) -> ModelSpec:
+        """Layer `index` with its setting `name` set to `value`. The value is stored as given: `validate`
+        says what is wrong with a bad one, under its layer. A setting the layer type does not have is refused."""
+        self._check_index(index)
+        layer = self.layers[index]
+        entry = layers.CATALOGUE.get(layer.type)
+        if entry is None:
+            raise SpecError(f"Layer {index + 1} is of the unknown type '{layer.type}': replace it rather than "
+                            "change its settings.")
+        if name not in entry.param_names:
+            allowed = ", ".join(p.name for p in entry.params) or "none"
+            raise SpecError(f"{entry.key} has no setting '{name}' (its settings: {allowed}).")
+        spec = self.copy()
+        spec.layers[index].params[name] = value
+        return spec
+
+    def _check_index(self, index: int) -> None:
+        n = len(self.layers)
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise SpecError(f"A layer's position is a whole number; {index!r} is not one.")
+        if not 0 <= index < n:
+            raise SpecError(f"There is no layer {index + 1}: the model has {n} layer{'s' if n != 1 else ''}.")
+
     # --- analysis -----------------------------------------------------------
     def layer_names(self) -> list[str]:
         """Keras-style names as a fresh Keras session would give: conv2d, conv2d_1, dense, dense_1, ..."""
@@ -554,10 +630,6 @@ def _class_mode() -> bool:
     return class_mode()
 
 
-def is_valid(spec: ModelSpec, num_classes: int | None = None) -> bool:
-    return not spec.validate(num_classes)
-
-
 __all__ = [
     "MAX_PARAMS",
     "LayerSpec",
@@ -568,6 +640,5 @@ __all__ = [
     "format_bytes",
     "format_count",
     "format_shape",
-    "is_valid",
     "keras_model_name",
 ]

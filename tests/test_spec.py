@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -252,6 +253,68 @@ def test_with_input_shape_keeps_layers_and_copies():
     assert other.summary().rows[0].params == 3 * 3 * 3 * 32 + 32
     other.layers[0].params["filters"] = 8
     assert spec.layers[0].params["filters"] == 32
+
+
+# --- editing verbs -----------------------------------------------------------------
+def types(spec: ModelSpec) -> list[str]:
+    return [layer.type for layer in spec.layers]
+
+
+def test_edit_verbs_return_new_specs_and_leave_the_old_one_alone():
+    spec = lab_a()
+    before = spec.to_dict()
+    added = spec.insert_layer(4, "Dropout")
+    assert types(added) == ["Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense"]
+    assert added.layers[4].params == layers.get("Dropout").resolve({})  # a new layer has every default written
+    assert types(spec.insert_layer(None, L("Dense", units=3)))[-1] == "Dense"
+    assert types(spec.insert_layer(0, "ReLU"))[0] == "ReLU"
+    assert types(spec.remove_layer(2)) == ["Conv2D", "MaxPooling2D", "Dense", "Dense"]
+    assert types(spec.move_up(1)) == ["MaxPooling2D", "Conv2D", "Flatten", "Dense", "Dense"]
+    assert types(spec.move_down(1)) == ["Conv2D", "Flatten", "MaxPooling2D", "Dense", "Dense"]
+    assert types(spec.move_layer(0, 3)) == ["MaxPooling2D", "Flatten", "Dense", "Conv2D", "Dense"]
+    assert spec.set_param(0, "filters", 8).summary().rows[0].params == 3 * 3 * 8 + 8
+    assert spec.with_name("  lab a  ").name == "lab a"
+    assert spec.to_dict() == before
+    # the new spec shares no layer with the old one: editing it in place later cannot reach back
+    edited = spec.set_param(3, "units", 64)
+    edited.layers[0].params["filters"] = 1
+    assert spec.layers[0].params["filters"] == 32 and spec.layers[3].params["units"] == 100
+
+
+def test_edits_are_judged_by_validate_as_usual():
+    spec = lab_a()
+    broken = spec.remove_layer(2)  # no Flatten: the first Dense sees feature maps
+    assert messages(broken)[0][0] == 2 and "Add Flatten" in messages(broken)[0][1]
+    assert broken.problems_by_layer(10)[2] == [messages(broken)[0][1]]
+    assert broken.insert_layer(2, "Flatten").validate(10) == []
+    bad = spec.set_param(0, "filters", 0)  # a bad value is kept, and validate says what is wrong under its layer
+    assert bad.layers[0].params["filters"] == 0 and list(bad.problems_by_layer(10)) == [0]
+    assert bad.set_param(0, "filters", 16).validate(10) == []
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda s: s.remove_layer(5), "There is no layer 6: the model has 5 layers."),
+    (lambda s: s.remove_layer(-1), "There is no layer 0"),
+    (lambda s: s.set_param("0", "filters", 8), "a whole number"),
+    (lambda s: s.move_up(0), "Layer 1 cannot move 1 place up: it would go past the first layer."),
+    (lambda s: s.move_down(4), "Layer 5 cannot move 1 place down: it would go past the last layer."),
+    (lambda s: s.insert_layer(6, "Dense"), "There is no layer 7 to put the new layer before: the model has 5"),
+    (lambda s: s.insert_layer(0, "Conv3D"), "'Conv3D' is not a layer type"),
+    (lambda s: s.set_param(0, "units", 8), "Conv2D has no setting 'units' (its settings: filters,"),
+    (lambda s: s.set_param(2, "rate", 0.5), "Flatten has no setting 'rate' (its settings: none)."),
+])
+def test_impossible_edits_say_why(edit, words):
+    spec = lab_a()
+    with pytest.raises(SpecError, match=re.escape(words)):
+        edit(spec)
+    assert types(spec) == ["Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+
+
+def test_set_param_on_an_unknown_layer_type_asks_to_replace_it():
+    spec = ModelSpec((28, 28, 1), [LayerSpec("Conv3D", {})])
+    with pytest.raises(SpecError, match="unknown type 'Conv3D'"):
+        spec.set_param(0, "filters", 8)
+    assert spec.remove_layer(0).layers == []
 
 
 def test_summary_and_validate_do_not_import_tensorflow():
