@@ -429,13 +429,10 @@ elif source in ("A test digit", "A test image"):
         st.number_input(f"Test image (0 – {n_test - 1})", 0, n_test - 1, key="draw_test_index")
         st.button("Another random image", icon=":material/shuffle:", on_click=_random, key="draw_random")
         i = int(ss.draw_test_index)
-        st.image(drawing.enlarge(datasets.to_float(ds.x_test[i]).squeeze(), SEEN),
-                 caption=f"Test image {i}: a {ds.class_names[int(ds.y_test[i])]}")
-    x = datasets.to_float(ds.x_test[i : i + 1])[0]
-    prepared = drawing.PreparedImage(
-        x=x, steps=(drawing.Step("Test image", x.squeeze(), "already in the dataset's shape"),),
-        mode="test", note="Test images are used as they are: scaled from 0–255 to 0–1.")
-    answer(prepared, result_col, true_label=ds.class_names[int(ds.y_test[i])])
+        prepared, true_label = drawing.prepare_test_image(ds, i)
+        st.image(drawing.enlarge(prepared.display, SEEN),
+                 caption=f"Test image {i}: {drawing.article(true_label)} {true_label}")
+    answer(prepared, result_col, true_label=true_label)
 
 else:
     input_col, result_col = st.columns(2)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image
@@ -25,6 +25,9 @@ from scipy import ndimage
 
 from cnnkit import limits
 from cnnkit.errors import DrawingError
+
+if TYPE_CHECKING:
+    from cnnkit.datasets import Dataset
 
 # MNIST's recipe: the digit's longer side is scaled to BOX pixels inside a FRAME×FRAME
 # image whose centre of mass is at CENTRE (MNIST's own digits average (13.97, 14.01)).
@@ -402,6 +405,22 @@ def prepare_for(image: ImageLike | None, dataset: str | None, image_shape: tuple
     if uses_drawing(dataset, image_shape, class_names):
         return prepare_drawing(image, source="Your picture")
     return prepare_photo(image, image_shape)
+
+
+def prepare_test_image(dataset: Dataset, index: int) -> tuple[PreparedImage, str]:
+    """Test image `index` of `dataset` as a model input, and its true class name. Test images are already in
+    the dataset's shape, so the only preparation is the one training used: 0–255 scaled to 0–1."""
+    from cnnkit.datasets import to_float
+
+    n = len(dataset.x_test)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < n:
+        raise DrawingError(f"{dataset.title} has test images 0 to {n - 1}; {index!r} is not one of them. "
+                           "Choose a number in that range.")
+    x = to_float(dataset.x_test[int(index)])
+    label = dataset.class_names[int(dataset.y_test[int(index)])]
+    prepared = PreparedImage(x=x, steps=(Step("Test image", x.squeeze(), "already in the dataset's shape"),),
+                             mode="test", note="Test images are used as they are: scaled from 0–255 to 0–1.")
+    return prepared, label
 
 
 def article(word: str) -> str:

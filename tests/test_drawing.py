@@ -254,3 +254,19 @@ def test_article_and_photo_caption():
     img[10:50, 15:25] = 255
     assert drawing.prepare_for(img, "mnist", (28, 28, 1)).steps[0].title == "Your picture"
     assert drawing.prepare_drawing(img).steps[0].title == "Your drawing"
+
+
+def test_a_test_image_is_the_dataset_image_scaled_to_0_1_with_its_label(tiny_ds):
+    for ds in (tiny_ds(), tiny_ds(shape=(32, 32, 3))):
+        for i in (0, 7, len(ds.x_test) - 1):
+            prepared, label = drawing.prepare_test_image(ds, i)
+            assert label == ds.class_names[int(ds.y_test[i])]
+            assert prepared.x.dtype == np.float32 and prepared.x.shape == ds.x_test[i].shape
+            # exactly what training feeds the model for this image
+            np.testing.assert_array_equal(prepared.x, datasets.to_float(ds.x_test[i : i + 1])[0])
+            assert prepared.mode == "test" and len(prepared.steps) == 1
+            np.testing.assert_array_equal(prepared.steps[0].image, prepared.display)
+    ds = tiny_ds(n_test=50)
+    for bad in (-1, 50, 2.0, True):
+        with pytest.raises(DrawingError, match="has test images 0 to 49"):
+            drawing.prepare_test_image(ds, bad)
