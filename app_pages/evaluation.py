@@ -1,8 +1,13 @@
-"""Stage 4: how good is the model? From the test numbers to the images behind them, and runs side by side."""
+"""Stage 4: how good is the model? From the test numbers to the images behind them, and runs side by side.
+
+One function per part of the page: the model picker, the headline numbers, then one per tab. The page's
+settings live under its own keys ("ev.*") in st.session_state, so a visit to another page keeps them.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -10,14 +15,10 @@ import session
 from cnnkit import charts, evaluation, runs
 from cnnkit.errors import UserError
 
-st.title("4 · Evaluate the model")
-st.caption(
-    "The test images were never seen in training: how the model does on them is the honest estimate of how it "
-    "will do on new images. Start from the numbers, then look at the images behind them."
-)
-
 GRID_COLS = 8
 GRID_TILE = 104
+TABS = ["Report", "Confusion matrix", "Mistakes & samples", "Training curves", "Compare runs", "Downloads"]
+ss = st.session_state
 
 
 # --- process-wide caches ---------------------------------------------------------------
@@ -51,30 +52,44 @@ def _training_link(label: str) -> None:
         st.page_link("app_pages/training.py", label=label, icon=":material/model_training:")
 
 
+def _image_grid(ds, indices, captions, correct, key: str) -> None:
+    st.plotly_chart(
+        charts.image_grid_figure(ds.x_test[indices], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
+        key=key,
+        width="content",
+    )
+
+
+@dataclass
+class Chosen:
+    """The model the student chose: one of their runs, or an uploaded .keras file."""
+
+    run: runs.Run | None = None
+    model: object = None
+    upload_bytes: bytes | None = None
+    upload_name: str = ""
+    digest: str = ""
+
+
 # --- which model ----------------------------------------------------------------------------
-ds = session.dataset()
-all_runs = runs.list_runs(owner=session.owner_id())
-if (damaged := runs.damaged_note()) is not None:
-    st.warning(damaged, icon=":material/folder_off:")
-my_runs = [r for r in all_runs if r.dataset == ds.name]
-by_id = {r.id: r for r in my_runs}
+def choose_model(ds, all_runs, my_runs) -> Chosen:
+    """The source control and the run picker (with its name box) or the uploader; stops the page when
+    there is nothing to evaluate yet."""
+    by_id = {r.id: r for r in my_runs}
+    session.owned("ev.source", "A run I trained")
+    source = st.segmented_control(
+        "Model to evaluate",
+        ["A run I trained", "Upload a .keras file"],
+        help="Every finished training job is saved as a run. You can also upload a model saved with "
+        "model.save('x.keras').",
+        **session.bind("ev.source"),
+    )
+    if (source or "A run I trained") == "A run I trained":
+        return _choose_run(ds, all_runs, my_runs, by_id)
+    return _choose_upload(ds)
 
-# The page's settings live under its own keys ("ev.*"): a visit to another page keeps them.
-ss = st.session_state
-session.owned("ev.source", "A run I trained")
-source = st.segmented_control(
-    "Model to evaluate",
-    ["A run I trained", "Upload a .keras file"],
-    help="Every finished training job is saved as a run. You can also upload a model saved with model.save('x.keras').",
-    **session.bind("ev.source"),
-)
-source = source or "A run I trained"
 
-run = None
-model = None
-upload_bytes: bytes | None = None
-upload_name = ""
-if source == "A run I trained":
+def _choose_run(ds, all_runs, my_runs, by_id) -> Chosen:
     if not my_runs:
         other = sorted({r.dataset for r in all_runs})
         st.info(
@@ -83,8 +98,8 @@ if source == "A run I trained":
             icon=":material/info:",
         )
         if other:
-            st.caption(f"You have runs for other datasets ({', '.join(other)}): "
-                       "choose that dataset on the Data page to evaluate them.")
+            st.caption(f"You have runs for other datasets ({', '.join(other)}): choose that dataset on the Data "
+                       "page to evaluate them.")
         _training_link("Go to 3 · Training")
         st.stop()
     if ss.get("ev.run") not in by_id:
@@ -110,7 +125,10 @@ if source == "A run I trained":
                         placeholder="e.g. more filters", max_chars=80,
                         help="Your own name for the run, shown wherever runs are listed.")
     session.show_flash_error("ev.name")
-else:
+    return Chosen(run=run)
+
+
+def _choose_upload(ds) -> Chosen:
     up = st.file_uploader(
         "A Keras model (.keras) that takes this dataset's images",
         type=["keras"],
@@ -125,74 +143,71 @@ else:
             icon=":material/upload_file:",
         )
         st.stop()
-    upload_bytes = up.getvalue()
-    upload_name = up.name
-    digest = hashlib.sha256(upload_bytes).hexdigest()[:16]
+    data = up.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
     try:
         with st.spinner(f"Loading {up.name} in safe mode…"):
-            model = _uploaded_model(digest, up.name, upload_bytes)
+            model = _uploaded_model(digest, up.name, data)
         evaluation.check_model_fits(model, ds)
     except UserError as err:
         session.show_error(err)
         st.stop()
+    return Chosen(model=model, upload_bytes=data, upload_name=up.name, digest=digest)
 
-# --- one pass over the test set ---------------------------------------------------------------
-try:
+
+def evaluate(chosen: Chosen, ds) -> evaluation.Evaluation:
+    """One pass over the test set (or the cached one); stops the page with a sentence when it cannot run."""
+    try:
+        if chosen.run is not None:
+            return _evaluate(evaluation.run_key(chosen.run, ds), chosen.run, ds, chosen.run.title or "the model")
+        key = ("upload", chosen.digest, *evaluation.dataset_key(ds))
+        return _evaluate(key, chosen.model, ds, chosen.upload_name)
+    except UserError as err:
+        session.show_error(err)
+        st.stop()
+
+
+# --- the numbers on top -------------------------------------------------------------------------
+def headline(ev: evaluation.Evaluation, run, ds) -> None:
+    history = run.history if run is not None else {}
+    m1, m2, m3, m4 = st.columns(4)
+    val_acc = (history.get("val_accuracy") or [None])[-1] if history else None
+    m1.metric(
+        "Test accuracy",
+        f"{ev.accuracy:.2%}",
+        delta=f"{(ev.accuracy - val_acc) * 100:+.2f} points vs validation" if val_acc is not None else None,
+        delta_color="normal",
+        help="Share of the test images whose most probable class is the true one; the small figure compares it "
+        "with the validation accuracy of the last epoch.",
+    )
+    m2.metric("Test loss", f"{ev.loss:.4f}",
+              help="Mean cross-entropy on the test images: lower means more confident and right.")
+    m3.metric("Mistakes", f"{ev.num_wrong:,} of {ev.num_images:,}", help="Test images the model gets wrong.")
     if run is not None:
-        ev = _evaluate(evaluation.run_key(run, ds), run, ds, run.title or "the model")
+        secs = run.metrics.get("train_seconds")
+        epochs_run = run.metrics.get("epochs_run", len(history.get("loss", [])))
+        m4.metric(
+            "Training",
+            f"{secs:.0f} s" if isinstance(secs, (int, float)) else "—",
+            delta=f"{epochs_run} epoch{'s' if epochs_run != 1 else ''}",
+            delta_color="off",
+            delta_arrow="off",
+            help="The time training took, and the epochs it ran.",
+        )
     else:
-        ev = _evaluate(("upload", digest, *evaluation.dataset_key(ds)), model, ds, upload_name)
-except UserError as err:
-    session.show_error(err)
-    st.stop()
+        m4.metric("Evaluated in", f"{ev.seconds:.1f} s", help="One batched pass over the test set.")
+    st.caption(f"{ds.title}: {ev.num_images:,} test images, from {ds.source_text} · evaluated in one batched pass "
+               f"({ev.seconds:.1f} s).")
+    if ev.outputs_were_logits:
+        st.warning(
+            "This model's last layer has no softmax, so its outputs are scores (logits), not probabilities; "
+            "a softmax was applied here to read them as probabilities.",
+            icon=":material/warning:",
+        )
 
-names = ev.class_names
-report = ev.report()
-history = run.history if run is not None else {}
-best = evaluation.best_epoch(history) if history else None
-
-m1, m2, m3, m4 = st.columns(4)
-val_acc = (history.get("val_accuracy") or [None])[-1] if history else None
-m1.metric(
-    "Test accuracy",
-    f"{ev.accuracy:.2%}",
-    delta=f"{(ev.accuracy - val_acc) * 100:+.2f} points vs validation" if val_acc is not None else None,
-    delta_color="normal",
-    help="Share of the test images whose most probable class is the true one; the small figure compares it "
-    "with the validation accuracy of the last epoch.",
-)
-m2.metric("Test loss", f"{ev.loss:.4f}",
-          help="Mean cross-entropy on the test images: lower means more confident and right.")
-m3.metric("Mistakes", f"{ev.num_wrong:,} of {ev.num_images:,}", help="Test images the model gets wrong.")
-if run is not None:
-    secs = run.metrics.get("train_seconds")
-    epochs_run = run.metrics.get("epochs_run", len(history.get("loss", [])))
-    m4.metric(
-        "Training",
-        f"{secs:.0f} s" if isinstance(secs, (int, float)) else "—",
-        delta=f"{epochs_run} epoch{'s' if epochs_run != 1 else ''}",
-        delta_color="off",
-        delta_arrow="off",
-        help="The time training took, and the epochs it ran.",
-    )
-else:
-    m4.metric("Evaluated in", f"{ev.seconds:.1f} s", help="One batched pass over the test set.")
-st.caption(f"{ds.title}: {ev.num_images:,} test images, from {ds.source_text} · "
-           f"evaluated in one batched pass ({ev.seconds:.1f} s).")
-if ev.outputs_were_logits:
-    st.warning(
-        "This model's last layer has no softmax, so its outputs are scores (logits), not probabilities; "
-        "a softmax was applied here to read them as probabilities.",
-        icon=":material/warning:",
-    )
-
-# The open tab is the page's too: a new run, a click in the matrix or a visit elsewhere keeps it.
-TABS = ["Report", "Confusion matrix", "Mistakes & samples", "Training curves", "Compare runs", "Downloads"]
-session.owned("ev.tab", TABS[0])
-tab_report, tab_matrix, tab_images, tab_curves, tab_compare, tab_download = st.tabs(TABS, **session.bind("ev.tab"))
 
 # --- classification report ------------------------------------------------------------------------
-with tab_report:
+def report_tab(ev: evaluation.Evaluation, report) -> None:
     st.markdown(
         "**Precision** — when the model says *this class*, how often is it right? **Recall** — of the images of "
         "this class, how many does it find? **F1** is their harmonic mean; **support** is the number of test images."
@@ -200,8 +215,8 @@ with tab_report:
     left, right = st.columns([5, 6])
     with left:
         # a static table: all rows visible on a projector, and the accuracy row's empty cells stay empty
-        formats = {"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}", "support": "{:,}"}
-        st.table(report.style.format(formats, na_rep=""))
+        st.table(report.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}",
+                                      "support": "{:,}"}, na_rep=""))
     with right:
         st.plotly_chart(charts.per_class_figure(report), width="stretch", key="ev_bars")
     weakest, weakest_f1 = ev.weakest_class()
@@ -213,11 +228,14 @@ with tab_report:
     else:
         st.success("No test image is misclassified.", icon=":material/check_circle:")
 
+
 # --- confusion matrix → gallery ---------------------------------------------------------------------
-with tab_matrix:
+def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
+    names = ev.class_names
     cm = ev.confusion()
     session.owned("ev.normalised", True)
     # Start on the biggest confusion: the most instructive cell.
+    confusions = ev.top_confusions(1)
     if len(confusions):
         default_true = names.index(confusions.iloc[0]["true"])
         default_pred = names.index(confusions.iloc[0]["predicted"])
@@ -262,14 +280,11 @@ with tab_matrix:
             f"{'the first ' + str(len(shown)) + ', ' if len(shown) < len(cell) else ''}most confident first."
         )
         captions, correct = ev.labels(shown, short=True)
-        st.plotly_chart(
-            charts.image_grid_figure(ds.x_test[shown], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
-            key="ev_cell_grid",
-            width="content",
-        )
+        _image_grid(ds, shown, captions, correct, key="ev_cell_grid")
+
 
 # --- images: most confident mistakes, random sample --------------------------------------------------------
-with tab_images:
+def images_tab(ev: evaluation.Evaluation, ds) -> None:
     st.markdown(
         "Under each image: its true class, then the model's answer and how sure it was. "
         ":green[Green frame] = right, :red[red frame] = wrong."
@@ -282,44 +297,40 @@ with tab_images:
         n_mistakes = st.slider("How many", 8, 48, step=8, **session.bind("ev.n_mistakes"))
         wrong = ev.mistakes(n_mistakes)
         captions, correct = ev.labels(wrong)
-        st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — "
-                   "sometimes a wrong label.")
-        st.plotly_chart(
-            charts.image_grid_figure(ds.x_test[wrong], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
-            key="ev_mistakes_grid",
-            width="content",
-        )
+        st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — sometimes a wrong "
+                   "label.")
+        _image_grid(ds, wrong, captions, correct, key="ev_mistakes_grid")
     st.subheader("Random test images")
-    st.session_state.setdefault("ev_seed", 0)
+    session.owned("ev.seed", 0)
     if st.button("New random sample", icon=":material/casino:", key="ev_new_sample"):
-        st.session_state.ev_seed += 1
-    sample = ev.sample(16, seed=st.session_state.ev_seed)
+        ss["ev.seed"] += 1
+    sample = ev.sample(16, seed=ss["ev.seed"])
     captions, correct = ev.labels(sample)
-    st.plotly_chart(
-        charts.image_grid_figure(ds.x_test[sample], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
-        key="ev_sample_grid",
-        width="content",
-    )
+    _image_grid(ds, sample, captions, correct, key="ev_sample_grid")
+
 
 # --- training curves ----------------------------------------------------------------------------
-with tab_curves:
+def curves_tab(run) -> None:
+    history = run.history if run is not None else {}
     if not history:
         st.info("An uploaded model carries no training history; train a run here to see its curves.",
                 icon=":material/info:")
-    else:
-        st.plotly_chart(charts.training_curves_figure(history), key="ev_curves", width="stretch")
-        if best is not None:
-            st.caption(f"★ marks epoch {best}, where the validation loss was lowest.")
-        from cnnkit.training import overfitting_note
+        return
+    from cnnkit.training import overfitting_note
 
-        note = overfitting_note(history)
-        if note:
-            st.warning(note, icon=":material/trending_up:")
-        elif "val_loss" not in history:
-            st.caption("This run held back no validation images, so only the training curves exist.")
+    st.plotly_chart(charts.training_curves_figure(history), key="ev_curves", width="stretch")
+    best = evaluation.best_epoch(history)
+    if best is not None:
+        st.caption(f"★ marks epoch {best}, where the validation loss was lowest.")
+    note = overfitting_note(history)
+    if note:
+        st.warning(note, icon=":material/trending_up:")
+    elif "val_loss" not in history:
+        st.caption("This run held back no validation images, so only the training curves exist.")
+
 
 # --- compare runs ----------------------------------------------------------------------------------
-with tab_compare:
+def compare_tab(run, my_runs, ds) -> None:
     if len(my_runs) < 2:
         st.info(
             f"Only one run for {ds.title} so far. Train another (change the architecture or a hyper-parameter) "
@@ -327,43 +338,46 @@ with tab_compare:
             icon=":material/compare_arrows:",
         )
         _training_link("Train another model")
+        return
+    by_id = {r.id: r for r in my_runs}
+    if run is None:
+        default = [r.id for r in my_runs[:2]]
     else:
-        if run is None:
-            default = [r.id for r in my_runs[:2]]
-        else:
-            default = [run.id] + [r.id for r in my_runs if r.id != run.id][:1]
-        if "ev.compare" not in ss or any(i not in by_id for i in ss["ev.compare"]):
-            ss["ev.compare"] = [i for i in ss.get("ev.compare", []) if i in by_id] or default
-        labels = runs.run_labels(my_runs)
-        chosen_ids = st.multiselect("Runs to compare", list(by_id), format_func=labels.get,
-                                    **session.bind("ev.compare"))
-        chosen = [by_id[i] for i in chosen_ids if i in by_id]
-        if chosen:
-            known = {r.id: e for r in chosen if (e := _evaluations().get(evaluation.run_key(r, ds))) is not None}
-            # Short names in the chart and the table ("Run 1", …); the list says which run each is.
-            told_apart = runs.run_labels(chosen)
-            st.markdown("\n".join(f"{i + 1}. {told_apart[r.id]}" for i, r in enumerate(chosen)))
-            st.plotly_chart(
-                charts.compare_runs_figure({f"Run {i + 1}": r.history for i, r in enumerate(chosen)}),
-                key="ev_compare_curves",
-                width="stretch",
-            )
-            st.table(evaluation.compare_columns(chosen, known))
-            st.caption("Test figures are measured on this page for runs evaluated here, "
-                       "else as saved at the end of training.")
-        else:
-            st.caption("Choose runs above to overlay their curves.")
+        default = [run.id] + [r.id for r in my_runs if r.id != run.id][:1]
+    if "ev.compare" not in ss or any(i not in by_id for i in ss["ev.compare"]):
+        ss["ev.compare"] = [i for i in ss.get("ev.compare", []) if i in by_id] or default
+    labels = runs.run_labels(my_runs)
+    chosen_ids = st.multiselect("Runs to compare", list(by_id), format_func=labels.get,
+                                **session.bind("ev.compare"))
+    chosen = [by_id[i] for i in chosen_ids if i in by_id]
+    if not chosen:
+        st.caption("Choose runs above to overlay their curves.")
+        return
+    known = {r.id: e for r in chosen if (e := _evaluations().get(evaluation.run_key(r, ds))) is not None}
+    # Short names in the chart and the table ("Run 1", …); the list says which run each is.
+    told_apart = runs.run_labels(chosen)
+    st.markdown("\n".join(f"{i + 1}. {told_apart[r.id]}" for i, r in enumerate(chosen)))
+    st.plotly_chart(
+        charts.compare_runs_figure({f"Run {i + 1}": r.history for i, r in enumerate(chosen)}),
+        key="ev_compare_curves",
+        width="stretch",
+    )
+    st.table(evaluation.compare_columns(chosen, known))
+    st.caption("Test figures are measured on this page for runs evaluated here, else as saved at the end of "
+               "training.")
+
 
 # --- downloads ----------------------------------------------------------------------------------------
-with tab_download:
-    stem = run.id if run is not None else upload_name.rsplit(".", 1)[0]
+def downloads_tab(chosen: Chosen, report) -> None:
+    run = chosen.run
+    stem = run.id if run is not None else chosen.upload_name.rsplit(".", 1)[0]
     d1, d2, d3 = st.columns(3)
     # a run's file is read only when the button is pressed (deferred data), not on every rerun
-    model_bytes = run.model_path.read_bytes if run is not None else upload_bytes
+    model_bytes = run.model_path.read_bytes if run is not None else chosen.upload_bytes
     d1.download_button("Model (.keras)", model_bytes, file_name=f"{stem}.keras", mime="application/octet-stream",
                        icon=":material/download:", key="ev_dl_model")
-    d2.download_button("Report (CSV)", report.to_csv(index_label="class").encode(), file_name=f"{stem}-report.csv",
-                       mime="text/csv", icon=":material/table:", key="ev_dl_report")
+    d2.download_button("Report (CSV)", report.to_csv(index_label="class").encode(),
+                       file_name=f"{stem}-report.csv", mime="text/csv", icon=":material/table:", key="ev_dl_report")
     if run is not None:
         from cnnkit import codegen
 
@@ -372,9 +386,46 @@ with tab_download:
         except UserError as err:  # e.g. a run on an uploaded dataset, which the script cannot load
             d3.caption(f"No Keras script for this run: {err}")
         else:
-            d3.download_button("Keras script (.py)", script, file_name=codegen.filename(run.spec), mime="text/x-python",
-                               icon=":material/code:", key="ev_dl_script")
+            d3.download_button("Keras script (.py)", script, file_name=codegen.filename(run.spec),
+                               mime="text/x-python", icon=":material/code:", key="ev_dl_script")
     else:
         d3.caption("The Keras script needs the run's architecture; an uploaded model has none here.")
-    st.caption("Load the model again with `keras.saving.load_model('…keras')`; "
-               "the script retrains it from scratch in plain Keras.")
+    st.caption("Load the model again with `keras.saving.load_model('…keras')`; the script retrains it from scratch "
+               "in plain Keras.")
+
+
+# --- the page --------------------------------------------------------------------------------------
+def page() -> None:
+    st.title("4 · Evaluate the model")
+    st.caption(
+        "The test images were never seen in training: how the model does on them is the honest estimate of how it "
+        "will do on new images. Start from the numbers, then look at the images behind them."
+    )
+    ds = session.dataset()
+    all_runs = runs.list_runs(owner=session.owner_id())
+    if (damaged := runs.damaged_note()) is not None:
+        st.warning(damaged, icon=":material/folder_off:")
+    my_runs = [r for r in all_runs if r.dataset == ds.name]
+    chosen = choose_model(ds, all_runs, my_runs)
+    ev = evaluate(chosen, ds)
+    headline(ev, chosen.run, ds)
+
+    # The open tab is the page's too: a new run, a click in the matrix or a visit elsewhere keeps it.
+    session.owned("ev.tab", TABS[0])
+    tabs = st.tabs(TABS, **session.bind("ev.tab"))
+    report = ev.report()
+    with tabs[0]:
+        report_tab(ev, report)
+    with tabs[1]:
+        matrix_tab(ev, ds)
+    with tabs[2]:
+        images_tab(ev, ds)
+    with tabs[3]:
+        curves_tab(chosen.run)
+    with tabs[4]:
+        compare_tab(chosen.run, my_runs, ds)
+    with tabs[5]:
+        downloads_tab(chosen, report)
+
+
+page()
