@@ -51,6 +51,7 @@ def _commit(new: ModelSpec, structural: bool = True) -> None:
     session.set_spec(new)
     if structural:
         ss.arch_rev += 1
+        ss["arch.add_pos"] = None  # the layer numbers changed: the next layer goes at the end again
 
 
 def _set_param(index: int, name: str, key: str) -> None:
@@ -74,9 +75,9 @@ def _remove(index: int) -> None:
 
 def _add() -> None:
     old = _stored()
-    pos = ss.get(f"arch{ss.arch_rev}_add_pos")
+    pos = ss.get("arch.add_pos")
     at = len(old.layers) if pos is None or pos > len(old.layers) else pos
-    _commit(old.insert_layer(at, ss.arch_add_type))
+    _commit(old.insert_layer(at, ss["arch.add_type"]))
     ss.arch_selected = at
 
 
@@ -85,7 +86,7 @@ def _select(index: int) -> None:
 
 
 def _use_preset() -> None:
-    p = presets.get(ss.arch_preset_pick, ds.image_shape, ds.num_classes)
+    p = presets.get(ss["arch.preset_pick"], ds.image_shape, ds.num_classes)
     ss.spec_preset = p.name
     ss.arch_selected = None
     _commit(p.spec)
@@ -102,18 +103,22 @@ def _rename(key: str) -> None:
 
 
 # --- start from a preset or from nothing ----------------------------------------------
+# The pickers' values are the page's own ("arch.*"): a visit to another page keeps them.
 names = presets.names()
-ss.setdefault("arch_preset_pick", ss.spec_preset if ss.spec_preset in names else presets.DEFAULT)
+if session.owned("arch.preset_pick", ss.spec_preset if ss.spec_preset in names else presets.DEFAULT) not in names:
+    ss["arch.preset_pick"] = presets.DEFAULT
+session.owned("arch.add_type", layers.LAYER_TYPES[0])
+session.owned("arch.add_pos", None)
 with st.container(border=True):
     pick, use, empty = st.columns([4, 1.2, 1.2], vertical_alignment="bottom")
-    pick.selectbox("Start from a lesson's model", names, key="arch_preset_pick",
+    pick.selectbox("Start from a lesson's model", names, **session.bind("arch.preset_pick"),
                    format_func=lambda n: presets.PRESETS[n].title,
                    help="The labs' architectures with the exact parameter counts they quote, and our fast model.")
     use.button("Use this model", key="arch_use_preset", on_click=_use_preset, type="primary",
                icon=":material/playlist_add_check:", width="stretch")
     empty.button("Start empty", key="arch_empty", on_click=_start_empty, icon=":material/delete_sweep:",
                  width="stretch")
-    chosen = presets.get(ss.arch_preset_pick, ds.image_shape, ds.num_classes)
+    chosen = presets.get(ss["arch.preset_pick"], ds.image_shape, ds.num_classes)
     st.caption(chosen.description)
     st.caption(f"Suggested training: {chosen.hyper.describe()}. {chosen.lesson}")
     n_train = len(ds.y_train)
@@ -218,14 +223,16 @@ with editor:
     with st.container(border=True):
         st.markdown("**Add a layer**")
         t, where = st.columns(2)
-        t.selectbox("Layer type", layers.LAYER_TYPES, key="arch_add_type",
+        t.selectbox("Layer type", layers.LAYER_TYPES, **session.bind("arch.add_type"),
                     format_func=lambda k: layers.CATALOGUE[k].title)
         positions = [None, *range(n)]
-        where.selectbox("Where", positions, key=f"arch{rev}_add_pos",
+        if ss["arch.add_pos"] not in positions:
+            ss["arch.add_pos"] = None
+        where.selectbox("Where", positions, **session.bind("arch.add_pos"),
                         format_func=lambda p: "at the end" if p is None else
                         f"before layer {p + 1} ({spec.layers[p].type})")
         st.button("Add this layer", key="arch_add", on_click=_add, icon=":material/add:", type="primary")
-        add_entry = layers.CATALOGUE[ss.arch_add_type]
+        add_entry = layers.CATALOGUE[ss["arch.add_type"]]
         st.caption(f"**{add_entry.title}** — {add_entry.explain}")
 
 # --- the summary ------------------------------------------------------------------------------

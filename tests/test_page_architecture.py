@@ -40,7 +40,7 @@ def at() -> AppTest:
 
 
 def use_preset(at: AppTest, name: str) -> None:
-    at.selectbox(key="arch_preset_pick").select(name).run()
+    at.selectbox(key="_w.arch.preset_pick").select(name).run()
     button(at, "arch_use_preset").click().run()
     assert not at.exception
 
@@ -65,8 +65,8 @@ def test_preset_add_break_fix(at):
     assert ModelSpec.from_dict(at.session_state["spec"]).summary().total_params == 542_230
 
     # add a Dense 128 before the output layer: 5,408·128+128 and 128·10+10 replace 5,408·100+100 and 100·10+10
-    at.selectbox(key="arch_add_type").select("Dense").run()
-    at.selectbox(key=f"arch{rev(at)}_add_pos").select(4).run()
+    at.selectbox(key="_w.arch.add_type").select("Dense").run()
+    at.selectbox(key="_w.arch.add_pos").select(4).run()
     button(at, "arch_add").click().run()
     assert not at.exception
     expected = 320 + 5408 * 100 + 100 + 100 * 128 + 128 + 128 * 10 + 10
@@ -79,12 +79,31 @@ def test_preset_add_break_fix(at):
     assert not any(b.key == "arch_dl_script" for b in at.get("download_button"))
 
     # fix it: add Flatten back before layer 3
-    at.selectbox(key="arch_add_type").select("Flatten").run()
-    at.selectbox(key=f"arch{rev(at)}_add_pos").select(2).run()
+    at.selectbox(key="_w.arch.add_type").select("Flatten").run()
+    at.selectbox(key="_w.arch.add_pos").select(2).run()
     button(at, "arch_add").click().run()
     assert not errors(at)
     assert total(at) == f"{expected:,}"
     assert any("Ready to train" in s.value for s in at.success)
+
+
+def test_pickers_keep_their_values_across_a_visit_to_another_page(at):
+    # Streamlit forgets a keyed widget that a run did not draw: the page owns these values, so
+    # Architecture → Home → Data → Architecture leaves both pickers where the student put them.
+    use_preset(at, "single_conv")
+    at.selectbox(key="_w.arch.preset_pick").select("two_conv").run()
+    at.selectbox(key="_w.arch.add_type").select("Dropout").run()
+    at.selectbox(key="_w.arch.add_pos").select(3).run()
+    for page in ("app_pages/home.py", "app_pages/data.py", "app_pages/architecture.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+    assert at.selectbox(key="_w.arch.preset_pick").value == "two_conv"
+    assert at.selectbox(key="_w.arch.add_type").value == "Dropout"
+    assert at.selectbox(key="_w.arch.add_pos").value == 3
+    assert total(at) == "542,230"  # choosing a preset is not using it
+    button(at, "arch_add").click().run()
+    assert ModelSpec.from_dict(at.session_state["spec"]).layers[3].type == "Dropout"
+    assert at.selectbox(key="_w.arch.add_pos").value is None  # layers renumbered: the next one goes at the end
 
 
 def test_widgets_change_the_numbers(at):
