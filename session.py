@@ -163,6 +163,18 @@ def _restore(owner: str) -> None:
         if key in saved:
             ss[f"saved_{key}"] = saved[key]
     ss.saved_state = saved
+    if "upload" in saved:
+        # The uploaded dataset in use: its kept bytes go through the same checks as the upload did
+        # (dataset() loads them); bytes that are gone or damaged leave the catalogue dataset in use.
+        record = saved["upload"]
+        data = student_state.kept_upload(owner, record)
+        if data is None:
+            student_state.forget_upload(owner)
+            remember(upload=None)
+        else:
+            name = record.get("dataset") if record.get("dataset") in datasets.CATALOGUE else ""
+            ss.upload = (hashlib.sha256(data).hexdigest()[:16], record["filename"], name)
+            ss.upload_bytes = data
 
 
 def remember(**changes) -> None:
@@ -226,8 +238,11 @@ def dataset() -> datasets.Dataset:
         digest, filename, name = ss.upload
         data = ss.get("upload_bytes")
         if data is not None:
-            return _uploaded_dataset(digest, filename, name, data)
-        ss.upload = None  # the bytes are gone (new server process): fall back to the catalogue
+            try:
+                return _uploaded_dataset(digest, filename, name, data)
+            except DatasetError:  # a kept upload that no longer passes (a limit was lowered): forget it
+                _leave_upload()
+        ss.upload = None  # the bytes are gone: fall back to the catalogue
     try:
         with st.spinner(f"Loading {datasets.CATALOGUE[ss.dataset_name].title}…"):
             return _catalogue_dataset(ss.dataset_name)
@@ -241,10 +256,17 @@ def choose_dataset(name: str) -> datasets.Dataset:
     with st.spinner(f"Loading {datasets.CATALOGUE[name].title}…"):
         ds = _catalogue_dataset(name)
     st.session_state.dataset_name = name
-    st.session_state.upload = None
-    st.session_state.pop("upload_bytes", None)
+    _leave_upload()
     remember(dataset=name)
     return ds
+
+
+def _leave_upload() -> None:
+    st.session_state.upload = None
+    st.session_state.pop("upload_bytes", None)
+    if st.session_state.get("saved_state", {}).get("upload") is not None:
+        student_state.forget_upload(owner_id())
+        remember(upload=None)
 
 
 def upload_in_use() -> str | None:
@@ -263,6 +285,11 @@ def use_upload(filename: str, data: bytes, name: str | None) -> datasets.Dataset
         ds = _uploaded_dataset(digest, filename, name or "", data)
     st.session_state.upload = (digest, filename, name or "")
     st.session_state.upload_bytes = data
+    # Kept on the server for this browser (once, by its hash), so a reload brings it back.
+    kept = student_state.keep_upload(owner_id(), data, filename)
+    if kept is None:  # not kept (over the limit): a reload goes back to the catalogue dataset
+        student_state.forget_upload(owner_id())
+    remember(upload=None if kept is None else {**kept, "dataset": name or ""})
     return ds
 
 

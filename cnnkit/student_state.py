@@ -5,6 +5,11 @@ One small JSON file per owner id (the id the app gives a student's browser) unde
 training settings and the dataset they picked. The runs listing skips folders whose
 name starts with a dot, so these files never show up as runs.
 
+An uploaded dataset in use is kept too: its bytes once per owner, named by their SHA-256
+(`<id>.upload/<sha256>.npz|.zip`, only the one in use), and its name under the JSON's
+`upload` key. A reload reads the bytes back (checking the hash) and loads them through
+the same validated path as the upload itself.
+
 Plain data in, plain data out; nothing here knows about Streamlit.
 """
 
@@ -18,11 +23,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cnnkit import runs
+from cnnkit import limits, runs
 
 MAX_BYTES = 256 * 1024   # a spec and a few settings are a few kB; anything bigger is not ours to keep
-KEYS = ("dataset", "spec", "spec_preset", "hyper", "hyper_for")
+KEYS = ("dataset", "spec", "spec_preset", "hyper", "hyper_for", "upload")
+UPLOAD_SUFFIXES = (".npz", ".zip")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def state_dir() -> Path:
@@ -30,10 +37,10 @@ def state_dir() -> Path:
     return Path(env).resolve() if env else runs.runs_dir() / ".students"
 
 
-def _path(owner: str, root: Path | None = None) -> Path:
+def _path(owner: str, root: Path | None = None, suffix: str = ".json") -> Path:
     # An id that is not a plain token (it comes from a browser) is hashed, so it can never name another path.
     name = owner if _SAFE_ID.match(owner) else hashlib.sha256(owner.encode()).hexdigest()[:32]
-    return (Path(root) if root is not None else state_dir()) / f"{name}.json"
+    return (Path(root) if root is not None else state_dir()) / f"{name}{suffix}"
 
 
 def load(owner: str | None, root: Path | None = None) -> dict[str, Any]:
@@ -63,16 +70,20 @@ def save(owner: str | None, data: dict[str, Any], root: Path | None = None) -> b
     if len(payload) > MAX_BYTES:
         return False
     p = _path(owner, root)
+    _write_atomically(p, payload.encode())
+    return True
+
+
+def _write_atomically(p: Path, data: bytes) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(payload)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, p)   # readers see the old file or the new one, never half of one
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return True
 
 
 def update(owner: str | None, root: Path | None = None, **changes: Any) -> dict[str, Any]:
@@ -87,3 +98,64 @@ def update(owner: str | None, root: Path | None = None, **changes: Any) -> dict[
             data[k] = v
     save(owner, data, root)
     return data
+
+
+# --- the uploaded dataset in use ---------------------------------------------------------------
+def _upload_dir(owner: str, root: Path | None = None) -> Path:
+    return _path(owner, root, suffix=".upload")
+
+
+def keep_upload(owner: str | None, data: bytes, filename: str, root: Path | None = None) -> dict[str, Any] | None:
+    """Keep the bytes of the dataset file this student uses, replacing any file kept before.
+
+    Returns the record to save under the `upload` key ({"sha256", "filename"}), or None when nothing
+    was kept: no owner, a file type we do not read, or a file over the upload limit (`zip_bytes`).
+    The same file uploaded again is not written again.
+    """
+    suffix = Path(filename).suffix.lower()
+    if not owner or suffix not in UPLOAD_SUFFIXES or limits.exceeds("zip_bytes", len(data)):
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    folder = _upload_dir(owner, root)
+    target = folder / f"{digest}{suffix}"
+    if not target.is_file() or target.stat().st_size != len(data):
+        _write_atomically(target, data)
+    for old in folder.iterdir():  # one file per owner: the one in use (a write under way is left alone)
+        if old != target and not old.name.startswith("."):
+            old.unlink(missing_ok=True)
+    return {"sha256": digest, "filename": Path(filename).name}
+
+
+def kept_upload(owner: str | None, record: Any, root: Path | None = None) -> bytes | None:
+    """The kept bytes described by `record` (from `keep_upload`), or None when they are gone, over the
+    limit, or no longer match their hash (a damaged file is removed)."""
+    if not owner or not isinstance(record, dict):
+        return None
+    digest, filename = record.get("sha256"), record.get("filename")
+    if not isinstance(digest, str) or not _SHA256.match(digest) or not isinstance(filename, str):
+        return None
+    suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        return None
+    p = _upload_dir(owner, root) / f"{digest}{suffix}"
+    try:
+        if limits.exceeds("zip_bytes", p.stat().st_size):
+            return None
+        data = p.read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != digest:
+        p.unlink(missing_ok=True)
+        return None
+    return data
+
+
+def forget_upload(owner: str | None, root: Path | None = None) -> None:
+    """Remove the kept upload of this student (they went back to a catalogue dataset)."""
+    if not owner:
+        return
+    folder = _upload_dir(owner, root)
+    if folder.is_dir():
+        for old in folder.iterdir():
+            old.unlink(missing_ok=True)
+        folder.rmdir()

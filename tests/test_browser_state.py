@@ -1,7 +1,7 @@
 """Real browser: nothing a student set is lost — not by visiting other pages, not by a reload, not by an upload.
 
 One test per promise of the app (settings across pages, model and settings across a reload,
-back from an uploaded dataset to MNIST, the evaluation tab staying put); each drives
+an uploaded dataset across a reload and back from it to MNIST, the evaluation tab staying put); each drives
 Debian's Chromium against `streamlit run app.py` the way a student does.
 """
 
@@ -136,6 +136,13 @@ def test_upload_a_zip_then_back_to_mnist_without_a_stale_error(app_server, brows
     assert selected(page, "Dataset") == "Your file: shapes.zip"
     assert page.get_by_test_id("stSidebar").get_by_text("shapes").count() >= 1
     assert page.get_by_test_id("stMetricValue").nth(3).inner_text() == "2"  # two classes
+
+    # A reload keeps the upload (kept on the server for this browser) like the rest of the student's state.
+    page.reload()
+    idle(page, timeout=FIRST_LOAD_MS)
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("Your file: shapes.zip", timeout=60_000)
+    assert page.get_by_test_id("stMetricValue").nth(3).inner_text() == "2"
+    assert page.get_by_test_id("stSidebar").get_by_text("shapes").count() >= 1
 
     pick(page, idle, "Dataset", "MNIST digits")
     expect(page.get_by_test_id("stMetricValue").first).to_have_text("4,000", timeout=60_000)

@@ -95,3 +95,72 @@ def test_uploaded_npz_is_used_and_bad_upload_keeps_state(app, tmp_path):
 
     with pytest.raises(DatasetError, match="unsafe path"):
         session._uploaded_dataset("d2", "evil.zip", "mnist", zbuf.getvalue())
+
+
+def _two_class_zip(seed: int = 0) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for cls in ("circles", "squares"):
+            for i in range(6):
+                png = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(png, format="PNG")
+                zf.writestr(f"{cls}/{i}.png", png.getvalue())
+    return buf.getvalue()
+
+
+def _reload(owner: str):
+    """A reload of the same browser: a new session that carries the student's identity."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    at.session_state["owner_id"] = owner
+    at.run()
+    return _data_page(at)
+
+
+def test_an_uploaded_dataset_comes_back_after_a_reload(app):
+    from cnnkit import student_state
+
+    at = _data_page(app)
+    owner = at.session_state["owner_id"]
+    data = _two_class_zip()
+    at.file_uploader(key="data.upload0").set_value(("shapes.zip", data, "application/zip")).run()
+    assert not at.exception and at.metric[3].value == "2"
+    shown = [m.value for m in at.metric]
+    kept = list(student_state._upload_dir(owner).iterdir())
+    assert [p.read_bytes() for p in kept] == [data]  # the bytes, once, named by their hash
+
+    at = _reload(owner)
+    assert [m.value for m in at.metric] == shown  # the upload, read again
+    assert at.selectbox(key="_w.data.dataset").value == "upload"
+    assert "shapes" in " ".join(m.value for m in at.sidebar.markdown)
+    # The same file again is not written twice; another file replaces it (one kept file per owner).
+    at.file_uploader(key="data.upload0").set_value(("shapes.zip", data, "application/zip")).run()
+    other = _two_class_zip(seed=1)
+    at.file_uploader(key="data.upload0").set_value(("other.zip", other, "application/zip")).run()
+    assert [p.read_bytes() for p in student_state._upload_dir(owner).iterdir()] == [other]
+
+    # Back to MNIST: the kept file goes, and a reload stays on MNIST.
+    at.selectbox(key="_w.data.dataset").set_value("mnist").run()
+    assert not student_state._upload_dir(owner).exists()
+    at = _reload(owner)
+    assert at.metric[0].value == "4,000" and at.selectbox(key="_w.data.dataset").value == "mnist"
+
+
+def test_a_damaged_kept_upload_falls_back_to_the_catalogue(app):
+    from cnnkit import student_state
+
+    at = _data_page(app)
+    owner = at.session_state["owner_id"]
+    at.file_uploader(key="data.upload0").set_value(("shapes.zip", _two_class_zip(), "application/zip")).run()
+    (kept,) = student_state._upload_dir(owner).iterdir()
+    kept.write_bytes(kept.read_bytes()[:-10] + b"0123456789")  # no longer the bytes it was named after
+    at = _reload(owner)
+    assert not at.exception and not at.error
+    assert at.metric[0].value == "4,000"
+    assert "upload" not in student_state.load(owner)

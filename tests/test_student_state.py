@@ -90,3 +90,32 @@ def test_student_names_a_run(runs_dir):
     assert named.label.startswith("my best try · fast_cpu · Adam")
     assert runs.list_runs()[0].name == "my best try"  # the listing sees the new name
     assert runs.name_run(named, "").name == ""
+
+
+# --- the kept upload -------------------------------------------------------------------------------
+def test_upload_is_kept_once_by_hash_and_checked_on_the_way_back(runs_dir, monkeypatch):
+    import hashlib
+
+    data = b"PK\x03\x04" + bytes(range(256)) * 10
+    record = student_state.keep_upload("abc", data, "shapes.ZIP")
+    assert record == {"sha256": hashlib.sha256(data).hexdigest(), "filename": "shapes.ZIP"}
+    assert student_state.kept_upload("abc", record) == data
+    assert student_state.kept_upload("someone-else", record) is None  # another owner's file is not read
+    # a second file replaces the first: one per owner
+    record2 = student_state.keep_upload("abc", data + b"!", "x.npz")
+    assert student_state.kept_upload("abc", record) is None
+    assert len(list(student_state._upload_dir("abc").iterdir())) == 1
+    # damaged on disk: refused and removed
+    (path,) = student_state._upload_dir("abc").iterdir()
+    path.write_bytes(b"tampered")
+    assert student_state.kept_upload("abc", record2) is None and not path.exists()
+    # not ours to keep: unknown types, bad records, files over the upload limit
+    assert student_state.keep_upload("abc", data, "model.keras") is None
+    assert student_state.keep_upload("", data, "a.zip") is None
+    for bad in (None, [], {"sha256": "../../x", "filename": "a.zip"}, {"sha256": "0" * 64, "filename": "a.py"}):
+        assert student_state.kept_upload("abc", bad) is None
+    monkeypatch.setenv("CNNKIT_LIMIT_ZIP_BYTES", "100")
+    assert student_state.keep_upload("abc", data, "a.zip") is None
+    student_state.forget_upload("abc")
+    assert not student_state._upload_dir("abc").exists()
+    student_state.forget_upload("abc")  # nothing kept: nothing to do
