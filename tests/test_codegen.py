@@ -53,7 +53,8 @@ def test_script_is_valid_python_with_the_settings():
     p = presets.get("single_conv")
     code = codegen.script(p.spec, p.hyper, "mnist", title=p.title)
     compile(code, "script.py", "exec")
-    assert "LEARNING_RATE = 0.01\n" in code and "keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=0.9)" in code
+    assert "LEARNING_RATE = 0.01\n" in code
+    assert "keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=0.9)" in code
     assert "BATCH_SIZE = 32" in code and 'add_argument("--epochs", type=int, default=10)' in code
     assert "NUM_CLASSES = 10" in code and f"SEED = {p.hyper.seed} " in code
     # only the loader this dataset needs
