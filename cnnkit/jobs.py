@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.4      # a worker sends progress at most this often (≤ 2.5 messages a second)
 STOP_CHECK_SECONDS = 0.2   # how often a worker looks at its Stop event
 POLL_SECONDS = 0.25        # how often the web process drains progress and fills free workers
+LOST_WORKER_SECONDS = 60   # an embedded worker away this long is replaced by a fresh nanny and process
+RECYCLE_SECONDS = 120      # the longest a recycling waits for its worker to come back
 
 # Before any job has finished on this server: the fast preset trains 5 epochs of full MNIST in about
 # 300 s on a 2-core machine, about 4e10 FLOP/s counting forward + backward (3 × forward) passes.
@@ -155,6 +157,12 @@ def connect(address: str | None = None, n_workers: int | None = None):
         "distributed.worker.memory.spill": False,
         "distributed.worker.memory.pause": False,
         "distributed.worker.memory.terminate": 0.95,
+        # A recycled or killed worker is away from the scheduler while its nanny starts a fresh process
+        # (up to 4 s for the old one to exit, then a new Python process to start and register). LocalCluster
+        # closes a nanny whose worker stays away longer than this, for good; Dask's 15 s default is less
+        # than such a restart takes on a busy machine, which left the class with no worker at all.
+        # `restore_workers` opens a fresh nanny for any the cluster gave up on.
+        "distributed.deploy.lost-worker-timeout": f"{LOST_WORKER_SECONDS}s",
     })
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                            memory_limit=worker_memory_bytes(n), dashboard_address=":0",
@@ -162,6 +170,27 @@ def connect(address: str | None = None, n_workers: int | None = None):
     client = Client(cluster, set_as_default=False)
     client.register_plugin(WarmUp(), name="cnnkit-warm-up")
     return client
+
+
+def restore_workers(client) -> int:
+    """Start a fresh worker process for each one the embedded cluster gave up on; returns how many.
+
+    LocalCluster closes a nanny whose worker has been away from the scheduler for longer than
+    `distributed.deploy.lost-worker-timeout` and never opens another by itself; its spec still asks for
+    every worker, so asking it to scale to that spec opens the missing ones. Nothing to do on an external
+    cluster (`dask worker`'s nanny restarts its own worker).
+    """
+    from distributed.core import Status
+
+    cluster = getattr(client, "cluster", None)
+    spec = getattr(cluster, "worker_spec", None)
+    nannies = getattr(cluster, "workers", None)
+    if not spec or nannies is None or getattr(cluster, "status", None) in (Status.closing, Status.closed):
+        return 0
+    missing = len(set(spec) - set(nannies))
+    if missing:
+        cluster.scale(len(spec))   # thread-safe: it only asks the cluster's event loop to correct its state
+    return missing
 
 
 class WarmUp(WorkerPlugin):
@@ -583,7 +612,8 @@ class JobRegistry:
         self.poll_seconds = poll_seconds
         self.keep_seconds = keep_seconds
         self.throughput = Throughput()
-        self.stats = {"submitted": 0, "computed": 0, "shared": 0, "reused": 0, "recycled": 0, "failed": 0}
+        self.stats = {"submitted": 0, "computed": 0, "shared": 0, "reused": 0, "recycled": 0, "restored": 0,
+                      "failed": 0}
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._comps: dict[str, Computation] = {}       # active computations by job key
@@ -597,6 +627,8 @@ class JobRegistry:
         self._throughput_roots: set[Path] = set()
         self._slots = slots or 0
         self._slots_checked = 0.0
+        self._recycling: set[str] = set()              # workers being replaced: nothing is launched meanwhile
+        self._workers_missing = 0
         self._closed = False
         self._client = None
         self._client_error: str | None = None
@@ -942,6 +974,8 @@ class JobRegistry:
                         self._end_locked(job, JobState.FAILED, self._client_error or "The training cluster is "
                                          "not available.", comp=comp)
                 return False
+        if self._client is not None:
+            self._keep_workers()
         if not active or self._client is None:
             return bool(active)
         self._refresh_slots()
@@ -952,7 +986,7 @@ class JobRegistry:
                 self._complete(comp)
         with self._lock:
             running = sum(1 for c in self._comps.values() if c.state == "running")
-            free = self.max_jobs - running
+            free = 0 if self._recycling else self.max_jobs - running   # a job must not start on a worker being replaced
             to_launch = self.queue_order()[:max(0, free)]
             for comp in to_launch:
                 self._launch_locked(comp)
@@ -1073,14 +1107,34 @@ class JobRegistry:
         if not (too_many or too_big):
             return
         self.stats["recycled"] += 1
+        with self._lock:
+            self._recycling.add(worker)   # before the poller's next launch: the next job goes to the fresh worker
 
         def restart() -> None:
+            # The nanny stops the worker process and starts a fresh one; this returns once the scheduler has its
+            # workers back (or after RECYCLE_SECONDS). Should the cluster give up on the nanny meanwhile,
+            # `_keep_workers` opens a new one.
             try:
-                self._client.restart_workers([worker], raise_for_error=False)
+                self._client.restart_workers([worker], timeout=RECYCLE_SECONDS, raise_for_error=False)
             except Exception:
                 log.exception("cnnkit: recycling worker %s", worker)
+            finally:
+                with self._lock:
+                    self._recycling.discard(worker)
 
         threading.Thread(target=restart, daemon=True, name="cnnkit-recycle").start()
+
+    def _keep_workers(self) -> None:
+        """The embedded cluster always has the workers it was made with (see `restore_workers`)."""
+        try:
+            missing = restore_workers(self._client)
+        except Exception:
+            log.exception("cnnkit: restoring workers")
+            return
+        if missing and not self._workers_missing:
+            self.stats["restored"] += missing
+            log.warning("cnnkit: the cluster gave up on %d worker(s); starting fresh ones", missing)
+        self._workers_missing = missing
 
     # -- memory across restarts ------------------------------------------------------------------------
     def _journal_dir(self, job: Job) -> Path:
