@@ -17,6 +17,7 @@ import streamlit as st
 
 from cnnkit import datasets, identity, student_state
 from cnnkit.errors import DatasetError, UserError
+from cnnkit.spec import format_shape
 
 DEFAULT_DATASET = "mnist"
 JOB_POLL_SECONDS = 2.0  # how often the sidebar refreshes a running job's line
@@ -364,7 +365,7 @@ def sidebar() -> None:
     with st.sidebar:
         st.markdown(f"**Dataset:** {ds.title}")
         st.caption(f"{len(ds.x_train):,} train · {len(ds.x_test):,} test · "
-                   f"{'×'.join(map(str, ds.image_shape))} · from {ds.source_text}")
+                   f"{format_shape(ds.image_shape)} · from {ds.source_text}")
         spec = current_spec()
         summary = spec.summary()
         problems = spec.validate(ds.num_classes)

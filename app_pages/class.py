@@ -22,7 +22,7 @@ PRESENTATION_ROWS = 12
 
 def _row_words(r: classroom.RunRow) -> str:
     acc = f"{r.test_accuracy:.1%}" if r.test_accuracy is not None else "no test accuracy"
-    return f"{r.student} · {r.architecture} · {r.dataset} · {acc}"
+    return f"{r.student} · {r.architecture} · {r.dataset_name} · {acc}"
 
 
 ss = st.session_state

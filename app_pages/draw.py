@@ -26,6 +26,7 @@ import streamlit as st
 import session
 from cnnkit import charts, datasets, drawing, explain, predict, runs, training
 from cnnkit.errors import DrawingError, UserError
+from cnnkit.spec import format_shape
 
 CANVAS = 280  # pixels; ten times MNIST's 28
 STEP_SIZE = 112  # each preparation step is shown this many pixels wide
@@ -41,7 +42,7 @@ ss = st.session_state
 ds = session.dataset()
 registry = session.job_registry()
 owner = session.owner_id()
-my_runs = runs.list_runs(owner=owner, dataset=ds.name)
+my_runs = runs.list_runs(owner=owner, dataset_name=ds.name)
 if (damaged := runs.damaged_note()) is not None:
     st.warning(damaged, icon=":material/folder_off:")
 
@@ -54,8 +55,8 @@ def job_progress() -> None:
         st.rerun()  # it has finished: the whole page redraws and finds the new run
     snap = job.snapshot()
     text = training.describe_progress(snap, registry.max_jobs)
-    info = datasets.CATALOGUE.get(snap.dataset)
-    st.info(f"**{snap.title}** is training on {info.title if info else snap.dataset}. {text.status} This page "
+    info = datasets.CATALOGUE.get(snap.dataset_name)
+    st.info(f"**{snap.title}** is training on {info.title if info else snap.dataset_name}. {text.status} This page "
             "uses the model as soon as it is saved; you can visit other pages meanwhile.",
             icon=":material/model_training:")
     if snap.state is not training.JobState.QUEUED:
@@ -118,8 +119,8 @@ except UserError as err:
 
 input_shape = tuple(int(s) for s in predictor.input_shape)
 if input_shape != tuple(ds.image_shape):
-    st.error(f"This run's model takes {'×'.join(map(str, input_shape))} images but {ds.title} has "
-             f"{'×'.join(map(str, ds.image_shape))}: choose another run.", icon=":material/error:")
+    st.error(f"This run's model takes {format_shape(input_shape)} images but {ds.title} has "
+             f"{format_shape(ds.image_shape)}: choose another run.", icon=":material/error:")
     st.stop()
 draws = drawing.uses_drawing(ds.name, input_shape, ds.class_names)
 sources = (["Draw", "A test digit", "Upload a picture"] if draws else ["A test image", "Upload a picture"])
@@ -349,7 +350,7 @@ def show_feature_maps(x: np.ndarray) -> None:
                "filter's pattern is there. Early layers find edges and strokes; later, smaller maps "
                "combine them into parts of shapes.")
     for m in maps:
-        st.markdown(f"**{m.title}** — {m.activations.shape[0]}×{m.activations.shape[1]}, "
+        st.markdown(f"**{m.title}** — {format_shape(m.activations.shape[:2])}, "
                     f"{m.channels} channels")
         tiles = m.tiles(n)
         st.image([drawing.enlarge(t, TILE) for t in tiles], caption=[f"#{i + 1}" for i in range(len(tiles))])
@@ -441,7 +442,7 @@ else:
             "A picture (PNG, JPEG, …) of any size", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
             key="draw_upload",
             help=("A photo or scan of one handwritten digit, prepared like a drawing." if draws else
-                  f"It is converted to {ds.title}'s {'×'.join(map(str, ds.image_shape))} images."))
+                  f"It is converted to {ds.title}'s {format_shape(ds.image_shape)} images."))
     if upload is None:
         with result_col:
             st.info("Choose a picture to see what the model makes of it.", icon=":material/upload:")

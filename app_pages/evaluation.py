@@ -14,6 +14,7 @@ import streamlit as st
 import session
 from cnnkit import charts, evaluation, runs
 from cnnkit.errors import UserError
+from cnnkit.spec import format_shape
 
 GRID_COLS = 8
 GRID_TILE = 104
@@ -91,7 +92,7 @@ def choose_model(ds, all_runs, my_runs) -> Chosen:
 
 def _choose_run(ds, all_runs, my_runs, by_id) -> Chosen:
     if not my_runs:
-        other = sorted({r.dataset for r in all_runs})
+        other = sorted({r.dataset_name for r in all_runs})
         st.info(
             f"There is no trained model for **{ds.title}** yet. Train one on the Training page — even one epoch of "
             "the fast preset gives something to evaluate — then come back here.",
@@ -136,10 +137,9 @@ def _choose_upload(ds) -> Chosen:
         help="Models are loaded in Keras's safe mode: a file that carries Python code (a Lambda layer) is refused.",
     )
     if up is None:
-        h, w, c = ds.image_shape
         st.info(
-            f"Upload a model saved with `model.save('my_model.keras')` whose input is {h}×{w}×{c} (pixels scaled to "
-            f"0–1) and whose last layer is Dense({ds.num_classes}, activation='softmax').",
+            f"Upload a model saved with `model.save('my_model.keras')` whose input is {format_shape(ds.image_shape)} "
+            f"(pixels scaled to 0–1) and whose last layer is Dense({ds.num_classes}, activation='softmax').",
             icon=":material/upload_file:",
         )
         st.stop()
@@ -232,7 +232,7 @@ def report_tab(ev: evaluation.Evaluation, report) -> None:
 # --- confusion matrix → gallery ---------------------------------------------------------------------
 def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
     names = ev.class_names
-    cm = ev.confusion()
+    cm = ev.confusion_matrix()
     session.owned("ev.normalised", True)
     # Start on the biggest confusion: the most instructive cell.
     confusions = ev.top_confusions(1)
@@ -265,11 +265,11 @@ def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
         "shares keep small classes visible.", **session.bind("ev.normalised")
     )
     t, p = names.index(true_name), names.index(pred_name)
-    fig = charts.confusion_matrix_figure(cm, names, normalised=ev.confusion(normalised=True) if normalised else None,
-                                         selected=(t, p))
+    shares = ev.confusion_matrix(normalised=True) if normalised else None
+    fig = charts.confusion_matrix_figure(cm, names, normalised=shares, selected=(t, p))
     st.plotly_chart(fig, key="ev_matrix", on_select=_cell_clicked, selection_mode="points", width="stretch")
 
-    cell = ev.by_confidence(ev.cell(t, p))
+    cell = ev.by_confidence(ev.cell_indices(t, p))
     shown = cell[:40]
     kind = "right" if t == p else "mistaken"
     if len(cell) == 0:
@@ -279,7 +279,7 @@ def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
             f"**{len(cell):,}** test images of **{true_name}** predicted as **{pred_name}** ({kind}); "
             f"{'the first ' + str(len(shown)) + ', ' if len(shown) < len(cell) else ''}most confident first."
         )
-        captions, correct = ev.labels(shown, short=True)
+        captions, correct = ev.image_labels(shown, short=True)
         _image_grid(ds, shown, captions, correct, key="ev_cell_grid")
 
 
@@ -295,8 +295,8 @@ def images_tab(ev: evaluation.Evaluation, ds) -> None:
     else:
         session.owned("ev.n_mistakes", 16)
         n_mistakes = st.slider("How many", 8, 48, step=8, **session.bind("ev.n_mistakes"))
-        wrong = ev.mistakes(n_mistakes)
-        captions, correct = ev.labels(wrong)
+        wrong = ev.confident_mistakes(n_mistakes)
+        captions, correct = ev.image_labels(wrong)
         st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — sometimes a wrong "
                    "label.")
         _image_grid(ds, wrong, captions, correct, key="ev_mistakes_grid")
@@ -304,8 +304,8 @@ def images_tab(ev: evaluation.Evaluation, ds) -> None:
     session.owned("ev.seed", 0)
     if st.button("New random sample", icon=":material/casino:", key="ev_new_sample"):
         ss["ev.seed"] += 1
-    sample = ev.sample(16, seed=ss["ev.seed"])
-    captions, correct = ev.labels(sample)
+    sample = ev.random_sample(16, seed=ss["ev.seed"])
+    captions, correct = ev.image_labels(sample)
     _image_grid(ds, sample, captions, correct, key="ev_sample_grid")
 
 
@@ -382,7 +382,7 @@ def downloads_tab(chosen: Chosen, report) -> None:
         from cnnkit import codegen
 
         try:
-            script = codegen.script(run.spec, run.hyper, run.dataset, title=run.title)
+            script = codegen.script(run.spec, run.hyper, run.dataset_name, title=run.title)
         except UserError as err:  # e.g. a run on an uploaded dataset, which the script cannot load
             d3.caption(f"No Keras script for this run: {err}")
         else:
@@ -405,7 +405,7 @@ def page() -> None:
     all_runs = runs.list_runs(owner=session.owner_id())
     if (damaged := runs.damaged_note()) is not None:
         st.warning(damaged, icon=":material/folder_off:")
-    my_runs = [r for r in all_runs if r.dataset == ds.name]
+    my_runs = [r for r in all_runs if r.dataset_name == ds.name]
     chosen = choose_model(ds, all_runs, my_runs)
     ev = evaluate(chosen, ds)
     headline(ev, chosen.run, ds)
@@ -413,7 +413,7 @@ def page() -> None:
     # The open tab is the page's too: a new run, a click in the matrix or a visit elsewhere keeps it.
     session.owned("ev.tab", TABS[0])
     tabs = st.tabs(TABS, **session.bind("ev.tab"))
-    report = ev.report()
+    report = ev.classification_report()
     with tabs[0]:
         report_tab(ev, report)
     with tabs[1]:

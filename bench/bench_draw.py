@@ -82,8 +82,8 @@ def browser_latency(app_root: Path, strokes: int, hogs: int) -> tuple[list[float
     tmp = Path(tempfile.mkdtemp(prefix="bench_draw_"))
     keras.utils.set_random_seed(0)
     spec = presets.get(presets.FAST).spec
-    runs.save_run(spec.to_keras(), spec, hyper={}, history={}, metrics={}, dataset="mnist", root=tmp / "runs",
-                  title="bench (untrained fast preset)")
+    runs.save_run(spec.to_keras(), spec, hyper={}, history={}, metrics={}, dataset_name="mnist",
+                  root=tmp / "runs", title="bench (untrained fast preset)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -77,7 +77,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="bench-eval-runs-"))
     os.environ["CNNKIT_RUNS_DIR"] = str(root)
     run = runs.save_run(model, preset.spec, preset.hyper, history,
-                        {"train_seconds": train_seconds, "epochs_run": 1}, dataset=ds.name, root=root,
+                        {"train_seconds": train_seconds, "epochs_run": 1}, dataset_name=ds.name, root=root,
                         title="bench")
     loaded = run.load_model()
 

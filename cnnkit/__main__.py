@@ -26,6 +26,7 @@ def add_datasets(sub) -> None:
 
 def cmd_datasets(args) -> int:
     from cnnkit import datasets
+    from cnnkit.spec import format_shape
 
     rows = datasets.describe_sources()
     if args.json:
@@ -33,7 +34,7 @@ def cmd_datasets(args) -> int:
         return 0
     print(f"{'dataset':<15}{'shape':<12}{'classes':<9}source now")
     for r in rows:
-        shape = "×".join(str(s) for s in r["image_shape"])
+        shape = format_shape(r["image_shape"])
         print(f"{r['name']:<15}{shape:<12}{r['num_classes']:<9}{r['source_text']}")
     return 0
 
@@ -229,6 +230,8 @@ def add_summary(sub) -> None:
 
 
 def cmd_summary(args) -> int:
+    from cnnkit.spec import format_shape
+
     spec, _, classes = _load_spec(args)
     summary = spec.summary()
     problems = spec.validate(classes)
@@ -238,7 +241,7 @@ def cmd_summary(args) -> int:
                      "problems": [{"layer": None if p.layer_index is None else p.layer_index + 1,
                                    "message": p.message} for p in problems], "warnings": warnings})
     else:
-        print(f'Model: "{spec.name or "my model"}"  input {"×".join(map(str, spec.input_shape))}')
+        print(f'Model: "{spec.name or "my model"}"  input {format_shape(spec.input_shape)}')
         print(summary.to_text())
         for p in problems:
             print(f"problem: {p}")
@@ -318,7 +321,7 @@ def cmd_predict(args) -> int:
     rows, failed = [], 0
     for path in args.images:
         try:
-            prepared = drawing.prepare_for(drawing.read_image(path), run.dataset, predictor.input_shape,
+            prepared = drawing.prepare_for(drawing.read_image(path), run.dataset_name, predictor.input_shape,
                                            predictor.class_names)
             prediction = predictor.predict(prepared.x)
         except UserError as err:
@@ -402,7 +405,7 @@ def cmd_explain(args) -> int:
 
     run = runs.load_run(args.run)
     predictor = predict.predictor_for(run)
-    prepared = drawing.prepare_for(drawing.read_image(args.image), run.dataset, predictor.input_shape,
+    prepared = drawing.prepare_for(drawing.read_image(args.image), run.dataset_name, predictor.input_shape,
                                    predictor.class_names)
     prediction = predictor.predict(prepared.x)
     k = None

@@ -365,7 +365,7 @@ class RunRow:
     id: str
     student: str
     architecture: str
-    dataset: str
+    dataset_name: str
     parameters: int | None
     flops: int | None
     epochs: int | None
@@ -382,7 +382,7 @@ class JobRow:
 
     student: str
     architecture: str
-    dataset: str
+    dataset_name: str
     state: str                 # "running" or "queued"
     progress: str              # "epoch 3/8 · 41%" or "number 2 in line"
     fraction: float
@@ -407,13 +407,13 @@ class ClassSummary:
             if r.test_accuracy is None or not r.parameters or (r.shared and r.shared_from):
                 continue
             pts.append({"parameters": r.parameters, "test_accuracy": r.test_accuracy, "student": r.student,
-                        "architecture": r.architecture, "dataset": r.dataset, "epochs": r.epochs,
+                        "architecture": r.architecture, "dataset": r.dataset_name, "epochs": r.epochs,
                         "flops": r.flops, "shared": r.shared or r.id in shared_ids, "id": r.id})
         return pts
 
     def table(self) -> list[dict[str, Any]]:
         """The runs as table rows (best test accuracy first within each dataset is the page's sort)."""
-        return [{"Student": r.student, "Architecture": r.architecture, "Dataset": r.dataset,
+        return [{"Student": r.student, "Architecture": r.architecture, "Dataset": r.dataset_name,
                  "Parameters": r.parameters, "FLOPs": r.flops, "Epochs": r.epochs,
                  "Test accuracy": r.test_accuracy, "Shared": r.shared,
                  "When": time.strftime("%H:%M", time.localtime(r.created))} for r in self.runs]
@@ -451,7 +451,7 @@ def _architecture(run: runs.Run) -> str:
 def run_row(run: runs.Run, student: str) -> RunRow:
     params, flops = _cost(run)
     acc = run.metrics.get("test_accuracy")
-    return RunRow(id=run.id, student=student, architecture=_architecture(run), dataset=run.dataset,
+    return RunRow(id=run.id, student=student, architecture=_architecture(run), dataset_name=run.dataset_name,
                   parameters=params, flops=flops, epochs=_epochs(run),
                   test_accuracy=float(acc) if isinstance(acc, (int, float)) else None,
                   created=run.created, shared=run.shared, path=str(run.path),
@@ -461,7 +461,7 @@ def run_row(run: runs.Run, student: str) -> RunRow:
 def summarize(class_runs: list[runs.Run], jobs: Iterable[Any], names: ClassBook) -> ClassSummary:
     """Every run and active job of the class, named by nickname or number.
 
-    `jobs` are job snapshots (owner, title, dataset, state, epoch, epochs, job_fraction,
+    `jobs` are job snapshots (owner, title, dataset_name, state, epoch, epochs, job_fraction,
     queue_position); only queued and running ones are listed. Students get their numbers
     in the order they first appear (oldest run or job first).
     """
@@ -488,7 +488,8 @@ def summarize(class_runs: list[runs.Run], jobs: Iterable[Any], names: ClassBook)
         else:
             progress = f"epoch {min(int(j.epoch) + 1, int(j.epochs))}/{int(j.epochs)} · {frac:.0%}"
         job_rows.append(JobRow(student=labels.get(j.owner) or names.label(j.owner),
-                               architecture=str(j.title or "unnamed model"), dataset=str(j.dataset), state=state,
+                               architecture=str(j.title or "unnamed model"), dataset_name=str(j.dataset_name),
+                               state=state,
                                progress=progress, fraction=frac, queue_position=j.queue_position))
     job_rows.sort(key=lambda j: (j.state != "running", j.queue_position or 0, j.student))
     students = {o for _, o in order}

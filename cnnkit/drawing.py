@@ -384,7 +384,7 @@ def prepare_photo(image: ImageLike | None, image_shape: tuple[int, int, int]) ->
 DIGIT_NAMES = tuple(str(i) for i in range(10))
 
 
-def uses_drawing(dataset: str | None, image_shape: tuple[int, ...], class_names=None) -> bool:
+def uses_drawing(dataset_name: str | None, image_shape: tuple[int, ...], class_names=None) -> bool:
     """Whether a model is fed drawings (MNIST-style digits) rather than pictures: MNIST itself, or a
     dataset from a file (`file:…`) whose images are 28×28×1 in 10 classes named 0–9, such as the full
     mnist.npz (an .npz names its classes 0–9; a saved run's model with 10 outputs is named so too).
@@ -392,17 +392,17 @@ def uses_drawing(dataset: str | None, image_shape: tuple[int, ...], class_names=
     fashion_mnist=FILE` on the command line, or the dataset picked on the Data page before uploading."""
     if tuple(image_shape) != (FRAME, FRAME, 1):
         return False
-    if dataset == "mnist":
+    if dataset_name == "mnist":
         return True
-    if not (dataset or "").startswith("file:"):
+    if not (dataset_name or "").startswith("file:"):
         return False
     return class_names is not None and tuple(str(c) for c in class_names) == DIGIT_NAMES
 
 
-def prepare_for(image: ImageLike | None, dataset: str | None, image_shape: tuple[int, int, int],
+def prepare_for(image: ImageLike | None, dataset_name: str | None, image_shape: tuple[int, int, int],
                 class_names=None) -> PreparedImage:
-    """The one preparation the app and the command line use for a model trained on `dataset`."""
-    if uses_drawing(dataset, image_shape, class_names):
+    """The one preparation the app and the command line use for a model trained on dataset `dataset_name`."""
+    if uses_drawing(dataset_name, image_shape, class_names):
         return prepare_drawing(image, source="Your picture")
     return prepare_photo(image, image_shape)
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from cnnkit.errors import ModelFileError, SpecError
 from cnnkit.hyper import OPTIMIZERS, optimizer_key
+from cnnkit.spec import format_shape
 
 # Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the log in
 # its cross-entropy; doing the same makes our loss equal `model.evaluate`'s.
@@ -240,39 +241,37 @@ class Evaluation:
     def num_wrong(self) -> int:
         return int((self.y_pred != self.y_true).sum())
 
-    def report(self) -> pd.DataFrame:
+    # Each operation has one name: the method is the module function of the same name on this evaluation.
+    def classification_report(self) -> pd.DataFrame:
         return classification_report(self.y_true, self.y_pred, self.class_names)
 
-    def confusion(self, normalised: bool = False) -> np.ndarray:
+    def confusion_matrix(self, normalised: bool = False) -> np.ndarray:
         cm = confusion_matrix(self.y_true, self.y_pred, len(self.class_names))
         return normalise_rows(cm) if normalised else cm
 
-    def cell(self, true_class: int, predicted_class: int) -> np.ndarray:
+    def cell_indices(self, true_class: int, predicted_class: int) -> np.ndarray:
         return cell_indices(self.y_true, self.y_pred, true_class, predicted_class)
 
-    def mistakes(self, n: int = 20) -> np.ndarray:
+    def confident_mistakes(self, n: int = 20) -> np.ndarray:
         return confident_mistakes(self.y_true, self.probabilities, n)
 
-    def sample(self, n: int = 20, seed: int = 0) -> np.ndarray:
+    def random_sample(self, n: int = 20, seed: int = 0) -> np.ndarray:
         return random_sample(self.num_images, n, seed)
 
-    def labels(self, indices: np.ndarray, short: bool = False) -> tuple[list[str], np.ndarray]:
+    def image_labels(self, indices: np.ndarray, short: bool = False) -> tuple[list[str], np.ndarray]:
         return image_labels(indices, self.y_true, self.probabilities, self.class_names, short=short)
 
     def by_confidence(self, indices: np.ndarray) -> np.ndarray:
         return by_confidence(indices, self.probabilities)
 
-    def table(self, indices: np.ndarray) -> pd.DataFrame:
-        return predictions_table(indices, self.y_true, self.probabilities, self.class_names)
-
     def weakest_class(self) -> tuple[str, float]:
         """The class with the lowest F1 score, and that score (first one on a tie)."""
-        scores = self.report().loc[list(self.class_names), "f1-score"]
+        scores = self.classification_report().loc[list(self.class_names), "f1-score"]
         name = str(scores.idxmin())
         return name, float(scores[name])
 
     def top_confusions(self, n: int = 5) -> pd.DataFrame:
-        return top_confusions(self.confusion(), self.class_names, n)
+        return top_confusions(self.confusion_matrix(), self.class_names, n)
 
     def summary(self) -> dict[str, Any]:
         """Plain numbers for JSON output and comparison tables."""
@@ -303,10 +302,10 @@ def check_model_fits(model: Any, dataset: Any) -> None:
     expected = tuple(dataset.image_shape)
     got = tuple(input_shape[1:])
     if got != expected:
-        h, w, c = expected
+        want = format_shape(expected)
         raise ModelFileError(
-            f"This model expects images of shape {_shape_text(got)}, but {dataset.title} images are "
-            f"{h}×{w}×{c}; pick the dataset it was trained on, or a model built for {h}×{w}×{c} input."
+            f"This model expects images of shape {format_shape(got)}, but {dataset.title} images are "
+            f"{want}; pick the dataset it was trained on, or a model built for {want} input."
         )
     if len(output_shape) != 2 or output_shape[-1] != dataset.num_classes:
         units = output_shape[-1] if output_shape else "no"
@@ -314,10 +313,6 @@ def check_model_fits(model: Any, dataset: Any) -> None:
             f"This model outputs {units} values per image, but {dataset.title} has {dataset.num_classes} "
             f"classes; the last layer must be Dense({dataset.num_classes}) with a softmax."
         )
-
-
-def _shape_text(shape: Sequence[Any]) -> str:
-    return "×".join("any" if s is None else str(s) for s in shape) or "()"
 
 
 def _resolve_model(run_or_model: Any) -> Any:
@@ -565,7 +560,7 @@ def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None
         rows.append(
             {
                 "run": labels[run.id],
-                "dataset": getattr(run, "dataset", ""),
+                "dataset": getattr(run, "dataset_name", ""),
                 "parameters": _param_count(run),
                 "layers": _layer_count(run),
                 "optimizer": OPTIMIZERS[optimizer_key(hyper.optimizer)].title,
@@ -626,12 +621,12 @@ def dataset_for_run(run: Any, name_or_file: str | None = None) -> Any:
     from cnnkit import datasets
 
     if not name_or_file:
-        return datasets.load(run.dataset)
+        return datasets.load(run.dataset_name)
     if name_or_file in datasets.CATALOGUE:
         return datasets.load(name_or_file)
     path = Path(name_or_file)
     if path.suffix.lower() in (".npz", ".zip") or path.exists():
-        return datasets.load_file(path, name=run.dataset or None)
+        return datasets.load_file(path, name=run.dataset_name or None)
     names = ", ".join(datasets.CATALOGUE)
     from cnnkit.errors import DatasetError
 
@@ -641,7 +636,7 @@ def dataset_for_run(run: Any, name_or_file: str | None = None) -> Any:
 
 def to_json_dict(ev: Evaluation, run: Any = None, dataset: Any = None) -> dict[str, Any]:
     """Everything the command line prints with --json: metrics, report rows, confusion matrix."""
-    report = ev.report()
+    report = ev.classification_report()
     rows = {
         str(name): {col: (None if isinstance(v, float) and math.isnan(v) else v) for col, v in row.items()}
         for name, row in report.to_dict(orient="index").items()
@@ -650,7 +645,7 @@ def to_json_dict(ev: Evaluation, run: Any = None, dataset: Any = None) -> dict[s
         **ev.summary(),
         "class_names": list(ev.class_names),
         "report": rows,
-        "confusion_matrix": ev.confusion().tolist(),
+        "confusion_matrix": ev.confusion_matrix().tolist(),
     }
     if run is not None:
         out = {"run": str(run.path), "run_title": getattr(run, "title", ""), **out}
@@ -668,12 +663,12 @@ def report_text(ev: Evaluation, run: Any = None, dataset: Any = None) -> str:
         lines.append(f"dataset:   {dataset.title} ({ev.num_images:,} test images; {dataset.source_text})")
     lines.append(f"accuracy:  {ev.accuracy:.4f}  ({ev.num_images - ev.num_wrong:,} of {ev.num_images:,} right)")
     lines.append(f"loss:      {ev.loss:.4f}  (sparse categorical cross-entropy)")
-    if run is not None and dataset is not None and getattr(run, "dataset", dataset.name) != dataset.name:
-        lines.append(f"note:      this run was trained on {run.dataset}, not on {dataset.name}")
+    if run is not None and dataset is not None and getattr(run, "dataset_name", dataset.name) != dataset.name:
+        lines.append(f"note:      this run was trained on {run.dataset_name}, not on {dataset.name}")
     if ev.outputs_were_logits:
         lines.append("note:      the model has no softmax at the end; one was applied to its outputs")
     lines.append("")
-    report = ev.report()
+    report = ev.classification_report()
     width = max(12, *(len(str(i)) for i in report.index)) + 2
     lines.append(f"{'':<{width}}{'precision':>10}{'recall':>10}{'f1-score':>10}{'support':>10}")
     for name, row in report.iterrows():

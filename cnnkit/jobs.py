@@ -241,7 +241,7 @@ def job_key(spec, hyper: Hyper, fingerprint: str) -> str:
 
 # --- progress across processes -------------------------------------------------------------------
 # Snapshot fields that the worker does not own (the web process fills them per student).
-_LOCAL_FIELDS = {"id", "owner", "title", "dataset", "hyper", "queue_position", "run_path",
+_LOCAL_FIELDS = {"id", "owner", "title", "dataset_name", "hyper", "queue_position", "run_path",
                  "shared_with", "wait_seconds"}
 _GROWING_FIELDS = {"history", "running_points"}   # only new entries cross the wire
 
@@ -543,12 +543,12 @@ class Job:
     """One student's training job as the pages see it: `snapshot()`, `stop()`, `wait()`."""
 
     def __init__(self, registry: JobRegistry, comp: Computation | None, *, owner: str | None, title: str,
-                 dataset: str, hyper: Hyper, runs_root: Path | None, key: str) -> None:
+                 dataset_name: str, hyper: Hyper, runs_root: Path | None, key: str) -> None:
         self.id = uuid.uuid4().hex
         self.registry = registry
         self.owner = owner
         self.title = title
-        self.dataset_name = dataset
+        self.dataset_name = dataset_name
         self.hyper = hyper
         self.key = key
         self.runs_root = runs_root
@@ -763,7 +763,8 @@ class JobRegistry:
             if comp is not None and not comp.stop_requested and comp.state != "done":
                 self.stats["shared"] += 1
                 comp.round = min(comp.round, self._served.get(owner, 0))
-                job = Job(self, comp, owner=owner, title=title, dataset=dataset.name, hyper=h, runs_root=root, key=key)
+                job = Job(self, comp, owner=owner, title=title, dataset_name=dataset.name, hyper=h, runs_root=root,
+                          key=key)
                 comp.jobs.append(job)
                 self._jobs[job.id] = job
                 self._journal(job, comp.state)
@@ -777,7 +778,7 @@ class JobRegistry:
             self._seq += 1
             comp = Computation(key=key, spec=spec, hyper=h, dataset=dataset, fingerprint=fp, title=title, cost=cost,
                                round=self._served.get(owner, 0), seq=self._seq)
-            job = Job(self, comp, owner=owner, title=title, dataset=dataset.name, hyper=h, runs_root=root, key=key)
+            job = Job(self, comp, owner=owner, title=title, dataset_name=dataset.name, hyper=h, runs_root=root, key=key)
             comp.jobs.append(job)
             self._comps[key] = comp
             self._jobs[job.id] = job
@@ -796,16 +797,16 @@ class JobRegistry:
             with self._lock:
                 self._finished.pop(key, None)
             return None
-        run = runs.save_run(model, src.spec_dict, src.hyper, src.history, src.metrics, dataset=dataset.name,
+        run = runs.save_run(model, src.spec_dict, src.hyper, src.history, src.metrics, dataset_name=dataset.name,
                             root=root, owner=owner, title=title, extra={"job_key": key})
-        job = Job(self, None, owner=owner, title=title, dataset=dataset.name, hyper=h, runs_root=root, key=key)
+        job = Job(self, None, owner=owner, title=title, dataset_name=dataset.name, hyper=h, runs_root=root, key=key)
         job.run = run
         acc = src.metrics.get("test_accuracy")
         message = ("Finished at once: this model with these settings was already trained on the same data here, "
                    "so you have your own copy of that run."
                    + (f" Test accuracy {acc:.1%}." if isinstance(acc, (int, float)) else ""))
         job._final = _snapshot(
-            id=job.id, owner=owner, title=title, dataset=dataset.name, state=JobState.FINISHED, phase="done",
+            id=job.id, owner=owner, title=title, dataset_name=dataset.name, state=JobState.FINISHED, phase="done",
             epoch=int(src.metrics.get("epochs_run") or h.epochs), epochs=h.epochs, batch=0, batches=1,
             batch_loss=None, batch_accuracy=None, history=src.history, elapsed=0.0, eta=None, queue_position=None,
             message=message, metrics=dict(src.metrics, reused_from=src.id), run_path=str(run.path),
@@ -883,7 +884,7 @@ class JobRegistry:
                 return job._final
             comp = job._comp
             others = sum(1 for j in comp.jobs if j is not job and j._final is None)
-            base = dict(id=job.id, owner=job.owner, title=job.title, dataset=job.dataset_name,
+            base = dict(id=job.id, owner=job.owner, title=job.title, dataset_name=job.dataset_name,
                         hyper=job.hyper, run_path=None, shared_with=others)
             if comp.state == "queued":
                 order = self.queue_order()
@@ -941,7 +942,7 @@ class JobRegistry:
         fields = m.fields if m else {}
         batches = fields.get("batches") or math.ceil((comp.cost.images if comp else 1) / job.hyper.batch_size)
         job._final = _snapshot(
-            id=job.id, owner=job.owner, title=job.title, dataset=job.dataset_name, state=state, phase="done",
+            id=job.id, owner=job.owner, title=job.title, dataset_name=job.dataset_name, state=state, phase="done",
             epoch=int(fields.get("epoch", 0)), epochs=job.hyper.epochs, batch=int(fields.get("batch", 0)),
             batches=int(batches), batch_loss=fields.get("batch_loss"), batch_accuracy=fields.get("batch_accuracy"),
             history={k: list(v) for k, v in history.items()}, elapsed=float((result or {}).get("elapsed")
@@ -1070,7 +1071,7 @@ class JobRegistry:
             if model is not None:
                 try:
                     job.run = runs.save_run(model, comp.spec, comp.hyper.to_dict(), result.get("history") or {},
-                                            result.get("metrics") or {}, dataset=job.dataset_name,
+                                            result.get("metrics") or {}, dataset_name=job.dataset_name,
                                             root=job.runs_root, owner=job.owner, title=job.title,
                                             extra={"job_key": comp.key})
                 except OSError as err:
@@ -1168,14 +1169,16 @@ class JobRegistry:
         except (OSError, ValueError):
             return None
         h = Hyper.from_dict(meta.get("hyper") or {})
-        job = Job(self, None, owner=meta.get("owner"), title=meta.get("title", ""), dataset=meta.get("dataset", ""),
+        job = Job(self, None, owner=meta.get("owner"), title=meta.get("title", ""),
+                  dataset_name=meta.get("dataset", ""),
                   hyper=h, runs_root=None, key="")
         job.id = job_id
         job.created = float(meta.get("created") or time.time())
         when = time.strftime("%H:%M", time.localtime(path.stat().st_mtime))
         word = "waiting to train" if meta.get("state") == "queued" else "training"
         job._final = _snapshot(
-            id=job_id, owner=job.owner, title=job.title, dataset=job.dataset_name, state=JobState.FAILED, phase="done",
+            id=job_id, owner=job.owner, title=job.title, dataset_name=job.dataset_name, state=JobState.FAILED,
+            phase="done",
             epoch=0, epochs=h.epochs, batch=0, batches=1, batch_loss=None, batch_accuracy=None, history={},
             elapsed=0.0, eta=None, queue_position=None, metrics={}, run_path=None, hyper=h,
             message=(f"This job was lost: the server restarted while it was {word} (last seen {when}). Your finished "

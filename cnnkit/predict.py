@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.errors import DrawingError
+from cnnkit.spec import format_shape
 
 # Below this top probability the page warns that the model is unsure.
 LOW_CONFIDENCE = 0.6
@@ -144,7 +145,7 @@ class Predictor:
         found = []
         for layer in explain.conv_layers(self.model):
             cfg = layer.get_config()
-            kernel = "×".join(str(k) for k in cfg.get("kernel_size", ()))
+            kernel = format_shape(cfg.get("kernel_size", ()))
             title = f"{layer.name} · {cfg.get('filters')} filters {kernel}"
             activation = cfg.get("activation", "linear")
             after = explain.following_layers(self.model, layer)
@@ -160,9 +161,8 @@ class Predictor:
         if x.shape == self.input_shape:
             x = x[None]
         if x.shape != (1, *self.input_shape):
-            want = "×".join(str(s) for s in self.input_shape)
-            got = "×".join(str(s) for s in x.shape[-3:])
-            raise DrawingError(f"This model takes {want} images, not {got}: choose the run trained on this dataset.")
+            raise DrawingError(f"This model takes {format_shape(self.input_shape)} images, not "
+                               f"{format_shape(x.shape[-3:])}: choose the run trained on this dataset.")
         return self._tf.constant(x)
 
     def predict(self, x: np.ndarray) -> Prediction:
@@ -209,11 +209,11 @@ _cache: OrderedDict[tuple[str, float], Predictor] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def class_names_for(dataset: str, num_classes: int | None = None) -> tuple[str, ...] | None:
+def class_names_for(dataset_name: str, num_classes: int | None = None) -> tuple[str, ...] | None:
     """The catalogue's class names for a run's dataset name, if it is a catalogue dataset."""
     from cnnkit import datasets
 
-    info = datasets.CATALOGUE.get(dataset)
+    info = datasets.CATALOGUE.get(dataset_name)
     if info is None or (num_classes is not None and info.num_classes != num_classes):
         return None
     return info.class_names
@@ -233,7 +233,7 @@ def predictor_for(run, class_names: Sequence[str] | None = None) -> Predictor:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    names = class_names or class_names_for(run.dataset, int(model.output_shape[-1]))
+    names = class_names or class_names_for(run.dataset_name, int(model.output_shape[-1]))
     predictor = Predictor(model, names)
     with _cache_lock:
         predictor = _cache.setdefault(key, predictor)

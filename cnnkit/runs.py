@@ -49,7 +49,7 @@ class Run:
     path: Path
     id: str
     title: str
-    dataset: str
+    dataset_name: str  # the catalogue name (or "file:…"); run.json keeps it under "dataset"
     spec_dict: dict
     hyper_dict: dict
     history: dict[str, list[float]]
@@ -125,7 +125,7 @@ def _slug(text: str) -> str:
     return s[:40] or "run"
 
 
-def save_run(model, spec, hyper, history: dict[str, list[float]], metrics: dict, dataset: str,
+def save_run(model, spec, hyper, history: dict[str, list[float]], metrics: dict, dataset_name: str,
              root: Path | None = None, owner: str | None = None, title: str = "", extra: dict | None = None) -> Run:
     """Write a trained model and its story to a new folder under `root` (the runs folder by default).
 
@@ -141,11 +141,11 @@ def save_run(model, spec, hyper, history: dict[str, list[float]], metrics: dict,
     root.mkdir(parents=True, exist_ok=True)
     created = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(created))
-    run_id = f"{stamp}-{_slug(title or dataset)}-{uuid.uuid4().hex[:6]}"
+    run_id = f"{stamp}-{_slug(title or dataset_name)}-{uuid.uuid4().hex[:6]}"
     tmp = root / f".{run_id}.partial"
     tmp.mkdir(parents=True)
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
-    meta = {**(extra or {}), "id": run_id, "title": title, "dataset": dataset, "owner": owner, "created": created}
+    meta = {**(extra or {}), "id": run_id, "title": title, "dataset": dataset_name, "owner": owner, "created": created}
     try:
         if isinstance(model, (bytes, bytearray)):
             (tmp / "model.keras").write_bytes(model)
@@ -198,7 +198,7 @@ def load_run(path: str | os.PathLike) -> Run:
                            "Train it again or delete it.") from None
     meta = _checked_meta(p, data)
     shared_root = shared_runs_dir()
-    return Run(path=p, id=meta["id"], title=meta["title"], dataset=meta["dataset"],
+    return Run(path=p, id=meta["id"], title=meta["title"], dataset_name=meta["dataset"],
                spec_dict=data["spec.json"], hyper_dict=data["hyper.json"], history=data["history.json"],
                metrics=data["metrics.json"], created=meta["created"], owner=meta["owner"],
                shared=_is_within(p, shared_root), extra=meta)
@@ -258,11 +258,11 @@ def check_model_matches(run: Run, model) -> None:
     except (AttributeError, TypeError, ValueError, IndexError):
         raise RunError(f"The model in {run.path} has no single image input and class output. "
                        "Train it again or delete this run.") from None
-    info = datasets.CATALOGUE.get(run.dataset)
+    info = datasets.CATALOGUE.get(run.dataset_name)
     want_in = tuple(info.image_shape) if info else tuple(run.spec_dict.get("input_shape", got_in))
     want_out = info.num_classes if info else None
     if got_in != want_in or (want_out is not None and got_out != want_out):
-        title = info.title if info else run.dataset
+        title = info.title if info else run.dataset_name
         classes = f" and {want_out} classes" if want_out is not None else ""
         raise RunError(f"The model in {run.path} takes {format_shape(got_in)} images and gives {got_out} class "
                        f"scores, but the run's dataset {title} has {format_shape(want_in)} images{classes}. "
@@ -318,7 +318,7 @@ def damaged_runs(root: Path | None = None) -> list[tuple[Path, str]]:
                   if p.is_dir() and any(_is_within(p, r) for r in roots))
 
 
-def list_runs(root: Path | None = None, owner: str | None = None, dataset: str | None = None,
+def list_runs(root: Path | None = None, owner: str | None = None, dataset_name: str | None = None,
               only_owner: bool | None = None) -> list[Run]:
     """Runs newest first, optionally for one dataset.
 
@@ -333,8 +333,8 @@ def list_runs(root: Path | None = None, owner: str | None = None, dataset: str |
     runs = list(found.values())
     if class_mode() if only_owner is None else only_owner:
         runs = [r for r in runs if r.shared or (owner is not None and r.owner == owner)]
-    if dataset is not None:
-        runs = [r for r in runs if r.dataset == dataset]
+    if dataset_name is not None:
+        runs = [r for r in runs if r.dataset_name == dataset_name]
     return sorted(runs, key=lambda r: r.created, reverse=True)
 
 

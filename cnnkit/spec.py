@@ -13,6 +13,7 @@ Weight memory is the parameter count × 4 bytes (float32).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -166,10 +167,11 @@ class Summary:
         return "\n".join(out)
 
 
-def format_shape(shape: Shape | None, sep: str = "×") -> str:
+def format_shape(shape: Sequence[int | None] | None, sep: str = "×") -> str:
+    """A shape as people write it: 28×28×1. An unknown shape is "?", an unknown size in it "any"."""
     if shape is None:
         return "?"
-    return sep.join(str(s) for s in shape)
+    return sep.join("any" if s is None else str(s) for s in shape) or "()"
 
 
 def format_bytes(n: int) -> str:
@@ -430,7 +432,7 @@ class ModelSpec:
         problems: list[Problem] = []
         h, w, c = self.input_shape
         if min(self.input_shape) < 1:
-            return [Problem(None, f"The input shape {h}×{w}×{c} is not a valid image shape.")]
+            return [Problem(None, f"The input shape {format_shape(self.input_shape)} is not a valid image shape.")]
         if not self.layers:
             return [Problem(None, "The model has no layers yet: start from a preset or add layers, "
                                   "ending with Flatten and a Dense layer with softmax.")]

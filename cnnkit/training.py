@@ -214,7 +214,7 @@ class JobSnapshot:
     id: str
     owner: str | None
     title: str
-    dataset: str
+    dataset_name: str
     state: JobState
     phase: str                      # waiting, preparing, training, validating, testing, saving, done
     epoch: int                      # epochs completed
@@ -484,7 +484,7 @@ class TrainingJob:
             if self._train_started is not None:
                 elapsed = (self._train_ended or time.time()) - self._train_started
             return JobSnapshot(
-                id=self.id, owner=self.owner, title=self.title, dataset=self.dataset.name,
+                id=self.id, owner=self.owner, title=self.title, dataset_name=self.dataset.name,
                 state=self._state, phase=self._phase, epoch=self._epoch, epochs=self.hyper.epochs,
                 batch=self._batch, batches=self._batches, batch_loss=self._batch_loss,
                 batch_accuracy=self._batch_acc, history={k: list(v) for k, v in self._history.items()},
@@ -656,7 +656,7 @@ class TrainingJob:
             from cnnkit import runs
 
             self._set_phase("saving")
-            self.run = runs.save_run(model, self.spec, h, history, metrics, dataset=ds.name,
+            self.run = runs.save_run(model, self.spec, h, history, metrics, dataset_name=ds.name,
                                      root=self.runs_root, owner=self.owner, title=self.title)
         acc = f"{metrics['test_accuracy']:.1%}"
         if user_stop:

@@ -193,6 +193,6 @@ def seeded_runs(runs_dir):
                           "lr_schedule": "cosine"},
             {k: v[:epochs] for k, v in history.items()},
             {"test_accuracy": 0.963, "test_loss": 0.12, "train_seconds": 41.0, "epochs_run": epochs},
-            dataset="mnist", root=runs_dir, title="fast_cpu"))
+            dataset_name="mnist", root=runs_dir, title="fast_cpu"))
         time.sleep(0.01)
     return saved[::-1]

@@ -23,18 +23,19 @@ class _FakeModel:
             f.write(b"not a real model")
 
 
-def _run(root, preset: str, owner: str | None, acc: float | None, dataset: str = "mnist", epochs: int = 3):
+def _run(root, preset: str, owner: str | None, acc: float | None, dataset_name: str = "mnist",
+         epochs: int = 3):
     spec = presets.get(preset).spec
     metrics = {"epochs_run": epochs}
     if acc is not None:
         metrics["test_accuracy"] = acc
-    return runs.save_run(_FakeModel(), spec, {"epochs": epochs}, {"loss": [1.0] * epochs}, metrics, dataset,
+    return runs.save_run(_FakeModel(), spec, {"epochs": epochs}, {"loss": [1.0] * epochs}, metrics, dataset_name,
                          root=root, owner=owner, title=preset)
 
 
 def _job(owner, state, **kw):
-    base = {"owner": owner, "title": "fast_cpu", "dataset": "mnist", "state": SimpleNamespace(value=state), "epoch": 2,
-                "epochs": 8, "job_fraction": 0.3, "queue_position": None}
+    base = {"owner": owner, "title": "fast_cpu", "dataset_name": "mnist", "state": SimpleNamespace(value=state),
+            "epoch": 2, "epochs": 8, "job_fraction": 0.3, "queue_position": None}
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -158,7 +159,7 @@ def test_class_summary_counts_rows_and_scatter(runs_dir, book):
     a1 = _run(runs_dir, "single_conv", A, 0.95, epochs=2)
     _run(runs_dir, "fast_cpu", A, 0.985, epochs=8)
     b1 = _run(runs_dir, "keras_convnet", B, 0.97)
-    _run(runs_dir, "fast_cpu", C, None, dataset="fashion_mnist")   # stopped before its test: no accuracy
+    _run(runs_dir, "fast_cpu", C, None, dataset_name="fashion_mnist")   # stopped before its test: no accuracy
     _run(runs_dir, "fast_cpu", None, 0.9)                           # trained on the command line
     book.set_nickname(B, "Ada")
     runs.share_run(b1, shared_by="Ada")
@@ -199,7 +200,7 @@ def test_scatter_figure_hover_names_the_run(runs_dir, book):
     from cnnkit import charts
 
     _run(runs_dir, "fast_cpu", A, 0.98)
-    _run(runs_dir, "fast_cpu", B, 0.9, dataset="fashion_mnist")
+    _run(runs_dir, "fast_cpu", B, 0.9, dataset_name="fashion_mnist")
     fig = charts.class_scatter_figure(classroom.summarize(classroom.class_runs(), [], book).scatter_points())
     assert [t.name for t in fig.data] == ["fashion_mnist", "mnist"] or [t.name for t in fig.data] == [
         "mnist", "fashion_mnist"]

@@ -180,9 +180,9 @@ def test_evaluation_dataclass_derives_everything_from_probabilities():
     ev = evaluation.Evaluation(y_true=y_true, probabilities=probs, class_names=NAMES, loss=1.0)
     assert ev.accuracy == pytest.approx(metrics.accuracy_score(y_true, y_pred))
     assert ev.num_wrong == int((y_true != y_pred).sum())
-    np.testing.assert_array_equal(ev.confusion(), metrics.confusion_matrix(y_true, y_pred, labels=range(10)))
-    assert set(ev.mistakes(500).tolist()) == set(np.flatnonzero(y_true != y_pred).tolist())
-    pd.testing.assert_frame_equal(ev.report(), evaluation.classification_report(y_true, y_pred, NAMES))
+    np.testing.assert_array_equal(ev.confusion_matrix(), metrics.confusion_matrix(y_true, y_pred, labels=range(10)))
+    assert set(ev.confident_mistakes(500).tolist()) == set(np.flatnonzero(y_true != y_pred).tolist())
+    pd.testing.assert_frame_equal(ev.classification_report(), evaluation.classification_report(y_true, y_pred, NAMES))
     assert ev.summary()["num_images"] == 200
     name, f1 = ev.weakest_class()
     f1s = metrics.f1_score(y_true, y_pred, labels=range(10), average=None, zero_division=0)

@@ -149,7 +149,7 @@ def _save(model, root, title, history, accuracy=0.5):
         Hyper(learning_rate=0.001, batch_size=32, epochs=len(history["loss"])),
         history,
         {"test_accuracy": accuracy, "test_loss": 1.0, "train_seconds": 3.5, "epochs_run": len(history["loss"])},
-        dataset="mnist",
+        dataset_name="mnist",
         root=root,
         title=title,
     )

@@ -95,7 +95,7 @@ def test_job_key_is_the_hash_of_what_is_computed(tiny_ds):
 
 
 def _snap(**kw) -> JobSnapshot:
-    base = {"id": "x", "owner": "o", "title": "t", "dataset": "mnist", "state": JobState.RUNNING,
+    base = {"id": "x", "owner": "o", "title": "t", "dataset_name": "mnist", "state": JobState.RUNNING,
             "phase": "training", "epoch": 0, "epochs": 3, "batch": 0, "batches": 10, "batch_loss": None,
             "batch_accuracy": None, "history": {}, "elapsed": 0.0, "eta": None, "queue_position": None,
             "message": "", "metrics": {}, "run_path": None, "hyper": {}}

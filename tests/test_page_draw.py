@@ -21,7 +21,7 @@ from cnnkit.spec import LayerSpec, ModelSpec
 PAGE = "app_pages/draw.py"
 
 
-def make_run(root, dataset: str = "mnist", shape=(28, 28, 1), title: str = "tiny", seed: int = 0):
+def make_run(root, dataset_name: str = "mnist", shape=(28, 28, 1), title: str = "tiny", seed: int = 0):
     """An untrained two-conv model saved as a Run: enough to render the page, in a second."""
     import keras
 
@@ -34,7 +34,7 @@ def make_run(root, dataset: str = "mnist", shape=(28, 28, 1), title: str = "tiny
         LayerSpec.new("Dense", units=10, activation="softmax"),
     ], name=title)
     return runs.save_run(spec.to_keras(), spec, hyper=Hyper(), history={}, metrics={"test_accuracy": 0.1},
-                         dataset=dataset, root=root, title=title)
+                         dataset_name=dataset_name, root=root, title=title)
 
 
 def texts(at) -> str:
@@ -68,7 +68,7 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     older = make_run(runs_dir, title="older", seed=1)
     time.sleep(0.01)
     newer = make_run(runs_dir, title="newer", seed=2)
-    make_run(runs_dir, dataset="cifar10", shape=(32, 32, 3), title="other dataset")
+    make_run(runs_dir, dataset_name="cifar10", shape=(32, 32, 3), title="other dataset")
     at = app_test(PAGE)
     assert not at.exception
     model_box = at.selectbox(key="draw_run_id")
@@ -140,7 +140,7 @@ def _cifar_upload(at) -> None:
 def test_cifar_gets_a_test_image_picker_not_a_canvas(runs_dir):
     from streamlit.testing.v1 import AppTest
 
-    run = make_run(runs_dir, dataset="cifar10", shape=(32, 32, 3), title="cifar tiny")
+    run = make_run(runs_dir, dataset_name="cifar10", shape=(32, 32, 3), title="cifar tiny")
     from conftest import APP
 
     at = AppTest.from_file(APP, default_timeout=120)
@@ -163,7 +163,7 @@ def test_cifar_gets_a_test_image_picker_not_a_canvas(runs_dir):
 
 def test_a_run_for_another_shape_is_explained(app_test, runs_dir):
     # A run saved for "mnist" but with CIFAR's input shape (a hand-made folder): a sentence, no traceback.
-    make_run(runs_dir, dataset="mnist", shape=(32, 32, 3), title="odd")
+    make_run(runs_dir, dataset_name="mnist", shape=(32, 32, 3), title="odd")
     at = app_test(PAGE)
     assert not at.exception
     assert any("takes 32×32×3 images" in e.value for e in at.error)

@@ -37,7 +37,7 @@ def _save(root, seed: int, title: str, epochs: int = 3):
     history = {k: v[:epochs] for k, v in HISTORY.items()}
     return runs.save_run(_model(seed), spec, Hyper(learning_rate=0.001, batch_size=64, epochs=epochs), history,
                          {"test_accuracy": 0.1, "test_loss": 2.3, "train_seconds": 12.0, "epochs_run": epochs},
-                         dataset="mnist", root=root, title=title)
+                         dataset_name="mnist", root=root, title=title)
 
 
 def _open() -> AppTest:
@@ -78,7 +78,7 @@ def test_one_run_shows_right_numbers_and_cell_gallery(runs_dir):
     assert list(report.index[-3:]) == ["accuracy", "macro avg", "weighted avg"]
     assert report.loc["weighted avg", "support"] == len(ds.y_test)
     # choose a cell: the gallery says how many images it holds
-    cm = ev.confusion()
+    cm = ev.confusion_matrix()
     t, p = np.unravel_index(np.argmax(cm - np.diag(np.diag(cm))), cm.shape)
     at.selectbox(key="_w.ev.true").set_value(str(t)).run()
     at.selectbox(key="_w.ev.pred").set_value(str(p)).run()

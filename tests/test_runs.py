@@ -34,7 +34,7 @@ def _save(model, root, **kw):
 
 def test_round_trip(small_model, runs_dir):
     run = _save(small_model, runs_dir, title="first try", owner="abc")
-    assert run.path.parent == runs_dir and run.title == "first try" and run.dataset == "mnist"
+    assert run.path.parent == runs_dir and run.title == "first try" and run.dataset_name == "mnist"
     again = runs.load_run(run.path)
     assert again.hyper == Hyper(batch_size=8) and again.hyper_dict == Hyper(batch_size=8).to_dict()
     assert again.history["accuracy"] == [0.5, 0.75] and again.history["val_loss"][1] is None
@@ -53,7 +53,7 @@ def test_listing_newest_first_and_by_dataset(small_model, runs_dir):
     b = _save(small_model, runs_dir)
     listed = runs.list_runs()
     assert [r.id for r in listed] == [b.id, a.id]
-    assert runs.list_runs(dataset="cifar10") == []
+    assert runs.list_runs(dataset_name="cifar10") == []
 
 
 def test_class_mode_shows_own_and_shared_runs(small_model, runs_dir, monkeypatch):

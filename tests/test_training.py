@@ -228,7 +228,7 @@ def test_overfitting_note_needs_val_loss_up_while_train_loss_falls():
 def test_format_seconds_and_progress_words():
     assert [training.format_seconds(s) for s in (None, 4.4, 65, 3725)] == ["—", "4 s", "1 min 05 s", "1 h 02 min"]
     snap = training.JobSnapshot(
-        id="x", owner="o", title="t", dataset="mnist", state=JobState.QUEUED, phase="waiting", epoch=0, epochs=3,
+        id="x", owner="o", title="t", dataset_name="mnist", state=JobState.QUEUED, phase="waiting", epoch=0, epochs=3,
         batch=0, batches=10, batch_loss=None, batch_accuracy=None, history={}, elapsed=0.0, eta=None,
         queue_position=3, message="", metrics={}, run_path=None, hyper={})
     assert training.describe_progress(snap, max_jobs=2).status == (

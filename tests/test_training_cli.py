@@ -65,7 +65,7 @@ def test_terminal_progress_draws_a_bar_on_a_tty():
     stream = Tty()
     bar = training.TerminalProgress(stream, width=10)
     snap = training.JobSnapshot(
-        id="x", owner=None, title="t", dataset="mnist", state=training.JobState.RUNNING, phase="training",
+        id="x", owner=None, title="t", dataset_name="mnist", state=training.JobState.RUNNING, phase="training",
         epoch=1, epochs=2, batch=5, batches=10, batch_loss=0.5, batch_accuracy=0.8,
         history={"loss": [0.7], "val_loss": [0.6]}, elapsed=10.0, eta=None, queue_position=None, message="",
         metrics={}, run_path=None, hyper=Hyper())
