@@ -180,7 +180,7 @@ def test_exported_script_reproduces_the_apps_run(tmp_path, runs_dir):
     run = job.run
     # The script is exported from the saved run, as the Evaluation page does, and run on the same images.
     script = tmp_path / codegen.filename(run.spec)
-    script.write_text(codegen.script(run.spec, run.hyper, run.dataset, title=run.title), encoding="utf-8")
+    script.write_text(codegen.script(run.spec, run.hyper, run.dataset_name, title=run.title), encoding="utf-8")
     np.savez(tmp_path / "data.npz", x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
     proc = _run(script, "--npz", str(tmp_path / "data.npz"), "--history", str(tmp_path / "history.json"),
                 "--out", str(tmp_path / "m.keras"))
