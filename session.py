@@ -131,10 +131,6 @@ def init() -> None:
     ss.setdefault("upload", None)  # (digest, filename, catalogue name) of an uploaded dataset in use
     if "restored_for" not in ss or ss.restored_for != ss.owner_id:
         _restore(ss.owner_id)
-    # Streamlit drops a keyed widget's value at the end of a run that did not draw it; re-saving
-    # the training settings' values on every page keeps them through a visit to any other page.
-    for key in [k for k in ss if isinstance(k, str) and k.startswith("hp_")]:
-        ss[key] = ss[key]
 
 
 def owner_id() -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.errors import RunError
+from cnnkit.hyper import OPTIMIZERS
 
 FILES = ("model.keras", "spec.json", "hyper.json", "history.json", "metrics.json", "run.json")
 
@@ -350,7 +351,7 @@ def delete_run(run: Run) -> None:
 # --- telling runs apart --------------------------------------------------------------------------
 # The settings a label may mention, in the order it mentions them, with how each is written.
 _LABEL_FIELDS: tuple[tuple[str, Any], ...] = (
-    ("optimizer", lambda v: {"sgd": "SGD", "rmsprop": "RMSprop"}.get(str(v), str(v).capitalize())),
+    ("optimizer", lambda v: OPTIMIZERS[v].keras_class if v in OPTIMIZERS else str(v)),
     ("learning_rate", lambda v: f"lr {v:g}"),
     ("lr_schedule", lambda v: "cosine decay" if v == "cosine" else "constant lr"),
     ("momentum", lambda v: f"momentum {v:g}"),
