@@ -5,7 +5,7 @@ the explanations' compute time; and, in a real browser, the time from pen up to 
     python bench/bench_draw.py --browser [--strokes 20] [--app-root DIR] [--hogs N]
 
 Prints the median time of each part over `--repeats` calls and the ratios against
-plain Keras measured in the same run. Targets (issue 6): preparation + prediction
+plain Keras measured in the same run. Targets: preparation + prediction
 under 10 ms in total, the model call under 2 ms. Without --run it times the fast
 preset's architecture (weights do not change the time); with --run, that run's model.
 
@@ -65,9 +65,9 @@ def browser_latency(app_root: Path, strokes: int, hogs: int) -> tuple[list[float
     """Seconds from pen up to the new prepared image on the page, one per stroke that arrived, and
     how many strokes never changed it within 30 s (lost).
 
-    The mouse rests 300 ms where a stroke starts before pressing, as a hand does: on the code before
-    issue 12 a press sooner than that near the canvas's top edge landed on the invisible toolbar, and a
-    lost stroke has no latency to measure."""
+    The mouse rests 300 ms where a stroke starts before pressing, as a hand does: while the canvas
+    component still had its own (invisible) toolbar, a press sooner than that near the canvas's top edge
+    landed on the toolbar, and a lost stroke has no latency to measure."""
     import multiprocessing
     import socket
     import subprocess

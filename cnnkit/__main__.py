@@ -39,7 +39,7 @@ def cmd_datasets(args) -> int:
     return 0
 
 
-# --- evaluate (issue 5) ---------------------------------------------------------
+# --- evaluate: a run (or model file) on a dataset's test images -------------------
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="test accuracy, loss and the per-class report of a saved run")
     p.add_argument("--run", required=True, help="the run folder (as written by `train` or the app)")
@@ -68,7 +68,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-# --- train (issue 4) --------------------------------------------------------------
+# --- train: a preset or a spec file, saved as a run --------------------------------
 def add_train(sub) -> None:
     p = sub.add_parser("train",
                        help="train a preset or a spec file on a dataset and save the run (same TrainingJob as the app)",
@@ -181,7 +181,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-# --- summary / presets / export (issue 3) -------------------------------------------
+# --- summary / presets / export: a spec without TensorFlow, and its Keras script -----
 def _spec_args(p) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", help="a preset name (see `presets`; default: the lecture preset)")
@@ -303,7 +303,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-# --- predict (issue 6) ------------------------------------------------------------
+# --- predict: pictures prepared as the draw page does, answered by a run's model -----
 def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="predict the class of image files with a saved run, each prepared exactly "
                                        "as the app prepares a canvas drawing (MNIST) or an upload (other datasets)")

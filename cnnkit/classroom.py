@@ -36,7 +36,6 @@ from cnnkit.errors import TrainingError, UserError
 CLASS_FILE = "class.json"
 NICKNAME_MAX = 24
 PARALLEL_JOBS = 3   # jobs a student may run side by side when the lecturer lifts "one job at a time"
-LECTURER_LABEL = "lecturer"
 
 
 class ClassroomError(UserError):

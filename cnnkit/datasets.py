@@ -42,9 +42,6 @@ FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")
 
-# Limits for uploaded zips (cnnkit.limits: CNNKIT_LIMIT_ZIP_FILES, CNNKIT_LIMIT_ZIP_BYTES).
-MAX_ZIP_FILES = limits.LIMITS["zip_files"].default
-MAX_ZIP_BYTES = limits.LIMITS["zip_bytes"].default
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 # Human words for each source key.
@@ -454,11 +451,6 @@ def _gzip_intact(path: Path) -> None:
         stored = int.from_bytes(fh.read(4), "little")
     if stored != (4 + len(raw) + math.prod(dims)) % 2**32:
         raise ValueError(f"{path.name} is truncated or damaged")
-
-
-def source_now(name: str) -> str | None:
-    """The source key that `load(name)` would use right now, without loading anything."""
-    return _source_now(name)[0]
 
 
 def _source_now(name: str) -> tuple[str | None, list[str]]:

@@ -198,13 +198,6 @@ def _refuse_blank(ink: np.ndarray) -> None:
         raise DrawingError("The canvas is (nearly) empty: draw a digit first.")
 
 
-def check_ink(ink: np.ndarray) -> None:
-    """Refuse a blank canvas, a few specks or a single dot with a sentence for the student."""
-    _refuse_blank(ink)
-    mask = _to_work_scale(_crop(ink)) > MASK_LEVEL
-    _refuse_dot(mask, _inside_distance(mask))
-
-
 # --- MNIST's recipe ------------------------------------------------------------------
 def _crop(ink: np.ndarray) -> np.ndarray:
     top, bottom, left, right = _bbox(ink, INK_LEVEL)

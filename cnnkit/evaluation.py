@@ -32,9 +32,6 @@ from cnnkit.errors import ModelFileError, SpecError
 from cnnkit.hyper import OPTIMIZERS, optimizer_key
 from cnnkit.spec import format_shape
 
-# Keras clips probabilities to [EPSILON, 1 - EPSILON] before taking the log in
-# its cross-entropy; doing the same makes our loss equal `model.evaluate`'s.
-EPSILON = 1e-7
 REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
 DEFAULT_BATCH_SIZE = 500
 
@@ -183,15 +180,6 @@ def top_confusions(matrix: np.ndarray, class_names: Sequence[str], n: int = 5) -
         rows.append({"true": class_names[t], "predicted": class_names[p], "count": int(off[t, p]),
                      "share of true class": share})
     return pd.DataFrame(rows, columns=["true", "predicted", "count", "share of true class"])
-
-
-def cross_entropy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean sparse categorical cross-entropy, computed exactly as Keras does from probabilities."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    # Keras rescales each row to sum to 1, then clips, then takes -log of the true class
-    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
-    p_true = probabilities[np.arange(len(y_true)), np.asarray(y_true, dtype=np.int64)]
-    return float(-np.log(np.clip(p_true, EPSILON, 1 - EPSILON)).mean())
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -516,14 +504,6 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def model_to_bytes(model: Any) -> bytes:
-    """A Keras model as the bytes of a `.keras` file (for downloads of an uploaded model)."""
-    with tempfile.TemporaryDirectory(prefix="cnnkit-save-") as tmp:
-        path = Path(tmp) / "model.keras"
-        model.save(path)
-        return path.read_bytes()
-
-
 # --- comparing runs ----------------------------------------------------------------
 def best_epoch(history) -> int | None:
     """1-based epoch with the lowest validation loss (what EarlyStopping watches), else best val accuracy."""
@@ -532,13 +512,6 @@ def best_epoch(history) -> int | None:
         if values.size and np.isfinite(values).any():
             return int(pick(np.where(np.isfinite(values), values, np.nan))) + 1
     return None
-
-
-def run_label(run: Any) -> str:
-    """A run's one-line label on its own (see `runs.run_labels` for labels that tell runs apart)."""
-    from cnnkit.runs import run_labels
-
-    return run_labels([run])[run.id]
 
 
 def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None = None) -> pd.DataFrame:

@@ -102,10 +102,6 @@ class ConvArithmetic:
     def pre_activation(self) -> float:
         return self.total + self.bias
 
-    @property
-    def input_channels(self) -> int:
-        return int(self.kernel.shape[-1])
-
     def sentence(self) -> str:
         kh, kw, cin = self.kernel.shape
         size = f"{kh}×{kw}" + (f"×{cin}" if cin > 1 else "")

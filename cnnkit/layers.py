@@ -139,11 +139,6 @@ class LayerType:
     def param_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self.params)
 
-    def param(self, name: str) -> ParamDef:
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise KeyError(name)
 
     def resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """The layer's full settings: defaults, overridden by the known keys of `params`."""

@@ -182,10 +182,6 @@ class Predictor:
             for (name, title, _), o in zip(self._conv, outs, strict=True)
         ]
 
-    @property
-    def conv_layers(self) -> list[str]:
-        return [name for name, _, _ in self._conv]
-
     def saliency(self, x: np.ndarray, class_index: int | None = None):
         """Grad-CAM (or gradients × input) for one image and class (default: the answer): an
         explain.SaliencyMap. Traced on first use, then a few milliseconds per call."""

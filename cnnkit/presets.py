@@ -14,7 +14,6 @@ times it against the lessons' best recipe (Lab C).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -304,9 +303,6 @@ class CostRow:
     seconds_per_epoch: float | None    # CPU-seconds for an epoch of `num_train` images at that rate
     accuracy: float | None             # measured test accuracy with the preset's own recipe
     accuracy_note: str                 # what that accuracy was measured on
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def cost_table(input_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE, num_classes: int = 10,

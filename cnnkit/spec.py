@@ -352,14 +352,6 @@ class ModelSpec:
         spec.layers.insert(to, spec.layers.pop(index))
         return spec
 
-    def move_up(self, index: int) -> ModelSpec:
-        """Layer `index` swapped with the one before it."""
-        return self.move_layer(index, -1)
-
-    def move_down(self, index: int) -> ModelSpec:
-        """Layer `index` swapped with the one after it."""
-        return self.move_layer(index, 1)
-
     def set_param(self, index: int, name: str, value: Any) -> ModelSpec:
         """Layer `index` with its setting `name` set to `value`. The value is stored as given: `validate`
         says what is wrong with a bad one, under its layer. A setting the layer type does not have is refused."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from strokes import draw_digit, rerender
 
-from cnnkit import datasets, drawing, predict, presets, runs, training
+from cnnkit import datasets, drawing, explain, predict, presets, runs, training
 from cnnkit.errors import DrawingError, RunError
 
 
@@ -89,7 +89,7 @@ def test_uncertain_and_logits():
 
 def test_feature_maps_of_each_conv_layer(predictor):
     maps = predictor.feature_maps(drawing.prepare_drawing(draw_digit("4")).x)
-    assert [m.layer for m in maps] == predictor.conv_layers and len(maps) == 3
+    assert [m.layer for m in maps] == [c.name for c in explain.conv_layers(predictor.model)] and len(maps) == 3
     assert [m.activations.shape for m in maps] == [(28, 28, 32), (14, 14, 64), (7, 7, 128)]
     # The fast preset puts BatchNormalization + ReLU after each conv: we show after the ReLU.
     assert all("after ReLU" in m.title for m in maps)

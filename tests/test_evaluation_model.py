@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import zipfile
 from contextlib import redirect_stdout
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -55,7 +57,11 @@ def small_model(shape=(28, 28, 1), classes=10, softmax=True, seed=1, compile=Tru
 
 
 def keras_bytes(model) -> bytes:
-    return evaluation.model_to_bytes(model)
+    """The model as the bytes of a .keras file, as a student uploads it."""
+    with tempfile.TemporaryDirectory(prefix="test-keras-") as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])

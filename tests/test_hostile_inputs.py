@@ -335,7 +335,7 @@ def test_keras_cache_of_the_wrong_shape_is_skipped(keras_home):
     ds = datasets.load("mnist")
     assert ds.source == "offline-sample"
     assert any("32×32×1 images" in n for n in ds.notes)
-    assert datasets.source_now("mnist") == "offline-sample"
+    assert {r["name"]: r["source"] for r in datasets.describe_sources()}["mnist"] == "offline-sample"
 
 
 def test_keras_cache_with_huge_claimed_arrays_is_skipped(keras_home):
@@ -368,7 +368,7 @@ def test_damaged_debian_fashion_files_are_reported_and_skipped(tmp_path, monkeyp
     with pytest.raises(DatasetError, match="Fashion-MNIST cannot be loaded here: Debian's Fashion-MNIST files at "
                                            ".* is damaged and was skipped"):
         datasets.load("fashion_mnist")
-    assert datasets.source_now("fashion_mnist") is None
+    assert {r["name"]: r["source"] for r in datasets.describe_sources()}["fashion_mnist"] is None
     assert cli(["datasets"]) == 0
     assert "Debian's Fashion-MNIST files" in capsys.readouterr().out
 

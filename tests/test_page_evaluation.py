@@ -7,6 +7,7 @@ test_evaluation_model.py.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import keras
@@ -20,6 +21,14 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 HISTORY = {"loss": [1.2, 0.7, 0.5], "accuracy": [0.6, 0.78, 0.85], "val_loss": [0.9, 0.6, 0.65],
            "val_accuracy": [0.7, 0.82, 0.81]}
+
+
+def keras_bytes(model) -> bytes:
+    """The model as the bytes of a .keras file, as a student uploads it."""
+    with tempfile.TemporaryDirectory(prefix="test-keras-") as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
 
 
 def _model(seed: int, shape=(28, 28, 1), classes=10, lam=False):
@@ -128,20 +137,20 @@ def test_corrupted_upload_is_a_sentence(runs_dir):
 
 
 def test_model_for_other_images_is_refused(runs_dir):
-    data = evaluation.model_to_bytes(_model(3, shape=(32, 32, 3)))
+    data = keras_bytes(_model(3, shape=(32, 32, 3)))
     at = _upload(_open(), "cifar_model.keras", data)
     assert "expects images of shape 32×32×3" in at.error[0].value
 
 
 def test_lambda_layer_is_refused_by_safe_mode(runs_dir):
-    data = evaluation.model_to_bytes(_model(4, lam=True))
+    data = keras_bytes(_model(4, lam=True))
     at = _upload(_open(), "lambda.keras", data)
     assert "Lambda layer" in at.error[0].value
 
 
 def test_good_upload_is_evaluated(runs_dir):
     model = _model(5)
-    at = _upload(_open(), "mine.keras", evaluation.model_to_bytes(model))
+    at = _upload(_open(), "mine.keras", keras_bytes(model))
     ev = evaluation.evaluate(model, datasets.load("mnist"))
     assert {m.label: m.value for m in at.metric}["Test accuracy"] == f"{ev.accuracy:.2%}"
     assert "carries no training history" in _texts(at)

@@ -42,18 +42,22 @@ def test_catalogue_has_every_layer_the_issue_names():
                 assert p.default in p.choices
 
 
+def param(layer_type: str, name: str) -> layers.ParamDef:
+    return next(p for p in layers.get(layer_type).params if p.name == name)
+
+
 def test_param_checks_say_what_is_wrong():
-    rate = layers.get("Dropout").param("rate")
+    rate = param("Dropout", "rate")
     assert rate.check(0.0) is None and rate.check(0.99) is None
     assert "below 1" in rate.check(1.0)
     assert "at least 0" in rate.check(-0.1)
-    filters = layers.get("Conv2D").param("filters")
+    filters = param("Conv2D", "filters")
     assert "whole number" in filters.check(3.5)
     assert "whole number" in filters.check("32")
     assert filters.check(32.0) is None and filters.coerce(32.0) == 32
-    padding = layers.get("Conv2D").param("padding")
+    padding = param("Conv2D", "padding")
     assert "valid, same" in padding.check("full")
-    assert layers.get("MaxPooling2D").param("strides").check(None) is None
+    assert param("MaxPooling2D", "strides").check(None) is None
     assert "needs a value" in filters.check(None)
 
 
@@ -269,8 +273,8 @@ def test_edit_verbs_return_new_specs_and_leave_the_old_one_alone():
     assert types(spec.insert_layer(None, L("Dense", units=3)))[-1] == "Dense"
     assert types(spec.insert_layer(0, "ReLU"))[0] == "ReLU"
     assert types(spec.remove_layer(2)) == ["Conv2D", "MaxPooling2D", "Dense", "Dense"]
-    assert types(spec.move_up(1)) == ["MaxPooling2D", "Conv2D", "Flatten", "Dense", "Dense"]
-    assert types(spec.move_down(1)) == ["Conv2D", "Flatten", "MaxPooling2D", "Dense", "Dense"]
+    assert types(spec.move_layer(1, -1)) == ["MaxPooling2D", "Conv2D", "Flatten", "Dense", "Dense"]
+    assert types(spec.move_layer(1, 1)) == ["Conv2D", "Flatten", "MaxPooling2D", "Dense", "Dense"]
     assert types(spec.move_layer(0, 3)) == ["MaxPooling2D", "Flatten", "Dense", "Conv2D", "Dense"]
     assert spec.set_param(0, "filters", 8).summary().rows[0].params == 3 * 3 * 8 + 8
     assert spec.with_name("  lab a  ").name == "lab a"
@@ -296,8 +300,8 @@ def test_edits_are_judged_by_validate_as_usual():
     (lambda s: s.remove_layer(5), "There is no layer 6: the model has 5 layers."),
     (lambda s: s.remove_layer(-1), "There is no layer 0"),
     (lambda s: s.set_param("0", "filters", 8), "a whole number"),
-    (lambda s: s.move_up(0), "Layer 1 cannot move 1 place up: it would go past the first layer."),
-    (lambda s: s.move_down(4), "Layer 5 cannot move 1 place down: it would go past the last layer."),
+    (lambda s: s.move_layer(0, -1), "Layer 1 cannot move 1 place up: it would go past the first layer."),
+    (lambda s: s.move_layer(4, 1), "Layer 5 cannot move 1 place down: it would go past the last layer."),
     (lambda s: s.insert_layer(6, "Dense"), "There is no layer 7 to put the new layer before: the model has 5"),
     (lambda s: s.insert_layer(0, "Conv3D"), "'Conv3D' is not a layer type"),
     (lambda s: s.set_param(0, "units", 8), "Conv2D has no setting 'units' (its settings: filters,"),
