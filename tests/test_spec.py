@@ -378,4 +378,5 @@ def test_cli_presets_and_export(tmp_path, capsys):
     assert main(["export", "--preset", "two_conv_dropout", "--out", str(script)]) == 0
     code = script.read_text()
     compile(code, str(script), "exec")
-    assert "Adadelta(learning_rate=1.0)" in code and "BATCH_SIZE = 128" in code
+    assert "LEARNING_RATE = 1.0" in code and "Adadelta(learning_rate=LEARNING_RATE)" in code
+    assert "BATCH_SIZE = 128" in code
