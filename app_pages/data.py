@@ -63,7 +63,7 @@ if info is not None:
 for note in ds.notes:  # how the file was read (0–1 or 0–255, one-hot labels…), sources skipped as damaged
     st.warning(note, icon=":material/info:")
 
-m1, m2, m3, m4 = st.columns(4)
+m1 = m2 = m3 = m4 = st.container(horizontal=True, wrap=True, key="metrics_data")  # two by two on a phone
 m1.metric("Training images", f"{len(ds.x_train):,}")
 m2.metric("Test images", f"{len(ds.x_test):,}")
 m3.metric("Image shape", " × ".join(map(str, ds.image_shape)))
@@ -102,7 +102,7 @@ if view == "Samples":
     idx = exploration.sample_indices(ds, n=n, class_index=cls, shuffle_seed=7 if shuffled else None)
     imgs, captions = exploration.images_with_labels(ds, idx)
     title = f"The first {len(idx)} training images" if not shuffled else f"{len(idx)} random training images"
-    st.plotly_chart(charts.image_grid_figure(imgs, captions, cols=10, title=title), key="sample_grid")
+    st.html(charts.image_grid_html(imgs, captions, cols=10, title=title))
 
 elif view == "Class balance":
     st.plotly_chart(exploration.class_counts_figure(counts), key="class_counts")
@@ -114,8 +114,8 @@ elif view == "Class balance":
     st.dataframe(counts.style.format({"train share": "{:.1%}"}), hide_index=True)
 
 elif view == "Mean image per class":
-    st.plotly_chart(charts.image_grid_figure(means, list(ds.class_names), cols=10,
-                                             title="The average training image of each class"), key="mean_images")
+    st.html(charts.image_grid_html(means, list(ds.class_names), cols=10,
+                                   title="The average training image of each class"))
     st.caption("Averaging every image of a class shows its typical shape. Where two means look alike "
                "(a 4 and a 9, a shirt and a pullover), expect the model to confuse them.")
 

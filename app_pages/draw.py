@@ -220,9 +220,10 @@ def show_steps(steps: tuple[drawing.Step, ...], heading: str) -> None:
 def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Prediction,
                     true_label: str | None = None, strokes: int | None = None) -> None:
     """The answer first (on a phone it sits right under the canvas), then what the model saw and every class."""
-    a, b = st.columns(2)
-    a.metric("Prediction", prediction.label)
-    b.metric("Confidence", f"{prediction.confidence:.1%}")
+    # one row on a phone too (columns would stack): the answer stays right under the canvas
+    with st.container(horizontal=True, key="draw_answer"):
+        st.metric("Prediction", prediction.label, width="stretch")
+        st.metric("Confidence", f"{prediction.confidence:.1%}", width="stretch")
     if true_label is not None:
         if true_label == prediction.label:
             st.success(f"Right: this test image is {drawing.article(true_label)} **{true_label}**.",
@@ -393,16 +394,18 @@ def draw_and_answer() -> None:
         canvas = st_canvas(stroke_width=int(ss.draw_pen), stroke_color="#000000", background_color="#FFFFFF",
                            width=CANVAS, height=CANVAS, drawing_mode="freedraw", return_image_data=True,
                            key=f"draw_canvas_{ss.draw_canvas_gen}")
-        tools, pen = st.columns([3, 2], vertical_alignment="center")
-        with tools:
+        # one row on a phone too (columns would stack), so the answer sits right under the canvas
+        with st.container(horizontal=True, vertical_alignment="center", key="draw_tools"):
             if buttons is not None:
                 buttons(key="draw_canvas_buttons", on_fallback_change=_new_canvas)
             else:
                 st.button("Clear", icon=":material/delete:", on_click=_new_canvas, key="draw_clear")
-        with pen.popover("Pen width", icon=":material/brush:"):
-            st.slider("Pen width", 5, 50, key="draw_pen", label_visibility="collapsed",
-                      help="Any width works: the strokes are evened out to MNIST's pen before the model sees them.")
-        st.caption("Draw one digit 0–9 with the mouse or a finger, as large or small as you like.")
+            with st.popover("Pen width", icon=":material/brush:"):
+                st.slider("Pen width", 5, 50, key="draw_pen", label_visibility="collapsed",
+                          help="Any width works: the strokes are evened out to MNIST's pen before the model "
+                          "sees them.")
+        with st.container(key="draw_hint"):  # app.css: not on a phone, where it would push the answer down
+            st.caption("Draw one digit 0–9 with the mouse or a finger, as large or small as you like.")
     raw = canvas.image_data
     try:
         prepared = drawing.prepare_drawing(raw)

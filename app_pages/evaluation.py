@@ -53,12 +53,8 @@ def _training_link(label: str) -> None:
         st.page_link("app_pages/training.py", label=label, icon=":material/model_training:")
 
 
-def _image_grid(ds, indices, captions, correct, key: str) -> None:
-    st.plotly_chart(
-        charts.image_grid_figure(ds.x_test[indices], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE),
-        key=key,
-        width="content",
-    )
+def _image_grid(ds, indices, captions, correct) -> None:
+    st.html(charts.image_grid_html(ds.x_test[indices], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE))
 
 
 @dataclass
@@ -170,7 +166,8 @@ def evaluate(chosen: Chosen, ds) -> evaluation.Evaluation:
 # --- the numbers on top -------------------------------------------------------------------------
 def headline(ev: evaluation.Evaluation, run, ds) -> None:
     history = run.history if run is not None else {}
-    m1, m2, m3, m4 = st.columns(4)
+    # a row that wraps two by two on a phone (columns would stack all four)
+    m1 = m2 = m3 = m4 = st.container(horizontal=True, wrap=True, key="metrics_ev")
     val_acc = (history.get("val_accuracy") or [None])[-1] if history else None
     m1.metric(
         "Test accuracy",
@@ -267,7 +264,8 @@ def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
     t, p = names.index(true_name), names.index(pred_name)
     shares = ev.confusion_matrix(normalised=True) if normalised else None
     fig = charts.confusion_matrix_figure(cm, names, normalised=shares, selected=(t, p))
-    st.plotly_chart(fig, key="ev_matrix", on_select=_cell_clicked, selection_mode="points", width="stretch")
+    with st.container(key="ev_matrix_box"):  # app.css: no cell numbers on a phone (colour and a tap tell)
+        st.plotly_chart(fig, key="ev_matrix", on_select=_cell_clicked, selection_mode="points", width="stretch")
 
     cell = ev.by_confidence(ev.cell_indices(t, p))
     shown = cell[:40]
@@ -280,7 +278,7 @@ def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
             f"{'the first ' + str(len(shown)) + ', ' if len(shown) < len(cell) else ''}most confident first."
         )
         captions, correct = ev.image_labels(shown, short=True)
-        _image_grid(ds, shown, captions, correct, key="ev_cell_grid")
+        _image_grid(ds, shown, captions, correct)
 
 
 # --- images: most confident mistakes, random sample --------------------------------------------------------
@@ -299,14 +297,14 @@ def images_tab(ev: evaluation.Evaluation, ds) -> None:
         captions, correct = ev.image_labels(wrong)
         st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — sometimes a wrong "
                    "label.")
-        _image_grid(ds, wrong, captions, correct, key="ev_mistakes_grid")
+        _image_grid(ds, wrong, captions, correct)
     st.subheader("Random test images")
     session.owned("ev.seed", 0)
     if st.button("New random sample", icon=":material/casino:", key="ev_new_sample"):
         ss["ev.seed"] += 1
     sample = ev.random_sample(16, seed=ss["ev.seed"])
     captions, correct = ev.image_labels(sample)
-    _image_grid(ds, sample, captions, correct, key="ev_sample_grid")
+    _image_grid(ds, sample, captions, correct)
 
 
 # --- training curves ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Plotly figures for every page, one section per figure.
 
 Each function takes plain data (numpy arrays, lists, dicts, DataFrames) and
-returns a `plotly.graph_objects.Figure`; none of them computes ML results
+returns a `plotly.graph_objects.Figure` (image grids: a small HTML fragment that
+reflows on a phone); none of them computes ML results
 (those come from cnnkit.evaluation, cnnkit.datasets, ...) and none imports
 Streamlit or Keras, so pages and tests build them in milliseconds.
 
@@ -11,6 +12,9 @@ student learns them once.
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import math
 from collections.abc import Mapping, Sequence
 
@@ -33,7 +37,39 @@ RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 
 
+CHART_TEXT_PX = 14  # the smallest chart text: ticks, legends, colour bars, cell numbers (a projector's back row)
+
+
+def readable(fig: go.Figure, size: int = CHART_TEXT_PX) -> go.Figure:
+    """Raise every text of the figure to at least `size` px (titles to `size` + 2): the base font, axis
+    ticks and titles, legends, colour bars, hover labels and annotations (subplot titles). Larger sizes
+    a figure asked for are kept. Streamlit's chart theme would otherwise draw ticks at 12 px."""
+
+    def at_least(current, floor: int = size) -> int:
+        return max(floor, int(current or 0))
+
+    fig.update_layout(font_size=at_least(fig.layout.font.size), hoverlabel_font_size=at_least(None),
+                      legend_font_size=at_least(fig.layout.legend.font.size))
+    if fig.layout.title.text:
+        fig.update_layout(title_font_size=at_least(fig.layout.title.font.size, size + 2))
+    fig.for_each_xaxis(lambda ax: ax.update(tickfont_size=at_least(ax.tickfont.size),
+                                            title_font_size=at_least(ax.title.font.size)))
+    fig.for_each_yaxis(lambda ax: ax.update(tickfont_size=at_least(ax.tickfont.size),
+                                            title_font_size=at_least(ax.title.font.size)))
+    fig.for_each_annotation(lambda a: a.update(font_size=at_least(a.font.size)))
+    for trace in fig.data:
+        if "colorbar" in trace and getattr(trace, "showscale", None) is not False:
+            trace.update(colorbar_tickfont_size=at_least(trace.colorbar.tickfont.size),
+                         colorbar_title_font_size=at_least(trace.colorbar.title.font.size))
+        if "textfont" in trace and trace.text is not None and trace.textfont.size is None:
+            trace.update(textfont_size=size)
+    return fig
+
+
 # --- confusion matrix ---------------------------------------------------------------
+MATRIX_TEXT_CLASSES = 12  # more classes than this: no numbers in the cells (they would not fit at 14 px)
+
+
 def confusion_matrix_figure(
     matrix: np.ndarray,
     class_names: Sequence[str],
@@ -53,7 +89,11 @@ def confusion_matrix_figure(
     k = len(class_names)
     names = [str(c) for c in class_names]
     colour = np.asarray(normalised, dtype=float) if normalised is not None else matrix.astype(float)
-    if normalised is not None:
+    if k > MATRIX_TEXT_CLASSES:
+        text = [["" for _ in range(k)] for _ in range(k)]  # hover a cell for its numbers
+        colour_title = "share of<br>true class" if normalised is not None else "images"
+        hover = "true %{y}<br>predicted %{x}<br>%{z:.3g}<extra></extra>"
+    elif normalised is not None:
         text = [[f"{matrix[t, p]}<br>{colour[t, p]:.0%}" if matrix[t, p] else "" for p in range(k)] for t in range(k)]
         colour_title = "share of<br>true class"
         hover = "true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"
@@ -68,7 +108,8 @@ def confusion_matrix_figure(
             y=names,
             text=text,
             texttemplate="%{text}",
-            textfont=dict(size=13 if k <= 10 else 9),
+            # numbers a projector's back row can read; beyond 12 classes the cells are too small for any
+            textfont=dict(size=CHART_TEXT_PX),
             colorscale="Blues",
             # a thin bar under the matrix: on a phone the matrix keeps the whole width
             colorbar=dict(title=dict(text=colour_title, side="top"), orientation="h", thickness=10, len=0.6,
@@ -110,7 +151,7 @@ def confusion_matrix_figure(
         clickmode="event+select",
         dragmode=False,
     )
-    return fig
+    return readable(fig)
 
 
 # --- training curves ------------------------------------------------------------------
@@ -197,7 +238,7 @@ def training_curves_figure(
     fig.update_layout(
         title=title, margin=_MARGIN, height=380, legend=dict(orientation="h", y=-0.2), hovermode="x unified"
     )
-    return fig
+    return readable(fig)
 
 
 # --- comparing runs -----------------------------------------------------------------------
@@ -235,7 +276,7 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
     longest = max((len(h.get("loss") or []) for h in histories.values()), default=0)
     fig.update_xaxes(title_text="epoch", dtick=1 if longest <= 20 else None)
     fig.update_layout(title=title, margin=_MARGIN, height=420, legend=dict(orientation="h", y=-0.2))
-    return fig
+    return readable(fig)
 
 
 # --- image grids ---------------------------------------------------------------------------
@@ -274,80 +315,81 @@ def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
     if not points:
         fig.add_annotation(text="No finished runs yet", showarrow=False, font=dict(size=font + 4),
                            xref="paper", yref="paper", x=0.5, y=0.5)
-    return fig
+    return readable(fig)
 
 
-def _hex_to_rgb(colour: str) -> np.ndarray:
-    colour = colour.lstrip("#")
-    return np.array([int(colour[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.uint8)
+# Caption text on white: darker shades of the frame colours, readable on a projector.
+RIGHT_TEXT = "#1b6e1b"
+WRONG_TEXT = "#b3191b"
+GRID_TEXT_PX = 14
+_GRID_CSS = (
+    ".cnnkit-grid{{display:flex;flex-wrap:wrap;gap:10px 8px;align-items:flex-start;max-width:{max_w}px}}"
+    ".cnnkit-grid figure{{margin:0;width:{tile}px}}"
+    ".cnnkit-grid img{{display:block;width:100%;height:auto;image-rendering:pixelated;box-sizing:border-box}}"
+    ".cnnkit-grid figcaption{{font-size:{text}px;line-height:1.25;text-align:center;overflow-wrap:anywhere;"
+    "margin-top:3px}}"
+    ".cnnkit-grid-title{{font-size:{title}px;font-weight:600;margin:0 0 .5rem}}"
+    "@media (max-width:640px){{.cnnkit-grid figure{{width:{phone_tile}px}}}}"
+)
 
 
-def image_grid_figure(
+def _png_data_uri(image: np.ndarray) -> str:
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=False, compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def image_grid_html(
     images: np.ndarray,
     captions: Sequence[str] | None = None,
     correct: Sequence[bool] | None = None,
     cols: int = 8,
     tile_px: int = 100,
     title: str = "",
-    font_size: int = 13,
-) -> go.Figure:
-    """Images in a grid, each with its caption; with `correct`, a green or red frame and caption.
+) -> str:
+    """Images in a grid that reflows to the screen, each with its caption underneath; with `correct`,
+    a green or red frame and caption.
 
-    `images`: uint8 (N, H, W, C) with C = 1 (grayscale) or 3 (colour), or (N, H, W).
-    The grid is one picture (fast to send and draw even for 50 images) with the
-    captions as annotations above each tile; "<br>" in a caption starts a new line.
-    `tile_px` is the width of one tile on screen.
+    `images`: uint8 (N, H, W, C) with C = 1 (grayscale) or 3 (colour), or (N, H, W). Each image is sent
+    once as a small PNG at its own size and scaled by the browser without smoothing, so a pixel stays a
+    pixel. At most `cols` tiles of `tile_px` a row on a wide screen, as many as fit on a narrow one
+    (a phone gets ¾-size tiles); captions are text of GRID_TEXT_PX px ("<br>" starts a new line) that wraps
+    inside its tile instead of running into the next one.
     """
     images = np.asarray(images)
     if images.ndim == 3:  # (N, H, W): grayscale without its channel axis
         images = images[..., None]
-    n, h, w, c = images.shape if images.size else (0, 1, 1, 1)
-    if c == 1:
-        images = np.repeat(images, 3, axis=3)
-    cols = max(1, min(cols, n)) if n else 1
-    rows = int(np.ceil(n / cols)) if n else 0
-    frame = max(1, round(h / 14))  # 2 px on 28×28, scales with the image size
-    gap = 2 * frame  # white space between tiles, so that frames do not run together
-    cell_w = w + 2 * frame + gap
-    scale = tile_px / cell_w  # screen pixels per image pixel
-    lines = max((str(cap).count("<br>") + 1 for cap in captions), default=0) if captions is not None else 0
-    band = int(np.ceil(((font_size + 3) * lines + 4) / scale)) if lines else gap  # caption space above each tile
-    cell_h = band + h + 2 * frame + gap
-    mosaic = np.full((max(rows, 1) * cell_h, cols * cell_w, 3), 255, dtype=np.uint8)
-    annotations = []
+    n = len(images) if images.size else 0
+    h, w = (images.shape[1], images.shape[2]) if n else (1, 1)
+    frame = max(2, round(3 * tile_px / 100))
+    gap = 8
+    style = _GRID_CSS.format(max_w=max(1, min(cols, n or 1)) * (tile_px + gap), tile=tile_px, text=GRID_TEXT_PX,
+                             title=GRID_TEXT_PX + 2, phone_tile=max(48, round(tile_px * 0.75)))
+    parts = [f"<style>{style}</style>", "<div>"]
+    if title:
+        parts.append(f'<p class="cnnkit-grid-title">{html.escape(title)}</p>')
+    parts.append('<div class="cnnkit-grid">')
     for i in range(n):
-        r, k = divmod(i, cols)
-        top, left = r * cell_h + band, k * cell_w + gap // 2
+        caption = str(captions[i]) if captions is not None else ""
+        lines = [html.escape(line) for line in caption.split("<br>")]
+        alt = html.escape(" ".join(caption.split("<br>")), quote=True)
         if correct is not None:
-            colour = _hex_to_rgb(RIGHT_COLOUR if correct[i] else WRONG_COLOUR)
-            mosaic[top : top + h + 2 * frame, left : left + w + 2 * frame] = colour
-        mosaic[top + frame : top + frame + h, left + frame : left + frame + w] = images[i]
-        if captions is not None:
-            text_colour = "black" if correct is None else (RIGHT_COLOUR if correct[i] else WRONG_COLOUR)
-            annotations.append(
-                dict(
-                    x=left + frame + w / 2 - 0.5,
-                    y=top - 0.5,
-                    text=str(captions[i]),
-                    showarrow=False,
-                    yanchor="bottom",
-                    xanchor="center",
-                    font=dict(size=font_size, color=text_colour),
-                )
-            )
-    fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
-    top_margin = 50 if title else 10
-    fig.update_layout(
-        title=title or None,
-        annotations=annotations,
-        width=int(mosaic.shape[1] * scale) + 20,
-        height=int(mosaic.shape[0] * scale) + top_margin + 10,
-        margin=dict(l=10, r=10, t=top_margin, b=10),
-        xaxis=dict(visible=False),
-        yaxis=dict(visible=False),
-        plot_bgcolor="white",
-    )
-    return fig
+            border = f"border:{frame}px solid {RIGHT_COLOUR if correct[i] else WRONG_COLOUR}"
+            text_colour = RIGHT_TEXT if correct[i] else WRONG_TEXT
+        else:
+            border, text_colour = "border:1px solid #ddd", "inherit"
+        cap = (f'<figcaption style="color:{text_colour}">{"<br>".join(lines)}</figcaption>' if caption else "")
+        parts.append(f'<figure><img src="{_png_data_uri(images[i])}" width="{w}" height="{h}" alt="{alt}" '
+                     f'style="{border}">{cap}</figure>')
+    parts.append("</div></div>")
+    return "".join(parts)
 
 
 # --- per-class report bars ----------------------------------------------------------------------
@@ -380,7 +422,7 @@ def per_class_figure(report: pd.DataFrame, title: str = "Precision and recall pe
         height=380,
         legend=dict(orientation="h", y=-0.25),
     )
-    return fig
+    return readable(fig)
 
 
 # --- class probabilities for one image (draw page) ------------------------------------------------
@@ -417,4 +459,4 @@ def probability_figure(
         height=max(260, 28 * len(p) + 80),
         showlegend=False,
     )
-    return fig
+    return readable(fig)

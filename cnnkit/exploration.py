@@ -2,7 +2,7 @@
 pixel values, and the preprocessing a CNN needs, shown on a real image.
 
 Everything the data page shows comes from here (the image grids use
-`cnnkit.charts.image_grid_figure`). Statistics work on the shared uint8 arrays
+`cnnkit.charts.image_grid_html`, the figures `cnnkit.charts.readable` text). Statistics work on the shared uint8 arrays
 in chunks: no float copy of a whole dataset.
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from cnnkit.charts import readable
 from cnnkit.datasets import Dataset, one_hot, to_float
 
 TRAIN_COLOUR = "#1f77b4"
@@ -117,7 +118,7 @@ def class_counts_figure(counts: pd.DataFrame) -> go.Figure:
                      go.Bar(name="test", x=counts["class"], y=counts["test"], marker_color=TEST_COLOUR)])
     fig.update_layout(barmode="group", title="Images per class", xaxis_title="class", yaxis_title="images",
                       margin=dict(l=10, r=10, t=40, b=10), height=340, legend=dict(orientation="h", y=1.12))
-    return fig
+    return readable(fig)
 
 
 def pixel_histogram_figure(hist: pd.DataFrame, log_scale: bool = True) -> go.Figure:
@@ -127,7 +128,7 @@ def pixel_histogram_figure(hist: pd.DataFrame, log_scale: bool = True) -> go.Fig
                       margin=dict(l=10, r=10, t=40, b=10))
     if log_scale:
         fig.update_yaxes(type="log")
-    return fig
+    return readable(fig)
 
 
 def busiest_window(image: np.ndarray, size: int = 10) -> tuple[int, int]:
@@ -167,7 +168,7 @@ def pixel_values_figure(image: np.ndarray, title: str, decimals: int = 0,
     axis = dict(visible=not small, tickfont=dict(size=14), dtick=2, showgrid=False)
     fig.update_layout(title=title, height=460 if small else 440, margin=dict(l=10, r=10, t=40, b=10),
                       xaxis=dict(axis, title=None), yaxis=dict(axis, autorange="reversed", scaleanchor="x"))
-    return fig
+    return readable(fig)
 
 
 def one_hot_figure(vector: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
@@ -175,4 +176,4 @@ def one_hot_figure(vector: np.ndarray, class_names: tuple[str, ...]) -> go.Figur
                            text=[f"{v:g}" for v in vector], textposition="outside"))
     fig.update_layout(title="The same label as a one-hot vector", yaxis=dict(range=[0, 1.25]), height=260,
                       margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    return readable(fig)

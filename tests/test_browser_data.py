@@ -13,9 +13,10 @@ def test_open_app_go_to_data_page_and_see_samples(app_server, browser_page, idle
     page.get_by_role("link", name="1 · Data").first.click()
     idle(page)
     page.get_by_role("heading", name="1 · Load and explore the data").wait_for()
-    # the sample grid: a plotly figure with the first 20 images and their labels
-    grid = page.locator("[data-testid='stPlotlyChart']").first
+    # the sample grid: the first 20 images with their labels
+    grid = page.locator(".cnnkit-grid").first
     grid.wait_for()
+    assert grid.locator("img").count() == 20
     page.get_by_text("The first 20 training images").first.wait_for()
     assert page.get_by_text("#0: label").first.is_visible()
     assert page.get_by_text("offline sample").first.is_visible()

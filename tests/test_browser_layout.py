@@ -5,8 +5,10 @@ under $CNNKIT_SHOTS_DIR when set) and fails when
 - an element's text is clipped: a label, a table cell, a button, a tab or a metric whose content is
   wider than its box while its overflow is hidden (scrollWidth > clientWidth), or a data grid that
   needs a horizontal scroll to show all its columns;
-- text in the page's HTML is smaller than 14 px, or a chart's text (plotly SVG) smaller than 12 px;
-- the page is wider than the viewport (a sideways scroll on a phone).
+- text in the page's HTML or in a chart (plotly SVG) is smaller than 14 px;
+- the page is wider than the viewport (a sideways scroll on a phone);
+- on the phone, after a digit is drawn, the draw page's prediction is not on the first screen (the
+  student would have to scroll between drawing and reading the answer).
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from strokes import replay
 
 pytestmark = pytest.mark.browser
 FIRST_LOAD_MS = 180_000  # a page's first run on a cold server (TensorFlow import, dataset load) on a busy machine
 
 VIEWPORTS = {"projector": (1280, 720), "phone": (390, 844)}
 MIN_TEXT_PX = 14
-MIN_CHART_TEXT_PX = 12
+MIN_CHART_TEXT_PX = 14
+CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
 
 # What the page's own script returns: one line per problem.
 CHECK_JS = r"""
@@ -100,8 +104,27 @@ PAGES = [
     ("evaluation", "evaluation", []),
     ("evaluation-matrix", "evaluation", [("tab", "Confusion matrix")]),
     ("evaluation-compare", "evaluation", [("tab", "Compare runs")]),
-    ("draw", "draw", []),
+    ("draw", "draw", [("stroke", "a 7")]),
 ]
+
+# Where the draw page's answer is, on screen: (top, bottom) of the Prediction metric, or None.
+PREDICTION_JS = """() => {
+  const m = [...document.querySelectorAll("[data-testid='stMetric']")].find(e => e.innerText.includes('Prediction'));
+  if (!m) return null;
+  const r = m.getBoundingClientRect();
+  return [r.top, r.bottom];
+}"""
+
+
+def draw_a_seven(page, idle) -> None:
+    canvas = page.locator(CANVAS)
+    canvas.wait_for(state="visible")
+    box = canvas.bounding_box()
+    replay(page, box, [(56, 56), (168, 56)])
+    page.wait_for_timeout(300)
+    replay(page, box, [(168, 56), (98, 210)])
+    page.locator("[data-testid='stMetric']").filter(has_text="Prediction").wait_for(state="visible")
+    idle(page)
 
 
 def test_every_page_fits_a_projector_and_a_phone(seeded_runs, app_server, _browser, idle, runs_dir, tmp_path):
@@ -119,12 +142,20 @@ def test_every_page_fits_a_projector_and_a_phone(seeded_runs, app_server, _brows
             idle(page, timeout=FIRST_LOAD_MS)
             page.get_by_test_id("stMain").wait_for()
             for kind, label in clicks:
+                if kind == "stroke":
+                    draw_a_seven(page, idle)
+                    continue
                 target = page.get_by_role(kind, name=label) if kind != "text" else page.get_by_text(label, exact=True)
                 target.first.click()
                 idle(page)
             page.wait_for_timeout(400)  # plotly lays out after the script has finished
             assert page.get_by_test_id("stException").count() == 0, f"{name} ({view}) raised"
             found = page.evaluate(CHECK_JS, [MIN_TEXT_PX, MIN_CHART_TEXT_PX])
+            if name == "draw":
+                page.evaluate("document.querySelector(\"[data-testid='stMain']\").scrollTo(0, 0)")
+                where = page.evaluate(PREDICTION_JS)
+                if where is None or where[1] > h:
+                    found.append(f"the prediction is not on the first screen under the canvas: {where} of {h} px")
             if found:
                 problems[f"{name} @ {view} {w}×{h}"] = found
             page.screenshot(path=str(shots / f"{name}-{view}.png"))  # the first screen, as the room sees it

@@ -75,36 +75,48 @@ def test_compare_runs_overlays_one_colour_per_run():
     assert max(len(t.x) for t in b) == 2
 
 
+def _grid_images(html_text: str) -> list[np.ndarray]:
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    uris = re.findall(r'src="data:image/png;base64,([^"]+)"', html_text)
+    return [np.asarray(Image.open(io.BytesIO(base64.b64decode(u)))) for u in uris]
+
+
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
 def test_image_grid_for_grayscale_and_colour(shape):
+    import re
+
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (13, *shape), dtype=np.uint8)
     correct = np.array([True, False] * 6 + [True])
-    captions = [f"{NAMES[i % 10]} ✓ 90%" for i in range(13)]
-    fig = charts.image_grid_figure(images, captions, correct, cols=5)
-    mosaic = np.asarray(fig.data[0].z)
-    h, w, c = shape
-    frame = max(1, round(h / 14))
-    gap = 2 * frame
-    cell_w = w + 2 * frame + gap
-    assert mosaic.shape[2] == 3 and mosaic.shape[1] == 5 * cell_w
-    # the first tile's pixels are the image itself (grey repeated into RGB)
-    band = mosaic.shape[0] // 3 - (h + 2 * frame + gap)
-    left = gap // 2
-    tile = mosaic[band + frame : band + frame + h, left + frame : left + frame + w]
-    np.testing.assert_array_equal(tile, np.repeat(images[0], 3, axis=2) if c == 1 else images[0])
-    # frames: green for right, red for wrong, white space between tiles
-    assert tuple(mosaic[band, left]) == tuple(charts._hex_to_rgb(charts.RIGHT_COLOUR))
-    assert tuple(mosaic[band, cell_w + left]) == tuple(charts._hex_to_rgb(charts.WRONG_COLOUR))
-    assert tuple(mosaic[band, 0]) == (255, 255, 255)
-    anns = fig.layout.annotations
-    assert len(anns) == 13 and anns[1].font.color == charts.WRONG_COLOUR and anns[0].text == captions[0]
+    captions = [f"{NAMES[i % 10]}<br>→ <b>{NAMES[(i + 1) % 10]}</b> 90%" for i in range(13)]
+    grid = charts.image_grid_html(images, captions, correct, cols=5, tile_px=104)
+    # every image is sent once, pixel for pixel, at its own size (the browser scales it)
+    sent = _grid_images(grid)
+    assert len(sent) == 13
+    for img, back in zip(images, sent, strict=True):
+        np.testing.assert_array_equal(back, img[..., 0] if shape[2] == 1 else img)
+    # frames and captions: green for right, red for wrong; captions are escaped text with line breaks
+    figures = re.findall(r"<figure>.*?</figure>", grid)
+    assert charts.RIGHT_COLOUR in figures[0] and charts.RIGHT_TEXT in figures[0]
+    assert charts.WRONG_COLOUR in figures[1] and charts.WRONG_TEXT in figures[1]
+    assert f"{NAMES[1]}<br>→ &lt;b&gt;{NAMES[2]}&lt;/b&gt; 90%</figcaption>" in figures[1]
+    # at most five 104 px tiles a row on a wide screen, fewer on a narrow one; text of 14 px
+    assert "max-width:560px" in grid and "width:104px" in grid and "width:78px" in grid
+    assert f"font-size:{charts.GRID_TEXT_PX}px" in grid and charts.GRID_TEXT_PX >= 14
 
 
 def test_image_grid_without_labels_and_empty():
-    fig = charts.image_grid_figure(np.zeros((3, 8, 8), dtype=np.uint8))
-    assert np.asarray(fig.data[0].z).shape[2] == 3 and not fig.layout.annotations
-    charts.image_grid_figure(np.zeros((0, 28, 28, 1), dtype=np.uint8), [], [])
+    grid = charts.image_grid_html(np.zeros((3, 8, 8), dtype=np.uint8), title="Three <blank> images")
+    assert len(_grid_images(grid)) == 3 and "<figcaption" not in grid
+    assert "Three &lt;blank&gt; images" in grid
+    means = np.full((2, 4, 4, 1), 127.6)  # float images (means) are rounded to bytes
+    assert _grid_images(charts.image_grid_html(means, ["a", "b"]))[0][0, 0] == 128
+    assert _grid_images(charts.image_grid_html(np.zeros((0, 28, 28, 1), dtype=np.uint8), [], [])) == []
 
 
 def test_per_class_bars_come_from_the_report():
@@ -114,3 +126,46 @@ def test_per_class_bars_come_from_the_report():
     assert [t.name for t in fig.data] == ["precision", "recall", "f1-score"]
     assert list(fig.data[0].x) == list(NAMES)
     np.testing.assert_allclose(fig.data[1].y, report.loc[list(NAMES), "recall"])
+
+
+def test_every_chart_text_is_at_least_14_px():
+    import pandas as pd
+
+    from cnnkit import exploration
+
+    rng = np.random.default_rng(0)
+    cm = rng.integers(0, 50, (10, 10))
+    report = evaluation.classification_report(rng.integers(0, 10, 200), rng.integers(0, 10, 200), NAMES)
+    counts = pd.DataFrame({"class": list(NAMES), "train": [600] * 10, "test": [100] * 10})
+    hist = pd.DataFrame({"value": np.arange(256), "pixels": np.arange(256) + 1})
+    points = [{"dataset": "mnist", "parameters": 1000, "test_accuracy": 0.9, "student": "a", "architecture": "x",
+               "flops": 10, "epochs": 1}]
+    figures = {
+        "matrix": charts.confusion_matrix_figure(cm, NAMES, normalised=evaluation.normalise_rows(cm)),
+        "curves": charts.training_curves_figure(HISTORY),
+        "compare": charts.compare_runs_figure({"Run 1": HISTORY, "Run 2": HISTORY}),
+        "bars": charts.per_class_figure(report),
+        "probabilities": charts.probability_figure(np.full(10, 0.1), NAMES),
+        "scatter": charts.class_scatter_figure(points),
+        "counts": exploration.class_counts_figure(counts),
+        "histogram": exploration.pixel_histogram_figure(hist),
+        "pixels": exploration.pixel_values_figure(rng.integers(0, 256, (28, 28)), "x", window=(0, 0, 10)),
+        "one-hot": exploration.one_hot_figure(np.eye(10)[3], NAMES),
+    }
+    for name, fig in figures.items():
+        layout = fig.layout
+        sizes = [layout.font.size, layout.legend.font.size, layout.hoverlabel.font.size]
+        axes = [layout[k] for k in layout if k.startswith(("xaxis", "yaxis"))]
+        sizes += [ax.tickfont.size for ax in axes] + [ax.title.font.size for ax in axes]
+        sizes += [a.font.size for a in layout.annotations]
+        sizes += [t.colorbar.tickfont.size for t in fig.data if "colorbar" in t and t.showscale is not False]
+        sizes += [t.textfont.size for t in fig.data if "textfont" in t and t.text is not None]
+        assert all(s is not None and s >= charts.CHART_TEXT_PX for s in sizes), (name, sizes)
+        if layout.title.text:
+            assert layout.title.font.size >= charts.CHART_TEXT_PX + 2, name
+    # a figure's own larger sizes are kept (the lecturer's presentation mode)
+    big = charts.class_scatter_figure(points, large=True)
+    assert big.layout.font.size == 22 and big.layout.xaxis.tickfont.size == 20
+    # more classes than fit a number in a cell: colours only, the numbers on hover
+    many = charts.confusion_matrix_figure(rng.integers(0, 9, (20, 20)), [str(i) for i in range(20)])
+    assert not any(any(row) for row in many.data[0].text)

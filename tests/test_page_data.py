@@ -35,7 +35,10 @@ def test_data_page_renders_samples_counts_and_preprocessing(app):
     assert [m.value for m in at.metric] == ["4,000", "1,000", "28 × 28 × 1", "10"]
     assert any("offline sample" in w.value for w in at.warning)
     views = at.button_group(key="_w.data.view")
-    assert views.value == "Samples" and len(at.get("plotly_chart")) == 1  # only the chosen view renders
+    # only the chosen view renders: the sample grid (one HTML fragment of 20 small images), no chart
+    grids = [h.proto.body for h in at.get("html") if "cnnkit-grid" in h.proto.body]
+    assert views.value == "Samples" and len(grids) == 1 and not at.get("plotly_chart")
+    assert grids[0].count("<img") == 20 and "#0: label" in grids[0]
     views.set_value("Class balance").run()
     assert at.dataframe[0].value["train"].sum() == 4000  # class counts
     at.button_group(key="_w.data.view").set_value("Mean image per class").run()

@@ -93,6 +93,9 @@ def test_one_run_shows_right_numbers_and_cell_gallery(runs_dir):
     at.selectbox(key="_w.ev.pred").set_value(str(p)).run()
     assert not at.exception
     assert f"**{cm[t, p]:,}** test images of **{t}** predicted as **{p}**" in _texts(at)
+    grids = [h.proto.body for h in at.get("html") if "cnnkit-grid" in h.proto.body]
+    # the cell's images, then the confident mistakes and a random sample (16 each), red or green framed
+    assert [g.count("<img") for g in grids] == [min(40, cm[t, p]), min(16, ev.num_wrong), 16]
     assert "Only one run for" in _texts(at)  # compare tab invites a second run
     labels = [b.label for b in at.get("download_button")]
     assert labels[:2] == ["Model (.keras)", "Report (CSV)"]
