@@ -181,12 +181,7 @@ def remember(**changes) -> None:
     """
     ss = st.session_state
     current = dict(ss.get("saved_state") or {})
-    merged = dict(current)
-    for k, v in changes.items():
-        if v is None:
-            merged.pop(k, None)
-        else:
-            merged[k] = v
+    merged = student_state.merge(current, **changes)
     if merged != current:
         student_state.save(owner_id(), merged)
         ss.saved_state = merged

@@ -86,18 +86,17 @@ def _write_atomically(p: Path, data: bytes) -> None:
         raise
 
 
-def update(owner: str | None, root: Path | None = None, **changes: Any) -> dict[str, Any]:
-    """Merge `changes` into the saved choices (a value of None removes that key) and save; returns the result."""
-    data = load(owner, root)
+def merge(data: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """`data` with `changes` applied (a value of None removes that key), as a new dict; unknown keys are refused."""
+    merged = dict(data)
     for k, v in changes.items():
         if k not in KEYS:
             raise KeyError(f"unknown student-state key {k!r}; known: {', '.join(KEYS)}")
         if v is None:
-            data.pop(k, None)
+            merged.pop(k, None)
         else:
-            data[k] = v
-    save(owner, data, root)
-    return data
+            merged[k] = v
+    return merged
 
 
 # --- the uploaded dataset in use ---------------------------------------------------------------

@@ -16,7 +16,10 @@ def test_round_trip_and_update(runs_dir):
     assert student_state.load("abc123") == {}
     student_state.save("abc123", {"dataset": "fashion_mnist", "spec": spec, "not_ours": 1})
     assert student_state.load("abc123") == {"dataset": "fashion_mnist", "spec": spec}
-    assert student_state.update("abc123", hyper={"epochs": 3}, dataset=None) == {"spec": spec, "hyper": {"epochs": 3}}
+    saved = student_state.load("abc123")
+    merged = student_state.merge(saved, hyper={"epochs": 3}, dataset=None)
+    assert merged == {"spec": spec, "hyper": {"epochs": 3}} and "dataset" in saved   # a new dict
+    student_state.save("abc123", merged)
     assert student_state.load("abc123")["hyper"] == {"epochs": 3}
     # kept out of the runs listing: the folder starts with a dot
     assert student_state.state_dir().parent == runs_dir and student_state.state_dir().name.startswith(".")
@@ -37,7 +40,7 @@ def test_hostile_ids_and_damage_never_escape_or_crash(runs_dir, tmp_path):
     assert not student_state.save("big", {"spec": {"layers": ["x" * 1000] * 300}})
     assert student_state.load("big") == {} and not student_state.save("", {"dataset": "mnist"})
     with pytest.raises(KeyError):
-        student_state.update("abc", colour="blue")
+        student_state.merge({}, colour="blue")
 
 
 # --- run labels ---------------------------------------------------------------------------------
