@@ -19,3 +19,4 @@ pages = [st.Page(s.path, title=s.title, icon=s.icon, default=(i == 0),
 nav = st.navigation(pages)
 session.sidebar()
 nav.run()
+session.settle_imports()  # after the first run, and again once a page has imported Keras

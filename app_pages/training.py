@@ -183,6 +183,8 @@ my_jobs = session.my_active_jobs()
 
 
 def _submit(replace: bool = False) -> None:
+    # A button callback: it runs before the page's next run, so that very run (its progress panel comes
+    # first) already shows the student's place in line: the registry answers without asking the cluster.
     try:
         hyper, notes = session.current_hyper(), []
         if limits:
@@ -190,11 +192,10 @@ def _submit(replace: bool = False) -> None:
         new_job = registry.submit(spec, ds, hyper, owner=session.owner_id(), title=spec.name or "my model",
                                   replace=replace, max_active=allowed_jobs)
     except UserError as err:
-        session.show_error(err)
+        session.flash_error("training.start", str(err))
     else:
         session.set_current_job(new_job)
         ss.class_limit_notes = notes
-        st.rerun()
 
 
 if limits and limits.describe():
@@ -202,14 +203,14 @@ if limits and limits.describe():
 for note in ss.pop("class_limit_notes", []):
     st.info(note, icon=":material/school:")
 _cost_line(session.current_hyper())
-if st.button("Start training", type="primary", icon=":material/play_arrow:",
-             disabled=active and my_jobs >= allowed_jobs):
-    _submit()
+st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=_submit,
+          disabled=active and my_jobs >= allowed_jobs)
+session.show_flash_error("training.start")
 if my_jobs > 1:
     st.caption(f"You have {my_jobs} jobs training or waiting; this page follows the newest. The others' runs "
                "appear on the Evaluation page when they finish.")
 if active and my_jobs >= allowed_jobs:
     if allowed_jobs == 1:
         st.caption("One job per student at a time, so that the whole class gets its turn.")
-    if st.button("Stop my job and start one with these settings", icon=":material/restart_alt:", key="replace_job"):
-        _submit(replace=True)
+    st.button("Stop my job and start one with these settings", icon=":material/restart_alt:", key="replace_job",
+              on_click=_submit, kwargs={"replace": True})

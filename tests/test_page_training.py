@@ -124,3 +124,26 @@ def test_short_job_streams_finishes_and_reattaches_after_reload(runs_dir):
     stranger = open_page(job=job_id, sid=sid)
     assert "No training job yet" in texts(stranger) and "job" not in stranger.query_params
     assert "sid" not in stranger.query_params and stranger.session_state["owner_id"] != sid
+
+
+def test_the_web_process_hides_its_libraries_from_the_collector_once_per_new_library(monkeypatch):
+    # Streamlit and Keras collect garbage after every run of every student's progress panel; frozen imports
+    # keep those collections small. A second call with nothing new imported does nothing.
+    import gc
+    import sys
+    import types
+
+    import session
+
+    monkeypatch.setattr(session, "_SETTLED", set())
+    monkeypatch.delitem(sys.modules, "keras", raising=False)
+    try:
+        assert session.settle_imports() is True
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000                                          # streamlit, plotly, pandas, cnnkit…
+        assert session.settle_imports() is False and gc.get_freeze_count() == frozen
+        monkeypatch.setitem(sys.modules, "keras", types.ModuleType("keras"))   # a page imported Keras
+        assert session.settle_imports() is True
+        assert session.settle_imports() is False
+    finally:
+        gc.unfreeze()
