@@ -361,28 +361,36 @@ def throughput(n_jobs: int, work: Path, embedded: bool = True) -> None:
 
 
 # --- part 3: memory over many jobs ------------------------------------------------------------------
-def memory(n_jobs: int, work: Path) -> None:
+def memory(n_jobs: int, work: Path, train_images: int | None = None) -> None:
     from cnnkit import datasets, jobs, presets
 
-    print(f"\n== memory: {n_jobs} jobs in a row, one embedded worker, recycled every {jobs.worker_job_limit()} jobs ==")
+    every = jobs.worker_job_limit()
+    ds = datasets.offline_sample()
+    preset = presets.get("single_conv", ds.image_shape, ds.num_classes)
+    images = f"{train_images:,} of its {len(ds.y_train):,} images" if train_images else f"{len(ds.y_train):,} images"
+    print(f"\n== memory: {n_jobs} jobs in a row (single_conv preset, 1 epoch on {images}), one embedded worker, "
+          f"recycled every {every} jobs ==")
     client = jobs.connect(n_workers=1)
     client.wait_for_workers(1, timeout=300)
     reg = jobs.JobRegistry(client, runs_root=work / "mem")
-    ds = datasets.offline_sample()
-    preset = presets.get("single_conv", ds.image_shape, ds.num_classes)
     me = psutil.Process()
     t = time.time()
+    # The worker's RSS is read just before a recycling and just after one (a fresh process), and at the end.
+    marks = {5, every - 1, every + 1, n_jobs - 1 if n_jobs % every == 0 else n_jobs}
     for i in range(1, n_jobs + 1):
-        job = reg.submit(preset.spec, ds, preset.hyper.replace(epochs=1, seed=5000 + i), owner="bench")
+        h = preset.hyper.replace(epochs=1, seed=5000 + i, train_images=train_images)
+        job = reg.submit(preset.spec, ds, h, owner="bench")
         snap = job.wait(900)
         if snap.state.value != "finished":
             print(f"  job {i} ended {snap.state.value}: {snap.message}")
-        if i in (5, 24, 25, 26, n_jobs):
+        if i in marks:
             time.sleep(1)
-            workers = client.run(lambda: psutil.Process().memory_info().rss)
-            print(f"after job {i:>2}: web side RSS {mb(me.memory_info().rss)}; worker RSS "
-                  f"{', '.join(mb(v) for v in workers.values())} ({time.time() - t:.0f} s)")
-    print(f"recycled {reg.stats['recycled']} time(s)")
+            client.wait_for_workers(1, timeout=300)
+            workers = client.run(lambda: (os.getpid(), psutil.Process().memory_info().rss))
+            print(f"after job {i:>2}: web side RSS {mb(me.memory_info().rss)}; worker "
+                  f"{', '.join(f'pid {p} RSS {mb(v)}' for p, v in workers.values())} ({time.time() - t:.0f} s)")
+    print(f"recycled {reg.stats['recycled']} time(s), a worker restored {reg.stats['restored']} time(s); "
+          f"{reg.stats['failed']} job(s) failed")
     reg.close()
     cluster = client.cluster
     client.close()
@@ -397,6 +405,8 @@ def main() -> None:
     ap.add_argument("--switches", type=int, default=12)
     ap.add_argument("--no-baseline", action="store_true", help="skip today's in-thread engine in the lecture part")
     ap.add_argument("--jobs", type=int, default=0, help="jobs for throughput (default 6) or memory (default 50)")
+    ap.add_argument("--train-images", type=int, default=None,
+                    help="memory part: train each job on this many images (the number of fits is what matters)")
     ap.add_argument("--app-ref", action="append", default=[],
                     help="also run the lecture part on the app at this git commit, before this checkout's (repeatable)")
     args = ap.parse_args()
@@ -407,7 +417,7 @@ def main() -> None:
         if args.part in ("throughput", "scaleout", "all"):
             throughput(args.jobs or 6, work, embedded=args.part != "scaleout")
         if args.part in ("memory", "all"):
-            memory(args.jobs or 50, work)
+            memory(args.jobs or 50, work, train_images=args.train_images)
         if args.part in ("lecture", "all"):
             for ref in args.app_ref:
                 lecture(args.students, args.switches, work, baseline=False, app_ref=ref)
