@@ -141,7 +141,7 @@ def test_the_web_process_hides_its_libraries_from_the_collector_once_per_new_lib
         assert session.settle_imports() is True
         frozen = gc.get_freeze_count()
         assert frozen > 10_000                                          # streamlit, plotly, pandas, cnnkit…
-        assert session.settle_imports() is False and gc.get_freeze_count() == frozen
+        assert session.settle_imports() is False and gc.get_freeze_count() <= frozen   # frozen objects can still die
         monkeypatch.setitem(sys.modules, "keras", types.ModuleType("keras"))   # a page imported Keras
         assert session.settle_imports() is True
         assert session.settle_imports() is False
