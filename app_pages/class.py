@@ -60,18 +60,18 @@ if not session.is_lecturer():
 # --- the lecturer's view ---------------------------------------------------------------------------
 top_left, top_mid, top_right = st.columns([3, 1.3, 0.7], vertical_alignment="center")
 with top_left:
-    if not ss.get("class_presentation"):
+    if not session.owned("class.presentation", False):
         st.caption("Everything your class has trained on this server. Students appear under the nickname they "
                    "chose in the sidebar, otherwise as \"student N\".")
 with top_mid:
-    ss.setdefault("class_presentation", False)
-    st.toggle("Presentation mode", key="class_presentation", help="Larger type and charts for a projector.")
+    # the page's own value: presentation mode stays on through a visit to another page
+    st.toggle("Presentation mode", help="Larger type and charts for a projector.", **session.bind("class.presentation"))
 with top_right:
     if st.button("Lock", icon=":material/lock:", help="Lock this page in this browser (the key unlocks it again)."):
         book.lock(session.owner_id())
         st.rerun()
 
-large = bool(ss.class_presentation)
+large = bool(ss["class.presentation"])
 if large:
     st.html("""<style>
     .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,

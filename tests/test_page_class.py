@@ -121,13 +121,18 @@ def test_presentation_mode_enlarges_the_chart_and_lists_the_best_runs(lecture):
         _run(identity.new_owner_id(), acc=0.9 + i / 100)
     at = _unlocked(lecture)
     small = at.get("plotly_chart")[0].proto.spec
-    at.toggle(key="class_presentation").set_value(True).run()
+    at.toggle(key="_w.class.presentation").set_value(True).run()
     assert not at.exception
     big = at.get("plotly_chart")[0].proto.spec
     import json
 
     assert json.loads(big)["layout"]["height"] > json.loads(small)["layout"]["height"]
     assert len(at.table) == 1 and "3 best of 3 runs" in words(at)
+    # the lecturer shows another page and comes back: still in presentation mode
+    at.switch_page("app_pages/evaluation.py").run()
+    at.switch_page("app_pages/class.py").run()
+    assert not at.exception and at.toggle(key="_w.class.presentation").value is True
+    assert at.get("plotly_chart")[0].proto.spec == big
 
 
 def test_students_do_not_see_the_class_page_and_can_pick_a_nickname(lecture):
