@@ -125,7 +125,10 @@ if input_shape != tuple(ds.image_shape):
 draws = drawing.uses_drawing(ds.name, input_shape, ds.class_names)
 sources = (["Draw", "A test digit", "Upload a picture"] if draws else ["A test image", "Upload a picture"])
 with source_col:
-    source = st.segmented_control("Image", sources, default=sources[0], key="draw_source") or sources[0]
+    # The page owns its choices (session.bind): a visit to another page keeps them.
+    if session.owned("draw_source", sources[0]) not in sources:
+        ss["draw_source"] = sources[0]
+    source = st.segmented_control("Image", sources, **session.bind("draw_source")) or sources[0]
 
 
 # --- the canvas: two workarounds for streamlit-drawable-canvas 0.13 --------------------------------
@@ -359,7 +362,8 @@ def show_feature_maps(x: np.ndarray) -> None:
 
 def look_inside(prepared: drawing.PreparedImage, prediction: predict.Prediction, raw=None) -> None:
     """One view at a time, on demand: each stroke recomputes only the one that is open."""
-    view = st.segmented_control("Look inside", VIEWS, default=VIEWS[0], key="draw_view")
+    session.owned("draw_view", VIEWS[0])
+    view = st.segmented_control("Look inside", VIEWS, **session.bind("draw_view"))
     if view == "Why this answer":
         show_why(prepared, prediction)
     elif view == "How it was prepared":
@@ -424,13 +428,14 @@ if source == "Draw":
 elif source in ("A test digit", "A test image"):
     input_col, result_col = st.columns(2)
     n_test = len(ds.x_test)
-    ss.setdefault("draw_test_index", 0)
+    if not 0 <= session.owned("draw_test_index", 0) < n_test:
+        ss["draw_test_index"] = 0
 
     def _random() -> None:
         ss.draw_test_index = int(np.random.default_rng().integers(n_test))
 
     with input_col:
-        st.number_input(f"Test image (0 – {n_test - 1})", 0, n_test - 1, key="draw_test_index")
+        st.number_input(f"Test image (0 – {n_test - 1})", 0, n_test - 1, **session.bind("draw_test_index"))
         st.button("Another random image", icon=":material/shuffle:", on_click=_random, key="draw_random")
         i = int(ss.draw_test_index)
         prepared, true_label = drawing.prepare_test_image(ds, i)

@@ -79,11 +79,16 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     assert "Draw a digit on the canvas first" in texts(at)
     assert not [m for m in at.metric if m.label == "Prediction"]
 
-    at.segmented_control(key="draw_source").set_value("A test digit").run()
+    at.segmented_control(key="_w.draw_source").set_value("A test digit").run()
     at.button(key="draw_random").click().run()
-    assert 0 <= at.number_input(key="draw_test_index").value < 1000
-    at.number_input(key="draw_test_index").set_value(3).run()
+    assert 0 <= at.number_input(key="_w.draw_test_index").value < 1000
+    at.number_input(key="_w.draw_test_index").set_value(3).run()
     assert not at.exception
+    # the page owns its choices: a visit to another page keeps the test digit and its number
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page(PAGE).run()
+    assert at.segmented_control(key="_w.draw_source").value == "A test digit"
+    assert at.number_input(key="_w.draw_test_index").value == 3
     from cnnkit import datasets
 
     ds = datasets.offline_sample()
@@ -93,14 +98,14 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     assert next(m for m in at.metric if m.label == "Confidence").value == f"{expected.confidence:.1%}"
     assert at.get("plotly_chart"), "the probability bar chart"
     # Look inside, one view at a time. First, why this answer: Grad-CAM for the answer, then "why not 7?".
-    assert at.segmented_control(key="draw_view").value == "Why this answer"
+    assert at.segmented_control(key="_w.draw_view").value == "Why this answer"
     assert "Grad-CAM on conv2d_1" in texts(at)
     at.segmented_control(key="draw_why_class").set_value("7").run()
     assert not at.exception
     assert "for **7**" in texts(at) or "speaks for **7**" in texts(at)
     # The convolution: the lessons' warm-up, then one number of the first feature map worked out by hand,
     # equal to the number the model computed.
-    at.segmented_control(key="draw_view").set_value("The convolution").run()
+    at.segmented_control(key="_w.draw_view").set_value("The convolution").run()
     assert not at.exception
     assert "2×1 + 5×2 + 8×3 = 36" in texts(at) and "[36, 33, 37, 45]" in texts(at)
     at.slider(key="draw_conv_row").set_value(0).run()
@@ -115,7 +120,7 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     assert texts(at).count("```") >= 6  # three grids: the window, the filter's weights, their products
     assert "sum of 36 products" in texts(at)  # the deeper layer's sentence: 3×3×4
     # Feature maps: a slider for the channels and one caption per conv layer.
-    at.segmented_control(key="draw_view").set_value("Feature maps").run()
+    at.segmented_control(key="_w.draw_view").set_value("Feature maps").run()
     assert at.slider(key="draw_channels").value == 6  # 8 by default, at most the widest layer's 6
     assert "conv2d" in texts(at) and "4 filters 3×3" in texts(at) and "6 filters 3×3" in texts(at)
     assert ("Right" in texts(at)) or ("Wrong" in texts(at))
@@ -149,11 +154,11 @@ def test_cifar_gets_a_test_image_picker_not_a_canvas(runs_dir):
     at.switch_page(PAGE)
     at.run()
     assert not at.exception
-    assert at.segmented_control(key="draw_source").options == ["A test image", "Upload a picture"]
+    assert at.segmented_control(key="_w.draw_source").options == ["A test image", "Upload a picture"]
     assert at.selectbox(key="draw_run_id").value == run.id
     metric = next(m for m in at.metric if m.label == "Prediction")
     assert metric.value in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-    assert at.number_input(key="draw_test_index").max == 19
+    assert at.number_input(key="_w.draw_test_index").max == 19
     # The picture mode waits for an upload with a sentence, not an error.
     at.session_state["draw_source"] = "Upload a picture"
     at.run()
