@@ -79,7 +79,7 @@ def test_settings_are_one_hyper_that_the_architecture_page_exports_and_a_reload_
     at.switch_page("app_pages/architecture.py").run()
     assert not at.exception
     [code] = [c.value for c in at.code]
-    assert "EPOCHS = 2" in code
+    assert 'parser.add_argument("--epochs", type=int, default=2)' in code and "AUGMENT = True" in code
     # A reload (same student, new browser session) gets the same settings back on the Training page.
     reloaded = open_page(owner=at.session_state["owner_id"])   # same cookie, new browser session
     assert reloaded.number_input(key="hp_epochs").value == 2 and reloaded.toggle(key="hp_augment").value
