@@ -107,7 +107,7 @@ if ss.get("draw_latest_seen") != my_runs[0].id or ss.get("draw_run_id") not in b
     ss.draw_run_id = my_runs[0].id
 model_col, source_col = st.columns(2)
 run_labels = runs.run_labels(my_runs)  # what tells these runs apart
-model_col.selectbox("Model", list(by_id), key="draw_run_id", format_func=run_labels.get,
+model_col.selectbox("Model", list(by_id), **session.bind("draw_run_id"), format_func=run_labels.get,
                     help="Your most recent run for this dataset is chosen for you; pick any other to compare.")
 run = by_id[ss.draw_run_id]
 try:
@@ -388,7 +388,7 @@ def draw_and_answer() -> None:
     """The canvas and everything that follows a stroke: a stroke reruns this, not the page."""
     st_canvas, buttons = canvas_tools()
     ss.setdefault("draw_canvas_gen", 0)
-    ss.setdefault("draw_pen", 20)
+    session.owned("draw_pen", 20)
 
     def _new_canvas() -> None:
         ss.draw_canvas_gen += 1  # only when the component's own buttons cannot be pressed
@@ -405,7 +405,7 @@ def draw_and_answer() -> None:
             else:
                 st.button("Clear", icon=":material/delete:", on_click=_new_canvas, key="draw_clear")
             with st.popover("Pen width", icon=":material/brush:"):
-                st.slider("Pen width", 5, 50, key="draw_pen", label_visibility="collapsed",
+                st.slider("Pen width", 5, 50, **session.bind("draw_pen"), label_visibility="collapsed",
                           help="Any width works: the strokes are evened out to MNIST's pen before the model "
                           "sees them.")
         with st.container(key="draw_hint"):  # app.css: not on a phone, where it would push the answer down

@@ -71,7 +71,7 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     make_run(runs_dir, dataset_name="cifar10", shape=(32, 32, 3), title="other dataset")
     at = app_test(PAGE)
     assert not at.exception
-    model_box = at.selectbox(key="draw_run_id")
+    model_box = at.selectbox(key="_w.draw_run_id")
     # Only this dataset's runs, newest first and chosen.
     assert model_box.value == newer.id and len(model_box.options) == 2
     assert model_box.options[0].startswith("newer") and model_box.options[1].startswith("older")
@@ -89,6 +89,11 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     at.switch_page(PAGE).run()
     assert at.segmented_control(key="_w.draw_source").value == "A test digit"
     assert at.number_input(key="_w.draw_test_index").value == 3
+    at.selectbox(key="_w.draw_run_id").set_value(older.id).run()
+    at.switch_page("app_pages/data.py").run()
+    at.switch_page(PAGE).run()
+    assert at.selectbox(key="_w.draw_run_id").value == older.id  # the model chosen to compare stays chosen
+    at.selectbox(key="_w.draw_run_id").set_value(newer.id).run()
     from cnnkit import datasets
 
     ds = datasets.offline_sample()
@@ -126,7 +131,7 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     assert ("Right" in texts(at)) or ("Wrong" in texts(at))
 
     # Another run can be chosen; the answer follows it.
-    at.selectbox(key="draw_run_id").set_value(older.id).run()
+    at.selectbox(key="_w.draw_run_id").set_value(older.id).run()
     assert not at.exception
     expected_old = predict.predictor_for(older).predict(datasets.to_float(ds.x_test[3:4])[0])
     assert next(m for m in at.metric if m.label == "Prediction").value == expected_old.label
@@ -155,7 +160,7 @@ def test_cifar_gets_a_test_image_picker_not_a_canvas(runs_dir):
     at.run()
     assert not at.exception
     assert at.segmented_control(key="_w.draw_source").options == ["A test image", "Upload a picture"]
-    assert at.selectbox(key="draw_run_id").value == run.id
+    assert at.selectbox(key="_w.draw_run_id").value == run.id
     metric = next(m for m in at.metric if m.label == "Prediction")
     assert metric.value in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
     assert at.number_input(key="_w.draw_test_index").max == 19
