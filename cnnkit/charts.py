@@ -35,6 +35,8 @@ BEST_COLOUR = "#7f7f7f"  # grey marker for the best epoch
 RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+# Side-by-side plots: room for the figure's title above the plots' own titles (they overlapped at 14 px+).
+_SUBPLOTS_MARGIN = dict(_MARGIN, t=80)
 
 
 CHART_TEXT_PX = 14  # the smallest chart text: ticks, legends, colour bars, cell numbers (a projector's back row)
@@ -236,7 +238,8 @@ def training_curves_figure(
         # The running line starts inside the first epoch: show the axis from 0 so it is not cut off.
         fig.update_xaxes(range=[0, max(epochs, 1) + 0.1])
     fig.update_layout(
-        title=title, margin=_MARGIN, height=380, legend=dict(orientation="h", y=-0.2), hovermode="x unified"
+        title=title, margin=_SUBPLOTS_MARGIN, height=420, legend=dict(orientation="h", y=-0.2),
+        hovermode="x unified"
     )
     return readable(fig)
 
@@ -275,7 +278,7 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
                 )
     longest = max((len(h.get("loss") or []) for h in histories.values()), default=0)
     fig.update_xaxes(title_text="epoch", dtick=1 if longest <= 20 else None)
-    fig.update_layout(title=title, margin=_MARGIN, height=420, legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(title=title, margin=_SUBPLOTS_MARGIN, height=460, legend=dict(orientation="h", y=-0.2))
     return readable(fig)
 
 

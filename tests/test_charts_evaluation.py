@@ -163,6 +163,10 @@ def test_every_chart_text_is_at_least_14_px():
         assert all(s is not None and s >= charts.CHART_TEXT_PX for s in sizes), (name, sizes)
         if layout.title.text:
             assert layout.title.font.size >= charts.CHART_TEXT_PX + 2, name
+    # side-by-side plots leave room for the figure's title above the plots' own titles
+    for name in ("curves", "compare"):
+        fig = figures[name]
+        assert fig.layout.margin.t >= 2 * (charts.CHART_TEXT_PX + 2) + 30, name
     # a figure's own larger sizes are kept (the lecturer's presentation mode)
     big = charts.class_scatter_figure(points, large=True)
     assert big.layout.font.size == 22 and big.layout.xaxis.tickfont.size == 20
