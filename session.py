@@ -359,7 +359,7 @@ def current_hyper():
             pass  # settings this version cannot read: start from the suggested ones
     if ss.get("hyper") is None or ss.get("hyper_for") != made_for:
         kept = {k: v for k, v in (ss.get("hyper") or {}).items() if k in _HYPER_KEPT_ON_SWITCH}
-        ss.hyper, ss.hyper_for = {**presets.suggested_hyper(spec).to_dict(), **kept}, made_for
+        ss.hyper, ss.hyper_for = {**presets.suggested_hyper(spec, len(ds.y_train)).to_dict(), **kept}, made_for
     return Hyper.from_dict(ss.hyper)
 
 

@@ -190,7 +190,7 @@ def time_to_accuracy(preset, ds, target: float, seed: int, label: str, budget: f
                      epochs: int | None = None, **overrides) -> Race:
     """Train `preset` with its own suggested settings (and `overrides`) through a TrainingJob (the app's code
     path, all training images, no validation split) until test accuracy reaches `target`."""
-    hyper = preset.hyper.replace(validation_split=0.0, seed=seed, epochs=epochs, **overrides)
+    hyper = preset.hyper_for(len(ds.y_train)).replace(validation_split=0.0, seed=seed, epochs=epochs, **overrides)
     x_test = datasets.to_float(ds.x_test)
     clock = accuracy_clock(x_test, ds.y_test, target, budget, label)
     job = TrainingJob(preset.spec, ds, hyper, save=False, extra_callbacks=[clock])
@@ -275,7 +275,6 @@ def bench_memory(fashion, batches: int) -> None:
           f"added {3 * 4 * u8:.0f} MB, a uint8 copy per job {3 * u8:.0f} MB)")
 
 # --- 4. the lecture preset and the cost of every preset (full MNIST) ------------------------------------------------
-SMALL_DATA = {"epochs": 8, "batch_size": 64, "augment": True}   # the lecture preset on the 4,000-digit sample
 MNIST60K_CANDIDATES = ("../shared/data/mnist_train60k.npz", "../../shared/data/mnist_train60k.npz")
 COSTS_NOTE = ("measured by bench/bench_training.py --mnist60k on the project's 2-core development machine "
               "(Intel Xeon, no GPU), shared with other jobs while measuring: treat the times as upper bounds")
@@ -444,9 +443,10 @@ def bench_mnist60k(args) -> None:
         write_costs(speeds, peak, peak_cpu)
     sample = datasets.offline_sample()
     lecture = presets.get(presets.LECTURE)
-    print(f"Lecture preset on {sample.title}, small-data recipe (batch 64, 8 epochs, augmentation), to 98 %:")
+    small = lecture.hyper_for(len(sample.y_train))
+    print(f"Lecture preset on {sample.title}, its small-data recipe ({small.describe()}), to 98 %:")
     for seed in (0, 1):
-        r = time_to_accuracy(lecture, sample, 0.98, seed, f"lecture (seed {seed})", **SMALL_DATA)
+        r = time_to_accuracy(lecture, sample, 0.98, seed, f"lecture (seed {seed})")
         got = f"{r.reached_at:.1f} s ({r.reached_cpu:.0f} CPU-s)" if r.reached_at is not None else "not reached"
         print(f"  seed {seed}: 98 % after {got}, best {r.best:.2%} in {r.epochs} epochs", flush=True)
     if args.fashion:

@@ -161,10 +161,10 @@ def cmd_train(args) -> int:
     ds = _train_dataset(args.dataset)
     if args.spec:
         spec = _read_spec_file(args.spec)
-        hyper = presets.suggested_hyper(spec)
+        hyper = presets.suggested_hyper(spec, len(ds.y_train))
     else:
         preset = presets.get(args.preset or presets.DEFAULT, ds.image_shape, ds.num_classes)
-        spec, hyper = preset.spec, preset.hyper
+        spec, hyper = preset.spec, preset.hyper_for(len(ds.y_train))
     hyper = hyper_from_args(args, hyper)
     for warning in training.training_cost_warnings(spec, hyper, len(ds.y_train)):  # refused in class mode
         print(f"warning: {warning}", file=sys.stderr)

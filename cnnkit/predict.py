@@ -268,18 +268,19 @@ class FirstModelPlan:
 
 
 def first_model_plan(dataset) -> FirstModelPlan:
-    """The fast preset on `dataset` with its own settings, and an estimate of the training time.
+    """The default (lecture) preset on `dataset` with its settings for the dataset's size, and an estimate of
+    the training time.
 
     Training costs about three forward passes per image (forward, then the gradients
     of activations and of weights); validation and the final test are forward only.
     """
     from cnnkit import presets
 
-    preset = presets.get(presets.FAST, tuple(dataset.image_shape), dataset.num_classes)
-    hyper = preset.hyper
+    preset = presets.get(presets.DEFAULT, tuple(dataset.image_shape), dataset.num_classes)
+    hyper = preset.hyper_for(len(dataset.y_train))
     n_fit, n_val = hyper.split_sizes(len(dataset.y_train))
     flops = preset.spec.summary().flops
     work = flops * (3 * n_fit * hyper.epochs + n_val * hyper.epochs + len(dataset.y_test))
     seconds = work / TRAIN_FLOPS_PER_SECOND + TRAIN_OVERHEAD_SECONDS
-    return FirstModelPlan(spec=preset.spec, hyper=hyper, title="Fast preset (quick start)",
+    return FirstModelPlan(spec=preset.spec, hyper=hyper, title="Lecture preset (quick start)",
                           seconds=seconds, images=n_fit)

@@ -144,7 +144,7 @@ def test_export_script_matches_the_page(at):
     [code] = [c.value for c in at.code]
     spec = presets.get("two_conv_dropout").spec
     assert code.strip() == codegen.script(spec, presets.get("two_conv_dropout").hyper, "mnist", title=spec.name).strip()
-    assert "LEARNING_RATE = 1.0" in code and "keras.optimizers.Adadelta(learning_rate=LEARNING_RATE)" in code
+    assert "LEARNING_RATE = 1.0\n" in code and "keras.optimizers.Adadelta(learning_rate=LEARNING_RATE)" in code
 
 
 def test_a_spec_from_another_dataset_shape_is_adapted(at):

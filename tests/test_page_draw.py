@@ -54,7 +54,7 @@ def test_no_run_offers_the_fast_preset_and_trains_it(app_test, runs_dir):
     import session
 
     job = session.job_registry().latest(at.session_state["owner_id"])
-    assert job is not None and job.title == "Fast preset (quick start)"
+    assert job is not None and job.title == "Lecture preset (quick start)"
     from cnnkit import datasets
 
     assert job.hyper == predict.first_model_plan(datasets.offline_sample()).hyper and job.state.active

@@ -54,7 +54,8 @@ def test_page_shows_settings_with_explanations_and_an_empty_state(runs_dir):
     # The cost before Start: FLOPs per image × images × epochs, a time on this server, the wait.
     assert re.search(r"MFLOPs per image × 3,600 training images × \d+ epochs? ≈ .* on this server", t), t
     assert "it starts at once" in t
-    default = presets.get(presets.DEFAULT).hyper                       # the default preset's own settings
+    # the default preset's own settings for a dataset this size (the offline sample: its small-data recipe)
+    default = presets.get(presets.DEFAULT).hyper_for(4000)
     assert at.selectbox(key="hp_optimizer").value == default.optimizer == "adam"
     assert at.number_input(key="hp_lr").value == default.learning_rate
     assert at.radio(key="hp_lr_schedule").value == default.lr_schedule == "cosine"

@@ -101,6 +101,13 @@ def test_lecture_preset_downsamples_first_and_is_the_default():
     assert (p.hyper.optimizer, p.hyper.learning_rate, p.hyper.lr_schedule, p.hyper.batch_size, p.hyper.epochs,
             p.hyper.augment) == \
         ("adam", 0.005, "cosine", 128, 2, False)
+    # On a small dataset it suggests its small-data recipe; a full-size one (or an unknown size) gets the recipe.
+    small = p.small_data
+    assert (small.batch_size, small.epochs, small.augment) == (64, 5, True)
+    assert p.hyper_for(4000) == presets.suggested_hyper(p.spec, 4000) == small
+    assert p.hyper_for(60_000) == presets.suggested_hyper(p.spec, 60_000) == presets.suggested_hyper(p.spec) == p.hyper
+    fast = presets.get(presets.FAST)
+    assert fast.small_data is None and fast.hyper_for(4000) == fast.hyper
 
 
 def test_cost_table_has_every_preset_with_its_flops_and_measured_speed(monkeypatch, tmp_path):
