@@ -466,10 +466,6 @@ class JobCost:
     cap_seconds: float | None   # the class's cap per job, if any
     advice: str | None          # how to fit under the cap, when over it
 
-    @property
-    def fits(self) -> bool:
-        return self.advice is None
-
     def words(self) -> str:
         basis = (f"measured on {self.measured_jobs} job{'s' if self.measured_jobs != 1 else ''} here"
                  if self.measured_jobs else "until a job has finished here, a typical 2-core server's speed")
@@ -841,11 +837,6 @@ class JobRegistry:
         """How many of this student's jobs are queued or running."""
         with self._lock:
             return sum(1 for j in self._jobs.values() if j.owner == owner and j._final is None)
-
-    def latest(self, owner: str | None) -> Job | None:
-        with self._lock:
-            mine = [j for j in self._jobs.values() if j.owner == owner]
-        return max(mine, key=lambda j: j.created) if mine else None
 
     def jobs(self) -> list[Job]:
         with self._lock:

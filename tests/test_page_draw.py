@@ -53,7 +53,7 @@ def test_no_run_offers_the_fast_preset_and_trains_it(app_test, runs_dir):
     assert "is training on MNIST digits" in texts(at)
     import session
 
-    job = session.job_registry().latest(at.session_state["owner_id"])
+    job = session.job_registry().active_job(at.session_state["owner_id"])
     assert job is not None and job.title == "Lecture preset (quick start)"
     from cnnkit import datasets
 
