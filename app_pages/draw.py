@@ -284,6 +284,14 @@ def show_why(prepared: drawing.PreparedImage, prediction: predict.Prediction) ->
                    "what in the drawing speaks for it — often nothing, or a single stroke.")
 
 
+def _pick_cell(shape: tuple[int, int]) -> None:
+    """A click on the feature map: its cell becomes the position the arithmetic is shown for."""
+    event = ss.get("draw_conv_map")
+    cell = charts.picked_cell(event.selection.points if event else [], shape)
+    if cell is not None:
+        ss.draw_conv_row, ss.draw_conv_col = cell
+
+
 def show_convolution(prepared: drawing.PreparedImage) -> None:
     model = predictor.model
     convs = explain.conv_layers(model)
@@ -313,6 +321,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     channel = pick[0].number_input("Filter", 1, c, key="draw_conv_channel") - 1
     row = pick[1].slider("Row", 0, h - 1, key="draw_conv_row")
     col = pick[2].slider("Column", 0, w - 1, key="draw_conv_col")
+    st.caption("Click a cell of the feature map (or move the sliders) to see how its number is computed.")
     a = explain.conv_arithmetic(model, prepared.x, row, col, channel, layer=0)
     kh, kw, cin = a.kernel.shape
     pictures = st.columns(2)
@@ -320,9 +329,11 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
         st.image(explain.mark(prepared.display, a.origin, (kh, kw), 6),
                  caption=f"The input: the {kh}×{kw} window at row {a.origin[0]}, column {a.origin[1]}", width=SEEN)
     with pictures[1]:
-        tile = maps[0].tiles(channel + 1)[channel]
-        st.image(explain.mark(tile, (row, col), (1, 1), max(1, SEEN // max(h, w))),
-                 caption=f"Filter #{channel + 1}'s feature map: the number at ({row}, {col})", width=SEEN)
+        # The page owns the position: a click on the map moves the sliders' values, the sliders move the frame.
+        st.plotly_chart(charts.feature_map_figure(fm[..., channel], (row, col), size=SEEN + 84),
+                        key="draw_conv_map", on_select=lambda: _pick_cell((h, w)), selection_mode="points",
+                        config={"displayModeBar": False}, width="content")
+        st.caption(f"Filter #{channel + 1}'s feature map: the number at ({row}, {col}), framed")
     for ch in range(cin):
         grids = st.columns(3)
         suffix = f" (input channel {ch + 1})" if cin > 1 else ""

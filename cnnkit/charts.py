@@ -463,3 +463,55 @@ def probability_figure(
         showlegend=False,
     )
     return readable(fig)
+
+
+# --- one feature map, clickable (draw page's convolution) ------------------------------------------
+def feature_map_figure(values: np.ndarray, picked: tuple[int, int] | None = None, size: int = 252,
+                       title: str | None = None) -> go.Figure:
+    """One feature map (H, W) as a grid of square cells, grey by value (black 0, white its maximum), the
+    `picked` (row, column) framed in red; hovering a cell says its position and number.
+
+    The cells are markers, not a heatmap, because a click on a marker is reported as a selected point
+    (x = column, y = row; `picked_cell` reads it back) and a click on a heatmap is not.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2 or not v.size:
+        raise ValueError(f"a feature map is one (rows, columns) array, not shape {v.shape}")
+    h, w = v.shape
+    rows, cols = np.divmod(np.arange(h * w), w)
+    margin = 4
+    cell = (size - 2 * margin) / max(h, w)
+    low, high = min(0.0, float(v.min())), float(v.max())
+    fig = go.Figure(go.Scatter(
+        x=cols, y=rows, mode="markers", customdata=v.ravel(),
+        marker=dict(symbol="square", size=cell, color=v.ravel(), colorscale="gray", cmin=low,
+                    cmax=high if high > low else low + 1.0, line=dict(width=0)),
+        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)),
+        hovertemplate="row %{y}, column %{x}: %{customdata:.4f}<extra></extra>", showlegend=False))
+    if picked is not None:
+        r, c = picked
+        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                      line=dict(color="rgb(230, 40, 40)", width=max(2, int(cell // 4))))
+    axis = dict(showgrid=False, zeroline=False, showticklabels=False, fixedrange=True, ticks="")
+    fig.update_layout(
+        width=size, height=size + (30 if title else 0), margin=dict(l=margin, r=margin, b=margin,
+                                                                    t=margin + (30 if title else 0)),
+        title=dict(text=title, font=dict(size=14)) if title else None,
+        xaxis=dict(axis, range=[-0.5, w - 0.5]), yaxis=dict(axis, range=[h - 0.5, -0.5]),
+        plot_bgcolor="white", dragmode=False, hovermode="closest",
+    )
+    return readable(fig)
+
+
+def picked_cell(points: Sequence[Mapping], shape: tuple[int, int]) -> tuple[int, int] | None:
+    """The (row, column) a student clicked on `feature_map_figure`: the last of a chart selection's points
+    that lies on the (rows, columns) map, or None when none does (an emptied selection, say)."""
+    h, w = shape
+    for point in reversed(list(points)):
+        x, y = point.get("x"), point.get("y")
+        if x is None or y is None:
+            continue
+        r, c = int(round(float(y))), int(round(float(x)))
+        if 0 <= r < h and 0 <= c < w:
+            return r, c
+    return None

@@ -171,6 +171,53 @@ def test_draw_a_digit_then_clear(app_server, runs_dir, browser_page, tmp_path):
     assert page.evaluate(SHOWN_JS) is None
 
 
+# Where cell (row, column) of the clickable feature map is on the page, and where its red frame is.
+CELL_JS = """([row, col]) => {
+  const gd = document.querySelector('.st-key-draw_conv_map .js-plotly-plot');
+  if (!gd || !gd._fullLayout) return null;
+  const L = gd._fullLayout, box = gd.getBoundingClientRect(), frame = (gd.layout.shapes || [])[0];
+  return {x: box.left + L._size.l + L.xaxis.l2p(col), y: box.top + L._size.t + L.yaxis.l2p(row),
+          frame: frame ? [(frame.y0 + frame.y1) / 2, (frame.x0 + frame.x1) / 2] : null};
+}"""
+
+
+def slider_value(page, key: str) -> int:
+    return int(page.locator(f".st-key-{key} input[type='range']").input_value())
+
+
+def test_clicking_the_feature_map_picks_the_position_worked_out(app_server, runs_dir, browser_page):
+    make_run(runs_dir, title="browser model")  # its first layer: 4 filters 3×3, valid → 26×26 maps
+    page = browser_page
+    canvas = open_draw_page(page, app_server)
+    box = canvas.bounding_box()
+    replay(page, box, [(56, 56), (168, 56)])
+    page.wait_for_timeout(300)
+    replay(page, box, [(168, 56), (98, 210)])
+    assert answered(page, 2) is not None
+    page.get_by_text("The convolution", exact=True).click()
+    page.locator(".st-key-draw_conv_map").scroll_into_view_if_needed()  # plotly draws it once it is in view
+    page.wait_for_function(f"({CELL_JS})([0, 0]) !== null")
+    wait_idle(page)
+
+    for row, col in [(5, 20), (24, 1)]:
+        cell = page.evaluate(CELL_JS, [row, col])
+        page.mouse.click(cell["x"], cell["y"])
+        page.wait_for_function(f"({CELL_JS})([{row}, {col}]).frame?.join() === '{row},{col}'")
+        wait_idle(page)
+        # The sliders follow the click, and the arithmetic is worked out for that cell.
+        assert (slider_value(page, "draw_conv_row"), slider_value(page, "draw_conv_col")) == (row, col)
+        done = page.get_by_text(re.compile(r"feature map holds at")).first.inner_text()
+        assert f"at ({row}, {col})" in done
+        shown, computed = re.search(r"= (-?[\d.]+), .*computed (-?[\d.]+)\)", done).groups()
+        assert shown == computed
+
+    # And the other way: a slider moves the frame on the map.
+    page.locator(".st-key-draw_conv_col input[type='range']").press("ArrowRight")
+    page.wait_for_function(f"({CELL_JS})([24, 2]).frame?.join() === '24,2'")
+    wait_idle(page)
+    assert "at (24, 2)" in page.get_by_text(re.compile(r"feature map holds at")).first.inner_text()
+
+
 @pytest.mark.parametrize("load", ["idle", "two CPU hogs"])
 def test_forty_handwritten_digits_every_stroke_reaches_the_model(load, digits_run, app_server, runs_dir,
                                                                  browser_page, tmp_path):

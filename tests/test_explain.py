@@ -88,6 +88,40 @@ def test_shown_arithmetic_equals_the_models_activation(models):
     assert checked > 100
 
 
+def test_a_click_on_the_feature_map_picks_the_position_worked_out(models):
+    """The draw page's clickable feature map: the cell a click reports is the (row, column) whose
+    arithmetic is shown, and the figure's number there is the model's own activation."""
+    from cnnkit import charts
+
+    rng = np.random.default_rng(2)
+    for name in ("same, relu", "valid, stride 2, even kernel"):
+        model = models[name]
+        p = predict.Predictor(model)
+        x = rng.uniform(0, 1, p.input_shape).astype("float32")
+        fm = p.feature_maps(x)[0].activations
+        h, w, c = fm.shape
+        for _ in range(5):
+            ch = int(rng.integers(c))
+            fig = charts.feature_map_figure(fm[..., ch], picked=(0, 0))
+            cells = fig.data[0]
+            k = int(rng.integers(h * w))
+            # What Streamlit reports for a click on marker k (plotly's point fields; x is the column).
+            click = {"curve_number": 0, "point_index": k, "x": cells.x[k], "y": cells.y[k]}
+            row, col = charts.picked_cell([click], (h, w))
+            assert (row, col) == divmod(k, w), name
+            assert cells.customdata[k] == pytest.approx(float(fm[row, col, ch]))
+            a = explain.conv_arithmetic(model, x, row, col, ch)
+            assert a.value == pytest.approx(float(cells.customdata[k]), abs=1e-5), (name, row, col, ch)
+        # The frame marks the picked cell; an emptied selection or a point off the map picks nothing.
+        frame = charts.feature_map_figure(fm[..., 0], picked=(2, 3)).layout.shapes[0]
+        assert (frame.x0 + frame.x1) / 2 == 3 and (frame.y0 + frame.y1) / 2 == 2
+    assert charts.picked_cell([], (5, 5)) is None
+    assert charts.picked_cell([{"x": 7, "y": 1}], (5, 5)) is None
+    assert charts.picked_cell([{"x": 1, "y": 2}, {"x": 4.0, "y": 0.0}], (5, 5)) == (0, 4)  # the last click
+    with pytest.raises(ValueError):
+        charts.feature_map_figure(np.zeros((3, 3, 2)))
+
+
 def test_padding_same_window_hangs_over_the_edge(models):
     model = models["same, relu"]
     x = np.ones((28, 28, 1), dtype="float32")
