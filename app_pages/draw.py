@@ -311,16 +311,16 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     st.markdown(f"**{first.name}'s {c} learned filters** (bright = positive weight, dark = negative):")
     filters = explain.filter_images(model, 0)
     st.image([drawing.enlarge(f, 40) for f in filters[:32]], caption=[f"#{i + 1}" for i in range(min(32, c))])
-    ss.setdefault("draw_conv_channel", 1)
-    ss["draw_conv_channel"] = min(int(ss.draw_conv_channel), c)
+    # The page owns filter and position (session.bind): a click on the map and the sliders both edit them.
+    ss["draw_conv_channel"] = min(int(session.owned("draw_conv_channel", 1)), c)
     if (ss.get("draw_conv_row") is None or ss.draw_conv_row >= h
             or ss.get("draw_conv_col") is None or ss.draw_conv_col >= w):
         r, col = np.unravel_index(int(np.argmax(fm[..., ss.draw_conv_channel - 1])), (h, w))
         ss.draw_conv_row, ss.draw_conv_col = int(r), int(col)
     pick = st.columns(3)
-    channel = pick[0].number_input("Filter", 1, c, key="draw_conv_channel") - 1
-    row = pick[1].slider("Row", 0, h - 1, key="draw_conv_row")
-    col = pick[2].slider("Column", 0, w - 1, key="draw_conv_col")
+    channel = pick[0].number_input("Filter", 1, c, **session.bind("draw_conv_channel")) - 1
+    row = pick[1].slider("Row", 0, h - 1, **session.bind("draw_conv_row"))
+    col = pick[2].slider("Column", 0, w - 1, **session.bind("draw_conv_col"))
     st.caption("Click a cell of the feature map (or move the sliders) to see how its number is computed.")
     a = explain.conv_arithmetic(model, prepared.x, row, col, channel, layer=0)
     kh, kw, cin = a.kernel.shape
@@ -329,7 +329,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
         st.image(explain.mark(prepared.display, a.origin, (kh, kw), 6),
                  caption=f"The input: the {kh}×{kw} window at row {a.origin[0]}, column {a.origin[1]}", width=SEEN)
     with pictures[1]:
-        # The page owns the position: a click on the map moves the sliders' values, the sliders move the frame.
+        # A click sets the page's row and column (the sliders follow); the sliders move the frame.
         st.plotly_chart(charts.feature_map_figure(fm[..., channel], (row, col), size=SEEN + 84),
                         key="draw_conv_map", on_select=lambda: _pick_cell((h, w)), selection_mode="points",
                         config={"displayModeBar": False}, width="content")

@@ -181,8 +181,8 @@ CELL_JS = """([row, col]) => {
 }"""
 
 
-def slider_value(page, key: str) -> int:
-    return int(page.locator(f".st-key-{key} input[type='range']").input_value())
+def slider(page, label: str):
+    return page.locator("[data-testid='stSlider']").filter(has_text=label).locator("input[type='range']")
 
 
 def test_clicking_the_feature_map_picks_the_position_worked_out(app_server, runs_dir, browser_page):
@@ -205,14 +205,14 @@ def test_clicking_the_feature_map_picks_the_position_worked_out(app_server, runs
         page.wait_for_function(f"({CELL_JS})([{row}, {col}]).frame?.join() === '{row},{col}'")
         wait_idle(page)
         # The sliders follow the click, and the arithmetic is worked out for that cell.
-        assert (slider_value(page, "draw_conv_row"), slider_value(page, "draw_conv_col")) == (row, col)
+        assert (int(slider(page, "Row").input_value()), int(slider(page, "Column").input_value())) == (row, col)
         done = page.get_by_text(re.compile(r"feature map holds at")).first.inner_text()
         assert f"at ({row}, {col})" in done
         shown, computed = re.search(r"= (-?[\d.]+), .*computed (-?[\d.]+)\)", done).groups()
         assert shown == computed
 
     # And the other way: a slider moves the frame on the map.
-    page.locator(".st-key-draw_conv_col input[type='range']").press("ArrowRight")
+    slider(page, "Column").press("ArrowRight")
     page.wait_for_function(f"({CELL_JS})([24, 2]).frame?.join() === '24,2'")
     wait_idle(page)
     assert "at (24, 2)" in page.get_by_text(re.compile(r"feature map holds at")).first.inner_text()

@@ -113,9 +113,9 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     at.segmented_control(key="_w.draw_view").set_value("The convolution").run()
     assert not at.exception
     assert "2×1 + 5×2 + 8×3 = 36" in texts(at) and "[36, 33, 37, 45]" in texts(at)
-    at.slider(key="draw_conv_row").set_value(0).run()
-    at.slider(key="draw_conv_col").set_value(25).run()
-    at.number_input(key="draw_conv_channel").set_value(3).run()
+    at.slider(key="_w.draw_conv_row").set_value(0).run()
+    at.slider(key="_w.draw_conv_col").set_value(25).run()
+    at.number_input(key="_w.draw_conv_channel").set_value(3).run()
     assert not at.exception
     import re
 
