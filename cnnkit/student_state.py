@@ -52,7 +52,7 @@ def load(owner: str | None, root: Path | None = None) -> dict[str, Any]:
         if p.stat().st_size > MAX_BYTES:
             return {}
         data = json.loads(p.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):   # RecursionError: nested deeper than Python's stack
         return {}
     if not isinstance(data, dict):
         return {}

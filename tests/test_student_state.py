@@ -37,6 +37,8 @@ def test_hostile_ids_and_damage_never_escape_or_crash(runs_dir, tmp_path):
     assert student_state.load("dmg") == {}
     (student_state.state_dir() / "dmg.json").write_text("[1, 2]")
     assert student_state.load("dmg") == {}
+    (student_state.state_dir() / "dmg.json").write_text("[" * 100_000 + "]" * 100_000)  # deeper than Python recurses
+    assert student_state.load("dmg") == {}
     assert not student_state.save("big", {"spec": {"layers": ["x" * 1000] * 300}})
     assert student_state.load("big") == {} and not student_state.save("", {"dataset": "mnist"})
     with pytest.raises(KeyError):
