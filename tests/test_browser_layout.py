@@ -2,9 +2,9 @@
 
 For each page and viewport the test takes a full-page screenshot (under pytest's tmp dir, and
 under $CNNKIT_SHOTS_DIR when set) and fails when
-- an element's text is clipped: a label, a table cell, a button, a tab or a metric whose content is
-  wider than its box while its overflow is hidden (scrollWidth > clientWidth), or a data grid that
-  needs a horizontal scroll to show all its columns;
+- an element's text is clipped: a label, a table cell, a button, a tab, a metric or a chosen item of a
+  multiselect whose content is wider than its box while its overflow is hidden (scrollWidth >
+  clientWidth), or a data grid that needs a horizontal scroll to show all its columns;
 - text in the page's HTML or in a chart (plotly SVG) is smaller than 14 px;
 - the page is wider than the viewport (a sideways scroll on a phone);
 - on the phone, after a digit is drawn, the draw page's prediction is not on the first screen (the
@@ -49,6 +49,7 @@ CHECK_JS = r"""
   const main = document.querySelector("[data-testid='stMain']") || document.body;
   const sel = ["label", "[data-testid='stWidgetLabel']", "th", "td", "button", "[role='tab']",
                "[data-testid='stMetricValue']", "[data-testid='stMetricLabel']", "[data-testid='stPageLink'] a",
+               "[data-testid='stMultiSelect'] [data-tag]",
                "[data-testid='stMarkdownContainer'] p"].join(",");
   for (const el of main.querySelectorAll(sel)) {
     if (!visible(el) || !(el.innerText || '').trim()) continue;
