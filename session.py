@@ -153,12 +153,39 @@ def settle_imports() -> bool:
     mark = "keras" if "keras" in sys.modules else "app"
     if mark in _SETTLED:
         return False
+    if mark == "keras":
+        keep_keras_state()
     gc.collect()  # what is garbage now goes first: frozen objects are never collected
     gc.freeze()
     _SETTLED.add(mark)
     if mark == "keras":
         _SETTLED.add("app")
     return True
+
+
+def keep_keras_state() -> None:
+    """Stop Streamlit from clearing Keras's session after every script run, in this process only.
+
+    Streamlit's `_clean_problem_modules` calls `keras.backend.clear_session()` after every script run of every
+    student, fragments included. That replaces Keras's per-thread state objects for *all* threads, clears
+    TensorFlow's kernel cache and runs a full garbage collection. The web process never trains (jobs run on
+    Dask workers), but it evaluates and predicts: a clear in the middle of another student's evaluation
+    could break it ("Only input tensors may be passed as positional arguments" was seen once), and every
+    prediction after a clear rebuilt its kernels. Calls from anywhere else still clear as before.
+    """
+    backend = getattr(sys.modules.get("keras"), "backend", None)
+    original = getattr(backend, "clear_session", None)
+    if original is None or getattr(original, "kept_for_streamlit", False):
+        return
+
+    def clear_session(*args, **kwargs):
+        if sys._getframe(1).f_code.co_name == "_clean_problem_modules":
+            return None
+        return original(*args, **kwargs)
+
+    clear_session.kept_for_streamlit = True
+    clear_session.__doc__ = original.__doc__
+    backend.clear_session = clear_session
 
 
 def owner_id() -> str:

@@ -148,3 +148,22 @@ def test_the_web_process_hides_its_libraries_from_the_collector_once_per_new_lib
         assert session.settle_imports() is False
     finally:
         gc.unfreeze()
+
+
+def test_streamlit_no_longer_clears_keras_state_under_another_students_evaluation():
+    # Streamlit clears Keras's session after every script run; in the web process that would reset the
+    # per-thread state of every thread (another student's evaluation included) and drop TensorFlow's kernels.
+    import keras
+    from keras.src.backend.common import global_state
+    from streamlit.runtime.scriptrunner import script_runner
+
+    import session
+
+    session.keep_keras_state()
+    session.keep_keras_state()                                  # once is enough; a second call changes nothing
+    assert keras.backend.clear_session.kept_for_streamlit
+    before = global_state.GLOBAL_STATE_TRACKER
+    script_runner._clean_problem_modules()                      # what Streamlit runs after every script run
+    assert global_state.GLOBAL_STATE_TRACKER is before
+    keras.backend.clear_session(free_memory=False)              # anyone else still clears
+    assert global_state.GLOBAL_STATE_TRACKER is not before
