@@ -37,6 +37,13 @@ st.markdown(f"**Model:** {spec.name or 'your model'} · {len(spec.layers)} layer
 active = job is not None and job.state.active   # poll only while the job is queued or running
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _curves(job_key: str, run_path: str | None, sizes: tuple, _history, _running):
+    """One figure per computation and progress: students who share a computation share its figure. Building a
+    plotly figure costs the server 0.1–0.5 s of CPU, and every student's panel polls once a second."""
+    return charts.training_curves_figure(_history, title="Loss and accuracy", running=_running)
+
+
 @st.fragment(run_every=POLL_SECONDS if active else None)
 def live_panel(polling: bool) -> None:
     job = session.current_job()
@@ -83,8 +90,8 @@ def live_panel(polling: bool) -> None:
     if snap.overfitting:
         st.warning(snap.overfitting, icon=":material/trending_up:")
     if snap.history.get("loss") or snap.running_points:
-        st.plotly_chart(charts.training_curves_figure(snap.history, title="Loss and accuracy",
-                                                      running=snap.running_points), key="live_curves")
+        sizes = (tuple(sorted((k, len(v)) for k, v in snap.history.items())), len(snap.running_points))
+        st.plotly_chart(_curves(job.key, snap.run_path, sizes, snap.history, snap.running_points), key="live_curves")
         st.caption("Thin line: training loss and accuracy as the batches go by (smoothed). Points: each "
                    "epoch's training and validation figures; validation is measured once per epoch.")
     elif snap.active:
