@@ -9,11 +9,12 @@ get a test-image picker and an upload instead of the canvas. With no model yet, 
 offers to train the fast preset in the background.
 
 The canvas and the answer live in one fragment: a stroke reruns only them (and the view
-that is open), never the whole page. Two workarounds for streamlit-drawable-canvas 0.13
+that is open), never the whole page. Three workarounds for streamlit-drawable-canvas 0.13
 live here (see `canvas_tools`): its floating toolbar is hidden, because while invisible it
-still swallows strokes that start in the canvas's top band, and Clear/Undo press the
+still swallows strokes that start in the canvas's top band; Clear/Undo press the
 component's own buttons in the browser, because a Clear that remounts the canvas through a
-new key loses the strokes drawn before the new canvas arrives.
+new key loses the strokes drawn before the new canvas arrives; and pen up presses its
+"Update the app" button, because on its own it waits 200 ms before sending a stroke.
 """
 
 from __future__ import annotations
@@ -155,26 +156,43 @@ BUTTONS_CSS = """
 # Clear and Undo act in the browser, on the canvas that is there, at once: the component resets (or
 # steps back) and sends its new drawing itself, so a stroke drawn right after Clear lands on the same,
 # already empty canvas. Should a later version of the component rename its buttons, the press is
-# reported back and the page falls back to a new canvas key.
+# reported back and the page falls back to a new canvas key. The same script presses the component's
+# "Update the app" button at pen up, which saves the 200 ms the component waits before sending a stroke.
 BUTTONS_JS = """
 export default function (component) {
   const { parentElement, setTriggerValue } = component;
+  const buttonsOf = (label) => [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+    .map((host) => host.shadowRoot && host.shadowRoot.querySelector(`.dc-toolbar button[aria-label="${label}"]`))
+    .filter(Boolean);
   const press = (event) => {
     const button = event.target.closest("button[data-canvas-action]");
     if (!button) return;
-    let pressed = false;
-    for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
-      const target = host.shadowRoot && host.shadowRoot.querySelector(
-        `.dc-toolbar button[aria-label="${button.dataset.canvasAction}"]`);
-      if (target && !target.disabled) { target.click(); pressed = true; }
-      else if (target) { pressed = true; }
-    }
-    if (!pressed) setTriggerValue("fallback", button.dataset.name);
+    const targets = buttonsOf(button.dataset.canvasAction);
+    for (const target of targets) if (!target.disabled) target.click();
+    if (!targets.length) setTriggerValue("fallback", button.dataset.name);
   };
-  if (parentElement.__cnnlabPress) parentElement.removeEventListener("click", parentElement.__cnnlabPress);
-  parentElement.__cnnlabPress = press;
+  // Pen up on the canvas: send the drawing now, not after the component's 200 ms wait for more. Pressed
+  // in a later task, so the canvas has finished the stroke (its own pen-up handlers run in this event).
+  let drawing = false;
+  const onCanvas = (event) => event.composedPath().some((el) => el.classList && el.classList.contains("upper-canvas"));
+  const down = (event) => { drawing = onCanvas(event); };
+  const up = () => {
+    if (!drawing) return;
+    drawing = false;
+    setTimeout(() => buttonsOf("Update the app with this drawing").forEach((b) => b.click()), 0);
+  };
+  const listeners = [["mousedown", down], ["touchstart", down], ["mouseup", up], ["touchend", up]];
+  // Streamlit calls this again on every rerun without the previous cleanup: one set of listeners at a time.
+  if (window.__cnnlabCanvas) window.__cnnlabCanvas();
   parentElement.addEventListener("click", press);
-  return () => { parentElement.removeEventListener("click", press); delete parentElement.__cnnlabPress; };
+  for (const [type, fn] of listeners) window.addEventListener(type, fn, true);
+  const cleanup = () => {
+    parentElement.removeEventListener("click", press);
+    for (const [type, fn] of listeners) window.removeEventListener(type, fn, true);
+    if (window.__cnnlabCanvas === cleanup) delete window.__cnnlabCanvas;
+  };
+  window.__cnnlabCanvas = cleanup;
+  return cleanup;
 }
 """
 
