@@ -373,6 +373,8 @@ def _batch_function(model: Any, image_shape: tuple[int, ...]) -> Callable[[np.nd
     import keras
     import tensorflow as tf
 
+    from cnnkit.keras_guard import guarded
+
     # The cache is keyed weakly by the model, so the function must not hold the model strongly either;
     # once traced it holds only the model's variables.
     model_ref = weakref.ref(model)
@@ -388,8 +390,15 @@ def _batch_function(model: Any, image_shape: tuple[int, ...]) -> Callable[[np.nd
         as_logits = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
         return outputs, as_probs, as_logits
 
+    traced = threading.Event()
+
     def fn(images: np.ndarray, labels: np.ndarray) -> tuple:
-        probs, a, b = graph(images, labels)
+        if traced.is_set():
+            probs, a, b = graph(images, labels)
+        else:
+            with guarded():  # the first call traces the graph: no clear_session in the middle of it
+                probs, a, b = graph(images, labels)
+            traced.set()
         return probs.numpy(), a.numpy(), b.numpy()
 
     with _batch_lock:
@@ -484,8 +493,11 @@ def load_model_file(data: bytes, filename: str = "model.keras") -> Any:
             )
         import keras
 
+        from cnnkit.keras_guard import guarded
+
         try:
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
+            with guarded():  # no clear_session of another session in the middle of the load
+                return keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as err:  # Keras raises ValueError/TypeError/KeyError/OSError for bad content
             text = str(err)
             if "Lambda" in text or "safe_mode" in text:

@@ -113,8 +113,11 @@ def _load_model_cached(path: Path):
         if key not in _model_cache:
             import keras
 
+            from cnnkit.keras_guard import guarded
+
             try:
-                _model_cache[key] = keras.saving.load_model(path, safe_mode=True, compile=True)
+                with guarded():  # another session's clear_session must not run in the middle of the load
+                    _model_cache[key] = keras.saving.load_model(path, safe_mode=True, compile=True)
             except Exception as err:  # a damaged or foreign file: say so instead of a traceback
                 raise RunError(f"The model file {path} could not be loaded ({type(err).__name__}). "
                                "Train the model again or delete this run.") from None
