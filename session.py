@@ -179,8 +179,13 @@ def keep_keras_state() -> None:
         return
 
     def clear_session(*args, **kwargs):
-        if sys._getframe(1).f_code.co_name == "_clean_problem_modules":
-            return None
+        caller = sys._getframe(1)
+        for _ in range(4):   # Streamlit's cleanup, maybe through another wrapper (cnnkit.keras_guard)
+            if caller is None:
+                break
+            if caller.f_code.co_name == "_clean_problem_modules":
+                return None
+            caller = caller.f_back
         return original(*args, **kwargs)
 
     clear_session.kept_for_streamlit = True

@@ -158,10 +158,12 @@ def test_streamlit_no_longer_clears_keras_state_under_another_students_evaluatio
     from streamlit.runtime.scriptrunner import script_runner
 
     import session
+    from cnnkit import keras_guard
 
     session.keep_keras_state()
     session.keep_keras_state()                                  # once is enough; a second call changes nothing
     assert keras.backend.clear_session.kept_for_streamlit
+    keras_guard.install()       # another wrapper around it (in either order) must not hide Streamlit's call
     before = global_state.GLOBAL_STATE_TRACKER
     script_runner._clean_problem_modules()                      # what Streamlit runs after every script run
     assert global_state.GLOBAL_STATE_TRACKER is before
