@@ -1109,7 +1109,8 @@ class JobRegistry:
             try:
                 self._client.restart_workers([worker], timeout=RECYCLE_SECONDS, raise_for_error=False)
             except Exception:
-                log.exception("cnnkit: recycling worker %s", worker)
+                if not self._closed:   # a registry closing with its cluster cuts a recycling short: no news
+                    log.exception("cnnkit: recycling worker %s", worker)
             finally:
                 with self._lock:
                     self._recycling.discard(worker)
