@@ -7,6 +7,7 @@ per process with `st.cache_resource` and shared read-only by every session.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -178,6 +179,7 @@ def keep_keras_state() -> None:
     if original is None or getattr(original, "kept_for_streamlit", False):
         return
 
+    @functools.wraps(original)   # keeps what other wrappers marked on it (cnnkit.keras_guard's cnnkit_guarded)
     def clear_session(*args, **kwargs):
         caller = sys._getframe(1)
         for _ in range(4):   # Streamlit's cleanup, maybe through another wrapper (cnnkit.keras_guard)
@@ -189,7 +191,6 @@ def keep_keras_state() -> None:
         return original(*args, **kwargs)
 
     clear_session.kept_for_streamlit = True
-    clear_session.__doc__ = original.__doc__
     backend.clear_session = clear_session
 
 

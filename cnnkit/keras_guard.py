@@ -11,6 +11,7 @@ loads, never during one. Nothing here knows about Streamlit.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,12 +30,12 @@ def install() -> None:
     with LOCK:
         original = keras.backend.clear_session
         if not getattr(original, "cnnkit_guarded", False):
+            @functools.wraps(original)   # keeps what other wrappers marked on it
             def clear_session(*args, **kwargs):
                 with LOCK:
                     return original(*args, **kwargs)
 
             clear_session.cnnkit_guarded = True
-            clear_session.__doc__ = original.__doc__
             keras.backend.clear_session = clear_session
         _installed = True
 
