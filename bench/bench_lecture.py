@@ -292,6 +292,13 @@ def batch_of_jobs(reg, ds, n: int, seed0: int) -> float:
     return time.time() - t
 
 
+
+def warm_then_time(reg, ds, n_workers: int, n_jobs: int, seed: int) -> tuple[float, int]:
+    """Warm every worker with one job each (TensorFlow import, first graph), then time `n_jobs` distinct jobs;
+    returns the seconds and the next unused seed."""
+    batch_of_jobs(reg, ds, n_workers, seed)
+    return batch_of_jobs(reg, ds, n_jobs, seed + 100), seed + 200
+
 def throughput(n_jobs: int, work: Path, embedded: bool = True) -> None:
     from cnnkit import datasets, jobs
 
@@ -303,10 +310,7 @@ def throughput(n_jobs: int, work: Path, embedded: bool = True) -> None:
         client = jobs.connect(n_workers=n)
         client.wait_for_workers(n, timeout=300)
         reg = jobs.JobRegistry(client, runs_root=work / f"tp-{n}")
-        batch_of_jobs(reg, ds, n, seed)                # warm every worker (TensorFlow import, first graph)
-        seed += 100
-        secs = batch_of_jobs(reg, ds, n_jobs, seed)
-        seed += 100
+        secs, seed = warm_then_time(reg, ds, n, n_jobs, seed)
         rates[f"embedded, {n} worker{'s' if n > 1 else ''}"] = n_jobs / secs * 60
         print(f"embedded LocalCluster, {n} worker process(es): {n_jobs} jobs in {secs:.0f} s = "
               f"{n_jobs / secs * 60:.2f} jobs/min")
@@ -337,10 +341,7 @@ def throughput(n_jobs: int, work: Path, embedded: bool = True) -> None:
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             client.wait_for_workers(n, timeout=300)
             reg = jobs.JobRegistry(client, runs_root=work / f"tp-ext-{n}")
-            batch_of_jobs(reg, ds, n, seed)
-            seed += 100
-            secs = batch_of_jobs(reg, ds, n_jobs, seed)
-            seed += 100
+            secs, seed = warm_then_time(reg, ds, n, n_jobs, seed)
             rates[f"dask scheduler + {n} dask worker"] = n_jobs / secs * 60
             print(f"`dask scheduler` + {n} separate `dask worker` process(es): {n_jobs} jobs in {secs:.0f} s = "
                   f"{n_jobs / secs * 60:.2f} jobs/min")

@@ -127,6 +127,15 @@ def _keras_convnet(n: int) -> list[LayerSpec]:
     ]
 
 
+def _conv_bn_relu(filters: int, **conv: int) -> list[LayerSpec]:
+    """Conv2D 3×3 "same" without bias (BatchNormalization's beta does that job) → BatchNormalization → ReLU."""
+    return [
+        L("Conv2D", filters=filters, kernel_size=3, padding="same", activation="linear", use_bias=False, **conv),
+        L("BatchNormalization", momentum=0.9),
+        L("ReLU"),
+    ]
+
+
 def _fast(n: int) -> list[LayerSpec]:
     # Convolutions without bias: BatchNormalization's beta does that job. BN lets
     # Adam use a larger step, which is what makes the first epochs count. BN momentum
@@ -137,12 +146,7 @@ def _fast(n: int) -> list[LayerSpec]:
     # leaves Flatten only 3×3×128 values, so the Dense layer stays small.
     out: list[LayerSpec] = []
     for filters in (32, 64, 128):
-        out += [
-            L("Conv2D", filters=filters, kernel_size=3, padding="same", activation="linear", use_bias=False),
-            L("BatchNormalization", momentum=0.9),
-            L("ReLU"),
-            L("MaxPooling2D", pool_size=2),
-        ]
+        out += [*_conv_bn_relu(filters), L("MaxPooling2D", pool_size=2)]
     return out + [
         L("Flatten"),
         L("Dropout", rate=0.3),
@@ -157,18 +161,9 @@ def _lecture(n: int) -> list[LayerSpec]:
     # of the values), the next two blocks double the filters while pooling halves the size again, and a small
     # Dense 64 layer with BatchNormalization combines the 3×3×64 features before the softmax: that hidden
     # layer is what lifts two epochs from 98.7 % to 99.1 % on full MNIST (bench/bench_training.py).
-    out: list[LayerSpec] = [
-        L("Conv2D", filters=16, kernel_size=3, strides=2, padding="same", activation="linear", use_bias=False),
-        L("BatchNormalization", momentum=0.9),
-        L("ReLU"),
-    ]
+    out = _conv_bn_relu(16, strides=2)
     for filters in (32, 64):
-        out += [
-            L("Conv2D", filters=filters, kernel_size=3, padding="same", activation="linear", use_bias=False),
-            L("BatchNormalization", momentum=0.9),
-            L("ReLU"),
-            L("MaxPooling2D", pool_size=2),
-        ]
+        out += [*_conv_bn_relu(filters), L("MaxPooling2D", pool_size=2)]
     return out + [
         L("Flatten"),
         L("Dense", units=64, activation="linear"),
