@@ -6,7 +6,7 @@ demand: the preparation step by step beside the naive shrink most apps use, wher
 evidence for any class lies (Grad-CAM, cnnkit.explain), one convolution worked out by
 hand on the student's own filters, and the feature maps. Fashion-MNIST and CIFAR-10 models
 get a test-image picker and an upload instead of the canvas. With no model yet, the page
-offers to train the fast preset in the background.
+offers to train the lecture preset in the background.
 
 The canvas and the answer live in one fragment: a stroke reruns only them (and the view
 that is open), never the whole page. Three workarounds for streamlit-drawable-canvas 0.13
@@ -48,7 +48,7 @@ if (damaged := runs.damaged_note()) is not None:
     st.warning(damaged, icon=":material/folder_off:")
 
 
-# --- no model yet: offer the fast preset ------------------------------------------------------
+# --- no model yet: offer the lecture preset ------------------------------------------------------
 @st.fragment(run_every=1.0)
 def job_progress() -> None:
     job = session.current_job()
@@ -71,12 +71,12 @@ def job_progress() -> None:
 def offer_first_model() -> None:
     plan = predict.first_model_plan(ds)
     st.info(
-        f"There is no trained model for **{ds.title}** yet, so there is nothing to ask. Train the fast preset now — "
+        f"There is no trained model for **{ds.title}** yet, so there is nothing to ask. Train the lecture preset now — "
         f"{plan.words} on this server (longer while classmates are training) — and this page will use it. "
         "Or design and train your own on the Architecture and Training pages.",
         icon=":material/lightbulb:",
     )
-    if st.button(f"Train the fast preset on {ds.title}", type="primary", icon=":material/play_arrow:",
+    if st.button(f"Train the lecture preset on {ds.title}", type="primary", icon=":material/play_arrow:",
                  key="draw_train_fast"):
         try:
             job = registry.submit(plan.spec, ds, plan.hyper, owner=owner, title=plan.title)
