@@ -66,6 +66,7 @@ RECYCLE_SECONDS = 120      # the longest a recycling waits for its worker to com
 # 300 s on a 2-core machine, about 4e10 FLOP/s counting forward + backward (3 × forward) passes.
 DEFAULT_FLOPS_PER_SECOND = 4e10
 DEFAULT_OVERHEAD_SECONDS = 6.0
+WORKER_NICE = 10           # workers yield the CPU to the web server (see yield_to_web)
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -113,6 +114,35 @@ def worker_memory_bytes(n_workers: int) -> int:
 def worker_job_limit() -> int:
     """CNNKIT_WORKER_JOBS: a worker process is replaced by a fresh one after this many jobs (default 25)."""
     return _env_int("CNNKIT_WORKER_JOBS", 25)
+
+
+def worker_nice() -> int:
+    """How much lower than the web server a worker process runs (CNNKIT_WORKER_NICE, 0–19; default 10)."""
+    return min(19, _env_int("CNNKIT_WORKER_NICE", WORKER_NICE, minimum=0))
+
+
+def yield_to_web(nice: int | None = None) -> int:
+    """Lower this process's CPU priority to `nice` (a Unix niceness; higher yields more), thread by thread.
+
+    Training uses every core it can get; on a machine it shares with the web server (the embedded cluster,
+    Community Cloud) the pages of the whole class would wait behind it. At niceness 10 the kernel gives a
+    busy training process about a tenth of what it gives the web server when both want the CPU, and all of
+    it when the web server is idle, so training loses almost nothing. On Linux a niceness belongs to each
+    thread and a new thread inherits its creator's, so every thread there now is lowered (TensorFlow's
+    pools, made later, inherit it). Never raises priority; returns the niceness set (0 where unsupported).
+    """
+    nice = worker_nice() if nice is None else nice
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return 0
+    tasks = Path("/proc/self/task")
+    tids = [int(t) for t in os.listdir(tasks)] if tasks.is_dir() else [0]
+    for tid in tids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError:    # the thread has just ended, or this system says no
+            pass
+    return nice
 
 
 def job_seconds_cap() -> float | None:
@@ -194,12 +224,14 @@ def restore_workers(client) -> int:
 
 
 class WarmUp(WorkerPlugin):
-    """Worker plugin: import Keras in the background as each worker (or its replacement) starts,
-    so the first job on it does not wait for TensorFlow's 2–3 s import."""
+    """Worker plugin, as each worker (or its replacement) starts: lower its CPU priority below the web
+    server's (`yield_to_web`), then import Keras in the background, so the first job on it does not wait
+    for TensorFlow's 2–3 s import."""
 
     idempotent = True
 
     def setup(self, worker=None):
+        yield_to_web()
         threading.Thread(target=_import_keras, daemon=True, name="cnnkit-warm-up").start()
 
 
@@ -375,6 +407,7 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
     from cnnkit.spec import ModelSpec
 
     worker = get_worker()
+    yield_to_web()     # again: threads started since the worker did (cheap; never raises priority)
     _WORKER["jobs"] += 1
     channel = Queue(progress_queue_name(dask_key))
     stop = Event(stop_event_name(dask_key))

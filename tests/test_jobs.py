@@ -175,6 +175,34 @@ def test_identical_jobs_train_once_and_each_student_gets_a_run(registry, tiny_ds
     assert c.run.owner == "cat" and c.run.path not in (a.run.path, b.run.path)
 
 
+def _thread_niceness() -> list[int]:
+    import os
+
+    return [os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="thread niceness is read from Linux's /proc")
+def test_workers_train_below_the_web_servers_cpu_priority(registry, tiny_ds, client):
+    job = registry.submit(tiny_spec(), tiny_ds(n_train=200), quick(seed=31), owner="nice")
+    assert job.wait(300).state is JobState.FINISHED
+    # Every thread of the worker (TensorFlow's pools included, made after the worker started) yields to
+    # the web server; the web side (this process) keeps its own priority.
+    per_worker = client.run(_thread_niceness)
+    assert per_worker and all(len(ts) > 3 and min(ts) >= jobs.WORKER_NICE for ts in per_worker.values()), \
+        per_worker
+    assert os.getpriority(os.PRIO_PROCESS, 0) < jobs.WORKER_NICE
+
+
+def test_yield_to_web_never_raises_priority_and_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("CNNKIT_WORKER_NICE", "0")
+    assert jobs.worker_nice() == 0 and jobs.yield_to_web() == 0
+    monkeypatch.setenv("CNNKIT_WORKER_NICE", "40")
+    assert jobs.worker_nice() == 19
+    monkeypatch.setenv("CNNKIT_WORKER_NICE", "soon")
+    with pytest.raises(TrainingError, match="CNNKIT_WORKER_NICE"):
+        jobs.worker_nice()
+
+
 def test_one_job_per_student_and_replace(registry, tiny_ds):
     ds = tiny_ds(n_train=400)
     first = registry.submit(tiny_spec(), ds, quick(batch_size=4, epochs=20), owner="dan")
