@@ -9,8 +9,11 @@ Prints figures, asserts nothing (the machine is shared and noisy: say so next to
     python bench/bench_lecture.py --part lecture --students 12 --no-baseline --app-ref 623a3d7   # before/after
 
 Parts:
-- lecture: N simulated students are real browser sessions (Playwright driving Debian's Chromium, one
-  browser context each, against `streamlit run app.py` with its embedded cluster). They press Start
+- lecture: N simulated students against `streamlit run app.py` with its embedded cluster. By default each is a
+  Streamlit websocket session (bench/st_protocol.py: the page requests, widget values, button presses, identity
+  cookie and once-a-second fragment reruns a browser tab sends, without drawing the page: in a lecture every
+  student's own device draws it); `--clients browser` makes each a real Chromium page (Playwright, one browser
+  context each) on the server's own cores. The browsing student is always real Chromium. They press Start
   within 60 s — half on the default model, half on their own variant (another seed) — with 1 epoch
   each. Measured: how long until each sees their place in line or their progress; a browsing
   student's page-switch latency (p90) on the idle server, on today's engine with one in-thread job
@@ -182,8 +185,8 @@ def baseline_today(pw, browser, old_app: Path, switches: int, work: Path) -> lis
         stop_server(proc)
 
 
-def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, app_ref: str | None = None) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, app_ref: str | None = None,
+            clients: str = "protocol") -> None:
     from playwright.sync_api import sync_playwright
 
     app_dir = ROOT
@@ -191,7 +194,8 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
         app_dir = work / f"app-{app_ref}"
         app_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(f"git -C {ROOT} archive {app_ref} | tar -x -C {app_dir}", shell=True, check=True)
-    print(f"\n== lecture: {n_students} students in real Chromium sessions (Playwright), embedded cluster, "
+    who = "real Chromium pages (Playwright)" if clients == "browser" else "Streamlit websocket sessions"
+    print(f"\n== lecture: {n_students} students as {who}, a browsing student in Chromium, embedded cluster, "
           f"app {'at ' + app_ref if app_ref else 'of this checkout'} ==")
     old_app = work / "before-dask"
     old_app.mkdir(parents=True, exist_ok=True)
@@ -206,6 +210,7 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
         runs_dir = work / f"runs-{app_ref or 'new'}"
         proc, url = start_server(app_dir, runs_dir, work / "new.log")
         cpu_start = cpu_seconds(proc.pid)
+        students = None
         try:
             browsing = new_page(browser, url)
             quiet = page_switches(browsing, switches)
@@ -214,26 +219,15 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
                   f"(median {statistics.median(quiet):.2f} s); web process RSS {mb(web_idle)}")
 
             t = time.time()
-            students = []
-            for i in range(n_students):
-                page = new_page(browser, url, "training")
-                set_number(page, "Epochs", 1)
-                if i % 2:
-                    set_number(page, "Seed", 100 + i)     # their own variant
-                students.append(page)
-            print(f"{n_students} students opened the training page and set 1 epoch in {time.time() - t:.0f} s")
+            students = Students(clients, browser, url, n_students)
+            print(f"{n_students} students ({students.kind}) opened the training page and set 1 epoch in "
+                  f"{time.time() - t:.0f} s")
 
             seen, during = [], []
             start = time.time()
-            for i, page in enumerate(students):
-                t0 = time.perf_counter()
-                page.get_by_role("button", name="Start training").click()
-                try:
-                    page.get_by_text(SEEN).first.wait_for(timeout=120_000)
-                except PlaywrightTimeout:
-                    print(f"  student {i + 1} saw neither place nor progress within 120 s: "
-                          f"{page.locator('[data-testid=stMain]').inner_text()[:300]!r}")
-                seen.append(time.perf_counter() - t0)
+            bench_cpu = time.process_time()
+            for i in range(n_students):
+                seen.append(students.press_start(i))
                 during.append(one_switch(browsing, "Data" if i % 2 == 0 else "Home"))
                 pause = start + (i + 1) * 60 / n_students - time.time()
                 if pause > 0:
@@ -243,8 +237,9 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
             peak_web, peak_sum = tree_rss(proc.pid)
             print(f"all {n_students} pressed Start within {pressed:.0f} s; place or progress seen after p90 "
                   f"{p90(seen):.2f} s, median {statistics.median(seen):.2f} s, max {max(seen):.2f} s (target ≤ 2 s)")
-            print(f"CPU while they pressed: web process {web_cpu:.0f} s, its worker processes {workers_cpu:.0f} s "
-                  f"in {pressed:.0f} s of wall time (the browsers run on the same {psutil.cpu_count()} cores)")
+            print(f"CPU while they pressed: web process {web_cpu:.0f} s, its worker processes {workers_cpu:.0f} s, "
+                  f"this benchmark's own process {time.process_time() - bench_cpu:.0f} s, in {pressed:.0f} s of wall "
+                  f"time on {psutil.cpu_count()} cores ({students.where})")
 
             deadline = time.time() + 1800
             while time.time() < deadline:
@@ -272,8 +267,84 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
             print(f"web + scheduler (in the web process) + worker processes, peak: {mb(peak_sum)} "
                   f"(Community Cloud ceiling 2.7 GB; target < 2.5 GB)")
         finally:
+            if students is not None:
+                students.close()
             stop_server(proc)
             browser.close()
+
+
+class Students:
+    """The N students who press Start: real Chromium pages (`browser`) or Streamlit protocol sessions
+    (`protocol`, bench/st_protocol.py: the same requests, cookies and fragment reruns, no drawing)."""
+
+    def __init__(self, clients: str, browser, url: str, n: int) -> None:
+        self.kind = {"browser": "real Chromium pages", "protocol": "Streamlit websocket sessions"}[clients]
+        self.where = ("the browsers run on the same cores" if clients == "browser" else
+                      "the students' pages are drawn nowhere, as on their own devices in a lecture")
+        self.clients, self.pages, self.loop = clients, [], None
+        if clients == "browser":
+            for i in range(n):
+                page = new_page(browser, url, "training")
+                set_number(page, "Epochs", 1)
+                if i % 2:
+                    set_number(page, "Seed", 100 + i)     # their own variant
+                self.pages.append(page)
+            return
+        import asyncio
+        import threading
+
+        from st_protocol import ProtocolSession
+
+        from cnnkit import identity
+
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True, name="students").start()
+
+        async def open_one(i: int) -> ProtocolSession:
+            s = ProtocolSession(url, identity.COOKIE_NAME)
+            await s.open("training")
+            await s.set_number("Epochs", 1)
+            if i % 2:
+                await s.set_number("Seed", 100 + i)       # their own variant
+            return s
+
+        for i in range(n):
+            self.pages.append(self._run(open_one(i)))
+
+    def _run(self, coro, timeout: float = 300):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def press_start(self, i: int) -> float:
+        """Student i presses Start; seconds until they see their place in line or their progress."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        page = self.pages[i]
+        if self.clients == "protocol":
+            try:
+                return self._run(page.press_and_wait("Start training", SEEN, timeout=120))
+            except TimeoutError:
+                print(f"  student {i + 1} saw neither place nor progress within 120 s ({page.errors})")
+                return 120.0
+        t0 = time.perf_counter()
+        page.get_by_role("button", name="Start training").click()
+        try:
+            page.get_by_text(SEEN).first.wait_for(timeout=120_000)
+        except PlaywrightTimeout:
+            print(f"  student {i + 1} saw neither place nor progress within 120 s: "
+                  f"{page.locator('[data-testid=stMain]').inner_text()[:300]!r}")
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        if self.loop is None:
+            return
+        for s in self.pages:
+            try:
+                self._run(s.close(), timeout=20)
+            except Exception:
+                pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 # --- part 2: throughput -------------------------------------------------------------------------------
@@ -404,6 +475,9 @@ def main() -> None:
                     help="scaleout: only the separate `dask scheduler` / `dask worker` half of throughput")
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--switches", type=int, default=12)
+    ap.add_argument("--clients", choices=("protocol", "browser"), default="protocol",
+                    help="lecture part: the students who press Start are Streamlit websocket sessions (default; "
+                         "bench/st_protocol.py) or real Chromium pages on the same cores as the server")
     ap.add_argument("--no-baseline", action="store_true", help="skip today's in-thread engine in the lecture part")
     ap.add_argument("--jobs", type=int, default=0, help="jobs for throughput (default 6) or memory (default 50)")
     ap.add_argument("--train-images", type=int, default=None,
@@ -421,8 +495,8 @@ def main() -> None:
             memory(args.jobs or 50, work, train_images=args.train_images)
         if args.part in ("lecture", "all"):
             for ref in args.app_ref:
-                lecture(args.students, args.switches, work, baseline=False, app_ref=ref)
-            lecture(args.students, args.switches, work, baseline=not args.no_baseline)
+                lecture(args.students, args.switches, work, baseline=False, app_ref=ref, clients=args.clients)
+            lecture(args.students, args.switches, work, baseline=not args.no_baseline, clients=args.clients)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
