@@ -120,8 +120,11 @@ with st.container(border=True):
                  width="stretch")
     chosen = presets.get(ss["arch.preset_pick"], ds.image_shape, ds.num_classes)
     st.caption(chosen.description)
-    st.caption(f"Suggested training: {chosen.hyper.describe()}. {chosen.lesson}")
     n_train = len(ds.y_train)
+    suggested = chosen.hyper_for(n_train)
+    other = (f" (its settings for fewer than {presets.SMALL_DATA_IMAGES:,} training images; with more: "
+             f"{chosen.hyper.describe()})" if suggested != chosen.hyper else "")
+    st.caption(f"Suggested training: {suggested.describe()}{other}. {chosen.lesson}")
     st.caption(presets.cost_words(chosen.name, ds.image_shape, ds.num_classes, n_train))
     with st.expander("What every preset costs: FLOPs per image, seconds per epoch, accuracy"):
         st.dataframe(presets.cost_frame(ds.image_shape, ds.num_classes, n_train), hide_index=True,

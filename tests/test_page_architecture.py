@@ -52,6 +52,13 @@ def test_starts_with_the_default_preset_and_is_ready(at):
     assert not errors(at)
     # The chosen preset's cost, and every preset's cost side by side.
     assert any(c.value.startswith("Cost: 3.7 million FLOPs per image") for c in at.caption)
+    # The suggested training is what the Training page will start from on this dataset (the offline sample
+    # is small: the lecture preset's small-data settings), and it says what it suggests on a full-size one.
+    lecture = presets.get(presets.LECTURE)
+    suggested = [c.value for c in at.caption if c.value.startswith("Suggested training:")]
+    assert suggested == [f"Suggested training: {lecture.small_data.describe()} (its settings for fewer than "
+                         f"{presets.SMALL_DATA_IMAGES:,} training images; with more: {lecture.hyper.describe()}). "
+                         f"{lecture.lesson}"]
     table = at.dataframe[0].value
     assert list(table["preset"]) == [presets.PRESETS[n].title for n in presets.names()]
     assert table["MFLOPs / image"].tolist() == [round(r.mflops, 2) for r in presets.cost_table()]
