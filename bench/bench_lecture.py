@@ -267,9 +267,9 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
             print(f"web + scheduler (in the web process) + worker processes, peak: {mb(peak_sum)} "
                   f"(Community Cloud ceiling 2.7 GB; target < 2.5 GB)")
         finally:
+            stop_server(proc)
             if students is not None:
                 students.close()
-            stop_server(proc)
             browser.close()
 
 
@@ -337,13 +337,18 @@ class Students:
         return time.perf_counter() - t0
 
     def close(self) -> None:
+        """Close every session at once (after the server has stopped: a busy server answers closes slowly)."""
         if self.loop is None:
             return
-        for s in self.pages:
-            try:
-                self._run(s.close(), timeout=20)
-            except Exception:
-                pass
+        import asyncio
+
+        async def close_all() -> None:
+            await asyncio.wait([asyncio.create_task(s.close()) for s in self.pages], timeout=10)
+
+        try:
+            self._run(close_all(), timeout=30)
+        except Exception:
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
