@@ -286,8 +286,11 @@ def show_preparation(prepared: drawing.PreparedImage, prediction: predict.Predic
 def show_why(prepared: drawing.PreparedImage, prediction: predict.Prediction) -> None:
     names = list(prediction.class_names)
     options = ["its answer", *names]
+    # The page owns the class to explain (session.bind): a visit to another page keeps it.
+    if session.owned("draw_why_class", "its answer") not in options:
+        st.session_state["draw_why_class"] = "its answer"
     pick = st.segmented_control(
-        "Explain", options, default="its answer", key="draw_why_class",
+        "Explain", options, **session.bind("draw_why_class"),
         help="Its answer, or any class: “why not 7?” shows where the model would look for a 7.") or "its answer"
     k = prediction.index if pick == "its answer" else names.index(pick)
     smap = predictor.saliency(prepared.x, k)
@@ -376,8 +379,11 @@ def show_feature_maps(x: np.ndarray) -> None:
         st.info("This model has no Conv2D layer, so there are no feature maps to show.", icon=":material/info:")
         return
     most = max(m.channels for m in maps)
+    top = min(most, 64)
+    # The page owns how many channels to show (session.bind), kept within what this model has.
+    st.session_state["draw_channels"] = min(max(1, int(session.owned("draw_channels", 8))), top)
     n = most if most == 1 else st.slider(
-        "Channels to show per layer", 1, min(most, 64), min(8, most), key="draw_channels",
+        "Channels to show per layer", 1, top, **session.bind("draw_channels"),
         help="Each channel is one filter's response: bright where the filter's pattern occurs.")
     st.caption("Each tile is one filter's output for this image, scaled to its own maximum: bright means the "
                "filter's pattern is there. Early layers find edges and strokes; later, smaller maps "

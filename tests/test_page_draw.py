@@ -105,8 +105,13 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     # Look inside, one view at a time. First, why this answer: Grad-CAM for the answer, then "why not 7?".
     assert at.segmented_control(key="_w.draw_view").value == "Why this answer"
     assert "Grad-CAM on conv2d_1" in texts(at)
-    at.segmented_control(key="draw_why_class").set_value("7").run()
+    at.segmented_control(key="_w.draw_why_class").set_value("7").run()
     assert not at.exception
+    assert "for **7**" in texts(at) or "speaks for **7**" in texts(at)
+    # The class to explain is the page's own: a visit to another page keeps it.
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page(PAGE).run()
+    assert at.segmented_control(key="_w.draw_why_class").value == "7"
     assert "for **7**" in texts(at) or "speaks for **7**" in texts(at)
     # The convolution: the lessons' warm-up, then one number of the first feature map worked out by hand,
     # equal to the number the model computed.
@@ -126,7 +131,12 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     assert "sum of 36 products" in texts(at)  # the deeper layer's sentence: 3×3×4
     # Feature maps: a slider for the channels and one caption per conv layer.
     at.segmented_control(key="_w.draw_view").set_value("Feature maps").run()
-    assert at.slider(key="draw_channels").value == 6  # 8 by default, at most the widest layer's 6
+    assert at.slider(key="_w.draw_channels").value == 6  # 8 by default, at most the widest layer's 6
+    at.slider(key="_w.draw_channels").set_value(3).run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page(PAGE).run()
+    assert at.segmented_control(key="_w.draw_view").value == "Feature maps"
+    assert at.slider(key="_w.draw_channels").value == 3   # kept across the visit to another page
     assert "conv2d" in texts(at) and "4 filters 3×3" in texts(at) and "6 filters 3×3" in texts(at)
     assert ("Right" in texts(at)) or ("Wrong" in texts(at))
 
