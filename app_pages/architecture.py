@@ -130,9 +130,8 @@ with st.container(border=True):
         st.dataframe(presets.cost_frame(ds.image_shape, ds.num_classes, n_train), hide_index=True,
                      column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
         st.caption("CPU-seconds per epoch were measured on this project's 2-core machine (bench/bench_training.py) "
-                   "for 28×28×1 images, while other jobs shared it: an idle machine needs at most that many seconds, "
-                   "a busy server more. FLOPs are worked out from the layers: the cost per image, not the parameter "
-                   "count, sets the training time.")
+                   "for 28×28×1 images; a server busy with other work needs more. FLOPs are worked out from the "
+                   "layers: the cost per image, not the parameter count, sets the training time.")
 
 summary = spec.summary()
 by_layer = spec.problems_by_layer(ds.num_classes)  # the spec's own problems, under the layer that causes each

@@ -277,7 +277,11 @@ def bench_memory(fashion, batches: int) -> None:
 # --- 4. the lecture preset and the cost of every preset (full MNIST) ------------------------------------------------
 MNIST60K_CANDIDATES = ("../shared/data/mnist_train60k.npz", "../../shared/data/mnist_train60k.npz")
 COSTS_NOTE = ("measured by bench/bench_training.py --mnist60k on the project's 2-core development machine "
-              "(Intel Xeon, no GPU), shared with other jobs while measuring: treat the times as upper bounds")
+              "(Intel Xeon, no GPU), load average {load} while measuring (anything above 2 means other jobs shared "
+              "the cores: treat the times as upper bounds)")
+
+
+LOAD_AT_START = 0.0
 
 
 def full_mnist() -> datasets.Dataset | None:
@@ -416,7 +420,8 @@ def bench_fashion_budget(fashion, seconds_per_epoch: float, budgets=(30, 90)) ->
 
 
 def write_costs(speeds: dict, peak: float, peak_cpu: float) -> None:
-    payload = {"measured": COSTS_NOTE, "date": time.strftime("%Y-%m-%d"), "input_shape": [28, 28, 1],
+    load = f"{LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    payload = {"measured": COSTS_NOTE.format(load=load), "date": time.strftime("%Y-%m-%d"), "input_shape": [28, 28, 1],
                "matmul_gflops": round(peak, 1), "matmul_gflops_per_cpu_second": round(peak_cpu, 1),
                "presets": speeds}
     presets.COSTS_FILE.write_text(json.dumps(payload, indent=1) + "\n")
@@ -428,6 +433,8 @@ def bench_mnist60k(args) -> None:
     if ds is None:
         print("(full MNIST: ../shared/data/mnist_train60k.npz not found; set CNNKIT_MNIST60K — skipped)")
         return
+    global LOAD_AT_START
+    LOAD_AT_START = os.getloadavg()[0]
     peak, peak_cpu = matmul_peak()
     print(f"Matmul peak (1024×1024 float32, TensorFlow's default threads): {peak:.0f} GFLOP/s wall, "
           f"{peak_cpu:.0f} GFLOP per CPU-second; wall/CPU = {peak / peak_cpu:.2f} cores busy", flush=True)
