@@ -245,13 +245,16 @@ _RECIPES: dict[str, _Recipe] = {
         "about 61,000 parameters and 3.7 million FLOPs per image, a quarter of the fast model's. Adam 0.005 with "
         "a cosine decay over 2 epochs of batch 128: 99 % on full MNIST in two epochs, so a class can train it "
         "during a lecture and watch the curves move. On a small dataset (under 10,000 images, such as the "
-        "4,000-digit offline sample) it suggests batch 64, Adam 0.008, 5 epochs and augmentation: 98 %.",
+        "4,000-digit offline sample) it suggests batch 64, RMSprop 0.012 with the cosine decay, 3 epochs and "
+        "augmentation: 98 %.",
         _lecture, Hyper(optimizer="adam", learning_rate=0.005, lr_schedule="cosine", batch_size=128, epochs=2),
         lesson="Ours, not from a lab: the cheapest model we found that reaches 99 % on full MNIST in two epochs.",
         lesson_params=None,
-        # Few images: smaller batches (more steps per epoch), more epochs, and shifted and turned copies so the
-        # model cannot memorise them (bench/bench_training.py; README "Presets").
-        small_data=Hyper(optimizer="adam", learning_rate=0.008, lr_schedule="cosine", batch_size=64, epochs=5,
+        # Few images: smaller batches (more steps per epoch), one more epoch, and shifted and turned copies so the
+        # model cannot memorise them. RMSprop (no momentum) with the cosine decay over 3 epochs ends above 98 % on
+        # the sample for each of seeds 0-9 (98.1-98.7 %), where Adam needed 4 epochs for some seeds: 3 epochs fit
+        # in the 8 s budget, 4 barely (bench/bench_training.py; README "Presets").
+        small_data=Hyper(optimizer="rmsprop", learning_rate=0.012, lr_schedule="cosine", batch_size=64, epochs=3,
                          augment=True),
     ),
 }

@@ -56,7 +56,7 @@ def test_page_shows_settings_with_explanations_and_an_empty_state(runs_dir):
     assert "it starts at once" in t
     # the default preset's own settings for a dataset this size (the offline sample: its small-data recipe)
     default = presets.get(presets.DEFAULT).hyper_for(4000)
-    assert at.selectbox(key="hp_optimizer").value == default.optimizer == "adam"
+    assert at.selectbox(key="hp_optimizer").value == default.optimizer == "rmsprop"
     assert at.number_input(key="hp_lr").value == default.learning_rate
     assert at.radio(key="hp_lr_schedule").value == default.lr_schedule == "cosine"
     assert "cosine lowers it smoothly" in t

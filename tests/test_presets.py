@@ -103,7 +103,7 @@ def test_lecture_preset_downsamples_first_and_is_the_default():
         ("adam", 0.005, "cosine", 128, 2, False)
     # On a small dataset it suggests its small-data recipe; a full-size one (or an unknown size) gets the recipe.
     small = p.small_data
-    assert (small.batch_size, small.epochs, small.augment) == (64, 5, True)
+    assert (small.optimizer, small.batch_size, small.epochs, small.augment) == ("rmsprop", 64, 3, True)
     assert p.hyper_for(4000) == presets.suggested_hyper(p.spec, 4000) == small
     assert p.hyper_for(60_000) == presets.suggested_hyper(p.spec, 60_000) == presets.suggested_hyper(p.spec) == p.hyper
     fast = presets.get(presets.FAST)

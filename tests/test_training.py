@@ -344,7 +344,7 @@ def test_eta_waits_for_a_meaningful_estimate_and_does_not_swing():
 @pytest.mark.slow
 def test_lecture_preset_reaches_98_percent_on_the_digit_sample(offline_ds):
     """The lecture preset with the settings it suggests for a small dataset (the 4,000 sample digits are twelve
-    times fewer than MNIST's: batch 64, 5 epochs, shifted and turned copies so they are not memorised),
+    times fewer than MNIST's: batch 64, 3 epochs, shifted and turned copies so they are not memorised),
     trained on all 4,000: the final weights must be at least 98 % right on the 1,000 test digits."""
     from cnnkit import presets
 
