@@ -229,6 +229,11 @@ def _restore(owner: str) -> None:
         if data is None:
             student_state.forget_upload(owner)
             remember(upload=None)
+            if isinstance(record, dict) and isinstance(record.get("filename"), str):
+                message = (f"Your uploaded dataset {record['filename'][:80]} is no longer kept on the server "
+                           "(uploads that were not used for a while make room for newer ones): you are back on "
+                           "the chosen catalogue dataset. Upload the file again on the Data page to use it.")
+                st.toast(message, icon=":material/info:", duration="long")
         else:
             name = record.get("dataset") if record.get("dataset") in datasets.CATALOGUE else ""
             ss.upload = (hashlib.sha256(data).hexdigest()[:16], record["filename"], name)

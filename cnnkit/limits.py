@@ -42,6 +42,9 @@ _TABLE = (
     Limit("classes", 1_000, "classes", "classes in a dataset"),
     Limit("zip_files", 100_000, "files", "files inside an uploaded .zip"),
     Limit("zip_bytes", 400_000_000, "bytes", "bytes an uploaded .zip unpacks to"),
+    Limit("kept_uploads_bytes", 4_000_000_000, "bytes",
+          "bytes of uploaded datasets the server keeps for reloads, all students together (the least recently "
+          "used go first)"),
     Limit("picture_pixels", 25_000_000, "pixels", "pixels of one picture to predict (a 6000×4000 photo is 24 million)"),
     Limit("spec_bytes", 1_000_000, "bytes", "size of a model file (JSON)"),
     Limit("json_depth", 32, "levels", "nesting depth of a model file (JSON)"),

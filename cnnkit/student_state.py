@@ -8,7 +8,9 @@ name starts with a dot, so these files never show up as runs.
 An uploaded dataset in use is kept too: its bytes once per owner, named by their SHA-256
 (`<id>.upload/<sha256>.npz|.zip`, only the one in use), and its name under the JSON's
 `upload` key. A reload reads the bytes back (checking the hash) and loads them through
-the same validated path as the upload itself.
+the same validated path as the upload itself. All students' kept files together stay under
+the `kept_uploads_bytes` limit: keeping a new one removes the least recently used others
+(a student whose file went reloads onto the catalogue dataset and uploads again).
 
 Plain data in, plain data out; nothing here knows about Streamlit.
 """
@@ -122,7 +124,34 @@ def keep_upload(owner: str | None, data: bytes, filename: str, root: Path | None
     for old in folder.iterdir():  # one file per owner: the one in use (a write under way is left alone)
         if old != target and not old.name.startswith("."):
             old.unlink(missing_ok=True)
+    os.utime(target)   # just used
+    evict_uploads(keep=target, root=root)
     return {"sha256": digest, "filename": Path(filename).name}
+
+
+def evict_uploads(keep: Path | None = None, root: Path | None = None) -> list[Path]:
+    """Remove the least recently used kept uploads (of any student but `keep`'s file) until all of them together
+    fit the `kept_uploads_bytes` limit; returns the files removed."""
+    base = Path(root) if root is not None else state_dir()
+    files = []
+    for f in base.glob("*.upload/*"):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        if f.suffix in UPLOAD_SUFFIXES and not f.name.startswith("."):
+            files.append((st.st_mtime, st.st_size, f))
+    total, cap = sum(size for _, size, _ in files), limits.get("kept_uploads_bytes")
+    removed = []
+    for _, size, f in sorted(files, key=lambda x: x[0]):
+        if total <= cap:
+            break
+        if f == keep:
+            continue
+        f.unlink(missing_ok=True)
+        total -= size
+        removed.append(f)
+    return removed
 
 
 def kept_upload(owner: str | None, record: Any, root: Path | None = None) -> bytes | None:
@@ -146,6 +175,10 @@ def kept_upload(owner: str | None, record: Any, root: Path | None = None) -> byt
     if hashlib.sha256(data).hexdigest() != digest:
         p.unlink(missing_ok=True)
         return None
+    try:
+        os.utime(p)   # just used: the last to go when the class's kept files outgrow their limit
+    except OSError:
+        pass
     return data
 
 

@@ -114,8 +114,9 @@ def _two_class_zip(seed: int = 0) -> bytes:
     return buf.getvalue()
 
 
-def _reload(owner: str):
-    """A reload of the same browser: a new session that carries the student's identity."""
+def _reload(owner: str, seen: list | None = None):
+    """A reload of the same browser: a new session that carries the student's identity. The toasts of its first
+    page go into `seen`."""
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
@@ -123,6 +124,8 @@ def _reload(owner: str):
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
     at.session_state["owner_id"] = owner
     at.run()
+    if seen is not None:
+        seen.extend(t.value for t in at.toast)
     return _data_page(at)
 
 
@@ -163,7 +166,10 @@ def test_a_damaged_kept_upload_falls_back_to_the_catalogue(app):
     at.file_uploader(key="data.upload0").set_value(("shapes.zip", _two_class_zip(), "application/zip")).run()
     (kept,) = student_state._upload_dir(owner).iterdir()
     kept.write_bytes(kept.read_bytes()[:-10] + b"0123456789")  # no longer the bytes it was named after
-    at = _reload(owner)
+    told = []
+    at = _reload(owner, seen=told)
     assert not at.exception and not at.error
     assert at.metric[0].value == "4,000"
     assert "upload" not in student_state.load(owner)
+    # The student is told, on the reload's first page, why their dataset changed and what to do.
+    assert any("shapes.zip is no longer kept on the server" in t and "Upload the file again" in t for t in told)

@@ -124,3 +124,27 @@ def test_upload_is_kept_once_by_hash_and_checked_on_the_way_back(runs_dir, monke
     student_state.forget_upload("abc")
     assert not student_state._upload_dir("abc").exists()
     student_state.forget_upload("abc")  # nothing kept: nothing to do
+
+
+def test_kept_uploads_of_the_whole_class_stay_under_their_limit_least_recently_used_first(runs_dir, monkeypatch):
+    import os
+
+    monkeypatch.setenv("CNNKIT_LIMIT_KEPT_UPLOADS_BYTES", "2500")
+    records = {}
+    for i, owner in enumerate(("ann", "bob", "cat")):
+        records[owner] = student_state.keep_upload(owner, bytes([i]) * 1000, f"{owner}.npz")
+        os.utime(next(student_state._upload_dir(owner).iterdir()), (1_000 + i, 1_000 + i))
+    # Keeping cat's file (3,000 bytes in all) removed the least recently used one, ann's.
+    assert student_state.evict_uploads() == []            # under the limit now
+    assert student_state.kept_upload("ann", records["ann"]) is None
+    assert student_state.kept_upload("bob", records["bob"]) == bytes([1]) * 1000   # read: now the most recent
+    # A fourth student's file pushes out the least recently used other one: cat's, not bob's just-read file.
+    dan = student_state.keep_upload("dan", b"d" * 1000, "dan.zip")
+    assert student_state.kept_upload("cat", records["cat"]) is None
+    assert student_state.kept_upload("bob", records["bob"]) is not None
+    assert student_state.kept_upload("dan", dan) == b"d" * 1000
+    # One file over the whole limit is still kept for its own student (the upload limit bounds it).
+    monkeypatch.setenv("CNNKIT_LIMIT_KEPT_UPLOADS_BYTES", "10")
+    eve = student_state.keep_upload("eve", b"e" * 500, "eve.npz")
+    assert student_state.kept_upload("eve", eve) == b"e" * 500
+    assert student_state.kept_upload("bob", records["bob"]) is None and student_state.kept_upload("dan", dan) is None
