@@ -259,6 +259,14 @@ def owned(key: str, default=None):
     return st.session_state.setdefault(key, default)
 
 
+def owned_choice(key: str, options, default):
+    """A page-owned value that must be one of `options`: set to `default` the first time, and again whenever it
+    is not among them (a class of the dataset or model used before)."""
+    if owned(key, default) not in options:
+        st.session_state[key] = default
+    return st.session_state[key]
+
+
 def bind(key: str, on_change=None) -> dict:
     """Widget arguments that make a widget edit the page-owned value `key` (which must exist).
 

@@ -90,8 +90,7 @@ view = st.segmented_control("Explore", VIEWS, **session.bind("data.view")) or VI
 if view == "Samples":
     c1, c2, c3 = st.columns([2, 1, 1])
     choices = ["all classes"] + list(ds.class_names)
-    if session.owned("data.sample_class", choices[0]) not in choices:  # a class of the dataset used before
-        st.session_state["data.sample_class"] = choices[0]
+    session.owned_choice("data.sample_class", choices, choices[0])  # not a class of the dataset used before
     session.owned("data.sample_count", 20)
     session.owned("data.sample_shuffle", False)
     which = c1.selectbox("Show", choices, **session.bind("data.sample_class"))

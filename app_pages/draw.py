@@ -127,8 +127,7 @@ draws = drawing.uses_drawing(ds.name, input_shape, ds.class_names)
 sources = (["Draw", "A test digit", "Upload a picture"] if draws else ["A test image", "Upload a picture"])
 with source_col:
     # The page owns its choices (session.bind): a visit to another page keeps them.
-    if session.owned("draw_source", sources[0]) not in sources:
-        ss["draw_source"] = sources[0]
+    session.owned_choice("draw_source", sources, sources[0])
     source = st.segmented_control("Image", sources, **session.bind("draw_source")) or sources[0]
 
 
@@ -287,8 +286,7 @@ def show_why(prepared: drawing.PreparedImage, prediction: predict.Prediction) ->
     names = list(prediction.class_names)
     options = ["its answer", *names]
     # The page owns the class to explain (session.bind): a visit to another page keeps it.
-    if session.owned("draw_why_class", "its answer") not in options:
-        st.session_state["draw_why_class"] = "its answer"
+    session.owned_choice("draw_why_class", options, "its answer")
     pick = st.segmented_control(
         "Explain", options, **session.bind("draw_why_class"),
         help="Its answer, or any class: “why not 7?” shows where the model would look for a 7.") or "its answer"

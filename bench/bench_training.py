@@ -281,8 +281,6 @@ COSTS_NOTE = ("measured by bench/bench_training.py --mnist60k on the project's 2
               "as upper bounds)")
 
 
-LOAD_AT_START = 0.0
-
 
 def full_mnist() -> datasets.Dataset | None:
     """The 60,000 MNIST training images (../shared/data/mnist_train60k.npz), 10,000 of them held out as the
@@ -427,8 +425,8 @@ def bench_fashion_budget(fashion, budgets=(30, 90)) -> None:
               f"test accuracy {snap.metrics['test_accuracy']:.2%}", flush=True)
 
 
-def write_costs(speeds: dict, peak: float, peak_cpu: float) -> None:
-    load = f"{LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+def write_costs(speeds: dict, peak: float, peak_cpu: float, load_at_start: float) -> None:
+    load = f"{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     payload = {"measured": COSTS_NOTE.format(load=load), "date": time.strftime("%Y-%m-%d"), "input_shape": [28, 28, 1],
                "matmul_gflops": round(peak, 1), "matmul_gflops_per_cpu_second": round(peak_cpu, 1),
                "presets": speeds}
@@ -441,21 +439,20 @@ def bench_mnist60k(args) -> None:
     if ds is None:
         print("(full MNIST: ../shared/data/mnist_train60k.npz not found; set CNNKIT_MNIST60K — skipped)")
         return
-    global LOAD_AT_START
-    LOAD_AT_START = os.getloadavg()[0]
+    load_at_start = os.getloadavg()[0]
     peak, peak_cpu = matmul_peak()
     print(f"Matmul peak (1024×1024 float32, TensorFlow's default threads): {peak:.0f} GFLOP/s wall, "
           f"{peak_cpu:.0f} GFLOP per CPU-second; wall/CPU = {peak / peak_cpu:.2f} cores busy", flush=True)
     speeds = preset_speeds(ds, peak, peak_cpu)
     if args.write_costs:
-        write_costs(speeds, peak, peak_cpu)
+        write_costs(speeds, peak, peak_cpu, load_at_start)
     races = bench_race99(ds, args.lab_budget)
     if args.write_costs:
         for name, r in ((presets.LECTURE, races[0]), (presets.FAST, races[1])):
             speeds[name]["accuracy"] = round(r.best, 4)
             speeds[name]["accuracy_note"] = (f"best test accuracy on 10,000 held-out MNIST training images after "
                                              f"{r.epochs} epoch{'s' if r.epochs > 1 else ''} on the other 50,000")
-        write_costs(speeds, peak, peak_cpu)
+        write_costs(speeds, peak, peak_cpu, load_at_start)
     sample = datasets.offline_sample()
     lecture = presets.get(presets.LECTURE)
     small = lecture.hyper_for(len(sample.y_train))

@@ -35,11 +35,7 @@ class ProtocolSession:
         self.cookie = f"{cookie_name}={owner_id or secrets.token_urlsafe(24)[:32]}"
         self.widgets: dict[str, object] = {}          # widget id → its WidgetState (as the frontend keeps them)
         self.by_label: dict[tuple[str, str], object] = {}   # (kind, label) → the element proto
-        self.pages: dict[str, str] = {}               # url path → page script hash
-        self.page_hash = ""
-        self.running = False
-        self.runs_finished = 0
-        self.texts_seen: list[tuple[float, str]] = []
+        self.page_hash = ""                            # the page this tab is on (the server names it)
         self._fragments: dict[str, asyncio.Task] = {}
         self._listeners: list[Callable[[str], bool]] = []
         self._finished = asyncio.Event()
@@ -117,22 +113,11 @@ class ProtocolSession:
             # Only what a student reads (charts and tables are not searched: parsing them would cost this
             # process, on the server's cores, more than the server spent making them).
             text = str(getattr(proto, "body", "") or getattr(proto, "text", "")) if which in READABLE else ""
-            now = time.perf_counter()
-            self.texts_seen.append((now, text))
-            del self.texts_seen[:-200]
             for listener in list(self._listeners):
                 if listener(text):
                     self._listeners.remove(listener)
         elif kind == "navigation":
-            for p in fm.navigation.app_pages:
-                self.pages[p.url_pathname] = p.page_script_hash
             self.page_hash = fm.navigation.page_script_hash
-        elif kind == "new_session":
-            self.page_hash = fm.new_session.page_script_hash or self.page_hash
-        elif kind == "page_info_changed":
-            pass
-        elif kind == "session_status_changed":
-            self.running = fm.session_status_changed.script_is_running
         elif kind == "auto_rerun":
             fid, every = fm.auto_rerun.fragment_id, fm.auto_rerun.interval
             old = self._fragments.pop(fid, None)
@@ -144,7 +129,6 @@ class ProtocolSession:
                 t.cancel()
             self._fragments.clear()
         elif kind == "script_finished" and fm.script_finished in FINISHED:
-            self.runs_finished += 1
             self._finished.set()
 
     async def _tick(self, fragment_id: str, every: float) -> None:
@@ -187,10 +171,6 @@ class ProtocolSession:
         await self.press(label)
         await waiting
         return time.perf_counter() - t0
-
-    async def switch_page(self, url_path: str) -> None:
-        self.page_hash = self.pages[url_path]
-        await self._rerun()
 
     async def wait_for_text(self, pattern: re.Pattern, timeout: float = 120) -> float:
         """Seconds until an element whose text matches `pattern` arrives."""

@@ -42,7 +42,11 @@ def state_dir() -> Path:
 def _path(owner: str, root: Path | None = None, suffix: str = ".json") -> Path:
     # An id that is not a plain token (it comes from a browser) is hashed, so it can never name another path.
     name = owner if _SAFE_ID.match(owner) else hashlib.sha256(owner.encode()).hexdigest()[:32]
-    return (Path(root) if root is not None else state_dir()) / f"{name}{suffix}"
+    return _root(root) / f"{name}{suffix}"
+
+
+def _root(root: Path | None = None) -> Path:
+    return Path(root) if root is not None else state_dir()
 
 
 def load(owner: str | None, root: Path | None = None) -> dict[str, Any]:
@@ -132,9 +136,8 @@ def keep_upload(owner: str | None, data: bytes, filename: str, root: Path | None
 def evict_uploads(keep: Path | None = None, root: Path | None = None) -> list[Path]:
     """Remove the least recently used kept uploads (of any student but `keep`'s file) until all of them together
     fit the `kept_uploads_bytes` limit; returns the files removed."""
-    base = Path(root) if root is not None else state_dir()
     files = []
-    for f in base.glob("*.upload/*"):
+    for f in _root(root).glob("*.upload/*"):
         try:
             st = f.stat()
         except OSError:
