@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnnkit import datasets, identity, student_state
+from cnnkit import datasets, identity, settings, student_state
 from cnnkit.errors import DatasetError, UserError
 from cnnkit.spec import format_shape
 
@@ -433,7 +432,7 @@ def sidebar() -> None:
                    f"{format_shape(ds.image_shape)} · from {ds.source_text}")
         spec = current_spec()
         summary = spec.summary()
-        problems = spec.validate(ds.num_classes)
+        problems = spec.validate(ds.num_classes, refuse_cost=settings.get("class_mode"))
         st.markdown(f"**Model:** {spec.name or 'your model'}")
         st.caption(f"{len(spec.layers)} layers · {summary.total_params:,} parameters"
                    + (f" · {len(problems)} problem(s) to fix on the Architecture page" if problems else ""))
@@ -507,7 +506,7 @@ LECTURER_KEY_NAME = "CNNKIT_LECTURER_KEY"
 
 def lecturer_key() -> str | None:
     """The lecturer key from the environment or st.secrets; None when neither sets one."""
-    key = os.environ.get(LECTURER_KEY_NAME, "").strip()
+    key = settings.get("lecturer_key")
     if key:
         return key
     try:

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 import session
-from cnnkit import codegen, layers, presets
+from cnnkit import codegen, layers, presets, settings
 from cnnkit.errors import SpecError, UserError
 from cnnkit.spec import ModelSpec, format_bytes, format_count, format_shape
 
@@ -134,7 +134,8 @@ with st.container(border=True):
                    "layers: the cost per image, not the parameter count, sets the training time.")
 
 summary = spec.summary()
-by_layer = spec.problems_by_layer(ds.num_classes)  # the spec's own problems, under the layer that causes each
+class_mode = settings.get("class_mode")   # cost over the limits: refused in class mode, warned otherwise
+by_layer = spec.problems_by_layer(ds.num_classes, refuse_cost=class_mode)  # under the layer that causes each
 n_problems = sum(len(msgs) for msgs in by_layer.values())
 rev = ss.arch_rev
 
@@ -261,7 +262,7 @@ with overview, st.container(key="arch_summary"):
         st.success(f"Ready to train on {ds.title}: {ds.num_classes} classes, "
                    f"output {format_shape(summary.output_shape)}.",
                    icon=":material/check_circle:")
-    for msg in spec.cost_warnings():  # over a cost limit: refused in class mode (a problem above), warned here
+    for msg in spec.cost_warnings(refuse_cost=class_mode):  # over a cost limit, on one's own machine
         st.warning(msg, icon=":material/speed:")
 
 # --- save / load / export -----------------------------------------------------------

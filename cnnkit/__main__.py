@@ -230,12 +230,14 @@ def add_summary(sub) -> None:
 
 
 def cmd_summary(args) -> int:
+    from cnnkit import settings
     from cnnkit.spec import format_shape
 
     spec, _, classes = _load_spec(args)
     summary = spec.summary()
-    problems = spec.validate(classes)
-    warnings = spec.cost_warnings()
+    class_mode = settings.get("class_mode")
+    problems = spec.validate(classes, refuse_cost=class_mode)
+    warnings = spec.cost_warnings(refuse_cost=class_mode)
     if args.json:
         _print_json({**summary.to_dict(), "name": spec.name,
                      "problems": [{"layer": None if p.layer_index is None else p.layer_index + 1,
@@ -360,6 +362,25 @@ def cmd_limits(args) -> int:
     return 0
 
 
+# --- settings -----------------------------------------------------------------------------
+def add_settings(sub) -> None:
+    p = sub.add_parser("settings", help="every CNNKIT_* setting with its value now and where it came from")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_settings)
+
+
+def cmd_settings(args) -> int:
+    from cnnkit import settings
+
+    rows = settings.table()
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['env']:<30}{r['value']:<34} ({r['source']}) {r['what']}")
+    return 0
+
+
 # --- runs -------------------------------------------------------------------------------
 def add_runs(sub) -> None:
     p = sub.add_parser("runs", help="list the saved runs, and the run folders that cannot be read (and why)")
@@ -444,8 +465,8 @@ def cmd_explain(args) -> int:
     return 0
 
 
-COMMANDS = [add_datasets, add_limits, add_runs, add_summary, add_presets, add_export, add_evaluate, add_train,
-            add_predict, add_explain]
+COMMANDS = [add_datasets, add_limits, add_settings, add_runs, add_summary, add_presets, add_export, add_evaluate,
+            add_train, add_predict, add_explain]
 
 
 def main(argv: list[str] | None = None) -> int:

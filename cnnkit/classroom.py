@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnkit import identity, runs
+from cnnkit import identity, runs, settings
 from cnnkit.errors import TrainingError, UserError
 
 CLASS_FILE = "class.json"
@@ -43,24 +43,11 @@ class ClassroomError(UserError):
 
 
 def class_dir() -> Path:
-    env = os.environ.get("CNNKIT_CLASS_DIR")
+    env = settings.get("class_dir")
     return Path(env).resolve() if env else runs.runs_dir() / ".class"
 
 
 # --- limits ---------------------------------------------------------------------------------------
-def _env_int(name: str, env) -> int | None:
-    raw = str(env.get(name, "")).strip()
-    if not raw or raw.lower() in ("0", "none", "off"):
-        return None
-    try:
-        n = int(raw)
-    except ValueError:
-        raise ClassroomError(f"{name} must be a whole number (or empty for no limit), not {raw!r}.") from None
-    if n < 1:
-        raise ClassroomError(f"{name} must be at least 1 (or empty for no limit), not {n}.")
-    return n
-
-
 @dataclass(frozen=True)
 class ClassLimits:
     """What one student may ask of the shared server in class mode; None = no limit."""
@@ -76,10 +63,12 @@ class ClassLimits:
 
     @classmethod
     def from_env(cls, env=None) -> ClassLimits:
-        env = os.environ if env is None else env
-        one = str(env.get("CNNKIT_CLASS_ONE_JOB", "1")).strip().lower() not in ("0", "false", "no", "off")
-        return cls(max_epochs=_env_int("CNNKIT_CLASS_MAX_EPOCHS", env),
-                   max_train_images=_env_int("CNNKIT_CLASS_MAX_TRAIN_IMAGES", env), one_job_at_a_time=one)
+        """The limits the settings give (CNNKIT_CLASS_MAX_EPOCHS, …), or those in the mapping `env`."""
+        def read(name):
+            return settings.get(name, ClassroomError, environ=env)
+
+        return cls(max_epochs=read("class_max_epochs"), max_train_images=read("class_max_train_images"),
+                   one_job_at_a_time=read("class_one_job"))
 
     def validate(self) -> ClassLimits:
         out = {}

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from cnnkit import limits
+from cnnkit import limits, settings
 from cnnkit.errors import DatasetError
 from cnnkit.spec import format_shape
 
@@ -157,7 +157,7 @@ def keras_cache_dir() -> Path:
 
 
 def debian_fashion_dir() -> Path:
-    return Path(os.environ.get("CNNKIT_DEBIAN_FASHION_DIR", "/usr/share/datasets/fashion-mnist"))
+    return Path(settings.get("debian_fashion_dir", DatasetError))
 
 
 _FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -191,7 +191,7 @@ def _debian_path(name: str) -> Path | None:
 
 def downloads_allowed() -> bool:
     """False when CNNKIT_OFFLINE is set (tests, air-gapped classrooms) or the Keras data host is unreachable."""
-    if os.environ.get("CNNKIT_OFFLINE", "").strip() not in ("", "0", "false", "no"):
+    if settings.get("offline", DatasetError):
         return False
     return _internet_reachable()
 

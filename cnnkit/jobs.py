@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from cnnkit import settings
 from cnnkit.errors import TrainingError, UserError
 from cnnkit.hyper import Hyper
 from cnnkit.training import (
@@ -66,23 +67,10 @@ RECYCLE_SECONDS = 120      # the longest a recycling waits for its worker to com
 # 300 s on a 2-core machine, about 4e10 FLOP/s counting forward + backward (3 × forward) passes.
 DEFAULT_FLOPS_PER_SECOND = 4e10
 DEFAULT_OVERHEAD_SECONDS = 6.0
-WORKER_NICE = 10           # workers yield the CPU to the web server (see yield_to_web)
+WORKER_NICE = settings.SETTINGS["worker_nice"].default   # workers yield the CPU to the web server (yield_to_web)
 
 
 # --- configuration -------------------------------------------------------------------------
-def _env_int(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        n = int(raw)
-    except ValueError:
-        raise TrainingError(f"{name} must be a whole number, not {raw!r}.") from None
-    if n < minimum:
-        raise TrainingError(f"{name} must be at least {minimum}, not {n}.")
-    return n
-
-
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -93,32 +81,28 @@ def worker_count() -> int:
     TensorFlow already spreads one job's batches over every core, so more workers than half
     the cores only make each job slower.
     """
-    return _env_int("CNNKIT_WORKERS", max(1, cpu_count() // 2))
+    return settings.get("workers", TrainingError) or max(1, cpu_count() // 2)
 
 
 def worker_memory_bytes(n_workers: int) -> int:
     """CNNKIT_WORKER_MEMORY (e.g. "2GB"), else 60 % of this machine's (or container's) memory shared
     by the workers, at most 3 GB each. Past 95 % of it Dask's nanny restarts the worker."""
-    from dask.utils import parse_bytes
     from distributed.system import MEMORY_LIMIT
 
-    raw = os.environ.get("CNNKIT_WORKER_MEMORY", "").strip()
-    if raw:
-        try:
-            return int(parse_bytes(raw))
-        except (ValueError, TypeError):
-            raise TrainingError(f"CNNKIT_WORKER_MEMORY must be a size such as 2GB, not {raw!r}.") from None
+    memory = settings.get("worker_memory", TrainingError)
+    if memory:
+        return memory
     return int(min(3e9, 0.6 * MEMORY_LIMIT / max(1, n_workers)))
 
 
 def worker_job_limit() -> int:
     """CNNKIT_WORKER_JOBS: a worker process is replaced by a fresh one after this many jobs (default 25)."""
-    return _env_int("CNNKIT_WORKER_JOBS", 25)
+    return settings.get("worker_jobs", TrainingError)
 
 
 def worker_nice() -> int:
     """How much lower than the web server a worker process runs (CNNKIT_WORKER_NICE, 0–19; default 10)."""
-    return min(19, _env_int("CNNKIT_WORKER_NICE", WORKER_NICE, minimum=0))
+    return min(19, settings.get("worker_nice", TrainingError))
 
 
 def yield_to_web(nice: int | None = None) -> int:
@@ -149,16 +133,9 @@ def job_seconds_cap() -> float | None:
     """CNNKIT_JOB_SECONDS: the most estimated seconds one job may take in class mode (None: no cap)."""
     from cnnkit import runs
 
-    raw = os.environ.get("CNNKIT_JOB_SECONDS", "").strip()
-    if not raw or not runs.class_mode():
+    if not runs.class_mode():
         return None
-    try:
-        cap = float(raw)
-    except ValueError:
-        raise TrainingError(f"CNNKIT_JOB_SECONDS must be a number of seconds, not {raw!r}.") from None
-    if not cap > 0:
-        raise TrainingError(f"CNNKIT_JOB_SECONDS must be more than 0, not {raw!r}.")
-    return cap
+    return settings.get("job_seconds", TrainingError)
 
 
 def connect(address: str | None = None, n_workers: int | None = None):
@@ -167,7 +144,7 @@ def connect(address: str | None = None, n_workers: int | None = None):
     import dask
     from distributed import Client, LocalCluster
 
-    address = address or os.environ.get("CNNKIT_SCHEDULER", "").strip() or None
+    address = address or settings.get("scheduler", TrainingError)
     if address:
         try:
             client = Client(address, timeout="15s", set_as_default=False)

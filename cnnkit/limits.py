@@ -4,7 +4,7 @@ Every limit is checked *before* memory is spent: from an array's header, an
 image's header or a spec's text, never after decoding. Defaults suit Streamlit
 Community Cloud's smallest useful host (2.7 GB for the whole class); each can be
 changed with an environment variable (`CNNKIT_LIMIT_<NAME>`, e.g.
-`CNNKIT_LIMIT_IMAGE_SIDE=1024`), read each time it is checked.
+`CNNKIT_LIMIT_IMAGE_SIDE=1024`), read once per process through `settings.environ_value`.
 
 Cost limits (`COST`) refuse in class mode (`CNNKIT_CLASS_MODE=1`) and only
 warn on one's own machine; the others always refuse.
@@ -16,9 +16,9 @@ limit, the value found and what to do.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
+from cnnkit import settings
 from cnnkit.errors import UserError
 
 
@@ -65,7 +65,7 @@ DIVERGENCE_FACTOR = 1000.0
 def get(name: str) -> int:
     """The limit's value now: its environment variable if set (a positive whole number), else its default."""
     lim = LIMITS[name]
-    raw = os.environ.get(lim.env, "").strip().replace("_", "")
+    raw = settings.environ_value(lim.env).replace("_", "")
     if not raw:
         return lim.default
     try:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnkit import settings
 from cnnkit.errors import RunError
 from cnnkit.hyper import OPTIMIZERS
 
@@ -30,17 +31,17 @@ FILES = ("model.keras", "spec.json", "hyper.json", "history.json", "metrics.json
 
 
 def runs_dir() -> Path:
-    return Path(os.environ.get("CNNKIT_RUNS_DIR", "runs")).resolve()
+    return Path(settings.get("runs_dir")).resolve()
 
 
 def shared_runs_dir() -> Path:
-    env = os.environ.get("CNNKIT_SHARED_RUNS_DIR")
+    env = settings.get("shared_runs_dir")
     return Path(env).resolve() if env else runs_dir() / "shared"
 
 
 def class_mode() -> bool:
     """True when the app is shared by a class: students then see only their own runs (and shared ones)."""
-    return os.environ.get("CNNKIT_CLASS_MODE", "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.get("class_mode")
 
 
 @dataclass(eq=False)

@@ -416,10 +416,12 @@ class ModelSpec:
             complete=len(known) == len(rows),
         )
 
-    def validate(self, num_classes: int | None = None) -> list[Problem]:
+    def validate(self, num_classes: int | None = None, *, refuse_cost: bool = False) -> list[Problem]:
         """Everything that stops this model from training, each said for a student; [] means it is fine.
 
-        With `num_classes`, the last layer must be Dense with that many units and softmax.
+        With `num_classes`, the last layer must be Dense with that many units and softmax. With
+        `refuse_cost` (a class shares the server: the caller decides), a cost over CNN Lab's limits is a
+        problem too; otherwise it is only a warning (`cost_warnings`).
         """
         problems: list[Problem] = []
         h, w, c = self.input_shape
@@ -476,7 +478,7 @@ class ModelSpec:
                     "probabilities that add up to 1 (the loss expects them)."
                 )))
         summary_total = sum(r.params for r in rows if r.params is not None)
-        if _class_mode():
+        if refuse_cost:
             problems += self.cost_problems()
         if summary_total > MAX_PARAMS:
             problems.append(Problem(None, (
@@ -508,9 +510,10 @@ class ModelSpec:
                 "Train for fewer epochs, or on fewer images.")))
         return out
 
-    def cost_warnings(self) -> list[str]:
-        """Cost over the limits as warnings on one's own machine; [] in class mode, where `validate` refuses them."""
-        return [] if _class_mode() else [str(p) for p in self.cost_problems()]
+    def cost_warnings(self, refuse_cost: bool = False) -> list[str]:
+        """Cost over the limits as warnings on one's own machine; [] with `refuse_cost`, where `validate`
+        refuses them."""
+        return [] if refuse_cost else [str(p) for p in self.cost_problems()]
 
     def count_formula(self, index: int) -> str:
         """How layer `index`'s parameter count comes about, with its numbers (e.g. 3×3 × 1 × 32 + 32 = 320)."""
@@ -524,10 +527,11 @@ class ModelSpec:
             return "Its input shape cannot be worked out until the problems above it are fixed."
         return entry.explain_count(in_shape, entry.resolve(layer.params))
 
-    def problems_by_layer(self, num_classes: int | None = None) -> dict[int | None, list[str]]:
+    def problems_by_layer(self, num_classes: int | None = None, *,
+                          refuse_cost: bool = False) -> dict[int | None, list[str]]:
         """`validate()` grouped by layer index (None: the whole model), for showing under each layer."""
         out: dict[int | None, list[str]] = {}
-        for p in self.validate(num_classes):
+        for p in self.validate(num_classes, refuse_cost=refuse_cost):
             out.setdefault(p.layer_index, []).append(p.message)
         return out
 
@@ -616,12 +620,6 @@ def keras_model_name(name: str) -> str:
     """Keras model names may not contain '/'; keep them readable otherwise."""
     cleaned = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name.strip()).strip("_")
     return cleaned or "cnn"
-
-
-def _class_mode() -> bool:
-    from cnnkit.runs import class_mode
-
-    return class_mode()
 
 
 __all__ = [

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cnnkit import limits, runs
+from cnnkit import limits, runs, settings
 
 MAX_BYTES = 256 * 1024   # a spec and a few settings are a few kB; anything bigger is not ours to keep
 KEYS = ("dataset", "spec", "spec_preset", "hyper", "hyper_for", "upload")
@@ -35,7 +35,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def state_dir() -> Path:
-    env = os.environ.get("CNNKIT_STATE_DIR")
+    env = settings.get("state_dir")
     return Path(env).resolve() if env else runs.runs_dir() / ".students"
 
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit import settings
 from cnnkit.errors import SpecError, TrainingError
 from cnnkit.hyper import OPTIMIZERS, Hyper
 from cnnkit.spec import format_shape
@@ -80,7 +81,7 @@ def check_compatible(spec, dataset) -> None:
             f"The model expects {format_shape(shape)} images but {dataset.title} has "
             f"{format_shape(dataset.image_shape)} images; pick a preset for this dataset on the "
             "Architecture page or change the input shape.")
-    problems = spec.validate(num_classes=dataset.num_classes)
+    problems = spec.validate(num_classes=dataset.num_classes, refuse_cost=settings.get("class_mode"))
     if problems:
         more = f" ({len(problems) - 1} more problem{'s' if len(problems) > 2 else ''} on the Architecture page.)" \
             if len(problems) > 1 else ""
@@ -408,12 +409,13 @@ def cost_notes(spec, hyper, num_train: int) -> list[str]:
     return [str(p) for p in spec.cost_problems(epochs=epochs, train_images=int(images))]
 
 
-def training_cost_warnings(spec, hyper, num_train: int) -> list[str]:
-    """`cost_notes`, refused with a TrainingError in class mode; on one's own machine, returned as warnings."""
-    from cnnkit.runs import class_mode
-
+def training_cost_warnings(spec, hyper, num_train: int, refuse_cost: bool | None = None) -> list[str]:
+    """`cost_notes`, refused with a TrainingError when `refuse_cost` (by default: in class mode); on one's
+    own machine, returned as warnings."""
     problems = cost_notes(spec, hyper, num_train)
-    if problems and class_mode():
+    if refuse_cost is None:
+        refuse_cost = settings.get("class_mode")
+    if problems and refuse_cost:
         raise TrainingError(" ".join(problems))
     return problems
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CNNKIT_OFFLINE", "1")  # never wait on a download in tests
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cnnkit import datasets  # noqa: E402
+from cnnkit import datasets, settings  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,6 +38,30 @@ def pytest_runtest_makereport(item, call):
     if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every test must run: {report.longrepr}"
+
+
+class _MonkeyPatch(pytest.MonkeyPatch):
+    """pytest's monkeypatch, forgetting the settings read so far whenever it changes the environment
+    (cnnkit.settings reads each CNNKIT_* variable once per process)."""
+
+    def setenv(self, *args, **kwargs):
+        super().setenv(*args, **kwargs)
+        settings.reset()
+
+    def delenv(self, *args, **kwargs):
+        super().delenv(*args, **kwargs)
+        settings.reset()
+
+    def undo(self):
+        super().undo()
+        settings.reset()
+
+
+@pytest.fixture
+def monkeypatch():
+    mp = _MonkeyPatch()
+    yield mp
+    mp.undo()
 
 
 # --- data ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import hostile
 import numpy as np
 import pytest
 
-from cnnkit import datasets, drawing, limits, runs, spec, training
+from cnnkit import datasets, drawing, limits, runs, settings, spec, training
 from cnnkit.__main__ import main as cli
 from cnnkit.errors import DatasetError, DrawingError, RunError, SpecError, TrainingError
 from cnnkit.hyper import Hyper
@@ -423,11 +423,12 @@ def test_big_model_is_warned_on_ones_own_machine(monkeypatch, tmp_path, capsys):
 def test_big_and_slow_models_are_refused_in_class_mode(monkeypatch):
     monkeypatch.setenv("CNNKIT_CLASS_MODE", "1")
     big = spec.ModelSpec.from_dict(hostile.big_spec_dict())
-    assert any("CNNKIT_LIMIT_MODEL_PARAMS" in str(p) for p in big.validate(10))
+    refuse = settings.get("class_mode")   # the edges decide; the spec reads no environment
+    assert any("CNNKIT_LIMIT_MODEL_PARAMS" in str(p) for p in big.validate(10, refuse_cost=refuse))
     slow = spec.ModelSpec.from_dict(hostile.heavy_flops_spec_dict())
-    problems = " ".join(str(p) for p in slow.validate(10))
+    problems = " ".join(str(p) for p in slow.validate(10, refuse_cost=refuse))
     assert "One image costs 1,853 MFLOPs; the limit is 500" in problems and "pool earlier" in problems
-    assert big.cost_warnings() == []  # in class mode they are problems, not warnings
+    assert big.cost_warnings(refuse_cost=refuse) == []  # in class mode they are problems, not warnings
 
 
 def test_epochs_times_images_is_refused_in_class_mode_and_warned_otherwise(monkeypatch, tiny_ds):

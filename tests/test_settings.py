@@ -1,0 +1,111 @@
+"""cnnkit.settings: one table of every CNNKIT_* setting, one parser per type, read once per process."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from cnnkit import limits, settings
+from cnnkit.__main__ import main as cli
+from cnnkit.errors import TrainingError, UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("word, value", [("1", True), ("true", True), ("Yes", True), ("ON", True),
+                                         ("0", False), ("false", False), ("no", False), ("off", False)])
+def test_booleans_accept_the_four_pairs_of_words(monkeypatch, word, value):
+    monkeypatch.setenv("CNNKIT_OFFLINE", word)
+    assert settings.get("offline") is value
+
+
+def test_offline_off_means_off(monkeypatch):   # it used to turn offline mode on
+    monkeypatch.setenv("CNNKIT_OFFLINE", "off")
+    assert settings.get("offline") is False
+
+
+def test_a_bad_boolean_is_a_sentence_naming_the_variable_and_the_words(monkeypatch):
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "maybe")
+    with pytest.raises(settings.SettingError, match=r"CNNKIT_CLASS_MODE must be one of 1/0, true/false, yes/no, "
+                                                    r"on/off, not 'maybe'"):
+        settings.get("class_mode")
+
+
+def test_the_callers_error_class_is_raised(monkeypatch):
+    monkeypatch.setenv("CNNKIT_WORKER_JOBS", "lots")
+    with pytest.raises(TrainingError, match="CNNKIT_WORKER_JOBS must be a whole number, not 'lots'"):
+        settings.get("worker_jobs", TrainingError)
+    monkeypatch.setenv("CNNKIT_WORKER_JOBS", "0")
+    with pytest.raises(UserError, match="at least 1"):
+        settings.get("worker_jobs")
+
+
+def test_other_types(monkeypatch):
+    monkeypatch.setenv("CNNKIT_WORKER_MEMORY", "1.5GB")
+    monkeypatch.setenv("CNNKIT_JOB_SECONDS", "45")
+    monkeypatch.setenv("CNNKIT_CLASS_MAX_EPOCHS", "off")
+    monkeypatch.setenv("CNNKIT_CLASS_MAX_TRAIN_IMAGES", "2_000")
+    assert settings.get("worker_memory") == 1_500_000_000
+    assert settings.get("job_seconds") == 45.0
+    assert settings.get("class_max_epochs") is None
+    assert settings.get("class_max_train_images") == 2000
+    monkeypatch.setenv("CNNKIT_JOB_SECONDS", "-3")
+    with pytest.raises(UserError, match="CNNKIT_JOB_SECONDS must be more than 0"):
+        settings.get("job_seconds")
+
+
+def test_values_are_read_once_until_reset(monkeypatch):
+    monkeypatch.setenv("CNNKIT_WORKER_NICE", "7")
+    assert settings.get("worker_nice") == 7
+    os.environ["CNNKIT_WORKER_NICE"] = "3"      # behind the back of the table: not seen until reset
+    try:
+        assert settings.get("worker_nice") == 7
+        settings.reset()
+        assert settings.get("worker_nice") == 3
+    finally:
+        del os.environ["CNNKIT_WORKER_NICE"]
+        settings.reset()
+
+
+def test_a_mapping_can_stand_in_for_the_environment():
+    assert settings.get("class_max_epochs", environ={"CNNKIT_CLASS_MAX_EPOCHS": "4"}) == 4
+    assert settings.get("class_one_job", environ={}) is True
+
+
+def test_table_lists_every_setting_with_value_and_source(monkeypatch):
+    monkeypatch.setenv("CNNKIT_WORKER_JOBS", "9")
+    monkeypatch.setenv("CNNKIT_LECTURER_KEY", "secret phrase")
+    rows = {r["env"]: r for r in settings.table()}
+    assert set(rows) == {s.env for s in settings.SETTINGS.values()}
+    assert rows["CNNKIT_WORKER_JOBS"]["value"] == "9" and rows["CNNKIT_WORKER_JOBS"]["source"] == "environment"
+    assert rows["CNNKIT_WORKER_NICE"]["source"] == "default"
+    assert rows["CNNKIT_LECTURER_KEY"]["value"] == "(set)"   # never printed
+
+
+def test_cli_settings_prints_every_setting(monkeypatch, capsys):
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "yes")
+    assert cli(["settings"]) == 0
+    out = capsys.readouterr().out
+    for s in settings.SETTINGS.values():
+        assert s.env in out
+    assert re.search(r"CNNKIT_CLASS_MODE\s+on\s+\(environment\)", out)
+
+
+def test_readme_documents_every_setting_and_limit():
+    readme = (ROOT / "README.md").read_text()
+    missing = [s.env for s in settings.SETTINGS.values() if s.env not in readme]
+    missing += [lim.env for lim in limits.LIMITS.values() if lim.env not in readme]
+    assert not missing, f"README.md does not document {missing}"
+
+
+def test_no_module_reads_a_cnnkit_variable_but_settings():
+    files = [*(ROOT / "cnnkit").rglob("*.py"), *(ROOT / "app_pages").glob("*.py"), *ROOT.glob("*.py")]
+    if (ROOT / "webapp").is_dir():
+        files += (ROOT / "webapp").rglob("*.py")
+    offenders = [f"{f.relative_to(ROOT)}:{i}" for f in files if f.name != "settings.py"
+                 for i, line in enumerate(f.read_text().splitlines(), 1)
+                 if re.search(r"os\.environ|getenv", line) and "CNNKIT_" in line]
+    assert offenders == []
