@@ -14,6 +14,7 @@ scikit-learn only when a report or matrix is first computed.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -218,13 +219,22 @@ class Evaluation:
     def num_wrong(self) -> int:
         return int((self.y_pred != self.y_true).sum())
 
-    # Each operation has one name: the method is the module function of the same name on this evaluation.
-    def classification_report(self) -> pd.DataFrame:
+    # scikit-learn's report and matrix cost tens of milliseconds; a page rerun asks for them several
+    # times, and a cached Evaluation serves a whole class: each is computed once per evaluation.
+    @functools.cached_property
+    def _report(self) -> pd.DataFrame:
         return classification_report(self.y_true, self.y_pred, self.class_names)
 
+    @functools.cached_property
+    def _matrix(self) -> np.ndarray:
+        return confusion_matrix(self.y_true, self.y_pred, len(self.class_names))
+
+    # Each operation has one name: the method is the module function of the same name on this evaluation.
+    def classification_report(self) -> pd.DataFrame:
+        return self._report.copy()  # a copy: a caller may change its table
+
     def confusion_matrix(self, normalised: bool = False) -> np.ndarray:
-        cm = confusion_matrix(self.y_true, self.y_pred, len(self.class_names))
-        return normalise_rows(cm) if normalised else cm
+        return normalise_rows(self._matrix) if normalised else self._matrix.copy()
 
     def cell_indices(self, true_class: int, predicted_class: int) -> np.ndarray:
         return cell_indices(self.y_true, self.y_pred, true_class, predicted_class)
