@@ -36,6 +36,4 @@ def is_lecturer() -> bool:
 
 def class_limits():
     """The lecturer's per-student limits in class mode (cnnkit.classroom.ClassLimits); None outside class mode."""
-    from cnnkit import runs
-
-    return class_book().limits() if runs.class_mode() else None
+    return class_book().limits() if settings.get("class_mode") else None

@@ -61,9 +61,7 @@ def job_status_line() -> None:
 
 def nickname_box() -> None:
     """In class mode, the student's optional nickname for the lecturer's Class page (sidebar)."""
-    from cnnkit import runs
-
-    if not runs.class_mode():
+    if not settings.get("class_mode"):
         return
     book = class_book()
     me = owner_id()
