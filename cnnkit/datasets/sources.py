@@ -19,7 +19,7 @@ import pickle
 import socket
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -54,9 +54,17 @@ _SOURCE_ERRORS = (OSError, ValueError, KeyError, EOFError, IndexError, TypeError
                   pickle.UnpicklingError, DatasetError, zlib.error)
 
 
-def _machine_path(info: DatasetInfo, source: str) -> Path | None:
-    """The file or folder of `source` that holds `info`'s dataset, if it is complete."""
-    return info.on_machine[source].find(MACHINE_FOLDERS[source].path())
+def _sources_in_order(info: DatasetInfo) -> Iterator[tuple[str, Path | None]]:
+    """Each source of `info` in order, with its file or folder when it is on the machine (None for the others).
+
+    A machine source whose files are not all there is left out: it is simply not installed."""
+    for source in info.sources:
+        if source not in MACHINE_SOURCES:
+            yield source, None
+            continue
+        path = info.on_machine[source].find(MACHINE_FOLDERS[source].path())
+        if path is not None:
+            yield source, path
 
 
 def downloads_allowed() -> bool:
@@ -130,11 +138,8 @@ def load(name: str) -> Dataset:
     """Load a catalogue dataset from the first source that can serve it."""
     info = get(name)
     failures: list[str] = []
-    for source in info.sources:
-        if source in MACHINE_SOURCES:
-            p = _machine_path(info, source)
-            if p is None:
-                continue
+    for source, p in _sources_in_order(info):
+        if p is not None:
             try:
                 ds = _from_machine(info, source, p)
             except _SOURCE_ERRORS as err:  # a damaged file on the machine: say so and try the next source
@@ -199,11 +204,8 @@ def _probe(source: str, info: DatasetInfo, p: Path) -> str | None:
 def _source_now(name: str) -> tuple[str | None, list[str]]:
     info = get(name)
     skipped: list[str] = []
-    for source in info.sources:
-        if source in MACHINE_SOURCES:
-            p = _machine_path(info, source)
-            if p is None:
-                continue
+    for source, p in _sources_in_order(info):
+        if p is not None:
             why = _probe(source, info, p)
             if why is None:
                 return source, skipped
