@@ -18,9 +18,8 @@ Callers use the names re-exported here (`datasets.load`, `datasets.Dataset`, …
 
 from cnnkit.datasets.catalogue import CATALOGUE, CIFAR10, DIGITS, FASHION, DatasetInfo
 from cnnkit.datasets.dataset import Dataset, one_hot, to_float
-from cnnkit.datasets.readers import FASHION_FILES as _FASHION_FILES  # read by tests/test_hostile_inputs.py
 from cnnkit.datasets.sources import describe_sources, downloads_allowed, load, offline_sample
 from cnnkit.datasets.uploads import load_file
 
-__all__ = ["CATALOGUE", "CIFAR10", "DIGITS", "FASHION", "Dataset", "DatasetInfo", "_FASHION_FILES",
+__all__ = ["CATALOGUE", "CIFAR10", "DIGITS", "FASHION", "Dataset", "DatasetInfo",
            "describe_sources", "downloads_allowed", "load", "load_file", "offline_sample", "one_hot", "to_float"]
