@@ -27,6 +27,8 @@ from cnnkit.hyper import Hyper
 
 
 class JobState(str, Enum):
+    """Where a job is: queued → running → finished / stopped / failed (the last three are final)."""
+
     QUEUED = "queued"
     RUNNING = "running"
     FINISHED = "finished"
@@ -36,7 +38,6 @@ class JobState(str, Enum):
     @property
     def active(self) -> bool:
         return self in (JobState.QUEUED, JobState.RUNNING)
-
 
 
 @dataclass(frozen=True)
