@@ -125,9 +125,7 @@ def yield_to_web(nice: int | None = None) -> int:
 
 def job_seconds_cap() -> float | None:
     """CNNKIT_JOB_SECONDS: the most estimated seconds one job may take in class mode (None: no cap)."""
-    from cnnkit import runs
-
-    if not runs.class_mode():
+    if not settings.get("class_mode"):
         return None
     return settings.get("job_seconds", TrainingError)
 
