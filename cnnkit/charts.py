@@ -183,7 +183,7 @@ def training_curves_figure(
     A widening gap between the two curves is over-fitting; the dotted line marks
     the epoch with the lowest validation loss (what EarlyStopping would keep).
     `running` adds the smoothed running training curve, points (epoch_position,
-    loss, accuracy) recorded every few batches (cnnkit.training.RunningCurve), as a
+    loss, accuracy) recorded every few batches (cnnkit.progress.RunningCurve), as a
     thin line under the per-epoch points: epoch 0.5 is half-way through the first
     epoch and 1.0 its end, where the first per-epoch point sits.
     """

@@ -19,7 +19,7 @@ import hostile
 import numpy as np
 import pytest
 
-from cnnkit import datasets, drawing, limits, runs, settings, spec, training
+from cnnkit import datasets, drawing, limits, progress, runs, settings, spec, training
 from cnnkit.__main__ import main as cli
 from cnnkit.errors import DatasetError, DrawingError, RunError, SpecError, TrainingError
 from cnnkit.hyper import Hyper
@@ -477,7 +477,7 @@ def test_rmsprop_at_lr_10_is_stopped_as_diverging(tiny_ds, runs_dir):
     hyper = Hyper(optimizer="rmsprop", learning_rate=10.0, batch_size=32, epochs=3, seed=1)
     job = training.train(preset.spec, ds, hyper, runs_root=runs_dir)
     snap = job.snapshot()
-    assert snap.state is training.JobState.FAILED
+    assert snap.state is progress.JobState.FAILED
     assert ("the loss grew from" in snap.message and "training was diverging" in snap.message) or \
         "the loss became NaN" in snap.message
     assert "learning rate 10 is too high" in snap.message
