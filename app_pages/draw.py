@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnnkit import charts, drawing, explain, predict, run_comparison, runs, training
+from cnnkit import charts, drawing, explain, predict, progress, run_comparison, runs
 from cnnkit.errors import DrawingError, UserError
 from cnnkit.spec import format_shape
 from webapp import browser_identity, canvas, job_panel, stages, student, training_jobs, user_errors, widget_state
@@ -69,7 +69,7 @@ if not my_runs:
     if job is not None and job.state.active:
         job_panel.show(brief=True, stop_key="draw_stop_job", stop_label="Stop training")
     else:
-        if job is not None and job.snapshot().state is training.JobState.FAILED:
+        if job is not None and job.snapshot().state is progress.JobState.FAILED:
             st.error(job.snapshot().message, icon=":material/error:")
         offer_first_model()
     st.stop()

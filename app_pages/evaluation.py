@@ -314,7 +314,7 @@ def curves_tab(run) -> None:
         st.info("An uploaded model carries no training history; train a run here to see its curves.",
                 icon=":material/info:")
         return
-    from cnnkit.training import overfitting_note
+    from cnnkit.progress import overfitting_note
 
     st.plotly_chart(charts.training_curves_figure(history), key="ev_curves", width="stretch")
     best = evaluation.best_epoch(history)

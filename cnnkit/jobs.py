@@ -46,14 +46,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from cnnkit import settings
 from cnnkit.errors import TrainingError, UserError
 from cnnkit.hyper import Hyper
-from cnnkit.training import (
-    JobSnapshot,
-    JobState,
-    TrainingJob,
-    check_compatible,
-    format_seconds,
-    training_cost_warnings,
-)
+from cnnkit.progress import JobSnapshot, JobState, format_seconds
+from cnnkit.training import TrainingJob, check_compatible, training_cost_warnings
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnnkit import charts, datasets, training
+from cnnkit import charts, datasets, progress
 from webapp.stages import existing_stages
 from webapp.training_jobs import current_job, job_registry
 
@@ -36,12 +36,12 @@ def show(*, brief: bool = False, stop_key: str = "stop_job", stop_label: str = "
         snap = job.snapshot()
         if polling and not snap.active:
             st.rerun()  # the job just ended: redraw the whole page once (buttons, sidebar, its run) and stop polling
-        text = training.describe_progress(snap, job_registry().max_jobs)
+        text = progress.describe_progress(snap, job_registry().max_jobs)
         if brief:
             _one_sentence(snap, text)
         else:
             _heading_and_state(snap, text)
-        if snap.state is not training.JobState.QUEUED:
+        if snap.state is not progress.JobState.QUEUED:
             st.progress(snap.epoch_fraction, text=text.epoch)
             st.progress(snap.job_fraction, text=text.job)
         if snap.active and st.button(stop_label, icon=":material/stop:", key=stop_key):
@@ -63,15 +63,15 @@ def _one_sentence(snap, text) -> None:
 def _heading_and_state(snap, text) -> None:
     st.subheader("Your job")
     st.caption(snap.hyper.describe())
-    if snap.state is training.JobState.QUEUED:
+    if snap.state is progress.JobState.QUEUED:
         st.info(text.status, icon=":material/hourglass_top:")
         counts = job_registry().counts()
         st.caption(f"{counts['running']} job(s) training now, {counts['queued']} waiting.")
-    elif snap.state is training.JobState.RUNNING:
+    elif snap.state is progress.JobState.RUNNING:
         st.markdown(f"**{text.status}**")
-    elif snap.state is training.JobState.FINISHED:
+    elif snap.state is progress.JobState.FINISHED:
         st.success(text.status, icon=":material/check_circle:")
-    elif snap.state is training.JobState.STOPPED:
+    elif snap.state is progress.JobState.STOPPED:
         st.warning(text.status, icon=":material/stop_circle:")
     else:
         st.error(text.status, icon=":material/error:")
@@ -91,7 +91,7 @@ def _results(job, snap) -> None:
         a, b, c, d = st.columns(4)
         a.metric("Test accuracy", f"{m['test_accuracy']:.2%}")
         b.metric("Test loss", f"{m['test_loss']:.4f}")
-        c.metric("Training time", training.format_seconds(m["train_seconds"]))
+        c.metric("Training time", progress.format_seconds(m["train_seconds"]))
         d.metric("Epochs", f"{m['epochs_run']}" + (f" (best {m['best_epoch']})" if m.get("best_epoch") else ""))
         if snap.run_path:
             st.caption(f"Saved as run `{snap.run_path.rsplit('/', 1)[-1]}`.")
