@@ -136,6 +136,11 @@ class Hyper:
             raise TrainingError(
                 f"Unknown training setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                 f"the settings are: {', '.join(names)}.")
+        for key, value in d.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                kind = "a whole number" if key in _WHOLE_SETTINGS else "a number"
+                raise TrainingError(f"The training setting '{key}' must be {kind}, not {_shown(value)}. "
+                                    "Correct it in the file, or choose the settings again on the Training page.")
         return cls(**d)
 
     def replace(self, **changes: Any) -> Hyper:
@@ -255,22 +260,34 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant", tot
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=int(total_steps), alpha=0.0)
 
 
-def _number(v: Any, what: str) -> float:
+_WHOLE_SETTINGS = frozenset({"batch_size", "epochs", "patience", "seed", "train_images"})
+
+
+def _shown(v: Any) -> str:
+    """A value for a sentence: NaN and Infinity as a settings file writes them, the rest as repr."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    return repr(v)
+
+
+def _number(v: Any, what: str, kind: str = "a number") -> float:
     if isinstance(v, bool):
-        raise TrainingError(f"The {what} must be a number, not {v!r}.")
+        raise TrainingError(f"The {what} must be {kind}, not {v!r}.")
     try:
         x = float(v)
     except (TypeError, ValueError):
-        raise TrainingError(f"The {what} must be a number, not {v!r}.") from None
-    if math.isnan(x):
-        raise TrainingError(f"The {what} must be a number, not NaN.")
+        raise TrainingError(f"The {what} must be {kind}, not {v!r}.") from None
+    except OverflowError:  # an int beyond a float's range
+        raise TrainingError(f"The {what} must be {kind} of a usual size, not one of {len(str(v))} digits.") from None
+    if not math.isfinite(x):
+        raise TrainingError(f"The {what} must be {kind}, not {_shown(x)}.")
     return x
 
 
 def _whole(v: Any, what: str) -> int:
-    x = _number(v, what)
-    if math.isinf(x) or x != int(x):
-        raise TrainingError(f"The {what} must be a whole number, not {v!r}.")
+    x = _number(v, what, "a whole number")
+    if x != int(x):
+        raise TrainingError(f"The {what} must be a whole number, not {_shown(v)}.")
     return int(x)
 
 

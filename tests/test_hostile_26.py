@@ -1,0 +1,130 @@
+"""Issue #26, the parts below the pages: a NaN or Infinity in a model or settings file gets a sentence
+(never a ValueError or OverflowError, on any page or the command line); nicknames that look like another
+student's are refused; wrong lecturer keys are throttled for the whole server, not per session; the Data
+page's statistics stay within a fixed memory budget however large the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import tracemalloc
+from pathlib import Path
+
+import hostile
+import numpy as np
+import pytest
+
+from cnnkit import classroom, datasets, exploration, identity, student_state
+from cnnkit.__main__ import main as cli
+from cnnkit.errors import SpecError, TrainingError, UserError
+from cnnkit.hyper import Hyper
+from cnnkit.spec import LayerSpec, ModelSpec
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+NON_FINITE = [  # (setting, JSON literal, the layer and what the sentence says)
+    ("units", "NaN", "Layer 5 (Dense): units must be a whole number, not NaN."),
+    ("units", "Infinity", "Layer 5 (Dense): units must be a whole number, not Infinity."),
+    ("kernel_size", "NaN", "Layer 1 (Conv2D): kernel_size must be a whole number, not NaN."),
+    ("filters", "-Infinity", "Layer 1 (Conv2D): filters must be a whole number, not -Infinity."),
+    ("pool_size", "Infinity", "Layer 2 (MaxPooling2D): pool_size must be a whole number, not Infinity."),
+    ("rate", "NaN", "Layer 3 (Dropout): rate must be a number, not NaN."),
+]
+
+
+# --- 1. NaN and Infinity in a model file or a settings file ---------------------------------------------
+@pytest.mark.parametrize(("setting", "literal", "said"), NON_FINITE)
+def test_a_non_finite_setting_in_a_model_file_is_refused_with_its_layer_named(setting, literal, said):
+    text = hostile.non_finite_spec_json(setting, literal)
+    with pytest.raises(SpecError) as err:
+        ModelSpec.from_json(text)
+    assert str(err.value).startswith(said)
+    with pytest.raises(SpecError, match=r"^" + said.replace("(", r"\(").replace(")", r"\)")):
+        ModelSpec.from_dict(json.loads(text))
+
+
+@pytest.mark.parametrize(("setting", "literal", "said"), NON_FINITE[:5])
+def test_the_command_line_says_so_and_exits_2(tmp_path, capsys, setting, literal, said):
+    f = tmp_path / "nan.json"
+    f.write_text(hostile.non_finite_spec_json(setting, literal))
+    assert cli(["summary", "--spec", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+
+
+def test_a_spec_holding_nan_sums_up_and_validates_without_raising():
+    """A ModelSpec made in code (or set widget by widget) may hold NaN: the summary, the problems and the
+    formulas the pages show say what is wrong under the layer, and never raise."""
+    nan, inf = float("nan"), float("inf")
+    spec = ModelSpec((28, 28, 1), [LayerSpec("Conv2D", {"filters": 8, "kernel_size": nan}),
+                                   LayerSpec("MaxPooling2D", {"pool_size": -inf}),
+                                   LayerSpec("Dropout", {"rate": nan}), LayerSpec("Flatten"),
+                                   LayerSpec("Dense", {"units": inf, "activation": "softmax"})])
+    summary = spec.summary()
+    assert not summary.complete and summary.total_params == 0 and "?" in summary.to_text()
+    by_layer = spec.problems_by_layer(10, refuse_cost=True)
+    assert by_layer[0] == ["Kernel size must be a whole number, not NaN."]
+    assert by_layer[1] == ["Pool size must be a whole number, not -Infinity."]
+    assert by_layer[2] == ["Rate must be a number, not NaN."]
+    assert by_layer[4] == ["Units must be a whole number, not Infinity."]
+    assert spec.count_formula(4).startswith("Its input shape cannot be worked out")
+    assert spec.cost_warnings() == []
+    with pytest.raises(SpecError, match="Layer 1: Kernel size must be a whole number, not NaN"):
+        spec.to_keras(10)
+
+
+def test_a_kept_spec_holding_nan_is_refused_when_read_back(runs_dir):
+    """What a student's state file kept before this check is refused on the way back, as a UserError the
+    restore turns into 'start from the preset' (see the page test below)."""
+    owner = identity.new_owner_id()
+    student_state.save(owner, {"spec": json.loads(hostile.non_finite_spec_json("units", "NaN")),
+                               "hyper": {"learning_rate": math.nan, "epochs": math.inf}})
+    kept = student_state.load(owner)
+    with pytest.raises(SpecError, match=r"Layer 5 \(Dense\): units must be a whole number, not NaN"):
+        ModelSpec.from_dict(kept["spec"])
+    with pytest.raises(TrainingError, match="'(learning_rate|epochs)' must be a (whole )?number, not (NaN|Infinity)"):
+        Hyper.from_dict(kept["hyper"])
+    assert issubclass(SpecError, UserError) and issubclass(TrainingError, UserError)
+
+
+def test_every_page_opens_for_a_student_whose_kept_spec_holds_nan(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    owner = identity.new_owner_id()
+    student_state.save(owner, {"dataset": "mnist", "spec": json.loads(hostile.non_finite_spec_json("units", "NaN")),
+                               "hyper": {"learning_rate": math.nan, "epochs": math.inf}})
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["owner_id"] = owner
+    at.run()
+    assert not at.exception, at.exception
+    for page in ("app_pages/architecture.py", "app_pages/training.py"):
+        at.switch_page(page)
+        at.run()
+        assert not at.exception, (page, at.exception)
+    assert "parameters" in " ".join(c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ({"learning_rate": math.nan}, "The training setting 'learning_rate' must be a number, not NaN."),
+    ({"epochs": math.inf}, "The training setting 'epochs' must be a whole number, not Infinity."),
+    ({"momentum": -math.inf}, "The training setting 'momentum' must be a number, not -Infinity."),
+])
+def test_a_non_finite_training_setting_is_refused_on_reading(settings, said):
+    with pytest.raises(TrainingError) as err:
+        Hyper.from_dict(settings)
+    assert str(err.value).startswith(said)
+
+
+@pytest.mark.parametrize(("hyper", "said"), [
+    (Hyper(learning_rate=math.inf), "The learning rate must be a number, not Infinity."),
+    (Hyper(epochs=math.inf), "The epochs must be a whole number, not Infinity."),
+    (Hyper(batch_size=math.nan), "The batch size must be a whole number, not NaN."),
+    (Hyper(train_images=-math.inf), "The number of training images must be a whole number, not -Infinity."),
+    (Hyper(epochs=10**400), "The epochs must be a whole number of a usual size, not one of 401 digits."),
+])
+def test_validate_says_what_is_wrong_with_a_non_finite_or_huge_setting(hyper, said):
+    with pytest.raises(TrainingError) as err:
+        hyper.validate(1000)
+    assert str(err.value) == said
