@@ -128,3 +128,49 @@ def test_validate_says_what_is_wrong_with_a_non_finite_or_huge_setting(hyper, sa
     with pytest.raises(TrainingError) as err:
         hyper.validate(1000)
     assert str(err.value) == said
+
+
+# --- 4. the Data page's statistics within a memory budget -------------------------------------------------
+def _dataset(x: np.ndarray, y: np.ndarray, classes: int) -> datasets.Dataset:
+    return datasets.Dataset(name="upload", title="hostile", x_train=x, y_train=y, x_test=x[:4], y_test=y[:4],
+                            class_names=tuple(str(i) for i in range(classes)), source="file",
+                            source_text="a generated file")
+
+
+def _peak_mb(fn, *args) -> float:
+    tracemalloc.start()
+    try:
+        fn(*args)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_histogram_and_class_means_of_a_quarter_gigabyte_dataset_add_little_memory():
+    """940 blank 512×512 images (246 MB, a 247 KB .npz within every size limit) took the web process past
+    2 GB: bincount widened 8,192 images at a time to int64. numpy reports its allocations to tracemalloc."""
+    x = np.zeros((940, 512, 512, 1), np.uint8)
+    ds = _dataset(x, np.arange(940) % 10, 10)
+    for stat in (exploration.pixel_histogram, exploration.mean_images, exploration.class_counts):
+        assert _peak_mb(stat, ds) < 64, stat.__name__
+    assert exploration.pixel_histogram(ds)["pixels"][0] == x.size
+
+
+@pytest.mark.parametrize("chunk", [exploration.CHUNK_VALUES, 100, 7])
+@pytest.mark.parametrize("shape", [(28, 28, 1), (8, 8, 3), (5, 3, 2)])
+def test_chunked_statistics_equal_the_straightforward_ones(monkeypatch, chunk, shape):
+    """Chunks smaller than one image, chunks across images, a class with no image, images out of class order
+    and a dataset that is a strided view (not contiguous): the same numbers as plain numpy."""
+    monkeypatch.setattr(exploration, "CHUNK_VALUES", chunk)
+    rng = np.random.default_rng(sum(shape) + chunk)
+    big = rng.integers(0, 256, (2 * 37, *shape), dtype=np.uint8)
+    y = rng.permutation(np.arange(37) % 4)  # class 4 of 5 has no image
+    for x in (big[:37].copy(), big[::2]):
+        ds = _dataset(x, y, 5)
+        hist = exploration.pixel_histogram(ds)
+        assert hist["pixels"].tolist() == np.bincount(x.reshape(-1), minlength=256).tolist()
+        means = exploration.mean_images(ds)
+        assert means.shape == (5, *shape) and means.dtype == np.uint8 and not means[4].any()
+        for c in range(4):
+            expected = np.rint(x[y == c].astype(np.float64).mean(axis=0)).astype(np.uint8)
+            assert np.array_equal(means[c], expected)
