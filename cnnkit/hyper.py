@@ -136,11 +136,6 @@ class Hyper:
             raise TrainingError(
                 f"Unknown training setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                 f"the settings are: {', '.join(names)}.")
-        for key, value in d.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                kind = "a whole number" if key in _WHOLE_SETTINGS else "a number"
-                raise TrainingError(f"The training setting '{key}' must be {kind}, not {_shown(value)}. "
-                                    "Correct it in the file, or choose the settings again on the Training page.")
         return cls(**d)
 
     def replace(self, **changes: Any) -> Hyper:
@@ -258,9 +253,6 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant", tot
     # Decays to 0 exactly at the last planned batch; the optimizer's own step counter drives it,
     # so it carries on correctly across several fit() calls on the same model.
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=int(total_steps), alpha=0.0)
-
-
-_WHOLE_SETTINGS = frozenset({"batch_size", "epochs", "patience", "seed", "train_images"})
 
 
 def _shown(v: Any) -> str:
