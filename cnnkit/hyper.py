@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnkit.errors import TrainingError
+from cnnkit.layers import shown as _shown  # NaN and Infinity as JSON writes them
 
 
 @dataclass(frozen=True)
@@ -253,13 +254,6 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant", tot
     # Decays to 0 exactly at the last planned batch; the optimizer's own step counter drives it,
     # so it carries on correctly across several fit() calls on the same model.
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=int(total_steps), alpha=0.0)
-
-
-def _shown(v: Any) -> str:
-    """A value for a sentence: NaN and Infinity as a settings file writes them, the rest as repr."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
-    return repr(v)
 
 
 def _number(v: Any, what: str, kind: str = "a number") -> float:
