@@ -25,7 +25,7 @@ import numpy as np
 import streamlit as st
 
 import session
-from cnnkit import charts, datasets, drawing, explain, predict, runs, training
+from cnnkit import charts, datasets, drawing, explain, predict, progress, run_comparison, runs
 from cnnkit.errors import DrawingError, UserError
 from cnnkit.spec import format_shape
 
@@ -55,12 +55,12 @@ def job_progress() -> None:
     if job is None or not job.state.active:
         st.rerun()  # it has finished: the whole page redraws and finds the new run
     snap = job.snapshot()
-    text = training.describe_progress(snap, registry.max_jobs)
+    text = progress.describe_progress(snap, registry.max_jobs)
     info = datasets.CATALOGUE.get(snap.dataset_name)
     st.info(f"**{snap.title}** is training on {info.title if info else snap.dataset_name}. {text.status} This page "
             "uses the model as soon as it is saved; you can visit other pages meanwhile.",
             icon=":material/model_training:")
-    if snap.state is not training.JobState.QUEUED:
+    if snap.state is not progress.JobState.QUEUED:
         st.progress(snap.epoch_fraction, text=text.epoch)
         st.progress(snap.job_fraction, text=text.job)
     if st.button("Stop training", icon=":material/stop:", key="draw_stop_job"):
@@ -94,7 +94,7 @@ if not my_runs:
     if job is not None and job.state.active:
         job_progress()
     else:
-        if job is not None and job.snapshot().state is training.JobState.FAILED:
+        if job is not None and job.snapshot().state is progress.JobState.FAILED:
             st.error(job.snapshot().message, icon=":material/error:")
         offer_first_model()
     st.stop()
@@ -107,7 +107,7 @@ if ss.get("draw_latest_seen") != my_runs[0].id or ss.get("draw_run_id") not in b
     ss.draw_latest_seen = my_runs[0].id
     ss.draw_run_id = my_runs[0].id
 model_col, source_col = st.columns(2)
-run_labels = runs.run_labels(my_runs)  # what tells these runs apart
+run_labels = run_comparison.run_labels(my_runs)  # what tells these runs apart
 model_col.selectbox("Model", list(by_id), **session.bind("draw_run_id"), format_func=run_labels.get,
                     help="Your most recent run for this dataset is chosen for you; pick any other to compare.")
 run = by_id[ss.draw_run_id]

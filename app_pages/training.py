@@ -8,7 +8,7 @@ that polls once a second while the job is queued or running, and stops polling o
 import streamlit as st
 
 import session
-from cnnkit import charts, classroom, training
+from cnnkit import charts, classroom, progress, training
 from cnnkit.errors import UserError
 from cnnkit.hyper import HELP, LABEL_MODES, LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, Hyper
 
@@ -55,22 +55,22 @@ def live_panel(polling: bool) -> None:
     snap = job.snapshot()
     if polling and not snap.active:
         st.rerun()  # the job just ended: redraw the whole page once (buttons, sidebar) and stop polling
-    text = training.describe_progress(snap, registry.max_jobs)
+    text = progress.describe_progress(snap, registry.max_jobs)
     st.subheader("Your job")
     st.caption(snap.hyper.describe())
-    if snap.state is training.JobState.QUEUED:
+    if snap.state is progress.JobState.QUEUED:
         st.info(text.status, icon=":material/hourglass_top:")
         counts = registry.counts()
         st.caption(f"{counts['running']} job(s) training now, {counts['queued']} waiting.")
-    elif snap.state is training.JobState.RUNNING:
+    elif snap.state is progress.JobState.RUNNING:
         st.markdown(f"**{text.status}**")
-    elif snap.state is training.JobState.FINISHED:
+    elif snap.state is progress.JobState.FINISHED:
         st.success(text.status, icon=":material/check_circle:")
-    elif snap.state is training.JobState.STOPPED:
+    elif snap.state is progress.JobState.STOPPED:
         st.warning(text.status, icon=":material/stop_circle:")
     else:
         st.error(text.status, icon=":material/error:")
-    if snap.state is not training.JobState.QUEUED:
+    if snap.state is not progress.JobState.QUEUED:
         st.progress(snap.epoch_fraction, text=text.epoch)
         st.progress(snap.job_fraction, text=text.job)
     if snap.active and st.button("Stop", icon=":material/stop:", key="stop_job"):
@@ -81,7 +81,7 @@ def live_panel(polling: bool) -> None:
         a, b, c, d = st.columns(4)
         a.metric("Test accuracy", f"{m['test_accuracy']:.2%}")
         b.metric("Test loss", f"{m['test_loss']:.4f}")
-        c.metric("Training time", training.format_seconds(m["train_seconds"]))
+        c.metric("Training time", progress.format_seconds(m["train_seconds"]))
         d.metric("Epochs", f"{m['epochs_run']}" + (f" (best {m['best_epoch']})" if m.get("best_epoch") else ""))
         if snap.run_path:
             st.caption(f"Saved as run `{snap.run_path.rsplit('/', 1)[-1]}`.")

@@ -46,8 +46,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from cnnkit import datasets, presets, training  # noqa: E402
+from cnnkit import datasets, presets  # noqa: E402
 from cnnkit.hyper import Hyper  # noqa: E402
+from cnnkit.progress import JobState  # noqa: E402
 from cnnkit.training import TrainingJob  # noqa: E402
 
 LESSON = "two_conv_dropout"
@@ -106,7 +107,7 @@ def job_throughput(spec, ds, hyper: Hyper) -> tuple[float, float]:
     job = TrainingJob(spec, ds, hyper, save=False, extra_callbacks=[clock])
     job.start()
     snap = job.wait()
-    assert snap.state is training.JobState.FINISHED, snap.message
+    assert snap.state is JobState.FINISHED, snap.message
     return rates(clock, len(ds.y_train))
 
 
@@ -196,7 +197,7 @@ def time_to_accuracy(preset, ds, target: float, seed: int, label: str, budget: f
     job = TrainingJob(preset.spec, ds, hyper, save=False, extra_callbacks=[clock])
     job.start()
     snap = job.wait()
-    assert snap.state is training.JobState.FINISHED, snap.message
+    assert snap.state is JobState.FINISHED, snap.message
     return Race(label, seed, clock.reached_at, len(clock.accuracy), max(clock.accuracy, default=0.0),
                 clock.seconds[-1] if clock.seconds else 0.0, hyper.epochs, clock.reached_cpu,
                 clock.cpu[-1] if clock.cpu else 0.0)

@@ -157,6 +157,8 @@ def hyper_from_args(args, start):
 
 def cmd_train(args) -> int:
     from cnnkit import presets, training
+    from cnnkit.progress import JobState
+    from cnnkit.terminal_progress import TerminalProgress
 
     ds = _train_dataset(args.dataset)
     if args.spec:
@@ -168,13 +170,13 @@ def cmd_train(args) -> int:
     hyper = hyper_from_args(args, hyper)
     for warning in training.training_cost_warnings(spec, hyper, len(ds.y_train)):  # refused in class mode
         print(f"warning: {warning}", file=sys.stderr)
-    bar = None if args.quiet else training.TerminalProgress(sys.stderr)
+    bar = None if args.quiet else TerminalProgress(sys.stderr)
     job = training.train(spec, ds, hyper, title=args.title or spec.name, runs_root=args.out,
                          on_progress=bar)
     snap = job.snapshot()
     if bar:
         bar.close(snap)
-    if snap.state is training.JobState.FAILED:
+    if snap.state is JobState.FAILED:
         print(f"error: {snap.message}", file=sys.stderr)
         return 1
     _print_json({"run": snap.run_path, "state": snap.state.value, **snap.metrics})
@@ -366,6 +368,7 @@ def cmd_limits(args) -> int:
 def add_settings(sub) -> None:
     p = sub.add_parser("settings", help="every CNNKIT_* setting with its value now and where it came from")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--markdown", action="store_true", help="print the README's table of settings and defaults")
     p.set_defaults(func=cmd_settings)
 
 
@@ -373,6 +376,9 @@ def cmd_settings(args) -> int:
     from cnnkit import settings
 
     rows = settings.table()
+    if args.markdown:
+        print(settings.markdown())
+        return 0
     if args.json:
         _print_json(rows)
         return 0

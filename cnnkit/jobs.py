@@ -46,14 +46,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from cnnkit import settings
 from cnnkit.errors import TrainingError, UserError
 from cnnkit.hyper import Hyper
-from cnnkit.training import (
-    JobSnapshot,
-    JobState,
-    TrainingJob,
-    check_compatible,
-    format_seconds,
-    training_cost_warnings,
-)
+from cnnkit.progress import JobSnapshot, JobState, format_seconds
+from cnnkit.training import TrainingJob, check_compatible, training_cost_warnings
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +125,7 @@ def yield_to_web(nice: int | None = None) -> int:
 
 def job_seconds_cap() -> float | None:
     """CNNKIT_JOB_SECONDS: the most estimated seconds one job may take in class mode (None: no cap)."""
-    from cnnkit import runs
-
-    if not runs.class_mode():
+    if not settings.get("class_mode"):
         return None
     return settings.get("job_seconds", TrainingError)
 

@@ -261,7 +261,7 @@ class FirstModelPlan:
     @property
     def words(self) -> str:
         from cnnkit.hyper import OPTIMIZERS
-        from cnnkit.training import format_seconds
+        from cnnkit.progress import format_seconds
 
         return (f"{self.hyper.epochs} epochs over {self.images:,} images with "
                 f"{OPTIMIZERS[self.hyper.optimizer].title}: about {format_seconds(self.seconds)}")

@@ -14,11 +14,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from cnnkit import jobs, training
+from cnnkit import jobs, progress
 from cnnkit.errors import TrainingError
 from cnnkit.hyper import Hyper
+from cnnkit.progress import JobSnapshot, JobState
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.training import JobSnapshot, JobState
 
 L = LayerSpec.new
 
@@ -159,7 +159,7 @@ def test_identical_jobs_train_once_and_each_student_gets_a_run(registry, tiny_ds
     a = registry.submit(tiny_spec(), ds, quick(epochs=2), owner="ann", title="Ann's")
     b = registry.submit(tiny_spec(name="other name"), ds, quick(epochs=2), owner="bob", title="Bob's")
     assert b.snapshot().shared_with == 1 and "trains once for all of you" in \
-        training.describe_progress(b.snapshot()).status
+        progress.describe_progress(b.snapshot()).status
     sa, sb = a.wait(300), b.wait(60)
     assert sa.state is JobState.FINISHED and sb.state is JobState.FINISHED, (sa.message, sb.message)
     assert registry.stats["computed"] == 1 and registry.stats["shared"] == 1

@@ -8,11 +8,12 @@ import time
 import numpy as np
 import pytest
 
-from cnnkit import runs, training
+from cnnkit import progress, runs, training
 from cnnkit.errors import TrainingError
 from cnnkit.hyper import Hyper
+from cnnkit.progress import JobState
 from cnnkit.spec import LayerSpec, ModelSpec
-from cnnkit.training import JobState, TrainingJob
+from cnnkit.training import TrainingJob
 
 L = LayerSpec.new
 
@@ -154,9 +155,6 @@ def test_job_goes_queued_running_finished_and_saves_a_run(tiny_ds, runs_dir):
     assert snap.epoch == 1 and snap.batches == 4                       # 160 images / 50 per batch
     assert snap.job_fraction == 1.0 and "Test accuracy" in snap.message
     assert set(snap.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    states = [e.data["state"] for e in job.events() if e.kind == "state"]
-    assert states == ["queued", "running", "finished"]
-    assert [e.data["epoch"] for e in job.events() if e.kind == "epoch"] == [1]
     m = snap.metrics
     assert 0 <= m["test_accuracy"] <= 1 and math.isfinite(m["test_loss"])
     assert (m["num_train"], m["num_validation"], m["num_test"], m["epochs_run"]) == (160, 40, 50, 1)
@@ -218,26 +216,26 @@ def test_a_job_that_cannot_be_built_fails_with_the_reason(tiny_ds, monkeypatch):
 
 # --- progress maths -------------------------------------------------------------------------------
 def test_overfitting_note_needs_val_loss_up_while_train_loss_falls():
-    assert training.overfitting_note({"loss": [1, .5, .3], "val_loss": [1, .6, .5]}) is None
-    note = training.overfitting_note({"loss": [1, .5, .3, .2], "val_loss": [1, .6, .7, .8]})
+    assert progress.overfitting_note({"loss": [1, .5, .3], "val_loss": [1, .6, .5]}) is None
+    note = progress.overfitting_note({"loss": [1, .5, .3, .2], "val_loss": [1, .6, .7, .8]})
     assert note and "epoch 2" in note
-    assert training.overfitting_note({"loss": [1, .5, .6, .7], "val_loss": [1, .6, .7, .8]}) is None
-    assert training.overfitting_note({"loss": [1, .5]}) is None
+    assert progress.overfitting_note({"loss": [1, .5, .6, .7], "val_loss": [1, .6, .7, .8]}) is None
+    assert progress.overfitting_note({"loss": [1, .5]}) is None
 
 
 def test_format_seconds_and_progress_words():
-    assert [training.format_seconds(s) for s in (None, 4.4, 65, 3725)] == ["—", "4 s", "1 min 05 s", "1 h 02 min"]
-    snap = training.JobSnapshot(
+    assert [progress.format_seconds(s) for s in (None, 4.4, 65, 3725)] == ["—", "4 s", "1 min 05 s", "1 h 02 min"]
+    snap = progress.JobSnapshot(
         id="x", owner="o", title="t", dataset_name="mnist", state=JobState.QUEUED, phase="waiting", epoch=0, epochs=3,
         batch=0, batches=10, batch_loss=None, batch_accuracy=None, history={}, elapsed=0.0, eta=None,
         queue_position=3, message="", metrics={}, run_path=None, hyper={})
-    assert training.describe_progress(snap, max_jobs=2).status == (
+    assert progress.describe_progress(snap, max_jobs=2).status == (
         "Waiting for a free training slot: number 3 in line, 2 jobs ahead of you (at most 2 train at a time).")
     import dataclasses
 
     running = dataclasses.replace(snap, state=JobState.RUNNING, phase="training", epoch=1, batch=5,
                                   batch_loss=0.25, elapsed=30.0, eta=60.0, queue_position=None)
-    words = training.describe_progress(running)
+    words = progress.describe_progress(running)
     assert running.job_fraction == pytest.approx(0.5) and running.epoch_fraction == 0.5
     assert words.epoch == "Epoch 2/3 · batch 5/10 · loss 0.2500"
     assert words.job == "50% of the job · 30 s elapsed · about 1 min 00 s left"
@@ -265,7 +263,7 @@ def test_fast_preset_learns_the_digit_sample_with_its_own_settings(offline_ds):
 # --- running curve -------------------------------------------------------------------------------
 def test_running_curve_recovers_window_means_from_keras_cumulative_means():
     # 10 batches of 100 images, the last one short (950 images); a point every batch.
-    curve = training.RunningCurve(10, 100, 950, epochs=2, points_per_epoch=10)
+    curve = progress.RunningCurve(10, 100, 950, epochs=2, points_per_epoch=10)
     assert curve.every == 1
     batch_loss = [2.0, 1.0, 0.5, 0.5, 0.4, 0.3, 0.3, 0.2, 0.2, 0.1]
     seen, total = 0, 0.0
@@ -283,25 +281,24 @@ def test_running_curve_recovers_window_means_from_keras_cumulative_means():
     # A new epoch restarts Keras's means; the curve goes on from epoch 1.0 without a jump back to 2.0.
     assert curve.update(1, 1, 0.1, 0.9)
     assert curve.points[-1][0] == pytest.approx(1.1) and curve.points[-1][1] < curve.points[-2][1]
-    assert curve.since(10) == curve.points[10:] and len(curve.since(0)) == 11
     # Out-of-order or non-finite reports are ignored; an earlier epoch too.
     assert not curve.update(1, 1, 0.1, 0.9) and not curve.update(0, 5, 0.1, 0.9)
     assert not curve.update(1, 2, float("nan"), 0.9)
 
 
 def test_running_curve_spacing_gives_a_real_curve_for_short_jobs_and_caps_long_ones():
-    one_epoch = training.RunningCurve(391, 128, 50_000, epochs=1)      # full MNIST, batch 128
+    one_epoch = progress.RunningCurve(391, 128, 50_000, epochs=1)      # full MNIST, batch 128
     assert one_epoch.every == 3 and math.ceil(391 / 3) >= 50
-    sample = training.RunningCurve(63, 64, 4_000, epochs=2)            # offline sample: every batch
+    sample = progress.RunningCurve(63, 64, 4_000, epochs=2)            # offline sample: every batch
     assert sample.every == 1
-    long = training.RunningCurve(391, 128, 50_000, epochs=200)
-    assert 200 * 391 / long.every <= training.RUNNING_POINTS_MAX
+    long = progress.RunningCurve(391, 128, 50_000, epochs=200)
+    assert 200 * 391 / long.every <= progress.RUNNING_POINTS_MAX
     n = 0
     for b in range(1, 392):
         n += long.update(0, b, 1.0, 0.5)
     assert n == math.ceil(391 / long.every)                       # every `every` batches plus the last
     with pytest.raises(ValueError):
-        training.RunningCurve(0, 128, 100)
+        progress.RunningCurve(0, 128, 100)
 
 
 def test_a_job_records_running_points_every_few_batches(tiny_ds):
@@ -314,13 +311,12 @@ def test_a_job_records_running_points_every_few_batches(tiny_ds):
     assert len(points) == 2 * 50 and points[-1][0] == 2.0           # 50 batches an epoch, one point each
     assert [p[0] for p in points] == sorted(p[0] for p in points)
     assert all(math.isfinite(p[1]) and 0 <= p[2] <= 1 for p in points)
-    assert job.running_points(95) == list(points[95:])
     # The last running point of each epoch is close to Keras's epoch mean (it is smoothed over recent batches).
     assert points[49][1] == pytest.approx(snap.history["loss"][0], rel=0.5)
 
 
 def test_eta_waits_for_a_meaningful_estimate_and_does_not_swing():
-    from cnnkit.training import EtaEstimator
+    from cnnkit.progress import EtaEstimator
 
     est = EtaEstimator(warmup_batches=3, min_fraction=0.05, min_seconds=5.0, smoothing_seconds=10.0)
     total = 1000

@@ -8,10 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from cnnkit import runs, training
+from cnnkit import runs
 from cnnkit.__main__ import main
 from cnnkit.hyper import Hyper
+from cnnkit.progress import JobSnapshot, JobState
 from cnnkit.spec import LayerSpec, ModelSpec
+from cnnkit.terminal_progress import TerminalProgress
 
 
 @pytest.fixture
@@ -63,9 +65,9 @@ def test_terminal_progress_draws_a_bar_on_a_tty():
             return True
 
     stream = Tty()
-    bar = training.TerminalProgress(stream, width=10)
-    snap = training.JobSnapshot(
-        id="x", owner=None, title="t", dataset_name="mnist", state=training.JobState.RUNNING, phase="training",
+    bar = TerminalProgress(stream, width=10)
+    snap = JobSnapshot(
+        id="x", owner=None, title="t", dataset_name="mnist", state=JobState.RUNNING, phase="training",
         epoch=1, epochs=2, batch=5, batches=10, batch_loss=0.5, batch_accuracy=0.8,
         history={"loss": [0.7], "val_loss": [0.6]}, elapsed=10.0, eta=None, queue_position=None, message="",
         metrics={}, run_path=None, hyper=Hyper())
