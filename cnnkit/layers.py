@@ -114,6 +114,26 @@ def shown(value: Any) -> str:
     return repr(value)
 
 
+def non_finite_setting(type_: str, params: dict[str, Any]) -> str | None:
+    """What is wrong with the first setting of a layer's `params` that holds NaN or Infinity (Python's JSON
+    reads both literals), looked for inside lists and objects too, e.g. "units must be a whole number, not
+    NaN"; None when there is none. Model files are refused with it as they are read."""
+    entry = CATALOGUE.get(type_)
+    for key, value in params.items():
+        todo, seen = [value], 0
+        while todo and seen < 10_000:  # a model file's size and depth are limited before this runs
+            v = todo.pop()
+            seen += 1
+            if isinstance(v, float) and not math.isfinite(v):
+                pdef = next((p for p in entry.params if p.name == key), None) if entry else None
+                kind = pdef.kind if pdef else ""
+                what = {"int": "a whole number", "bool": "true or false",
+                        "choice": "one of " + ", ".join(pdef.choices) if pdef else ""}.get(kind, "a number")
+                return f"{key} must be {what}, not {shown(v)}"
+            todo.extend(v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ())
+    return None
+
+
 def _fmt(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 

@@ -13,7 +13,6 @@ Weight memory is the parameter count × 4 bytes (float32).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -251,7 +250,7 @@ class ModelSpec:
         ):
             raise SpecError(
                 "The model's 'input_shape' must be three positive whole numbers (height, width, channels), "
-                f"like [28, 28, 1]; it is {_shown_json(shape)}."
+                f"like [28, 28, 1]; it is {shape!r}."
             )
         raw_layers = d.get("layers")
         if not isinstance(raw_layers, list):
@@ -265,8 +264,10 @@ class ModelSpec:
                                             "a side of", max(shape), "Use the image size of your dataset."))
         name = d.get("name", "")
         specs = [LayerSpec.from_dict(x) for x in raw_layers]
-        for i, layer in enumerate(specs):
-            _refuse_non_finite(i, layer)
+        for i, layer in enumerate(specs):  # NaN or Infinity, kept in a student's state, would break every page
+            if bad := layers.non_finite_setting(layer.type, layer.params):
+                raise SpecError(f"Layer {i + 1} ({layer.type}): {bad}. Correct it in the model file, or save the "
+                                "model again from the Architecture page.")
         return cls(tuple(shape), specs, str(name or ""))
 
     def to_json(self) -> str:
@@ -606,45 +607,6 @@ def _walk(input_shape: tuple[int, ...],
                                entry.flops(shape, out, params)))
         shape = out
     return tuple(rows), tuple(problems)
-
-
-def _non_finite_in(value: Any) -> float | None:
-    """The first NaN or infinity in a setting's value (looked for inside lists and objects too), else None."""
-    todo, seen = [value], 0
-    while todo and seen < 10_000:  # a model file's size and depth are limited before this runs
-        v = todo.pop()
-        seen += 1
-        if isinstance(v, float) and not math.isfinite(v):
-            return v
-        if isinstance(v, dict):
-            todo.extend(v.values())
-        elif isinstance(v, (list, tuple)):
-            todo.extend(v)
-    return None
-
-
-def _refuse_non_finite(index: int, layer: LayerSpec) -> None:
-    """A model file's NaN or Infinity (Python's JSON reads both) is refused when the file is read, with the
-    layer and the setting named: kept in a student's state it would break every page that sums the model up."""
-    for key, value in layer.params.items():
-        bad = _non_finite_in(value)
-        if bad is None:
-            continue
-        entry = layers.CATALOGUE.get(layer.type)
-        pdef = next((p for p in entry.params if p.name == key), None) if entry else None
-        kind = pdef.kind if pdef else ""
-        what = {"int": "a whole number", "float": "a number", "bool": "true or false",
-                "choice": "one of " + ", ".join(pdef.choices) if pdef else ""}.get(kind, "a number")
-        raise SpecError(f"Layer {index + 1} ({layer.type}): {key} must be {what}, not {layers.shown(bad)}. "
-                        "Correct it in the model file, or save the model again from the Architecture page.")
-
-
-def _shown_json(value: Any) -> str:
-    """A value as JSON writes it (NaN and Infinity by name), for a sentence."""
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _layer_names(types: list[str]) -> list[str]:
