@@ -322,6 +322,6 @@ def test_a_job_lost_to_a_server_restart_says_so(client, tiny_ds, tmp_path):
 
 def test_snapshot_fields_cross_processes_by_name():
     # Every field the worker owns is published; a new field in JobSnapshot travels without changes here.
-    local = jobs._LOCAL_FIELDS | jobs._GROWING_FIELDS
+    local = jobs.worker._LOCAL_FIELDS | jobs.worker._GROWING_FIELDS
     sent = {f.name for f in dataclasses.fields(JobSnapshot)} - local
     assert {"state", "phase", "epoch", "batch", "batches", "elapsed", "eta", "message", "metrics"} <= sent
