@@ -540,9 +540,7 @@ def my_active_jobs() -> int:
 
 def nickname_box() -> None:
     """In class mode, the student's optional nickname for the lecturer's Class page (sidebar)."""
-    from cnnkit import runs
-
-    if not runs.class_mode():
+    if not settings.get("class_mode"):
         return
     book = class_book()
     me = owner_id()
@@ -564,6 +562,4 @@ def nickname_box() -> None:
 
 def class_limits():
     """The lecturer's per-student limits in class mode (cnnkit.classroom.ClassLimits); None outside class mode."""
-    from cnnkit import runs
-
-    return class_book().limits() if runs.class_mode() else None
+    return class_book().limits() if settings.get("class_mode") else None

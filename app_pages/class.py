@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 import session
-from cnnkit import charts, classroom, runs
+from cnnkit import charts, classroom, runs, settings
 from cnnkit.errors import UserError
 
 JOBS_POLL_SECONDS = 3.0
@@ -83,7 +83,7 @@ if large:
     .stMainBlockContainer [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
     </style>""")
 
-if not runs.class_mode():
+if not settings.get("class_mode"):
     st.info("Class mode is off, so every browser sees every run on this server. For a lecture, start the app "
             "with `CNNKIT_CLASS_MODE=1`: each student then sees only their own runs and the ones you share.",
             icon=":material/info:")
@@ -208,5 +208,5 @@ with st.form("class_limits_form", border=True):
     if reset.form_submit_button("Use the environment's limits", disabled=source != "class page"):
         book.reset_limits()
         st.rerun()
-if not runs.class_mode():
+if not settings.get("class_mode"):
     st.caption("These limits apply in class mode only (`CNNKIT_CLASS_MODE=1`).")

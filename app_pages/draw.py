@@ -25,7 +25,7 @@ import numpy as np
 import streamlit as st
 
 import session
-from cnnkit import charts, datasets, drawing, explain, predict, runs, training
+from cnnkit import charts, datasets, drawing, explain, predict, run_comparison, runs, training
 from cnnkit.errors import DrawingError, UserError
 from cnnkit.spec import format_shape
 
@@ -107,7 +107,7 @@ if ss.get("draw_latest_seen") != my_runs[0].id or ss.get("draw_run_id") not in b
     ss.draw_latest_seen = my_runs[0].id
     ss.draw_run_id = my_runs[0].id
 model_col, source_col = st.columns(2)
-run_labels = runs.run_labels(my_runs)  # what tells these runs apart
+run_labels = run_comparison.run_labels(my_runs)  # what tells these runs apart
 model_col.selectbox("Model", list(by_id), **session.bind("draw_run_id"), format_func=run_labels.get,
                     help="Your most recent run for this dataset is chosen for you; pick any other to compare.")
 run = by_id[ss.draw_run_id]

@@ -366,6 +366,7 @@ def cmd_limits(args) -> int:
 def add_settings(sub) -> None:
     p = sub.add_parser("settings", help="every CNNKIT_* setting with its value now and where it came from")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--markdown", action="store_true", help="print the README's table of settings and defaults")
     p.set_defaults(func=cmd_settings)
 
 
@@ -373,6 +374,9 @@ def cmd_settings(args) -> int:
     from cnnkit import settings
 
     rows = settings.table()
+    if args.markdown:
+        print(settings.markdown())
+        return 0
     if args.json:
         _print_json(rows)
         return 0

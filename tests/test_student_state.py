@@ -7,6 +7,7 @@ import pytest
 
 from cnnkit import presets, runs, student_state
 from cnnkit.hyper import Hyper
+from cnnkit.run_comparison import run_labels, spec_changes
 from cnnkit.spec import LayerSpec
 
 
@@ -60,28 +61,28 @@ def test_labels_say_what_differs_between_runs():
     a = _run(0, BASE)
     b = _run(1, dict(BASE, optimizer="sgd", learning_rate=0.01))
     c = _run(2, dict(BASE, epochs=2))
-    labels = runs.run_labels([a, b, c])
+    labels = run_labels([a, b, c])
     assert len(set(labels.values())) == 3
     assert labels["r0"].startswith("fast_cpu · Adam · lr 0.003 · 8 epochs · test 96.3%")
     assert "SGD · lr 0.01" in labels["r1"] and "2 epochs" in labels["r2"]
     assert "batch" not in labels["r0"]  # the same in every run: not worth the space
     # alone, a run says its main settings
-    assert runs.run_labels([a])["r0"].startswith("fast_cpu · Adam · lr 0.003 · 8 epochs · batch 64 · test 96.3%")
+    assert run_labels([a])["r0"].startswith("fast_cpu · Adam · lr 0.003 · 8 epochs · batch 64 · test 96.3%")
 
 
 def test_identical_settings_are_told_apart_by_time_and_architecture():
     a, b = _run(0, BASE, created=100.0), _run(0, BASE, created=110.0)
     b.id = "r1"
-    labels = runs.run_labels([a, b])
+    labels = run_labels([a, b])
     assert labels["r0"] != labels["r1"]  # same minute: seconds are shown
     spec = presets.get(presets.FAST).spec
     edited = spec.copy()
     edited.layers.insert(len(edited.layers) - 1, LayerSpec.new("Dropout", rate=0.3))
     edited.layers[0].params["filters"] = 16
-    label = runs.run_labels([_run(3, BASE, spec=edited)])["r3"]
+    label = run_labels([_run(3, BASE, spec=edited)])["r3"]
     assert "fast_cpu (Conv2D 1 filters 32→16, +Dropout)" in label
-    assert runs.spec_changes(spec.to_dict()) == ""
-    assert runs.spec_changes({"name": "my_model", "layers": []}) == ""
+    assert spec_changes(spec.to_dict()) == ""
+    assert spec_changes({"name": "my_model", "layers": []}) == ""
 
 
 def test_student_names_a_run(runs_dir):
