@@ -5,7 +5,10 @@ What this module owns:
   `CNNKIT_CLASS_DIR`, default `<runs dir>/.class`): each student's number ("student 7")
   and optional nickname, the browsers unlocked with the lecturer key, and the
   per-student limits the lecturer set on the Class page. Students are keyed by
-  `identity.owner_key`, never by their raw id.
+  `identity.owner_key`, never by their raw id. Nicknames are NFKC-normalised and cleaned
+  of invisible characters; one that looks like another's (`identity.look_alike_skeleton`)
+  or like "student N" is refused. The Class page's key box calls `try_lecturer_key`,
+  behind the server-wide throttle of wrong keys (`identity.LECTURER_KEY_THROTTLE`).
 - `ClassLimits`: per-student limits in class mode (epochs cap, training-image cap,
   one job at a time). The environment gives the defaults (`CNNKIT_CLASS_MAX_EPOCHS`,
   `CNNKIT_CLASS_MAX_TRAIN_IMAGES`, `CNNKIT_CLASS_ONE_JOB`); what the lecturer sets on
@@ -20,11 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,9 +142,9 @@ def apply_limits(hyper, limits: ClassLimits, *, active_jobs: int = 0) -> tuple[A
 
 # --- the class book -------------------------------------------------------------------------------
 def clean_nickname(text: str) -> str:
-    """A nickname as stored: blanks collapsed, at most NICKNAME_MAX letters, digits, spaces and . - _ '.
-    An empty string clears the nickname."""
-    name = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", str(text or ""))).strip()
+    """A nickname as stored: NFKC-normalised, without control or bidi characters, blanks collapsed, at most
+    NICKNAME_MAX letters, digits, spaces and . - _ '. An empty string clears the nickname."""
+    name = identity.visible_text(str(text or ""))
     if not name:
         return ""
     if len(name) > NICKNAME_MAX:
@@ -149,9 +152,20 @@ def clean_nickname(text: str) -> str:
     bad = sorted({c for c in name if not (c.isalnum() or c in " .-_'")})
     if bad:
         raise ClassroomError(f"A nickname can use letters, digits, spaces and . - _ ' only, not {' '.join(bad)}.")
-    if re.fullmatch(r"(?i)(student|lecturer)( ?\d+)?", name):
-        raise ClassroomError(f"{name!r} is how the class page names people without a nickname; choose another.")
+    # Compared by what it looks like: "ѕtudent 2" with a Cyrillic ѕ, or "Student l0", is a "student N" too.
+    if re.fullmatch(r"(student|lecturer)( ?[0-9lo]+)?", identity.look_alike_skeleton(name)):
+        raise ClassroomError(f"{name!r} is (or looks like) how the class page names people without a nickname; "
+                             "choose another.")
     return name
+
+
+@dataclass(frozen=True)
+class KeyAttempt:
+    """What typing a lecturer key on the Class page came to: `unlocked`, or `sentence` to show."""
+
+    unlocked: bool
+    sentence: str = ""
+    wait_s: float = 0.0   # > 0: refused without being compared; the server takes the next key after this
 
 
 class ClassBook:
@@ -244,11 +258,15 @@ class ClassBook:
         def put(data):
             entry = data["students"].setdefault(key, {})
             if name:
-                taken = [e for k, e in data["students"].items()
-                         if k != key and e.get("nickname", "").casefold() == name.casefold()]
-                if taken:
+                looks = identity.look_alike_skeleton(name)
+                taken = [e["nickname"] for k, e in data["students"].items()
+                         if k != key and identity.look_alike_skeleton(e.get("nickname", "")) == looks]
+                if any(other.casefold() == name.casefold() for other in taken):
                     raise ClassroomError(f"Someone in this class already goes by {name!r}; add an initial or a "
                                          "number to tell you apart.")
+                if taken:  # the other's nickname is not said: only the lecturer sees the class's names
+                    raise ClassroomError(f"Someone in this class already goes by a nickname that looks just like "
+                                         f"{name!r}; choose one that looks different (add an initial or a number).")
                 entry["nickname"] = name
             else:
                 entry.pop("nickname", None)
@@ -277,7 +295,8 @@ class ClassBook:
 
     # lecturer browsers
     def unlock(self, owner: str, typed_key: str, configured_key: str | None) -> bool:
-        """Remember this browser as the lecturer's when the typed key is the configured one."""
+        """Remember this browser as the lecturer's when the typed key is the configured one. Not throttled:
+        a page calls `try_lecturer_key`."""
         if not identity.key_matches(typed_key, configured_key):
             return False
         token = identity.lecturer_token(owner, configured_key)
@@ -286,6 +305,26 @@ class ClassBook:
             data["lecturers"][identity.owner_key(owner)] = token
         self._update(put)
         return True
+
+    def try_lecturer_key(self, owner: str, typed_key: str, configured_key: str | None,
+                         throttle: identity.KeyThrottle | None = None) -> KeyAttempt:
+        """What the Class page's key box calls: `unlock` behind the server-wide throttle of wrong keys
+        (`identity.LECTURER_KEY_THROTTLE`: every session's guesses count together, so ten tabs guessing
+        at once are refused after the first few, without their keys being compared)."""
+        throttle = throttle or identity.LECTURER_KEY_THROTTLE
+        guess = throttle.guess(typed_key, configured_key)
+        if guess.matches:
+            self.unlock(owner, typed_key, configured_key)
+            return KeyAttempt(True)
+        if guess.wait_s > 0:
+            return KeyAttempt(False, f"Too many wrong lecturer keys were typed on this server: the next key is "
+                                     f"checked in {math.ceil(guess.wait_s)} s. Wait, then type it again.",
+                              guess.wait_s)
+        wait = throttle.wait_left()
+        later = (f" After several wrong keys the server checks the next one in {math.ceil(wait)} s."
+                 if wait > 0 else "")
+        return KeyAttempt(False, "That is not the lecturer key. Check it with whoever started the app "
+                                 "(CNNKIT_LECTURER_KEY in its environment or secrets)." + later)
 
     def lock(self, owner: str) -> None:
         """Forget that this browser holds the lecturer key."""

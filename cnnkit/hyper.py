@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnkit.errors import TrainingError
+from cnnkit.layers import shown as _shown  # NaN and Infinity as JSON writes them
 
 
 @dataclass(frozen=True)
@@ -255,22 +256,24 @@ def learning_rate_schedule(learning_rate: float, schedule: str = "constant", tot
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=int(total_steps), alpha=0.0)
 
 
-def _number(v: Any, what: str) -> float:
+def _number(v: Any, what: str, kind: str = "a number") -> float:
     if isinstance(v, bool):
-        raise TrainingError(f"The {what} must be a number, not {v!r}.")
+        raise TrainingError(f"The {what} must be {kind}, not {v!r}.")
     try:
         x = float(v)
     except (TypeError, ValueError):
-        raise TrainingError(f"The {what} must be a number, not {v!r}.") from None
-    if math.isnan(x):
-        raise TrainingError(f"The {what} must be a number, not NaN.")
+        raise TrainingError(f"The {what} must be {kind}, not {v!r}.") from None
+    except OverflowError:  # an int beyond a float's range
+        raise TrainingError(f"The {what} must be {kind} of a usual size, not one of {len(str(v))} digits.") from None
+    if not math.isfinite(x):
+        raise TrainingError(f"The {what} must be {kind}, not {_shown(x)}.")
     return x
 
 
 def _whole(v: Any, what: str) -> int:
-    x = _number(v, what)
-    if math.isinf(x) or x != int(x):
-        raise TrainingError(f"The {what} must be a whole number, not {v!r}.")
+    x = _number(v, what, "a whole number")
+    if x != int(x):
+        raise TrainingError(f"The {what} must be a whole number, not {_shown(v)}.")
     return int(x)
 
 

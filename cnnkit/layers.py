@@ -68,11 +68,12 @@ class ParamDef:
         if self.kind == "bool" and kind is bool:
             return None
         if self.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value:
-                return f"{self.label} must be a whole number, not {value!r}."
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+                    or int(value) != value):
+                return f"{self.label} must be a whole number, not {shown(value)}."
         elif self.kind == "float":
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                return f"{self.label} must be a number, not {value!r}."
+                return f"{self.label} must be a number, not {shown(value)}."
         elif self.kind == "choice":
             if value not in self.choices:
                 return f"{self.label} must be one of {', '.join(self.choices)}, not {value!r}."
@@ -98,11 +99,39 @@ class ParamDef:
         kind = type(value)
         if value is None or kind is bool or kind is str or (kind is int and self.kind == "int"):
             return value
-        if self.kind == "int" and isinstance(value, numbers.Real) and int(value) == value:
-            return int(value)
+        if (self.kind == "int" and isinstance(value, numbers.Real) and math.isfinite(value)
+                and int(value) == value):
+            return int(value)  # NaN and infinity stay as they are: `check` says what is wrong with them
         if self.kind == "float" and isinstance(value, numbers.Real):
             return float(value)
         return value
+
+
+def shown(value: Any) -> str:
+    """A setting's value as a model file writes it: NaN and Infinity by their JSON names, the rest as repr."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return repr(value)
+
+
+def non_finite_setting(type_: str, params: dict[str, Any]) -> str | None:
+    """What is wrong with the first setting of a layer's `params` that holds NaN or Infinity (Python's JSON
+    reads both literals), looked for inside lists and objects too, e.g. "units must be a whole number, not
+    NaN"; None when there is none. Model files are refused with it as they are read."""
+    entry = CATALOGUE.get(type_)
+    for key, value in params.items():
+        todo, seen = [value], 0
+        while todo and seen < 10_000:  # a model file's size and depth are limited before this runs
+            v = todo.pop()
+            seen += 1
+            if isinstance(v, float) and not math.isfinite(v):
+                pdef = next((p for p in entry.params if p.name == key), None) if entry else None
+                kind = pdef.kind if pdef else ""
+                what = {"int": "a whole number", "bool": "true or false",
+                        "choice": "one of " + ", ".join(pdef.choices) if pdef else ""}.get(kind, "a number")
+                return f"{key} must be {what}, not {shown(v)}"
+            todo.extend(v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ())
+    return None
 
 
 def _fmt(x: Any) -> str:

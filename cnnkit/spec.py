@@ -263,7 +263,12 @@ class ModelSpec:
             raise SpecError(limits.sentence("image_side", f"The model's input shape is {format_shape(tuple(shape))}, "
                                             "a side of", max(shape), "Use the image size of your dataset."))
         name = d.get("name", "")
-        return cls(tuple(shape), [LayerSpec.from_dict(x) for x in raw_layers], str(name or ""))
+        specs = [LayerSpec.from_dict(x) for x in raw_layers]
+        for i, layer in enumerate(specs):  # NaN or Infinity, kept in a student's state, would break every page
+            if bad := layers.non_finite_setting(layer.type, layer.params):
+                raise SpecError(f"Layer {i + 1} ({layer.type}): {bad}. Correct it in the model file, or save the "
+                                "model again from the Architecture page.")
+        return cls(tuple(shape), specs, str(name or ""))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

@@ -62,7 +62,17 @@ def load(owner: str | None, root: Path | None = None) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {k: data[k] for k in KEYS if k in data}
+    return {k: data[k] for k in KEYS if k in data and _finite(data[k])}
+
+
+def _finite(value: Any) -> bool:
+    """False for a choice holding NaN or Infinity (JSON literals Python reads, CNN Lab never writes): a spec
+    or settings with one would break every page that shows it, so it is dropped like a damaged file."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def save(owner: str | None, data: dict[str, Any], root: Path | None = None) -> bool:

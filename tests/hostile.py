@@ -118,6 +118,20 @@ def latin1_json() -> bytes:
                       ensure_ascii=False).encode("latin-1")
 
 
+def non_finite_spec_json(setting: str = "units", literal: str = "NaN") -> str:
+    """A lesson-like model file (Conv2D, MaxPooling2D, Dropout, Flatten, Dense) with one setting written as a
+    JSON `NaN`, `Infinity` or `-Infinity` literal, which Python's json reads as a float."""
+    where = {"filters": 0, "kernel_size": 0, "pool_size": 1, "rate": 2, "units": 4}[setting]
+    layers = [{"type": "Conv2D", "params": {"filters": 8, "kernel_size": 3, "activation": "relu"}},
+              {"type": "MaxPooling2D", "params": {"pool_size": 2}},
+              {"type": "Dropout", "params": {"rate": 0.25}},
+              {"type": "Flatten", "params": {}},
+              {"type": "Dense", "params": {"units": 10, "activation": "softmax"}}]
+    layers[where]["params"][setting] = "@@"
+    return json.dumps({"format": "cnnlab.modelspec/1", "name": "nan", "input_shape": [28, 28, 1],
+                       "layers": layers}).replace('"@@"', literal)
+
+
 def big_spec_dict(units: int = 300) -> dict:
     """Conv2D(64) on 28×28, Flatten (43,264 values), Dense(units): 13 million parameters for 300 units."""
     return {"format": "cnnlab.modelspec/1", "name": "huge", "input_shape": [28, 28, 1], "layers": [
