@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnnkit import charts, drawing, explain, predict, progress, run_comparison, runs
+from cnnkit import charts, drawing, explain, predict, progress, runs
 from cnnkit.errors import DrawingError, UserError
+from cnnkit.run_labels import run_labels as label_runs
 from cnnkit.spec import format_shape
 from webapp import browser_identity, canvas, job_panel, stages, student, training_jobs, user_errors, widget_state
 
@@ -82,7 +83,7 @@ if ss.get("draw_latest_seen") != my_runs[0].id or ss.get("draw_run_id") not in b
     ss.draw_latest_seen = my_runs[0].id
     ss.draw_run_id = my_runs[0].id
 model_col, source_col = st.columns(2)
-run_labels = run_comparison.run_labels(my_runs)  # what tells these runs apart
+run_labels = label_runs(my_runs)  # what tells these runs apart
 model_col.selectbox("Model", list(by_id), **widget_state.bind("draw_run_id"), format_func=run_labels.get,
                     help="Your most recent run for this dataset is chosen for you; pick any other to compare.")
 run = by_id[ss.draw_run_id]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from cnnkit import charts, evaluation, model_files, run_comparison, runs
+from cnnkit import charts, evaluation, model_files, run_comparison, run_labels, runs
 from cnnkit.errors import UserError
 from cnnkit.spec import format_shape
 from webapp import browser_identity, stages, student, user_errors, widget_state
@@ -101,7 +101,7 @@ def _choose_run(ds, all_runs, my_runs, by_id) -> Chosen:
         st.stop()
     if ss.get("ev.run") not in by_id:
         ss["ev.run"] = my_runs[0].id  # a run deleted since, or another dataset's: back to the newest
-    labels = run_comparison.run_labels(my_runs)  # each says what tells it apart from the others
+    labels = run_labels.run_labels(my_runs)  # each says what tells it apart from the others
     pick_col, name_col = st.columns([3, 2], vertical_alignment="bottom")
     run_id = pick_col.selectbox(
         "Run",
@@ -344,7 +344,7 @@ def compare_tab(run, my_runs, ds) -> None:
         default = [run.id] + [r.id for r in my_runs if r.id != run.id][:1]
     if "ev.compare" not in ss or any(i not in by_id for i in ss["ev.compare"]):
         ss["ev.compare"] = [i for i in ss.get("ev.compare", []) if i in by_id] or default
-    labels = run_comparison.run_labels(my_runs)
+    labels = run_labels.run_labels(my_runs)
     chosen_ids = st.multiselect("Runs to compare", list(by_id), format_func=labels.get,
                                 **widget_state.bind("ev.compare"))
     chosen = [by_id[i] for i in chosen_ids if i in by_id]
@@ -353,7 +353,7 @@ def compare_tab(run, my_runs, ds) -> None:
         return
     known = {r.id: e for r in chosen if (e := _evaluations().get(evaluation.run_key(r, ds))) is not None}
     # Short names in the chart and the table ("Run 1", …); the list says which run each is.
-    told_apart = run_comparison.run_labels(chosen)
+    told_apart = run_labels.run_labels(chosen)
     st.markdown("\n".join(f"{i + 1}. {told_apart[r.id]}" for i, r in enumerate(chosen)))
     st.plotly_chart(
         charts.compare_runs_figure({f"Run {i + 1}": r.history for i, r in enumerate(chosen)}),
