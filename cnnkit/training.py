@@ -78,15 +78,18 @@ def split_indices(labels: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndar
     return np.sort(order[n_val:n_val + n_fit]), np.sort(order[:n_val])
 
 
-def check_compatible(spec, dataset) -> None:
-    """Raise TrainingError if the spec cannot be trained on this dataset (shape, classes, invalid layers)."""
+def check_compatible(spec, dataset, refuse_cost: bool | None = None) -> None:
+    """Raise TrainingError if the spec cannot be trained on this dataset (shape, classes, invalid layers);
+    with `refuse_cost` (by default: in class mode) a model over a cost limit is refused too."""
     shape = tuple(int(s) for s in spec.input_shape)
     if shape != tuple(dataset.image_shape):
         raise TrainingError(
             f"The model expects {format_shape(shape)} images but {dataset.title} has "
             f"{format_shape(dataset.image_shape)} images; pick a preset for this dataset on the "
             "Architecture page or change the input shape.")
-    problems = spec.validate(num_classes=dataset.num_classes, refuse_cost=settings.get("class_mode"))
+    if refuse_cost is None:
+        refuse_cost = settings.get("class_mode")
+    problems = spec.validate(num_classes=dataset.num_classes, refuse_cost=refuse_cost)
     if problems:
         more = f" ({len(problems) - 1} more problem{'s' if len(problems) > 2 else ''} on the Architecture page.)" \
             if len(problems) > 1 else ""

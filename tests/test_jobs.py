@@ -153,6 +153,32 @@ def test_budget_refusal_says_how_to_fit(tiny_ds, tmp_path, monkeypatch):
         reg.close()
 
 
+def test_a_start_validates_the_settings_once_and_reads_class_mode_once(tiny_ds, tmp_path, monkeypatch):
+    from cnnkit import settings
+
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "1")
+    calls = {"validate": 0, "class_mode": 0}
+    real_validate, real_get = Hyper.validate, settings.get
+
+    def counting_validate(self, *args, **kwargs):
+        calls["validate"] += 1
+        return real_validate(self, *args, **kwargs)
+
+    def counting_get(name, *args, **kwargs):
+        calls["class_mode"] += name == "class_mode"
+        return real_get(name, *args, **kwargs)
+
+    monkeypatch.setattr(Hyper, "validate", counting_validate)
+    monkeypatch.setattr(settings, "get", counting_get)
+    reg = jobs.JobRegistry(SimpleNamespace(submit=None), runs_root=tmp_path, slots=1)
+    reg.close()   # no poller: the job stays in line, nothing reaches a cluster
+    job = reg.submit(tiny_spec(), tiny_ds(n_train=300), quick(), owner="ann")
+    assert job.snapshot().state is JobState.QUEUED
+    assert calls == {"validate": 1, "class_mode": 1}
+    job.stop()
+    assert job.snapshot().state is JobState.STOPPED
+
+
 # --- on the cluster ---------------------------------------------------------------------------------
 def test_identical_jobs_train_once_and_each_student_gets_a_run(registry, tiny_ds):
     ds = tiny_ds(n_train=300)
@@ -322,6 +348,6 @@ def test_a_job_lost_to_a_server_restart_says_so(client, tiny_ds, tmp_path):
 
 def test_snapshot_fields_cross_processes_by_name():
     # Every field the worker owns is published; a new field in JobSnapshot travels without changes here.
-    local = jobs._LOCAL_FIELDS | jobs._GROWING_FIELDS
+    local = jobs.worker._LOCAL_FIELDS | jobs.worker._GROWING_FIELDS
     sent = {f.name for f in dataclasses.fields(JobSnapshot)} - local
     assert {"state", "phase", "epoch", "batch", "batches", "elapsed", "eta", "message", "metrics"} <= sent

@@ -1,0 +1,338 @@
+"""The Dask cluster jobs run on: connecting, worker settings, launching, recycling, restoring.
+
+- `connect()`: the `distributed.Client` of this process. Without configuration it starts an embedded
+  `LocalCluster` of worker *processes* (one thread each; `CNNKIT_WORKERS` of them, by default one per two
+  CPU cores; each with a memory limit). With `CNNKIT_SCHEDULER=tcp://host:8786` it connects to an existing
+  cluster instead (`dask scheduler` / `dask worker`, dask-jobqueue, dask-kubernetes). Both are the same
+  code path: the embedded cluster is a real cluster. Every worker gets the `WarmUp` plugin.
+- `ClusterLink`: the registry's side of it — the client made in the background, how many jobs train at
+  once, launching a computation onto a worker, recycling a worker after `CNNKIT_WORKER_JOBS` jobs or when
+  its memory creeps up, restoring workers the embedded cluster gave up on, and faults as sentences.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from cnnkit import settings
+from cnnkit.errors import TrainingError
+from cnnkit.jobs.worker import ProgressMirror, progress_queue_name, stop_event_name, train_on_worker, yield_to_web
+
+log = logging.getLogger(__name__)
+
+LOST_WORKER_SECONDS = 60   # an embedded worker away this long is replaced by a fresh nanny and process
+RECYCLE_SECONDS = 120      # the longest a recycling waits for its worker to come back
+
+
+# --- worker settings -------------------------------------------------------------------------------
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def worker_count() -> int:
+    """CNNKIT_WORKERS, else one worker process per two CPU cores (at least one).
+
+    TensorFlow already spreads one job's batches over every core, so more workers than half
+    the cores only make each job slower.
+    """
+    return settings.get("workers", TrainingError) or max(1, cpu_count() // 2)
+
+
+def worker_memory_bytes(n_workers: int) -> int:
+    """CNNKIT_WORKER_MEMORY (e.g. "2GB"), else 60 % of this machine's (or container's) memory shared
+    by the workers, at most 3 GB each. Past 95 % of it Dask's nanny restarts the worker."""
+    from distributed.system import MEMORY_LIMIT
+
+    memory = settings.get("worker_memory", TrainingError)
+    if memory:
+        return memory
+    return int(min(3e9, 0.6 * MEMORY_LIMIT / max(1, n_workers)))
+
+
+def worker_job_limit() -> int:
+    """CNNKIT_WORKER_JOBS: a worker process is replaced by a fresh one after this many jobs (default 25)."""
+    return settings.get("worker_jobs", TrainingError)
+
+
+class WarmUp(WorkerPlugin):
+    """Worker plugin, as each worker (or its replacement) starts: lower its CPU priority below the web
+    server's (`yield_to_web`), then import Keras in the background, so the first job on it does not wait
+    for TensorFlow's 2–3 s import."""
+
+    idempotent = True
+
+    def setup(self, worker=None):
+        yield_to_web()
+        threading.Thread(target=_import_keras, daemon=True, name="cnnkit-warm-up").start()
+
+
+def _import_keras() -> None:
+    import keras  # noqa: F401
+
+
+# --- connecting -------------------------------------------------------------------------------------
+def connect(address: str | None = None, n_workers: int | None = None):
+    """The Dask client jobs are submitted to: an existing cluster at `address` (or CNNKIT_SCHEDULER),
+    else a new embedded LocalCluster of worker processes with one thread each."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    address = address or settings.get("scheduler", TrainingError)
+    if address:
+        try:
+            client = Client(address, timeout="15s", set_as_default=False)
+            client.register_plugin(WarmUp(), name="cnnkit-warm-up")
+            return client
+        except (OSError, TimeoutError) as err:
+            raise TrainingError(f"Could not reach the training cluster at {address} ({err}). Start it with "
+                                "`dask scheduler` and `dask worker`, or unset CNNKIT_SCHEDULER to train on "
+                                "this server.") from None
+    n = n_workers or worker_count()
+    dask.config.set({
+        # A worker that dies mid-job fails that job with a sentence instead of trying it elsewhere:
+        # the usual cause is a model too big for memory, which would only kill the next worker too.
+        "distributed.scheduler.allowed-failures": 0,
+        # Training holds its arrays in TensorFlow, not in Dask's store: spilling to disk cannot help.
+        "distributed.worker.memory.target": False,
+        "distributed.worker.memory.spill": False,
+        "distributed.worker.memory.pause": False,
+        "distributed.worker.memory.terminate": 0.95,
+        # A recycled or killed worker is away from the scheduler while its nanny starts a fresh process
+        # (up to 4 s for the old one to exit, then a new Python process to start and register). LocalCluster
+        # closes a nanny whose worker stays away longer than this, for good; Dask's 15 s default is less
+        # than such a restart takes on a busy machine, which left the class with no worker at all.
+        # `restore_workers` opens a fresh nanny for any the cluster gave up on.
+        "distributed.deploy.lost-worker-timeout": f"{LOST_WORKER_SECONDS}s",
+    })
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                           memory_limit=worker_memory_bytes(n), dashboard_address=":0",
+                           scheduler_port=0, silence_logs=logging.ERROR)
+    client = Client(cluster, set_as_default=False)
+    client.register_plugin(WarmUp(), name="cnnkit-warm-up")
+    return client
+
+
+def restore_workers(client) -> int:
+    """Start a fresh worker process for each one the embedded cluster gave up on; returns how many.
+
+    LocalCluster closes a nanny whose worker has been away from the scheduler for longer than
+    `distributed.deploy.lost-worker-timeout` and never opens another by itself; its spec still asks for
+    every worker, so asking it to scale to that spec opens the missing ones. Nothing to do on an external
+    cluster (`dask worker`'s nanny restarts its own worker).
+    """
+    from distributed.core import Status
+
+    cluster = getattr(client, "cluster", None)
+    spec = getattr(cluster, "worker_spec", None)
+    nannies = getattr(cluster, "workers", None)
+    if not spec or nannies is None or getattr(cluster, "status", None) in (Status.closing, Status.closed):
+        return 0
+    missing = len(set(spec) - set(nannies))
+    if missing:
+        cluster.scale(len(spec))   # thread-safe: it only asks the cluster's event loop to correct its state
+    return missing
+
+
+def failure_sentence(err: BaseException | None) -> str:
+    """A sentence for a job the cluster could not finish."""
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(err, KilledWorker):
+        return ("The worker process training this job stopped unexpectedly (it was shut down, or the model ran "
+                "out of memory), so nothing was saved. Press Start training to try again; if it happens again, "
+                "try a smaller model or batch size.")
+    if err is None or type(err).__name__ in ("CancelledError", "FutureCancelledError"):
+        return ("This job was lost: the training cluster let it go before it finished (a worker or the "
+                "scheduler restarted). Press Start training to train it again.")
+    return (f"Training failed unexpectedly ({type(err).__name__}: {err}). Try a smaller model or batch size; "
+            "if it happens again, tell the lecturer.")
+
+
+# --- the registry's side ---------------------------------------------------------------------------------
+class ClusterLink:
+    """One registry's hold on the cluster: its client, its slots, launching, recycling and restoring workers.
+
+    `client` is a `distributed.Client` or a function that makes one (connected in the background, so the
+    first page that needs the registry does not wait for the cluster to start); None means `connect`.
+    `stats` is the registry's counter dict ("recycled", "restored" are counted here).
+    """
+
+    def __init__(self, client: Any, *, slots: int | None, worker_jobs: int, stats: dict[str, int]) -> None:
+        self.fixed_slots = slots
+        self.worker_jobs = worker_jobs
+        self.stats = stats
+        self.closed = False
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._client = None
+        self._ready = threading.Event()
+        self._slots = slots or 0
+        self._slots_checked = 0.0
+        self._launches = 0
+        self._nonce = uuid.uuid4().hex[:6]             # Dask keys of this registry never meet another's
+        self._scattered: dict[str, Any] = {}           # uploaded datasets on the cluster, by fingerprint
+        self._recycling: set[str] = set()              # workers being replaced: nothing is launched meanwhile
+        self._workers_missing = 0
+        factory = client if callable(client) and not hasattr(client, "submit") else None
+        if factory is None:
+            if client is None:
+                factory = connect
+            else:
+                self._client = client
+                self._ready.set()
+        self.owns_client = factory is not None
+        if factory is not None:
+            threading.Thread(target=self._connect, args=(factory,), daemon=True, name="cnnkit-connect").start()
+
+    def _connect(self, factory: Callable, attempts: int = 3) -> None:
+        # A busy machine can be too slow for a worker process to start in time: try again before giving up.
+        try:
+            for attempt in range(1, attempts + 1):
+                try:
+                    self._client = factory()
+                    return
+                except Exception as err:  # say why on the page instead of hanging every Start
+                    self.error = str(err) if isinstance(err, TrainingError) else (
+                        f"The training cluster could not start ({type(err).__name__}: {err}).")
+                    log.warning("cnnkit: no Dask client (attempt %d of %d): %s", attempt, attempts, err)
+                    if attempt < attempts and not self.closed:
+                        time.sleep(5)
+        finally:
+            self._ready.set()
+
+    @property
+    def client(self):
+        """The Dask client (waits up to a minute for the embedded cluster to start)."""
+        self._ready.wait(60)
+        if self._client is None:
+            raise TrainingError(self.error or "The training cluster is still starting; try again in a moment.")
+        return self._client
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    def unavailable(self) -> str | None:
+        """A sentence when the cluster never came up (None while it is up or still starting)."""
+        if self._client is None and self._ready.is_set():
+            return self.error or "The training cluster is not available."
+        return None
+
+    @property
+    def max_jobs(self) -> int:
+        """How many jobs train at once: the cluster's worker threads (one per worker process)."""
+        return max(1, self._slots or self.fixed_slots or 1)
+
+    def free_slots(self, running: int) -> int:
+        """How many more jobs may start now: none while a worker is being replaced."""
+        with self._lock:
+            recycling = bool(self._recycling)
+        return 0 if recycling else max(0, self.max_jobs - running)
+
+    def refresh_slots(self) -> None:
+        if self.fixed_slots or self._client is None or time.time() - self._slots_checked < 2:
+            return
+        self._slots_checked = time.time()
+        try:
+            workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
+        except TypeError:
+            workers = self._client.scheduler_info().get("workers", {})
+        except Exception:
+            return
+        self._slots = sum(int(w.get("nthreads", 1)) for w in workers.values())
+
+    def launch(self, comp) -> None:
+        """Send a queued computation to a worker: its Stop event, its progress queue and mirror, its data."""
+        from distributed import Event, Queue
+
+        client = self._client
+        self._launches += 1
+        comp.dask_key = f"cnnkit-train-{comp.key}-{self._nonce}{self._launches}"
+        Event(stop_event_name(comp.dask_key), client=client).clear()
+        comp.channel = Queue(progress_queue_name(comp.dask_key), client=client)
+        comp.mirror = ProgressMirror(comp.hyper.epochs, math.ceil(comp.cost.images / comp.hyper.batch_size))
+        data: Any
+        if getattr(comp.dataset, "source", "") == "file":
+            data = self._scattered.get(comp.fingerprint)
+            if data is None or data.status != "finished":
+                data = client.scatter(comp.dataset, hash=False)
+                self._scattered[comp.fingerprint] = data
+                while len(self._scattered) > 4:
+                    self._scattered.pop(next(iter(self._scattered)))
+        else:
+            data = {"name": comp.dataset.name, "fingerprint": comp.fingerprint}
+        comp.future = client.submit(train_on_worker, comp.dask_key, comp.spec.to_dict(), comp.hyper.to_dict(), data,
+                                    comp.title, key=comp.dask_key, retries=0)
+
+    def stop(self, dask_key: str) -> None:
+        """Ask the worker training `dask_key` to stop after its current batch."""
+        if self._client is not None:
+            from distributed import Event
+
+            Event(stop_event_name(dask_key), client=self._client).set()
+
+    def maybe_recycle(self, result: dict) -> None:
+        """Replace the worker that returned `result` if it has trained enough jobs or grown too big."""
+        worker = result.get("worker")
+        if not worker:
+            return
+        limit = result.get("memory_limit")
+        rss = result.get("worker_rss")
+        too_many = int(result.get("worker_jobs") or 0) >= self.worker_jobs
+        too_big = bool(limit and rss and rss > 0.7 * limit)
+        if not (too_many or too_big):
+            return
+        self.stats["recycled"] += 1
+        with self._lock:
+            self._recycling.add(worker)   # before the poller's next launch: the next job goes to the fresh worker
+
+        def restart() -> None:
+            # The nanny stops the worker process and starts a fresh one; this returns once the scheduler has its
+            # workers back (or after RECYCLE_SECONDS). Should the cluster give up on the nanny meanwhile,
+            # `keep_workers` opens a new one.
+            try:
+                self._client.restart_workers([worker], timeout=RECYCLE_SECONDS, raise_for_error=False)
+            except Exception:
+                if not self.closed:   # a registry closing with its cluster cuts a recycling short: no news
+                    log.exception("cnnkit: recycling worker %s", worker)
+            finally:
+                with self._lock:
+                    self._recycling.discard(worker)
+
+        threading.Thread(target=restart, daemon=True, name="cnnkit-recycle").start()
+
+    def keep_workers(self) -> None:
+        """The embedded cluster always has the workers it was made with (see `restore_workers`)."""
+        if self._client is None:
+            return
+        try:
+            missing = restore_workers(self._client)
+        except Exception:
+            log.exception("cnnkit: restoring workers")
+            return
+        if missing and not self._workers_missing:
+            self.stats["restored"] += missing
+            log.warning("cnnkit: the cluster gave up on %d worker(s); starting fresh ones", missing)
+        self._workers_missing = missing
+
+    def close(self) -> None:
+        """Close the client (and the embedded cluster) if this link made it."""
+        self.closed = True
+        client = self._client
+        if client is not None and self.owns_client:
+            cluster = getattr(client, "cluster", None)
+            try:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+            except Exception:
+                pass
