@@ -50,6 +50,20 @@ def load_model_file(data: bytes, filename: str = "model.keras") -> Any:
     return read_model(data, filename).model
 
 
+def read_uploads(files: list[tuple[str, bytes]]) -> ModelFile:
+    """`read_model` for the files a student uploads together: one model file, or an architecture (JSON) and
+    its HDF5 weights in either order."""
+    if len(files) == 1:
+        return read_model(files[0][1], files[0][0])
+    if len(files) == 2:
+        json_first = sorted(files, key=lambda f: not f[1].lstrip()[:1] == b"{")
+        if json_first[0][1].lstrip()[:1] == b"{":
+            (name, data), (weights_name, weights) = json_first
+            return read_model(data, name, weights, weights_name)
+    raise ModelFileError(f"Upload one model file, or two: a model's architecture (.json, from model.to_json()) and "
+                         f"its weights (.h5, from model.save_weights); these {len(files)} files are neither.")
+
+
 def read_model_path(path: str | os.PathLike, weights: str | os.PathLike | None = None) -> ModelFile:
     """`read_model` for files on disk (the command line); their sizes are checked before they are read."""
     files = [Path(path)] + ([Path(weights)] if weights else [])

@@ -120,3 +120,29 @@ def test_the_same_file_scores_the_same_whatever_its_name(offline_ds):
     b = model_files.load_model_file(data, "no_extension")
     assert evaluation.evaluate(a, offline_ds).accuracy == evaluation.evaluate(b, offline_ds).accuracy
     assert os.path.getsize(LABS / "model_digit.h5") < 5_000_000
+
+
+# --- the Evaluation page reads the lab files (AppTest) ----------------------------------------
+def _evaluation_page_with(files):
+    from test_page_evaluation import _open
+
+    at = _open()
+    at.segmented_control(key="_w.ev.source").set_value("Upload a .keras file").run()
+    at.file_uploader(key="ev_upload").set_value([(f, (LABS / f).read_bytes(), "application/octet-stream")
+                                                 for f in files]).run()
+    return at
+
+
+@pytest.mark.parametrize("files", [("cnn_mnist_model.h5",), ("model_digit.h5", "model_digit.json")])
+def test_the_evaluation_page_reads_a_lab_file_with_the_accuracy_keras_reported(runs_dir, files):
+    at = _evaluation_page_with(files)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    want = EXPECTED["model_digit.json" if "model_digit.json" in files else files[0]]
+    captions = " ".join(c.value for c in at.caption)
+    assert "read as Keras 3" in captions and f"{want['params']:,} parameters" in captions
+    assert {m.label: m.value for m in at.metric}["Test accuracy"] == f"{want['accuracy']:.2%}"
+
+
+def test_the_evaluation_page_refuses_a_lambda_lab_file(runs_dir):
+    at = _evaluation_page_with(("lambda_model.h5py",))
+    assert "contains a Lambda layer" in " ".join(e.value for e in at.error)
