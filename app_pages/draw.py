@@ -4,9 +4,10 @@ The drawing is prepared the way MNIST was (cnnkit.drawing); the model answers th
 compiled single-image call (cnnkit.predict) with every class's probability. Below, on
 demand: the preparation step by step beside the naive shrink most apps use, where the
 evidence for any class lies (Grad-CAM, cnnkit.explain), one convolution worked out by
-hand on the student's own filters, and the feature maps. Fashion-MNIST and CIFAR-10 models
-get a test-image picker and an upload instead of the canvas. With no model yet, the page
-offers to train the lecture preset in the background.
+hand on the student's own filters, and the feature maps. The model is one of the student's runs or the
+model file they brought from a lab (webapp/uploaded_model.py, shared with the Evaluation page).
+Fashion-MNIST and CIFAR-10 models get a test-image picker and an upload instead of the canvas. With no
+model yet, the page offers to train the lecture preset in the background.
 
 The canvas and the answer live in one fragment: a stroke reruns only them (and the view
 that is open), never the whole page. The canvas itself, with its workarounds for
@@ -22,12 +23,23 @@ from cnnkit import charts, drawing, explain, predict, progress, runs
 from cnnkit.errors import DrawingError, UserError
 from cnnkit.run_labels import run_labels as label_runs
 from cnnkit.spec import format_shape
-from webapp import browser_identity, canvas, job_panel, stages, student, training_jobs, user_errors, widget_state
+from webapp import (
+    browser_identity,
+    canvas,
+    job_panel,
+    stages,
+    student,
+    training_jobs,
+    uploaded_model,
+    user_errors,
+    widget_state,
+)
 
 CANVAS = 280  # pixels; ten times MNIST's 28
 STEP_SIZE = 112  # each preparation step is shown this many pixels wide
 TILE = 72  # feature-map tiles
 SEEN = 168  # "what the model sees": 28×28 enlarged six times
+FILE = "file"  # the model picker's entry for the student's uploaded model (webapp/uploaded_model.py)
 VIEWS = ["Why this answer", "How it was prepared", "The convolution", "Feature maps"]
 
 st.title("5 · Draw & predict")
@@ -66,33 +78,46 @@ def offer_first_model() -> None:
 
 
 job = training_jobs.current_job()
-if not my_runs:
+if not my_runs and uploaded_model.has_kept():
+    ss.draw_run_id = FILE  # the model file brought on the Evaluation page answers here too
+if not my_runs and ss.get("draw_run_id") != FILE:
     if job is not None and job.state.active:
         job_panel.show(brief=True, stop_key="draw_stop_job", stop_label="Stop training")
     else:
         if job is not None and job.snapshot().state is progress.JobState.FAILED:
             st.error(job.snapshot().message, icon=":material/error:")
         offer_first_model()
+    st.button("Or use a model you saved in a lab", icon=":material/upload_file:", key="draw_use_file",
+              on_click=lambda: ss.update(draw_run_id=FILE))
     st.stop()
 
 
 # --- which model ------------------------------------------------------------------------------------
 by_id = {r.id: r for r in my_runs}
-if ss.get("draw_latest_seen") != my_runs[0].id or ss.get("draw_run_id") not in by_id:
+if my_runs and (ss.get("draw_latest_seen") != my_runs[0].id or ss.get("draw_run_id") not in (*by_id, FILE)):
     # A new run appeared (or the chosen one was deleted): show the newest, as the student expects.
     ss.draw_latest_seen = my_runs[0].id
     ss.draw_run_id = my_runs[0].id
 model_col, source_col = st.columns(2)
-run_labels = label_runs(my_runs)  # what tells these runs apart
-model_col.selectbox("Model", list(by_id), **widget_state.bind("draw_run_id"), format_func=run_labels.get,
-                    help="Your most recent run for this dataset is chosen for you; pick any other to compare.")
-run = by_id[ss.draw_run_id]
-try:
-    with st.spinner("Loading the model…"):
-        predictor = predict.predictor_for(run, class_names=ds.class_names)
-except UserError as err:
-    user_errors.show_error(err)
-    st.stop()
+run_labels = {**label_runs(my_runs), FILE: "A model file (.keras, a lab's .h5/.h5py, or .json + weights)"}
+with model_col:
+    st.selectbox("Model", [*by_id, FILE], **widget_state.bind("draw_run_id"), format_func=run_labels.get,
+                 help="Your most recent run for this dataset is chosen for you; pick any other to compare, or a "
+                 "model file you saved in a lab.")
+    try:
+        if ss.draw_run_id == FILE:
+            kept = uploaded_model.choose(ds, key="draw_model_upload")
+            if kept is None:
+                st.info("Upload the model you saved in a lab: it is kept while you use the app, on the "
+                        "Evaluation page too.", icon=":material/upload_file:")
+                st.stop()
+            predictor = predict.predictor_for_model(kept.model, kept.digest, class_names=ds.class_names)
+        else:
+            with st.spinner("Loading the model…"):
+                predictor = predict.predictor_for(by_id[ss.draw_run_id], class_names=ds.class_names)
+    except UserError as err:
+        user_errors.show_error(err)
+        st.stop()
 
 input_shape = tuple(int(s) for s in predictor.input_shape)
 if input_shape != tuple(ds.image_shape):

@@ -6,7 +6,6 @@ settings live under its own keys ("ev.*") in st.session_state, so a visit to ano
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import streamlit as st
@@ -14,7 +13,7 @@ import streamlit as st
 from cnnkit import charts, evaluation, model_files, run_comparison, run_labels, runs
 from cnnkit.errors import UserError
 from cnnkit.spec import format_shape
-from webapp import browser_identity, stages, student, user_errors, widget_state
+from webapp import browser_identity, stages, student, uploaded_model, user_errors, widget_state
 
 GRID_COLS = 8
 GRID_TILE = 104
@@ -27,12 +26,6 @@ ss = st.session_state
 def _evaluations() -> evaluation.EvaluationCache:
     # One LRU for every session: a class looking at the same run pays for one pass.
     return evaluation.EvaluationCache(max_entries=16)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _uploaded_model(digest: str, filenames: tuple[str, ...], _files: list[tuple[str, bytes]]):
-    # Keyed by the files' digest; the bytes themselves are not hashed again on every rerun.
-    return model_files.read_uploads(_files)
 
 
 def _evaluate(key, model_or_run, ds, what: str) -> evaluation.Evaluation:
@@ -57,15 +50,23 @@ def _image_grid(ds, indices, captions, correct) -> None:
     st.html(charts.image_grid_html(ds.x_test[indices], captions, correct, cols=GRID_COLS, tile_px=GRID_TILE))
 
 
+SOURCES = ["A run I trained", "A model file"]
+
+
 @dataclass
 class Chosen:
-    """The model the student chose: one of their runs, or an uploaded model file."""
+    """The model the student chose: one of their runs, or the uploaded model file they keep."""
 
     run: runs.Run | None = None
-    model: object = None
-    upload_bytes: bytes | None = None
-    upload_name: str = ""
-    digest: str = ""
+    upload: uploaded_model.UploadedModel | None = None
+
+    @property
+    def model(self):
+        return self.upload.model if self.upload is not None else None
+
+    @property
+    def upload_name(self) -> str:
+        return self.upload.files[0][0] if self.upload is not None else ""
 
 
 # --- which model ----------------------------------------------------------------------------
@@ -73,15 +74,15 @@ def choose_model(ds, all_runs, my_runs) -> Chosen:
     """The source control and the run picker (with its name box) or the uploader; stops the page when
     there is nothing to evaluate yet."""
     by_id = {r.id: r for r in my_runs}
-    widget_state.owned("ev.source", "A run I trained")
+    widget_state.owned_choice("ev.source", SOURCES, SOURCES[0])
     source = st.segmented_control(
         "Model to evaluate",
-        ["A run I trained", "Upload a .keras file"],
-        help="Every finished training job is saved as a run. You can also upload a model saved with "
-        "model.save('x.keras').",
+        SOURCES,
+        help="Every finished training job is saved as a run. You can also upload a model you saved in a lab: "
+        "model.save('x.keras'), Keras 2's model.save('x.h5'), or model.to_json() with model.save_weights('x.h5').",
         **widget_state.bind("ev.source"),
     )
-    if (source or "A run I trained") == "A run I trained":
+    if (source or SOURCES[0]) == SOURCES[0]:
         return _choose_run(ds, all_runs, my_runs, by_id)
     return _choose_upload(ds)
 
@@ -126,36 +127,35 @@ def _choose_run(ds, all_runs, my_runs, by_id) -> Chosen:
 
 
 def _choose_upload(ds) -> Chosen:
-    ups = st.file_uploader(
-        "A Keras model that takes this dataset's images: .keras, a Keras 2 .h5/.h5py file, "
-        "or an architecture .json together with its weights .h5",
-        type=["keras", "h5", "hdf5", "h5py", "json"],
-        accept_multiple_files=True,
-        key="ev_upload",
-        help="Models are loaded in Keras's safe mode: a file that carries Python code (a Lambda layer) is refused.",
-    )
-    if not ups:
+    kept = uploaded_model.choose(ds, key="ev_upload")
+    if kept is None:
         st.info(
             f"Upload a model saved with `model.save('my_model.keras')` (or a lab's `model.save('…h5')`, or its "
             f"`model.to_json()` file with its `model.save_weights('…h5')` file) whose input is "
             f"{format_shape(ds.image_shape)} (pixels scaled to 0–1) and whose last layer is "
-            f"Dense({ds.num_classes}, activation='softmax').",
+            f"Dense({ds.num_classes}, activation='softmax'). It is kept while you use the app, on the Draw "
+            "page too.",
             icon=":material/upload_file:",
         )
         st.stop()
-    files = [(up.name, up.getvalue()) for up in ups]
-    digest = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for _, d in files)).hexdigest()[:16]
-    names = " and ".join(name for name, _ in files)
-    try:
-        with st.spinner(f"Loading {names} in safe mode…"):
-            found = _uploaded_model(digest, tuple(name for name, _ in files), files)
-        evaluation.check_model_fits(found.model, ds)
-    except UserError as err:
-        user_errors.show_error(err)
-        st.stop()
-    st.caption(f"{names}: {found.sentence}")
-    return Chosen(model=found.model, upload_bytes=files[0][1] if len(files) == 1 else None, upload_name=files[0][0],
-                  digest=digest)
+    return Chosen(upload=kept)
+
+
+def save_upload_as_run(chosen: Chosen, ev: evaluation.Evaluation, ds) -> None:
+    """The button that keeps an uploaded model as one of the student's runs, and opens that run."""
+    def _save() -> None:
+        try:
+            run = model_files.save_as_run(chosen.upload.found, ds.name, owner=browser_identity.owner_id(),
+                                          test_accuracy=ev.accuracy, test_loss=ev.loss)
+        except UserError as err:
+            user_errors.flash_error("ev.save", str(err))
+            return
+        ss["ev.source"], ss["ev.run"] = SOURCES[0], run.id
+
+    st.button("Save as one of my runs", icon=":material/save:", key="ev_save_upload", on_click=_save,
+              help="Keeps this model with your runs (it has no training history: it was trained elsewhere), "
+              "so it can be compared with them and chosen on the Draw page.")
+    user_errors.show_flash_error("ev.save")
 
 
 def evaluate(chosen: Chosen, ds) -> evaluation.Evaluation:
@@ -163,7 +163,7 @@ def evaluate(chosen: Chosen, ds) -> evaluation.Evaluation:
     try:
         if chosen.run is not None:
             return _evaluate(evaluation.run_key(chosen.run, ds), chosen.run, ds, chosen.run.title or "the model")
-        key = ("upload", chosen.digest, *evaluation.dataset_key(ds))
+        key = ("upload", chosen.upload.digest, *evaluation.dataset_key(ds))
         return _evaluate(key, chosen.model, ds, chosen.upload_name)
     except UserError as err:
         user_errors.show_error(err)
@@ -187,7 +187,10 @@ def headline(ev: evaluation.Evaluation, run, ds) -> None:
     m2.metric("Test loss", f"{ev.loss:.4f}",
               help="Mean cross-entropy on the test images: lower means more confident and right.")
     m3.metric("Mistakes", f"{ev.num_wrong:,} of {ev.num_images:,}", help="Test images the model gets wrong.")
-    if run is not None:
+    if run is not None and run.from_file:
+        m4.metric("Training", "—", delta=f"from {run.metrics.get('file', 'a file')}", delta_color="off",
+                  delta_arrow="off", help="This model was trained elsewhere and saved here from its file.")
+    elif run is not None:
         secs = run.metrics.get("train_seconds")
         epochs_run = run.metrics.get("epochs_run", len(history.get("loss", [])))
         m4.metric(
@@ -317,6 +320,9 @@ def images_tab(ev: evaluation.Evaluation, ds) -> None:
 # --- training curves ----------------------------------------------------------------------------
 def curves_tab(run) -> None:
     history = run.history if run is not None else {}
+    if run is not None and run.from_file:
+        st.info("This run came from a file: it has no training history.", icon=":material/info:")
+        return
     if not history:
         st.info("An uploaded model carries no training history; train a run here to see its curves.",
                 icon=":material/info:")
@@ -362,11 +368,13 @@ def compare_tab(run, my_runs, ds) -> None:
     # Short names in the chart and the table ("Run 1", …); the list says which run each is.
     told_apart = run_labels.run_labels(chosen)
     st.markdown("\n".join(f"{i + 1}. {told_apart[r.id]}" for i, r in enumerate(chosen)))
-    st.plotly_chart(
-        charts.compare_runs_figure({f"Run {i + 1}": r.history for i, r in enumerate(chosen)}),
-        key="ev_compare_curves",
-        width="stretch",
-    )
+    with_curves = {f"Run {i + 1}": r.history for i, r in enumerate(chosen) if r.history}
+    if with_curves:
+        st.plotly_chart(charts.compare_runs_figure(with_curves), key="ev_compare_curves", width="stretch")
+    from_file = [f"Run {i + 1}" for i, r in enumerate(chosen) if r.from_file]
+    if from_file:
+        st.caption(f"{', '.join(from_file)} came from a file: {'it has' if len(from_file) == 1 else 'they have'} "
+                   "no training history, so no curves.")
     st.table(run_comparison.compare_columns(chosen, known))
     st.caption("Test figures are measured on this page for runs evaluated here, else as saved at the end of "
                "training.")
@@ -378,14 +386,17 @@ def downloads_tab(chosen: Chosen, report) -> None:
     stem = run.id if run is not None else chosen.upload_name.rsplit(".", 1)[0]
     d1, d2, d3 = st.columns(3)
     # a run's file is read only when the button is pressed (deferred data), not on every rerun
-    model_bytes = run.model_path.read_bytes if run is not None else chosen.upload_bytes
+    model_bytes = run.model_path.read_bytes if run is not None else chosen.upload.single_file
     if model_bytes is not None:  # an uploaded model downloads as the file it came in
         d1.download_button("Model (.keras)" if run is not None else f"Model ({chosen.upload_name})", model_bytes,
                            file_name=f"{stem}.keras" if run is not None else chosen.upload_name,
                            mime="application/octet-stream", icon=":material/download:", key="ev_dl_model")
     d2.download_button("Report (CSV)", report.to_csv(index_label="class").encode(),
                        file_name=f"{stem}-report.csv", mime="text/csv", icon=":material/table:", key="ev_dl_report")
-    if run is not None:
+    if run is not None and run.from_file:
+        d3.caption("This run came from a file: its architecture is in the model file, so there is no Keras "
+                   "script to export.")
+    elif run is not None:
         from cnnkit import codegen
 
         try:
@@ -422,6 +433,8 @@ def page() -> None:
     chosen = choose_model(ds, all_runs, my_runs)
     ev = evaluate(chosen, ds)
     headline(ev, chosen.run, ds)
+    if chosen.upload is not None:
+        save_upload_as_run(chosen, ev, ds)
 
     # The open tab is the page's too: a new run, a click in the matrix or a visit elsewhere keeps it.
     widget_state.owned("ev.tab", TABS[0])

@@ -103,6 +103,28 @@ def read_model(data: bytes, filename: str = "model.keras", weights: bytes | None
                          f"{_SAVE_HINT}.")
 
 
+def save_as_run(found: ModelFile, dataset_name: str, owner: str | None = None, root: Any = None,
+                test_accuracy: float | None = None, test_loss: float | None = None):
+    """Save a model read from a file as one of the student's runs: the model as `.keras`, an empty training
+    history, settings left at their defaults, and metrics saying where it came from (`Run.from_file`)."""
+    from cnnkit import runs
+    from cnnkit.hyper import Hyper
+    from cnnkit.spec import ModelSpec
+
+    shape = tuple(int(s) for s in found.model.input_shape[1:])
+    metrics: dict[str, Any] = {"source": "file", "file": found.filename, "format": found.format,
+                               "read": found.sentence, "params": found.params, "epochs_run": 0}
+    if test_accuracy is not None:
+        metrics["test_accuracy"] = float(test_accuracy)
+    if test_loss is not None:
+        metrics["test_loss"] = float(test_loss)
+    # The architecture lives in the model file; the spec only records the input (a file's layers need not be
+    # ones the Architecture page can build).
+    spec = ModelSpec(shape, [], name="")
+    return runs.save_run(found.model, spec, Hyper(), {}, metrics, dataset_name=dataset_name, root=root,
+                         owner=owner, title=f"From {found.filename}")
+
+
 # --- the three formats ----------------------------------------------------------------------
 def _read_keras(data: bytes, name: str) -> ModelFile:
     damaged = (f"{name} is damaged or is not a Keras model (it has no model configuration inside); "

@@ -5,7 +5,8 @@ image); a drawing page that answers as the student lifts the pen needs well
 under a frame. A `Predictor` traces the model once into a compiled TensorFlow
 function for a single (1, H, W, C) input and calls that (under 1 ms for the
 lessons' models). `predictor_for(run)` keeps one Predictor per saved Run (and
-file time) in this process, so every student reuses it.
+file time) in this process, so every student reuses it; `predictor_for_model` does the same for a
+model read from a student's file, per file hash.
 
 The same Predictor gives the feature maps: the output of each Conv2D layer
 (after its activation, when the next layer is one) for the image.
@@ -230,7 +231,21 @@ def predictor_for(run, class_names: Sequence[str] | None = None) -> Predictor:
             _cache.move_to_end(key)
             return _cache[key]
     names = class_names or class_names_for(run.dataset_name, int(model.output_shape[-1]))
-    predictor = Predictor(model, names)
+    return _kept(key, Predictor(model, names))
+
+
+def predictor_for_model(model, digest: str, class_names: Sequence[str] | None = None) -> Predictor:
+    """The Predictor of a model read from a file a student brought, built once per file hash (`digest`) in
+    this process, in the same bounded cache as the runs' (the least recently used goes first)."""
+    key = (f"file:{digest}", 0.0)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    return _kept(key, Predictor(model, class_names))
+
+
+def _kept(key: tuple[str, float], predictor: Predictor) -> Predictor:
     with _cache_lock:
         predictor = _cache.setdefault(key, predictor)
         _cache.move_to_end(key)

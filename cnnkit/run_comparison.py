@@ -29,15 +29,16 @@ def compare_table(runs: Sequence[Any], evaluations: dict[str, Evaluation] | None
         metrics = dict(getattr(run, "metrics", {}) or {})
         history = dict(getattr(run, "history", {}) or {})
         ev = evaluations.get(run.id)
+        trained = metrics.get("source") != "file"  # a model from a file has no settings or layers of ours
         rows.append(
             {
                 "run": labels[run.id],
                 "dataset": getattr(run, "dataset_name", ""),
-                "parameters": _param_count(run),
-                "layers": _layer_count(run),
-                "optimizer": OPTIMIZERS[optimizer_key(hyper.optimizer)].title,
-                "learning rate": hyper.learning_rate,
-                "batch size": hyper.batch_size,
+                "parameters": _param_count(run) if trained else metrics.get("params"),
+                "layers": _layer_count(run) if trained else None,
+                "optimizer": OPTIMIZERS[optimizer_key(hyper.optimizer)].title if trained else None,
+                "learning rate": hyper.learning_rate if trained else None,
+                "batch size": hyper.batch_size if trained else None,
                 "epochs run": metrics.get("epochs_run", len(history.get("loss", []))),
                 "best epoch": best_epoch(history),
                 "training seconds": metrics.get("train_seconds"),

@@ -38,6 +38,10 @@ def _hyper_of(run: Any) -> dict:
     return h.to_dict() if hasattr(h, "to_dict") else dict(h)
 
 
+def _from_file(run: Any) -> bool:
+    return (getattr(run, "metrics", {}) or {}).get("source") == "file"
+
+
 def spec_changes(spec_dict: dict, limit: int = 2) -> str:
     """How a run's architecture differs from the preset it is named after, in a few words.
 
@@ -95,7 +99,7 @@ def run_labels(runs: list[Any]) -> dict[str, str]:
     then the settings whose values differ between these runs (optimizer, learning rate,
     epochs, batch size, … — the main four when nothing differs), test accuracy and when.
     """
-    hypers = {r.id: _hyper_of(r) for r in runs}
+    hypers = {r.id: _hyper_of(r) for r in runs if not _from_file(r)}  # a file's run has no settings of ours
     differing = [k for k, _ in _LABEL_FIELDS if len({repr(h.get(k)) for h in hypers.values()}) > 1]
     shown = differing if len(runs) > 1 and differing else list(_ALWAYS)
     stamp = "%d %b %H:%M"
@@ -104,7 +108,7 @@ def run_labels(runs: list[Any]) -> dict[str, str]:
         stamp = "%d %b %H:%M:%S"  # two runs in one minute: the seconds tell them apart
     labels = {}
     for r in runs:
-        h = hypers[r.id]
+        h = hypers.get(r.id, {})
         spec_dict = getattr(r, "spec_dict", {}) or {}
         arch = spec_dict.get("name") or ""
         diff = spec_changes(spec_dict)
@@ -114,6 +118,8 @@ def run_labels(runs: list[Any]) -> dict[str, str]:
         if diff:
             head += f" ({diff})"
         parts = [head] + [fmt(h[k]) for k, fmt in _LABEL_FIELDS if k in shown and k in h]
+        if _from_file(r):
+            parts.append("from a file")
         acc = (getattr(r, "metrics", {}) or {}).get("test_accuracy")
         if isinstance(acc, (int, float)):
             parts.append(f"test {acc:.1%}")

@@ -79,6 +79,11 @@ class Run:
                            "Train it again or delete it.") from None
 
     @property
+    def from_file(self) -> bool:
+        """Whether this run was saved from a model file a student brought (no training here, no history)."""
+        return self.metrics.get("source") == "file"
+
+    @property
     def model_path(self) -> Path:
         return self.path / "model.keras"
 

@@ -127,7 +127,7 @@ def _evaluation_page_with(files):
     from test_page_evaluation import _open
 
     at = _open()
-    at.segmented_control(key="_w.ev.source").set_value("Upload a .keras file").run()
+    at.segmented_control(key="_w.ev.source").set_value("A model file").run()
     at.file_uploader(key="ev_upload").set_value([(f, (LABS / f).read_bytes(), "application/octet-stream")
                                                  for f in files]).run()
     return at

@@ -127,7 +127,7 @@ def test_two_runs_compared(runs_dir):
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.segmented_control(key="_w.ev.source").set_value("Upload a .keras file").run()
+    at.segmented_control(key="_w.ev.source").set_value("A model file").run()
     at.file_uploader(key="ev_upload").set_value((name, data, "application/octet-stream")).run()
     assert not at.exception, at.exception
     return at
