@@ -72,9 +72,10 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     at = app_test(PAGE)
     assert not at.exception
     model_box = at.selectbox(key="_w.draw_run_id")
-    # Only this dataset's runs, newest first and chosen.
-    assert model_box.value == newer.id and len(model_box.options) == 2
+    # Only this dataset's runs, newest first and chosen; then a model file brought from a lab.
+    assert model_box.value == newer.id and len(model_box.options) == 3
     assert model_box.options[0].startswith("newer") and model_box.options[1].startswith("older")
+    assert model_box.options[2].startswith("A model file")
     # The canvas is empty (AppTest cannot draw): the page asks for a drawing, no prediction yet.
     assert "Draw a digit on the canvas first" in texts(at)
     assert not [m for m in at.metric if m.label == "Prediction"]
