@@ -494,6 +494,9 @@ def job_status_line() -> None:
         elif snap.state.value == "running":
             st.caption(f"**Training:** epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs} · "
                        f"{snap.job_fraction:.0%} done")
+        elif snap.state.value == "failed" and snap.message:
+            # Why, in its first sentence (a job lost to a restart says so on every page, in every tab).
+            st.caption(f"**Training:** failed. {snap.message.split('. ')[0].rstrip('.')}.")
         else:
             st.caption(f"**Training:** {snap.state.value}")
 

@@ -221,6 +221,11 @@ class ClusterLink:
     def connected(self) -> bool:
         return self._client is not None
 
+    @property
+    def closing(self) -> bool:
+        """Is this process letting its client go (closed here, or closing at exit)?"""
+        return self.closed or getattr(self._client, "status", "running") in ("closing", "closed")
+
     def unavailable(self) -> str | None:
         """A sentence when the cluster never came up (None while it is up or still starting)."""
         if self._client is None and self._ready.is_set():

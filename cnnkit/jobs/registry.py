@@ -9,6 +9,7 @@ across restarts is `journal.Journal`.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -30,6 +31,13 @@ from cnnkit.training import check_compatible, training_cost_warnings
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25        # how often the web process drains progress and fills free workers
+PRUNE_SECONDS = 3600       # how often ended journal entries older than the keep time are forgotten
+
+# Set as this process begins to exit (SIGTERM, the end of `streamlit run`). Registered after distributed's
+# own exit hooks (this module imports it first), so it runs before they close the embedded cluster: the
+# workers that die then are the server's stop, not the jobs' end, and the journal keeps those jobs.
+_EXITING = threading.Event()
+atexit.register(_EXITING.set)
 
 
 class JobRegistry:
@@ -49,6 +57,7 @@ class JobRegistry:
         self.stats = {"submitted": 0, "computed": 0, "shared": 0, "reused": 0, "recycled": 0, "restored": 0,
                       "failed": 0}
         self._lock = threading.RLock()
+        self._lost_lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self.line = FairQueue()                        # active computations, served round-robin
         self.finished = FinishedRuns()                 # job key → a finished Run to reuse
@@ -69,7 +78,9 @@ class JobRegistry:
         return self.cluster.max_jobs
 
     def close(self) -> None:
-        """Stop polling; close the client (and the embedded cluster) if this registry made it."""
+        """Stop polling; close the client (and the embedded cluster) if this registry made it. Jobs still
+        queued or running keep their journal entries: a restarted server says they were lost."""
+        self.journal.close()
         self.cluster.close()
 
     # -- submitting ------------------------------------------------------------------------------------
@@ -243,19 +254,28 @@ class JobRegistry:
     def _end_locked(self, job: Job, state: JobState, message: str, *, result: dict | None = None,
                     comp: Computation | None = None) -> None:
         job.end_with(state, message, result=result, comp=comp)
-        self.journal.remove(job)
+        self.journal.record_end(job, state.value, message, str(job.run.path) if job.run is not None else None)
 
     # -- the poller --------------------------------------------------------------------------------------
     def _loop(self) -> None:
+        pruned = 0.0
         while not self.cluster.closed:
             busy = False
             try:
+                if time.time() - pruned > PRUNE_SECONDS:
+                    pruned = time.time()
+                    self.journal.prune(self.keep_seconds)
                 busy = self._tick()
+                with self._lock:
+                    active = [j for j in self._jobs.values() if not j.ended]
+                self.journal.heartbeat(active)
             except Exception:  # the poller must outlive any one job's surprise
                 log.exception("cnnkit: job poller")
             time.sleep(self.poll_seconds if busy else 1.0)
 
     def _tick(self) -> bool:
+        if _EXITING.is_set():
+            return False   # the process is exiting: nothing ends now, the journal keeps every active job
         with self._lock:
             active = self.line.active()
             problem = self.cluster.unavailable()
@@ -285,6 +305,8 @@ class JobRegistry:
         return True
 
     def _complete(self, comp: Computation) -> None:
+        if self._shutting_down(comp):
+            return   # the server is stopping: the journal keeps the job, a restarted server says it was lost
         result, error = _outcome(comp)
         with self._lock:
             comp.state = "done"
@@ -312,15 +334,27 @@ class JobRegistry:
         self.cluster.maybe_recycle(result)
 
     # -- memory across restarts ------------------------------------------------------------------------
+    def _shutting_down(self, comp: Computation) -> bool:
+        """Did `comp`'s future end because this process is closing its client (SIGTERM, exit, close)?"""
+        return _EXITING.is_set() or self.cluster.closed or (
+            getattr(comp.future, "status", "") == "cancelled" and self.cluster.closing)
+
     def _lost_job(self, job_id: str) -> Job | None:
-        entry = self.journal.lost(job_id)
-        if entry is None:
-            return None
-        job = Job.lost(self, entry)
-        self.journal.remove(job)
-        with self._lock:
-            self._jobs[job_id] = job
-        return job
+        with self._lost_lock:   # two tabs asking at once get one Job
+            with self._lock:
+                job = self._jobs.get(job_id)
+            if job is not None:
+                return job
+            entry = self.journal.lost(job_id)
+            if entry is None:
+                return None
+            job = Job.lost(self, entry)
+            if entry.state == JobState.FAILED.value and entry.run_path is None:
+                # Told once here; kept so another process over the same runs folder says the same.
+                self.journal.record_end(job, entry.state, entry.message, None)
+            with self._lock:
+                self._jobs[job_id] = job
+            return job
 
     def _prune_locked(self) -> None:
         # Ended jobs stay attachable for a lecture's length, then go (their Runs stay on disk).
