@@ -19,6 +19,7 @@ import streamlit as st
 
 from cnnkit import datasets, identity, settings, student_state
 from cnnkit.errors import DatasetError, UserError
+from cnnkit.plain_text import inert, inert_message
 from cnnkit.spec import format_shape
 
 DEFAULT_DATASET = "mnist"
@@ -229,7 +230,7 @@ def _restore(owner: str) -> None:
             student_state.forget_upload(owner)
             remember(upload=None)
             if isinstance(record, dict) and isinstance(record.get("filename"), str):
-                message = (f"Your uploaded dataset {record['filename'][:80]} is no longer kept on the server "
+                message = (f"Your uploaded dataset {inert(record['filename'][:80])} is no longer kept on the server "
                            "(uploads that were not used for a while make room for newer ones): you are back on "
                            "the chosen catalogue dataset. Upload the file again on the Data page to use it.")
                 st.toast(message, icon=":material/info:", duration="long")
@@ -293,7 +294,7 @@ def flash_error(scope: str, message: str) -> None:
 def show_flash_error(scope: str) -> None:
     message = st.session_state.pop(f"_error.{scope}", None)
     if message:
-        st.error(message, icon=":material/error:")
+        st.error(inert_message(message), icon=":material/error:")
 
 
 def dataset() -> datasets.Dataset:
@@ -346,7 +347,7 @@ def use_upload(filename: str, data: bytes, name: str | None) -> datasets.Dataset
     `name`: the catalogue dataset the file may stand in for (same image shape and class count).
     """
     digest = hashlib.sha256(data).hexdigest()[:16]
-    with st.spinner(f"Reading {filename}…"):
+    with st.spinner(f"Reading {inert(filename)}…"):
         ds = _uploaded_dataset(digest, filename, name or "", data)
     st.session_state.upload = (digest, filename, name or "")
     st.session_state.upload_bytes = data
@@ -418,7 +419,7 @@ def set_hyper(hyper) -> None:
 def show_error(err: Exception) -> None:
     """A user's mistake as one sentence; anything else still raises (it is a bug)."""
     if isinstance(err, UserError):
-        st.error(str(err), icon=":material/error:")
+        st.error(inert_message(err), icon=":material/error:")
     else:
         raise err
 
@@ -427,13 +428,13 @@ def sidebar() -> None:
     """Dataset and model at a glance, on every page."""
     ds = dataset()
     with st.sidebar:
-        st.markdown(f"**Dataset:** {ds.title}")
+        st.markdown(f"**Dataset:** {inert(ds.title)}")
         st.caption(f"{len(ds.x_train):,} train · {len(ds.x_test):,} test · "
                    f"{format_shape(ds.image_shape)} · from {ds.source_text}")
         spec = current_spec()
         summary = spec.summary()
         problems = spec.validate(ds.num_classes, refuse_cost=settings.get("class_mode"))
-        st.markdown(f"**Model:** {spec.name or 'your model'}")
+        st.markdown(f"**Model:** {inert(spec.name or 'your model')}")
         st.caption(f"{len(spec.layers)} layers · {summary.total_params:,} parameters"
                    + (f" · {len(problems)} problem(s) to fix on the Architecture page" if problems else ""))
         job_status_line()
@@ -548,7 +549,7 @@ def nickname_box() -> None:
     book = class_book()
     me = owner_id()
     name = book.nickname(me)
-    with st.sidebar.popover(f"In class as: {name or 'no nickname'}", icon=":material/badge:", width="stretch"):
+    with st.sidebar.popover(f"In class as: {inert(name or 'no nickname')}", icon=":material/badge:", width="stretch"):
         st.caption("Your lecturer's Class page lists your runs and jobs under this name; without one you are "
                    f"\"student {book.number(me)}\". There is no account or password: this browser remembers "
                    "you until its cookies are cleared.")

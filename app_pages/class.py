@@ -14,6 +14,7 @@ import streamlit as st
 import session
 from cnnkit import charts, classroom, runs, settings
 from cnnkit.errors import UserError
+from cnnkit.plain_text import inert
 
 JOBS_POLL_SECONDS = 3.0
 IDLE_POLL_SECONDS = 15.0
@@ -162,7 +163,7 @@ if summary.runs:
                 except UserError as err:
                     session.show_error(err)
                 else:
-                    st.toast(f"Shared: every student now sees {copy.title or copy.id}.")
+                    st.toast(f"Shared: every student now sees {inert(copy.title or copy.id)}.")
                     st.rerun()
         else:
             st.caption("Only shared runs so far.")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 import session
+from cnnkit.plain_text import inert
 
 st.title("CNN Lab")
 st.markdown(
@@ -14,7 +15,7 @@ st.markdown(
 )
 
 ds = session.dataset()
-st.info(f"Dataset in use: **{ds.title}** — {ds.source_text}", icon=":material/dataset:")
+st.info(f"Dataset in use: **{inert(ds.title)}** — {inert(ds.source_text)}", icon=":material/dataset:")
 
 stages = [s for s in session.existing_stages() if s.path != "app_pages/home.py"]
 # Three cards a row: each link and its sentence stay readable on a projector (a phone stacks them).

@@ -11,6 +11,7 @@ import session
 from cnnkit import charts, classroom, progress, training
 from cnnkit.errors import UserError
 from cnnkit.hyper import HELP, LABEL_MODES, LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, Hyper
+from cnnkit.plain_text import inert
 
 POLL_SECONDS = 1.0
 
@@ -30,8 +31,8 @@ try:
     params = f"{summary.total_params:,} parameters"
 except UserError:
     params = "not buildable yet"
-st.markdown(f"**Model:** {spec.name or 'your model'} · {len(spec.layers)} layers · {params} — "
-            f"**Dataset:** {ds.title} ({len(ds.x_train):,} training images, {len(ds.x_test):,} test images)")
+st.markdown(f"**Model:** {inert(spec.name or 'your model')} · {len(spec.layers)} layers · {params} — "
+            f"**Dataset:** {inert(ds.title)} ({len(ds.x_train):,} training images, {len(ds.x_test):,} test images)")
 
 # --- live progress -------------------------------------------------------------------------------
 active = job is not None and job.state.active   # poll only while the job is queued or running
