@@ -140,3 +140,20 @@ def test_concurrent_readers_never_raise_and_share_one_lost_job(tmp_path):
         t.join()
     finally:
         reg.close()
+
+
+def test_a_reused_run_carries_the_second_students_model_name(tmp_path):
+    from cnnkit import presets, runs
+
+    class FakeModel:
+        def save(self, path):
+            open(path, "wb").write(b"model")
+
+    spec_b = presets.get("fast_cpu").spec.to_dict() | {"name": "bea's model"}
+    src = runs.save_run(FakeModel(), spec_b, {"epochs": 1}, {"loss": [1.0]}, {"epochs_run": 1}, "mnist",
+                        root=tmp_path, owner="bea", title="bea's model", extra={"job_key": "k"})
+    finished = jobs.FinishedRuns()
+    finished.add("k", src.path)
+    _, copy = finished.copy("k", dataset_name="mnist", root=tmp_path, owner="cal", title="cal's model",
+                            spec_name="cal's model")
+    assert copy.title == "cal's model" and copy.spec_dict["name"] == "cal's model" and copy.owner == "cal"

@@ -123,7 +123,7 @@ class JobRegistry:
         self.finished.index(root)
         with self._lock:
             self.stats["submitted"] += 1
-        job = self._reuse(key, dataset, h, owner=owner, title=title, root=root)
+        job = self._reuse(key, dataset, h, owner=owner, title=title, root=root, spec_name=getattr(spec, "name", ""))
         if job is not None:
             return job
         mine = {"owner": owner, "title": title, "dataset_name": dataset.name, "hyper": h, "runs_root": root,
@@ -163,8 +163,9 @@ class JobRegistry:
         self.journal.write(job, comp.state)
         return job
 
-    def _reuse(self, key: str, dataset, h: Hyper, *, owner, title, root) -> Job | None:
-        copied = self.finished.copy(key, dataset_name=dataset.name, root=root, owner=owner, title=title)
+    def _reuse(self, key: str, dataset, h: Hyper, *, owner, title, root, spec_name: str = "") -> Job | None:
+        copied = self.finished.copy(key, dataset_name=dataset.name, root=root, owner=owner, title=title,
+                                    spec_name=spec_name)
         if copied is None:
             return None
         src, run = copied
