@@ -30,6 +30,7 @@ from cnnkit.hyper import Hyper
 
 FOLDER = ".jobs"
 HEARTBEAT_SECONDS = 5.0    # how often the owner refreshes its active entries
+PRUNE_SECONDS = 3600.0     # how often ended entries older than the registry's keep time are forgotten
 STALE_SECONDS = 30.0       # an entry of another machine not refreshed for this long has lost its owner
 
 _OPEN: set[str] = set()    # the journals (registries) of this process that are still open
@@ -73,6 +74,7 @@ class Journal:
         self.instance = uuid.uuid4().hex[:12]
         self._server = {"host": _HOST, "pid": _PID, "started": _STARTED, "instance": self.instance}
         self._beat = 0.0
+        self._pruned = 0.0
         with _OPEN_LOCK:
             _OPEN.add(self.instance)
 
@@ -112,6 +114,13 @@ class Journal:
             self._replace(path, meta)
         except OSError:
             pass
+
+    def tend(self, active: Iterable, keep_seconds: float) -> None:
+        """The poller's round: refresh the active jobs' entries; once an hour forget old ends."""
+        self.heartbeat(active)
+        if time.time() - self._pruned > PRUNE_SECONDS:
+            self._pruned = time.time()
+            self.prune(keep_seconds)
 
     def heartbeat(self, jobs: Iterable, force: bool = False) -> None:
         """Refresh the entries of this registry's active jobs (another machine reads them as alive)."""

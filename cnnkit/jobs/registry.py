@@ -31,7 +31,6 @@ from cnnkit.training import check_compatible, training_cost_warnings
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25        # how often the web process drains progress and fills free workers
-PRUNE_SECONDS = 3600       # how often ended journal entries older than the keep time are forgotten
 
 # Set as this process begins to exit (SIGTERM, the end of `streamlit run`). Registered after distributed's
 # own exit hooks (this module imports it first), so it runs before they close the embedded cluster: the
@@ -193,7 +192,7 @@ class JobRegistry:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            job = self._lost_job(job_id)
+            job = _recall(self, job_id)
         if job is None or job.owner != owner:
             return None
         return job
@@ -259,17 +258,13 @@ class JobRegistry:
 
     # -- the poller --------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        pruned = 0.0
         while not self.cluster.closed:
             busy = False
             try:
-                if time.time() - pruned > PRUNE_SECONDS:
-                    pruned = time.time()
-                    self.journal.prune(self.keep_seconds)
                 busy = self._tick()
                 with self._lock:
                     active = [j for j in self._jobs.values() if not j.ended]
-                self.journal.heartbeat(active)
+                self.journal.tend(active, self.keep_seconds)
             except Exception:  # the poller must outlive any one job's surprise
                 log.exception("cnnkit: job poller")
             time.sleep(self.poll_seconds if busy else 1.0)
@@ -306,7 +301,7 @@ class JobRegistry:
         return True
 
     def _complete(self, comp: Computation) -> None:
-        if self._shutting_down(comp):
+        if _exit_stopped(self.cluster, comp):
             return   # the server is stopping: the journal keeps the job, a restarted server says it was lost
         result, error = _outcome(comp)
         with self._lock:
@@ -335,34 +330,38 @@ class JobRegistry:
         self.cluster.maybe_recycle(result)
 
     # -- memory across restarts ------------------------------------------------------------------------
-    def _shutting_down(self, comp: Computation) -> bool:
-        """Did `comp`'s future end because this process is closing its client (SIGTERM, exit, close)?"""
-        return _EXITING.is_set() or self.cluster.closed or (
-            getattr(comp.future, "status", "") == "cancelled" and self.cluster.closing)
-
-    def _lost_job(self, job_id: str) -> Job | None:
-        with self._lost_lock:   # two tabs asking at once get one Job
-            with self._lock:
-                job = self._jobs.get(job_id)
-            if job is not None:
-                return job
-            entry = self.journal.lost(job_id)
-            if entry is None:
-                return None
-            job = Job.lost(self, entry)
-            if entry.state == JobState.FAILED.value and entry.run_path is None:
-                # Told once here; kept so another process over the same runs folder says the same.
-                self.journal.record_end(job, entry.state, entry.message, None)
-            with self._lock:
-                self._jobs[job_id] = job
-            return job
-
     def _prune_locked(self) -> None:
         # Ended jobs stay attachable for a lecture's length, then go (their Runs stay on disk).
         cutoff = time.time() - self.keep_seconds
         for jid, job in list(self._jobs.items()):
             if job.ended and job.created < cutoff:
                 del self._jobs[jid]
+
+
+def _recall(reg: JobRegistry, job_id: str) -> Job | None:
+    """A job this process does not hold, from the journal: its recorded end, or lost (None: none, or its owner
+    process is alive)."""
+    with reg._lost_lock:   # two tabs asking at once get one Job
+        with reg._lock:
+            job = reg._jobs.get(job_id)
+        if job is not None:
+            return job
+        entry = reg.journal.lost(job_id)
+        if entry is None:
+            return None
+        job = Job.lost(reg, entry)
+        if entry.state == JobState.FAILED.value and entry.run_path is None:
+            # Told once here; kept so another process over the same runs folder says the same.
+            reg.journal.record_end(job, entry.state, entry.message, None)
+        with reg._lock:
+            reg._jobs[job_id] = job
+        return job
+
+
+def _exit_stopped(cluster: ClusterLink, comp: Computation) -> bool:
+    """Did `comp`'s future end because this process is closing its client (SIGTERM, exit, close)?"""
+    return _EXITING.is_set() or cluster.closed or (
+        getattr(comp.future, "status", "") == "cancelled" and cluster.closing)
 
 
 def _outcome(comp: Computation) -> tuple[dict | None, BaseException | None]:
