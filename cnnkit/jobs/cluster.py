@@ -65,8 +65,8 @@ def worker_job_limit() -> int:
 
 class WarmUp(WorkerPlugin):
     """Worker plugin, as each worker (or its replacement) starts: lower its CPU priority below the web
-    server's (`yield_to_web`), then import Keras in the background, so the first job on it does not wait
-    for TensorFlow's 2–3 s import."""
+    server's (`yield_to_web`), then import Keras in the background (TensorFlow's threads set first, when
+    CNNKIT_WORKER_THREADS says), so the first job on it does not wait for TensorFlow's 2–3 s import."""
 
     idempotent = True
 
@@ -76,7 +76,24 @@ class WarmUp(WorkerPlugin):
 
 
 def _import_keras() -> None:
+    set_tf_threads()
     import keras  # noqa: F401
+
+
+def set_tf_threads() -> int | None:
+    """TensorFlow's intra- and inter-op threads in this process (CNNKIT_WORKER_THREADS), set before its first op;
+    None when not set (TensorFlow's own: one per core) or when it is too late (TensorFlow already running)."""
+    threads = settings.get("worker_threads", TrainingError)
+    if not threads:
+        return None
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:   # TensorFlow already started: the warm-up set it, or a job came first
+        return None
+    return threads
 
 
 # --- connecting -------------------------------------------------------------------------------------

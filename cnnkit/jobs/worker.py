@@ -199,6 +199,7 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
 
     from cnnkit.spec import ModelSpec
 
+    began = time.time()
     worker = get_worker()
     yield_to_web()     # again: threads started since the worker did (cheap; never raises priority)
     _WORKER["jobs"] += 1
@@ -208,6 +209,7 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
     here = {"worker": worker.address, "pid": os.getpid()}
     try:
         ds = _catalogue_on_worker(data["name"], data["fingerprint"]) if isinstance(data, dict) else data
+        got_data = time.time()
         job = TrainingJob(ModelSpec.from_dict(spec_dict), ds, Hyper.from_dict(hyper_dict), title=title,
                           save=False, keep_model=True)
     except UserError as err:
@@ -230,8 +232,15 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
         channel.put(msg)
     model = job.trained_model
     job.trained_model = None
+    model_bytes = _model_bytes(model) if model is not None else None
+    job.mark("model bytes")
+    job_ended = time.time()
+    metrics = dict(snap.metrics)
+    if "phases" in metrics:   # where the job's time went on the worker, from receiving it to returning it
+        metrics["phases"] = {"dataset": round(got_data - began, 4), **job.phase_seconds(since=got_data)}
+        metrics["worker_began"] = began
     result = {"state": snap.state.value, "message": snap.message, "history": snap.history,
-              "metrics": snap.metrics, "model": _model_bytes(model) if model is not None else None,
+              "metrics": metrics, "model": model_bytes,
               "elapsed": snap.elapsed, **here, "worker_jobs": _WORKER["jobs"],
               "memory_limit": getattr(getattr(worker, "memory_manager", None), "memory_limit", None)}
     del model, job
@@ -242,4 +251,7 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
     keras.backend.clear_session()
     gc.collect()
     result["worker_rss"] = psutil.Process().memory_info().rss
+    if "phases" in metrics:
+        metrics["worker_ended"] = time.time()
+        metrics["phases"]["clean up"] = round(metrics["worker_ended"] - job_ended, 4)
     return result
