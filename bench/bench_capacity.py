@@ -115,7 +115,8 @@ def ready_registry(root: Path, config: str = "") -> jobs.JobRegistry:
         os.environ["CNNKIT_WORKERS"], os.environ["CNNKIT_WORKER_THREADS"] = workers, threads
     settings.reset()
     reg = jobs.JobRegistry(runs_root=root)
-    reg.client.run(lambda: __import__("keras") and None)
+    while not all(reg.client.run(lambda: "keras.src.models" in sys.modules).values()):   # the warm-up's import
+        time.sleep(0.5)
     reg.cluster.refresh_slots()
     return reg
 

@@ -25,7 +25,14 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from cnnkit import settings
 from cnnkit.errors import TrainingError
-from cnnkit.jobs.worker import ProgressMirror, progress_queue_name, stop_event_name, train_on_worker, yield_to_web
+from cnnkit.jobs.worker import (
+    ProgressMirror,
+    import_keras,
+    progress_queue_name,
+    stop_event_name,
+    train_on_worker,
+    yield_to_web,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,24 +83,7 @@ class WarmUp(WorkerPlugin):
 
 
 def _import_keras() -> None:
-    set_tf_threads()
-    import keras  # noqa: F401
-
-
-def set_tf_threads() -> int | None:
-    """TensorFlow's intra- and inter-op threads in this process (CNNKIT_WORKER_THREADS), set before its first op;
-    None when not set (TensorFlow's own: one per core) or when it is too late (TensorFlow already running)."""
-    threads = settings.get("worker_threads", TrainingError)
-    if not threads:
-        return None
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:   # TensorFlow already started: the warm-up set it, or a job came first
-        return None
-    return threads
+    import_keras()
 
 
 # --- connecting -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,35 @@ def yield_to_web(nice: int | None = None) -> int:
         except OSError:    # the thread has just ended, or this system says no
             pass
     return nice
+
+
+# --- TensorFlow in a worker ---------------------------------------------------------------------------
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_keras() -> None:
+    """Import Keras in this worker process, TensorFlow's threads set first (CNNKIT_WORKER_THREADS). The warm-up
+    thread and a job's thread both call it: one at a time, since TensorFlow imported from two threads at once
+    can stop with Python's import deadlock error."""
+    with _IMPORT_LOCK:
+        set_tf_threads()
+        import keras  # noqa: F401
+
+
+def set_tf_threads() -> int | None:
+    """TensorFlow's intra- and inter-op threads in this process (CNNKIT_WORKER_THREADS), set before its first op;
+    None when not set (TensorFlow's own: one per core) or when it is too late (TensorFlow already running)."""
+    threads = settings.get("worker_threads", TrainingError)
+    if not threads:
+        return None
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:   # TensorFlow already started: the warm-up set it, or a job came first
+        return None
+    return threads
 
 
 # --- progress across processes -------------------------------------------------------------------
@@ -201,6 +231,7 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
 
     began = time.time()
     worker = get_worker()
+    import_keras()     # after the warm-up's import, never alongside it
     yield_to_web()     # again: threads started since the worker did (cheap; never raises priority)
     _WORKER["jobs"] += 1
     channel = Queue(progress_queue_name(dask_key))
