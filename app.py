@@ -4,19 +4,19 @@ from pathlib import Path
 
 import streamlit as st
 
-import session
+from webapp import keras_hygiene, lecturer, sidebar, stages, student
 
 st.set_page_config(page_title="CNN Lab", page_icon=":material/neurology:", layout="wide")
 st.html(Path(__file__).with_name("app.css"))  # the layout for a projector and a phone
-session.init()
+student.init()
 
 # The lecturer's Class page is always routable (a lecturer opens /class and types the key) but
 # appears in the navigation only for a browser unlocked with the key.
-lecturer = session.is_lecturer()
+unlocked = lecturer.is_lecturer()
 pages = [st.Page(s.path, title=s.title, icon=s.icon, default=(i == 0),
-                 visibility="hidden" if s.lecturer and not lecturer else "visible")
-         for i, s in enumerate(session.existing_stages(lecturer=True))]
+                 visibility="hidden" if s.lecturer and not unlocked else "visible")
+         for i, s in enumerate(stages.existing_stages(lecturer=True))]
 nav = st.navigation(pages)
-session.sidebar()
+sidebar.show()
 nav.run()
-session.settle_imports()  # after the first run, and again once a page has imported Keras
+keras_hygiene.settle_imports()  # after the first run, and again once a page has imported Keras

@@ -2,7 +2,7 @@
 
 Thin page: the layer catalogue (cnnkit.layers) gives the widgets and the
 explanations, ModelSpec gives the summary and the problems, cnnkit.codegen the
-exported script. The student's spec lives in st.session_state via session.py;
+exported script. The student's spec lives in st.session_state via webapp/student.py;
 every edit goes through a widget callback so the sidebar is up to date too.
 """
 
@@ -13,10 +13,10 @@ import math
 import pandas as pd
 import streamlit as st
 
-import session
 from cnnkit import codegen, layers, presets, settings
 from cnnkit.errors import SpecError, UserError
 from cnnkit.spec import ModelSpec, format_bytes, format_count, format_shape
+from webapp import student, widget_state
 
 ss = st.session_state
 ss.setdefault("arch_rev", 0)  # bumped on every structural change, so widgets are rebuilt from the spec
@@ -28,17 +28,17 @@ st.caption(
     "parameter count exactly as `model.summary()` would report them."
 )
 
-ds = session.dataset()
+ds = student.dataset()
 
 # A spec built for another dataset's image shape keeps its layers on the new shape.
 raw = ss.get("spec")
 if raw is not None:
     stored = raw if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
     if tuple(stored.input_shape) != tuple(ds.image_shape):
-        session.set_spec(stored.with_input_shape(ds.image_shape))
+        student.set_spec(stored.with_input_shape(ds.image_shape))
         st.toast(f"Your model now takes {format_shape(ds.image_shape)} images ({ds.title}).")
-spec = session.current_spec()
-session.set_spec(spec)  # the callbacks below edit this stored copy
+spec = student.current_spec()
+student.set_spec(spec)  # the callbacks below edit this stored copy
 
 
 # --- callbacks: each applies one ModelSpec edit to the stored spec before the rerun ------
@@ -48,7 +48,7 @@ def _stored() -> ModelSpec:
 
 
 def _commit(new: ModelSpec, structural: bool = True) -> None:
-    session.set_spec(new)
+    student.set_spec(new)
     if structural:
         ss.arch_rev += 1
         ss["arch.add_pos"] = None  # the layer numbers changed: the next layer goes at the end again
@@ -105,13 +105,13 @@ def _rename(key: str) -> None:
 # --- start from a preset or from nothing ----------------------------------------------
 # The pickers' values are the page's own ("arch.*"): a visit to another page keeps them.
 names = presets.names()
-if session.owned("arch.preset_pick", ss.spec_preset if ss.spec_preset in names else presets.DEFAULT) not in names:
+if widget_state.owned("arch.preset_pick", ss.spec_preset if ss.spec_preset in names else presets.DEFAULT) not in names:
     ss["arch.preset_pick"] = presets.DEFAULT
-session.owned("arch.add_type", layers.LAYER_TYPES[0])
-session.owned("arch.add_pos", None)
+widget_state.owned("arch.add_type", layers.LAYER_TYPES[0])
+widget_state.owned("arch.add_pos", None)
 with st.container(border=True):
     pick, use, empty = st.columns([4, 1.2, 1.2], vertical_alignment="bottom")
-    pick.selectbox("Start from a lesson's model", names, **session.bind("arch.preset_pick"),
+    pick.selectbox("Start from a lesson's model", names, **widget_state.bind("arch.preset_pick"),
                    format_func=lambda n: presets.PRESETS[n].title,
                    help="The labs' architectures with the exact parameter counts they quote, and our fast model.")
     use.button("Use this model", key="arch_use_preset", on_click=_use_preset, type="primary",
@@ -226,12 +226,12 @@ with editor:
     with st.container(border=True):
         st.markdown("**Add a layer**")
         t, where = st.columns(2)
-        t.selectbox("Layer type", layers.LAYER_TYPES, **session.bind("arch.add_type"),
+        t.selectbox("Layer type", layers.LAYER_TYPES, **widget_state.bind("arch.add_type"),
                     format_func=lambda k: layers.CATALOGUE[k].title)
         positions = [None, *range(n)]
         if ss["arch.add_pos"] not in positions:
             ss["arch.add_pos"] = None
-        where.selectbox("Where", positions, **session.bind("arch.add_pos"),
+        where.selectbox("Where", positions, **widget_state.bind("arch.add_pos"),
                         format_func=lambda p: "at the end" if p is None else
                         f"before layer {p + 1} ({spec.layers[p].type})")
         st.button("Add this layer", key="arch_add", on_click=_add, icon=":material/add:", type="primary")
@@ -294,7 +294,7 @@ with save_col:
         st.error(ss.arch_upload_error, icon=":material/error:")
 
 with export_col:
-    hyper = session.current_hyper()
+    hyper = student.current_hyper()
     try:
         code = None if n_problems else codegen.script(spec, hyper, ds.name, title=spec.name or "my model")
     except UserError as err:  # a training setting left unusable on the Training page
@@ -306,6 +306,12 @@ with export_col:
         st.download_button("Export Keras script (.py)", code, file_name=codegen.filename(spec),
                            mime="text/x-python", icon=":material/code:", key="arch_dl_script", on_click="ignore",
                            width="stretch")
+        from cnnkit import notebook
+
+        st.download_button("Export Jupyter notebook (.ipynb)",
+                           notebook.notebook(spec, hyper, ds.name, title=spec.name or "my model"),
+                           file_name=notebook.filename(spec), mime="application/x-ipynb+json", icon=":material/book:",
+                           key="arch_dl_notebook", on_click="ignore", width="stretch")
         with st.expander("Show the script"):
             st.caption(f"Training settings (set on the Training page): {hyper.describe()}. Runs anywhere Keras is "
                        f"installed: `python {codegen.filename(spec)}` (add `--epochs 1 --limit 500` for a quick "

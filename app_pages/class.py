@@ -3,7 +3,7 @@
 Jobs running and queued, every run of the class (architecture, parameters, FLOPs, epochs,
 test accuracy), accuracy against parameters, sharing a run with everyone, per-student
 limits, and a presentation mode for the projector. Everything shown comes from
-cnnkit.classroom; who may see it is decided by session.is_lecturer().
+cnnkit.classroom; who may see it is decided by lecturer.is_lecturer().
 """
 
 import time
@@ -11,9 +11,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-import session
 from cnnkit import charts, classroom, runs, settings
 from cnnkit.errors import UserError
+from webapp import browser_identity, lecturer, training_jobs, user_errors, widget_state
 
 JOBS_POLL_SECONDS = 3.0
 IDLE_POLL_SECONDS = 15.0
@@ -26,8 +26,8 @@ def _row_words(r: classroom.RunRow) -> str:
 
 
 ss = st.session_state
-book = session.class_book()
-key = session.lecturer_key()
+book = lecturer.class_book()
+key = lecturer.lecturer_key()
 
 st.title("Class")
 
@@ -44,31 +44,32 @@ if key is None:
         "Start a lecture with `CNNKIT_CLASS_MODE=1` too, so each student sees only their own runs.")
     st.stop()
 
-if not session.is_lecturer():
+if not lecturer.is_lecturer():
     st.info("This page is for the lecturer. Type the lecturer key to unlock it in this browser; the browser "
             "stays unlocked (reloads included) until you lock it or the key changes.", icon=":material/lock:")
     with st.form("unlock_form", border=False):
         typed = st.text_input("Lecturer key", type="password", key="lecturer_key_typed")
         if st.form_submit_button("Unlock", type="primary", icon=":material/lock_open:"):
-            if book.unlock(session.owner_id(), typed, key):
+            if book.unlock(browser_identity.owner_id(), typed, key):
                 st.rerun()
             time.sleep(1.0)  # every wrong guess costs a second
             st.error("That is not the lecturer key. Check it with whoever started the app "
-                     f"(`{session.LECTURER_KEY_NAME}` in its environment or secrets).", icon=":material/error:")
+                     f"(`{lecturer.LECTURER_KEY_NAME}` in its environment or secrets).", icon=":material/error:")
     st.stop()
 
 # --- the lecturer's view ---------------------------------------------------------------------------
 top_left, top_mid, top_right = st.columns([3, 1.3, 0.7], vertical_alignment="center")
 with top_left:
-    if not session.owned("class.presentation", False):
+    if not widget_state.owned("class.presentation", False):
         st.caption("Everything your class has trained on this server. Students appear under the nickname they "
                    "chose in the sidebar, otherwise as \"student N\".")
 with top_mid:
     # the page's own value: presentation mode stays on through a visit to another page
-    st.toggle("Presentation mode", help="Larger type and charts for a projector.", **session.bind("class.presentation"))
+    st.toggle("Presentation mode", help="Larger type and charts for a projector.",
+              **widget_state.bind("class.presentation"))
 with top_right:
     if st.button("Lock", icon=":material/lock:", help="Lock this page in this browser (the key unlocks it again)."):
-        book.lock(session.owner_id())
+        book.lock(browser_identity.owner_id())
         st.rerun()
 
 large = bool(ss["class.presentation"])
@@ -88,7 +89,7 @@ if not settings.get("class_mode"):
             "with `CNNKIT_CLASS_MODE=1`: each student then sees only their own runs and the ones you share.",
             icon=":material/info:")
 
-summary = classroom.summarize(classroom.class_runs(), session.class_jobs(), book)
+summary = classroom.summarize(classroom.class_runs(), training_jobs.class_jobs(), book)
 a, b, c = st.columns(3)
 a.metric("Students", summary.counts["students"])
 b.metric("Runs", summary.counts["runs"], help=f"Not counting the {summary.counts['shared']} shared copies.")
@@ -100,7 +101,7 @@ c.metric("Best test accuracy", f"{summary.best_accuracy:.1%}" if summary.best_ac
 # something trains or waits.
 @st.fragment(run_every=JOBS_POLL_SECONDS if summary.jobs else IDLE_POLL_SECONDS)
 def jobs_panel() -> None:
-    live = classroom.summarize([], session.class_jobs(), book)
+    live = classroom.summarize([], training_jobs.class_jobs(), book)
     left, right = st.columns(2)
     left.metric("Training now", live.counts["running"])
     right.metric("Waiting", live.counts["queued"])
@@ -160,7 +161,7 @@ if summary.runs:
                 try:
                     copy = runs.share_run(runs.load_run(by_id[pick].path), shared_by=by_id[pick].student)
                 except UserError as err:
-                    session.show_error(err)
+                    user_errors.show_error(err)
                 else:
                     st.toast(f"Shared: every student now sees {copy.title or copy.id}.")
                     st.rerun()
@@ -174,7 +175,7 @@ if summary.runs:
                 try:
                     runs.unshare_run(runs.load_run(by_id[back].path))
                 except UserError as err:
-                    session.show_error(err)
+                    user_errors.show_error(err)
                 else:
                     st.rerun()
         else:
@@ -202,7 +203,7 @@ with st.form("class_limits_form", border=True):
             book.set_limits(classroom.ClassLimits(max_epochs=epochs_cap, max_train_images=images_cap,
                                                   one_job_at_a_time=one_job))
         except UserError as err:
-            session.show_error(err)
+            user_errors.show_error(err)
         else:
             st.rerun()
     if reset.form_submit_button("Use the environment's limits", disabled=source != "class page"):

@@ -2,16 +2,16 @@
 
 import streamlit as st
 
-import session
 from cnnkit import charts, datasets, exploration
 from cnnkit.errors import DatasetError
+from webapp import student, user_errors, widget_state
 
 st.title("1 · Load and explore the data")
 
 
 UPLOAD = "upload"  # the picker's entry for the uploaded file in use
 ss = st.session_state
-session.owned("data.uploader_rev", 0)  # bumped to empty the uploader when the student leaves the upload
+widget_state.owned("data.uploader_rev", 0)  # bumped to empty the uploader when the student leaves the upload
 
 
 def _picked() -> None:
@@ -19,40 +19,40 @@ def _picked() -> None:
     if name == UPLOAD:
         return
     try:
-        session.choose_dataset(name)
+        student.choose_dataset(name)
     except DatasetError as err:
-        session.flash_error("data.dataset", str(err))
+        user_errors.flash_error("data.dataset", str(err))
     ss["data.uploader_rev"] += 1  # a catalogue dataset replaces the upload: the uploader empties too
 
 
 def _uploaded() -> None:
     up = ss.get(f"data.upload{ss['data.uploader_rev']}")
     if up is None:  # the student removed the file: back to the catalogue dataset they had
-        if session.upload_in_use():
-            session.choose_dataset(ss.dataset_name)
+        if student.upload_in_use():
+            student.choose_dataset(ss.dataset_name)
         return
     try:
-        session.use_upload(up.name, up.getvalue(), ss.dataset_name)
+        student.use_upload(up.name, up.getvalue(), ss.dataset_name)
     except DatasetError as err:
-        session.flash_error("data.upload", str(err))
+        user_errors.flash_error("data.upload", str(err))
         ss["data.uploader_rev"] += 1  # the refused file leaves the uploader with its message
 
 
-in_use = session.upload_in_use()
+in_use = student.upload_in_use()
 options = list(datasets.CATALOGUE) + ([UPLOAD] if in_use else [])
 ss["data.dataset"] = UPLOAD if in_use else ss.dataset_name
 pick, upload_col = st.columns([1, 1])
 with pick:
-    st.selectbox("Dataset", options, **session.bind("data.dataset", on_change=_picked),
+    st.selectbox("Dataset", options, **widget_state.bind("data.dataset", on_change=_picked),
                  format_func=lambda n: f"Your file: {in_use}" if n == UPLOAD else datasets.CATALOGUE[n].title,
                  help="MNIST digits, Fashion-MNIST clothes or CIFAR-10 colour photos — or the file you uploaded.")
-    session.show_flash_error("data.dataset")
+    user_errors.show_flash_error("data.dataset")
 with upload_col:
     st.file_uploader("…or use your own file (.npz in Keras's layout, or a .zip of class folders)",
                      type=["npz", "zip"], key=f"data.upload{ss['data.uploader_rev']}", on_change=_uploaded)
-    session.show_flash_error("data.upload")
+    user_errors.show_flash_error("data.upload")
 
-ds = session.dataset()
+ds = student.dataset()
 info = datasets.CATALOGUE.get(ds.name) if ds.source != "file" else None
 if ds.source == "offline-sample":
     st.warning(f"**{ds.title}** from the {ds.source_text}", icon=":material/cloud_off:")
@@ -84,19 +84,19 @@ counts, means, hist = _stats(_key, ds)
 # projector and on a small shared server (tabs would render all five, figures included).
 PIXEL_WINDOW = 10  # the preprocessing view writes the numbers of this many × this many pixels
 VIEWS = ["Samples", "Class balance", "Mean image per class", "Pixel values", "Preprocessing for a CNN"]
-session.owned("data.view", VIEWS[0])
-view = st.segmented_control("Explore", VIEWS, **session.bind("data.view")) or VIEWS[0]
+widget_state.owned("data.view", VIEWS[0])
+view = st.segmented_control("Explore", VIEWS, **widget_state.bind("data.view")) or VIEWS[0]
 
 if view == "Samples":
     c1, c2, c3 = st.columns([2, 1, 1])
     choices = ["all classes"] + list(ds.class_names)
-    session.owned_choice("data.sample_class", choices, choices[0])  # not a class of the dataset used before
-    session.owned("data.sample_count", 20)
-    session.owned("data.sample_shuffle", False)
-    which = c1.selectbox("Show", choices, **session.bind("data.sample_class"))
-    n = c2.slider("How many", 10, 60, step=10, **session.bind("data.sample_count"))
+    widget_state.owned_choice("data.sample_class", choices, choices[0])  # not a class of the dataset used before
+    widget_state.owned("data.sample_count", 20)
+    widget_state.owned("data.sample_shuffle", False)
+    which = c1.selectbox("Show", choices, **widget_state.bind("data.sample_class"))
+    n = c2.slider("How many", 10, 60, step=10, **widget_state.bind("data.sample_count"))
     shuffled = c3.toggle("Random order", help="Off: the first images, as the lessons show.",
-                         **session.bind("data.sample_shuffle"))
+                         **widget_state.bind("data.sample_shuffle"))
     cls = None if which == "all classes" else ds.class_names.index(which)
     idx = exploration.sample_indices(ds, n=n, class_index=cls, shuffle_seed=7 if shuffled else None)
     imgs, captions = exploration.images_with_labels(ds, idx)
@@ -119,17 +119,17 @@ elif view == "Mean image per class":
                "(a 4 and a 9, a shirt and a pullover), expect the model to confuse them.")
 
 elif view == "Pixel values":
-    session.owned("data.hist_log", True)
-    log = st.toggle("Logarithmic count axis", **session.bind("data.hist_log"))
+    widget_state.owned("data.hist_log", True)
+    log = st.toggle("Logarithmic count axis", **widget_state.bind("data.hist_log"))
     st.plotly_chart(exploration.pixel_histogram_figure(hist, log_scale=log), key="pixel_hist")
     dark = hist.loc[hist["value"] == 0, "share"].iloc[0]
     st.caption(f"{dark:.0%} of all pixels are exactly 0 (background). Values run from 0 to 255: "
                "one byte each, which is why the data arrives as uint8.")
 
 else:  # Preprocessing for a CNN
-    if not 0 <= session.owned("data.prep_index", 0) < len(ds.x_train):
+    if not 0 <= widget_state.owned("data.prep_index", 0) < len(ds.x_train):
         st.session_state["data.prep_index"] = 0
-    idx_demo = st.number_input("Training image number", 0, len(ds.x_train) - 1, **session.bind("data.prep_index"))
+    idx_demo = st.number_input("Training image number", 0, len(ds.x_train) - 1, **widget_state.bind("data.prep_index"))
     demo = exploration.preprocessing_demo(ds, int(idx_demo))
     st.markdown("**1. Scale the pixels to 0–1.** Networks learn best from small inputs, so each value "
                 f"becomes (x − min) / (max − min) = x / 255. This image's values run from {demo.raw_min} to "

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-import session
-from cnnkit import charts, evaluation, model_files, run_comparison, runs
+from cnnkit import charts, evaluation, model_files, run_comparison, run_labels, runs
 from cnnkit.errors import UserError
 from cnnkit.spec import format_shape
+from webapp import browser_identity, stages, student, user_errors, widget_state
 
 GRID_COLS = 8
 GRID_TILE = 104
@@ -30,9 +30,9 @@ def _evaluations() -> evaluation.EvaluationCache:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _uploaded_model(digest: str, filename: str, _data: bytes):
-    # Keyed by the file's digest; the bytes themselves are not hashed again on every rerun.
-    return model_files.load_model_file(_data, filename)
+def _uploaded_model(digest: str, filenames: tuple[str, ...], _files: list[tuple[str, bytes]]):
+    # Keyed by the files' digest; the bytes themselves are not hashed again on every rerun.
+    return model_files.read_uploads(_files)
 
 
 def _evaluate(key, model_or_run, ds, what: str) -> evaluation.Evaluation:
@@ -49,7 +49,7 @@ def _evaluate(key, model_or_run, ds, what: str) -> evaluation.Evaluation:
 
 
 def _training_link(label: str) -> None:
-    if any(s.path == "app_pages/training.py" for s in session.existing_stages()):
+    if any(s.path == "app_pages/training.py" for s in stages.existing_stages()):
         st.page_link("app_pages/training.py", label=label, icon=":material/model_training:")
 
 
@@ -59,7 +59,7 @@ def _image_grid(ds, indices, captions, correct) -> None:
 
 @dataclass
 class Chosen:
-    """The model the student chose: one of their runs, or an uploaded .keras file."""
+    """The model the student chose: one of their runs, or an uploaded model file."""
 
     run: runs.Run | None = None
     model: object = None
@@ -73,13 +73,13 @@ def choose_model(ds, all_runs, my_runs) -> Chosen:
     """The source control and the run picker (with its name box) or the uploader; stops the page when
     there is nothing to evaluate yet."""
     by_id = {r.id: r for r in my_runs}
-    session.owned("ev.source", "A run I trained")
+    widget_state.owned("ev.source", "A run I trained")
     source = st.segmented_control(
         "Model to evaluate",
         ["A run I trained", "Upload a .keras file"],
         help="Every finished training job is saved as a run. You can also upload a model saved with "
         "model.save('x.keras').",
-        **session.bind("ev.source"),
+        **widget_state.bind("ev.source"),
     )
     if (source or "A run I trained") == "A run I trained":
         return _choose_run(ds, all_runs, my_runs, by_id)
@@ -101,14 +101,14 @@ def _choose_run(ds, all_runs, my_runs, by_id) -> Chosen:
         st.stop()
     if ss.get("ev.run") not in by_id:
         ss["ev.run"] = my_runs[0].id  # a run deleted since, or another dataset's: back to the newest
-    labels = run_comparison.run_labels(my_runs)  # each says what tells it apart from the others
+    labels = run_labels.run_labels(my_runs)  # each says what tells it apart from the others
     pick_col, name_col = st.columns([3, 2], vertical_alignment="bottom")
     run_id = pick_col.selectbox(
         "Run",
         list(by_id),
         format_func=labels.get,
         help="Newest first. Each run keeps its model, architecture, settings and training curves.",
-        **session.bind("ev.run"),
+        **widget_state.bind("ev.run"),
     )
     run = by_id[run_id]
 
@@ -116,39 +116,46 @@ def _choose_run(ds, all_runs, my_runs, by_id) -> Chosen:
         try:
             runs.name_run(run, ss[f"ev.name.{run.id}"])
         except UserError as err:
-            session.flash_error("ev.name", str(err))
+            user_errors.flash_error("ev.name", str(err))
 
     name_col.text_input("Name this run", value=run.name, key=f"ev.name.{run.id}", on_change=_rename,
                         placeholder="e.g. more filters", max_chars=80,
                         help="Your own name for the run, shown wherever runs are listed.")
-    session.show_flash_error("ev.name")
+    user_errors.show_flash_error("ev.name")
     return Chosen(run=run)
 
 
 def _choose_upload(ds) -> Chosen:
-    up = st.file_uploader(
-        "A Keras model (.keras) that takes this dataset's images",
-        type=["keras"],
+    ups = st.file_uploader(
+        "A Keras model that takes this dataset's images: .keras, a Keras 2 .h5/.h5py file, "
+        "or an architecture .json together with its weights .h5",
+        type=["keras", "h5", "hdf5", "h5py", "json"],
+        accept_multiple_files=True,
         key="ev_upload",
         help="Models are loaded in Keras's safe mode: a file that carries Python code (a Lambda layer) is refused.",
     )
-    if up is None:
+    if not ups:
         st.info(
-            f"Upload a model saved with `model.save('my_model.keras')` whose input is {format_shape(ds.image_shape)} "
-            f"(pixels scaled to 0–1) and whose last layer is Dense({ds.num_classes}, activation='softmax').",
+            f"Upload a model saved with `model.save('my_model.keras')` (or a lab's `model.save('…h5')`, or its "
+            f"`model.to_json()` file with its `model.save_weights('…h5')` file) whose input is "
+            f"{format_shape(ds.image_shape)} (pixels scaled to 0–1) and whose last layer is "
+            f"Dense({ds.num_classes}, activation='softmax').",
             icon=":material/upload_file:",
         )
         st.stop()
-    data = up.getvalue()
-    digest = hashlib.sha256(data).hexdigest()[:16]
+    files = [(up.name, up.getvalue()) for up in ups]
+    digest = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for _, d in files)).hexdigest()[:16]
+    names = " and ".join(name for name, _ in files)
     try:
-        with st.spinner(f"Loading {up.name} in safe mode…"):
-            model = _uploaded_model(digest, up.name, data)
-        evaluation.check_model_fits(model, ds)
+        with st.spinner(f"Loading {names} in safe mode…"):
+            found = _uploaded_model(digest, tuple(name for name, _ in files), files)
+        evaluation.check_model_fits(found.model, ds)
     except UserError as err:
-        session.show_error(err)
+        user_errors.show_error(err)
         st.stop()
-    return Chosen(model=model, upload_bytes=data, upload_name=up.name, digest=digest)
+    st.caption(f"{names}: {found.sentence}")
+    return Chosen(model=found.model, upload_bytes=files[0][1] if len(files) == 1 else None, upload_name=files[0][0],
+                  digest=digest)
 
 
 def evaluate(chosen: Chosen, ds) -> evaluation.Evaluation:
@@ -159,7 +166,7 @@ def evaluate(chosen: Chosen, ds) -> evaluation.Evaluation:
         key = ("upload", chosen.digest, *evaluation.dataset_key(ds))
         return _evaluate(key, chosen.model, ds, chosen.upload_name)
     except UserError as err:
-        session.show_error(err)
+        user_errors.show_error(err)
         st.stop()
 
 
@@ -230,7 +237,7 @@ def report_tab(ev: evaluation.Evaluation, report) -> None:
 def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
     names = ev.class_names
     cm = ev.confusion_matrix()
-    session.owned("ev.normalised", True)
+    widget_state.owned("ev.normalised", True)
     # Start on the biggest confusion: the most instructive cell.
     confusions = ev.top_confusions(1)
     if len(confusions):
@@ -255,11 +262,11 @@ def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
         "**Click a cell** (or choose the classes below) to see the test images in it."
     )
     c1, c2, c3 = st.columns([2, 2, 2])
-    true_name = c1.selectbox("True class", names, **session.bind("ev.true"))
-    pred_name = c2.selectbox("Predicted class", names, **session.bind("ev.pred"))
+    true_name = c1.selectbox("True class", names, **widget_state.bind("ev.true"))
+    pred_name = c2.selectbox("Predicted class", names, **widget_state.bind("ev.pred"))
     normalised = c3.toggle(
         "Colour by share", help="Colour each cell by its share of the true class (counts are shown either way); "
-        "shares keep small classes visible.", **session.bind("ev.normalised")
+        "shares keep small classes visible.", **widget_state.bind("ev.normalised")
     )
     t, p = names.index(true_name), names.index(pred_name)
     shares = ev.confusion_matrix(normalised=True) if normalised else None
@@ -291,15 +298,15 @@ def images_tab(ev: evaluation.Evaluation, ds) -> None:
     if ev.num_wrong == 0:
         st.success("The model gets every test image right.", icon=":material/check_circle:")
     else:
-        session.owned("ev.n_mistakes", 16)
-        n_mistakes = st.slider("How many", 8, 48, step=8, **session.bind("ev.n_mistakes"))
+        widget_state.owned("ev.n_mistakes", 16)
+        n_mistakes = st.slider("How many", 8, 48, step=8, **widget_state.bind("ev.n_mistakes"))
         wrong = ev.confident_mistakes(n_mistakes)
         captions, correct = ev.image_labels(wrong)
         st.caption("Wrong and sure of it: often a badly written digit or an ambiguous picture — sometimes a wrong "
                    "label.")
         _image_grid(ds, wrong, captions, correct)
     st.subheader("Random test images")
-    session.owned("ev.seed", 0)
+    widget_state.owned("ev.seed", 0)
     if st.button("New random sample", icon=":material/casino:", key="ev_new_sample"):
         ss["ev.seed"] += 1
     sample = ev.random_sample(16, seed=ss["ev.seed"])
@@ -344,16 +351,16 @@ def compare_tab(run, my_runs, ds) -> None:
         default = [run.id] + [r.id for r in my_runs if r.id != run.id][:1]
     if "ev.compare" not in ss or any(i not in by_id for i in ss["ev.compare"]):
         ss["ev.compare"] = [i for i in ss.get("ev.compare", []) if i in by_id] or default
-    labels = run_comparison.run_labels(my_runs)
+    labels = run_labels.run_labels(my_runs)
     chosen_ids = st.multiselect("Runs to compare", list(by_id), format_func=labels.get,
-                                **session.bind("ev.compare"))
+                                **widget_state.bind("ev.compare"))
     chosen = [by_id[i] for i in chosen_ids if i in by_id]
     if not chosen:
         st.caption("Choose runs above to overlay their curves.")
         return
     known = {r.id: e for r in chosen if (e := _evaluations().get(evaluation.run_key(r, ds))) is not None}
     # Short names in the chart and the table ("Run 1", …); the list says which run each is.
-    told_apart = run_comparison.run_labels(chosen)
+    told_apart = run_labels.run_labels(chosen)
     st.markdown("\n".join(f"{i + 1}. {told_apart[r.id]}" for i, r in enumerate(chosen)))
     st.plotly_chart(
         charts.compare_runs_figure({f"Run {i + 1}": r.history for i, r in enumerate(chosen)}),
@@ -372,8 +379,10 @@ def downloads_tab(chosen: Chosen, report) -> None:
     d1, d2, d3 = st.columns(3)
     # a run's file is read only when the button is pressed (deferred data), not on every rerun
     model_bytes = run.model_path.read_bytes if run is not None else chosen.upload_bytes
-    d1.download_button("Model (.keras)", model_bytes, file_name=f"{stem}.keras", mime="application/octet-stream",
-                       icon=":material/download:", key="ev_dl_model")
+    if model_bytes is not None:  # an uploaded model downloads as the file it came in
+        d1.download_button("Model (.keras)" if run is not None else f"Model ({chosen.upload_name})", model_bytes,
+                           file_name=f"{stem}.keras" if run is not None else chosen.upload_name,
+                           mime="application/octet-stream", icon=":material/download:", key="ev_dl_model")
     d2.download_button("Report (CSV)", report.to_csv(index_label="class").encode(),
                        file_name=f"{stem}-report.csv", mime="text/csv", icon=":material/table:", key="ev_dl_report")
     if run is not None:
@@ -384,8 +393,14 @@ def downloads_tab(chosen: Chosen, report) -> None:
         except UserError as err:  # e.g. a run on an uploaded dataset, which the script cannot load
             d3.caption(f"No Keras script for this run: {err}")
         else:
+            from cnnkit import notebook
+
             d3.download_button("Keras script (.py)", script, file_name=codegen.filename(run.spec),
                                mime="text/x-python", icon=":material/code:", key="ev_dl_script")
+            d3.download_button("Jupyter notebook (.ipynb)",
+                               notebook.notebook(run.spec, run.hyper, run.dataset_name, title=run.title),
+                               file_name=notebook.filename(run.spec), mime="application/x-ipynb+json",
+                               icon=":material/book:", key="ev_dl_notebook")
     else:
         d3.caption("The Keras script needs the run's architecture; an uploaded model has none here.")
     st.caption("Load the model again with `keras.saving.load_model('…keras')`; the script retrains it from scratch "
@@ -399,8 +414,8 @@ def page() -> None:
         "The test images were never seen in training: how the model does on them is the honest estimate of how it "
         "will do on new images. Start from the numbers, then look at the images behind them."
     )
-    ds = session.dataset()
-    all_runs = runs.list_runs(owner=session.owner_id())
+    ds = student.dataset()
+    all_runs = runs.list_runs(owner=browser_identity.owner_id())
     if (damaged := runs.damaged_note()) is not None:
         st.warning(damaged, icon=":material/folder_off:")
     my_runs = [r for r in all_runs if r.dataset_name == ds.name]
@@ -409,8 +424,8 @@ def page() -> None:
     headline(ev, chosen.run, ds)
 
     # The open tab is the page's too: a new run, a click in the matrix or a visit elsewhere keeps it.
-    session.owned("ev.tab", TABS[0])
-    tabs = st.tabs(TABS, **session.bind("ev.tab"))
+    widget_state.owned("ev.tab", TABS[0])
+    tabs = st.tabs(TABS, **widget_state.bind("ev.tab"))
     report = ev.classification_report()
     with tabs[0]:
         report_tab(ev, report)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-import session
+from webapp import stages, student
 
 st.title("CNN Lab")
 st.markdown(
@@ -13,14 +13,14 @@ st.markdown(
     "digit for the model *you* built."
 )
 
-ds = session.dataset()
+ds = student.dataset()
 st.info(f"Dataset in use: **{ds.title}** — {ds.source_text}", icon=":material/dataset:")
 
-stages = [s for s in session.existing_stages() if s.path != "app_pages/home.py"]
+lesson_stages = [s for s in stages.existing_stages() if s.path != "app_pages/home.py"]
 # Three cards a row: each link and its sentence stay readable on a projector (a phone stacks them).
 PER_ROW = 3
-for start in range(0, len(stages), PER_ROW):
-    for col, stage in zip(st.columns(PER_ROW), stages[start:start + PER_ROW], strict=False):
+for start in range(0, len(lesson_stages), PER_ROW):
+    for col, stage in zip(st.columns(PER_ROW), lesson_stages[start:start + PER_ROW], strict=False):
         with col, st.container(border=True):
             st.page_link(stage.path, label=f"**{stage.title}**", icon=stage.icon)
             st.caption(stage.blurb)

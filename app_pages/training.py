@@ -2,27 +2,26 @@
 
 The job runs on a Dask worker process (cnnkit.jobs; the registry is one per server process); this
 page only reads snapshots that the registry keeps up to date in memory. The live panel is a fragment
-that polls once a second while the job is queued or running, and stops polling once it has ended.
+that polls once a second while the job is queued or running, and stops polling once it has ended
+(webapp/job_panel.py, which the Draw page shows too).
 """
 
 import streamlit as st
 
-import session
-from cnnkit import charts, classroom, progress, training
+from cnnkit import classroom, training
 from cnnkit.errors import UserError
 from cnnkit.hyper import HELP, LABEL_MODES, LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, Hyper
-
-POLL_SECONDS = 1.0
+from webapp import browser_identity, job_panel, lecturer, student, training_jobs, user_errors
 
 st.title("3 · Training")
 st.caption("Training shows the model every training image, batch by batch, and nudges its weights to lower the "
            "loss. After each epoch it is checked on validation images it never trains on: when those stop "
            "improving, the model has begun to memorise.")
 
-ds = session.dataset()
-spec = session.current_spec()
-registry = session.job_registry()
-job = session.current_job()
+ds = student.dataset()
+spec = student.current_spec()
+registry = training_jobs.job_registry()
+job = training_jobs.current_job()
 
 # --- what will be trained ------------------------------------------------------------------
 try:
@@ -34,77 +33,15 @@ st.markdown(f"**Model:** {spec.name or 'your model'} · {len(spec.layers)} layer
             f"**Dataset:** {ds.title} ({len(ds.x_train):,} training images, {len(ds.x_test):,} test images)")
 
 # --- live progress -------------------------------------------------------------------------------
-active = job is not None and job.state.active   # poll only while the job is queued or running
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _curves(job_key: str, run_path: str | None, sizes: tuple, _history, _running):
-    """One figure per computation and progress: students who share a computation share its figure. Building a
-    plotly figure costs the server 0.1–0.5 s of CPU, and every student's panel polls once a second."""
-    return charts.training_curves_figure(_history, title="Loss and accuracy", running=_running)
-
-
-@st.fragment(run_every=POLL_SECONDS if active else None)
-def live_panel(polling: bool) -> None:
-    job = session.current_job()
-    if job is None:
-        st.info("No training job yet: check the settings below and press **Start training**. Your job keeps "
-                "running while you visit other pages, and this page finds it again after a reload.",
-                icon=":material/model_training:")
-        return
-    snap = job.snapshot()
-    if polling and not snap.active:
-        st.rerun()  # the job just ended: redraw the whole page once (buttons, sidebar) and stop polling
-    text = progress.describe_progress(snap, registry.max_jobs)
-    st.subheader("Your job")
-    st.caption(snap.hyper.describe())
-    if snap.state is progress.JobState.QUEUED:
-        st.info(text.status, icon=":material/hourglass_top:")
-        counts = registry.counts()
-        st.caption(f"{counts['running']} job(s) training now, {counts['queued']} waiting.")
-    elif snap.state is progress.JobState.RUNNING:
-        st.markdown(f"**{text.status}**")
-    elif snap.state is progress.JobState.FINISHED:
-        st.success(text.status, icon=":material/check_circle:")
-    elif snap.state is progress.JobState.STOPPED:
-        st.warning(text.status, icon=":material/stop_circle:")
-    else:
-        st.error(text.status, icon=":material/error:")
-    if snap.state is not progress.JobState.QUEUED:
-        st.progress(snap.epoch_fraction, text=text.epoch)
-        st.progress(snap.job_fraction, text=text.job)
-    if snap.active and st.button("Stop", icon=":material/stop:", key="stop_job"):
-        job.stop()
-        st.toast("Stopping after this batch…")
-    if snap.metrics.get("test_accuracy") is not None:
-        m = snap.metrics
-        a, b, c, d = st.columns(4)
-        a.metric("Test accuracy", f"{m['test_accuracy']:.2%}")
-        b.metric("Test loss", f"{m['test_loss']:.4f}")
-        c.metric("Training time", progress.format_seconds(m["train_seconds"]))
-        d.metric("Epochs", f"{m['epochs_run']}" + (f" (best {m['best_epoch']})" if m.get("best_epoch") else ""))
-        if snap.run_path:
-            st.caption(f"Saved as run `{snap.run_path.rsplit('/', 1)[-1]}`.")
-            if any(s.path == "app_pages/evaluation.py" for s in session.existing_stages()):
-                st.page_link("app_pages/evaluation.py", label="Evaluate this model", icon=":material/analytics:")
-    if snap.overfitting:
-        st.warning(snap.overfitting, icon=":material/trending_up:")
-    if snap.history.get("loss") or snap.running_points:
-        sizes = (tuple(sorted((k, len(v)) for k, v in snap.history.items())), len(snap.running_points))
-        st.plotly_chart(_curves(job.key, snap.run_path, sizes, snap.history, snap.running_points), key="live_curves")
-        st.caption("Thin line: training loss and accuracy as the batches go by (smoothed). Points: each "
-                   "epoch's training and validation figures; validation is measured once per epoch.")
-    elif snap.active:
-        st.caption("The loss and accuracy curves start after the first few batches.")
-
-
-live_panel(active)
+active = job is not None and job.state.active
+job_panel.show(no_job="No training job yet: check the settings below and press **Start training**. Your job keeps "
+                      "running while you visit other pages, and this page finds it again after a reload.")
 
 # --- hyper-parameters --------------------------------------------------------------------------
-# The settings live in the session (session.current_hyper(), a Hyper); the widgets below only edit them:
+# The settings live in the session (student.current_hyper(), a Hyper); the widgets below only edit them:
 # each run loads the widgets from the session's Hyper, and every change writes a new Hyper back.
 ss = st.session_state
-hyper = session.current_hyper()
+hyper = student.current_hyper()
 # widget key → (Hyper field, the widget's type)
 FIELDS = {
     "hp_optimizer": ("optimizer", str), "hp_lr": ("learning_rate", float), "hp_lr_schedule": ("lr_schedule", str),
@@ -120,7 +57,7 @@ for key, (name, kind) in FIELDS.items():
 
 def _store() -> None:
     edited = {name: ss[key] for key, (name, _) in FIELDS.items() if key in ss}
-    session.set_hyper(Hyper.from_dict({**session.current_hyper().to_dict(), **edited}))
+    student.set_hyper(Hyper.from_dict({**student.current_hyper().to_dict(), **edited}))
 
 
 def _optimizer_changed() -> None:
@@ -129,7 +66,7 @@ def _optimizer_changed() -> None:
     _store()
 
 
-limits = session.class_limits()  # the lecturer's per-student limits in class mode, else None
+limits = lecturer.class_limits()  # the lecturer's per-student limits in class mode, else None
 max_epochs = min(MAX_EPOCHS, limits.max_epochs or MAX_EPOCHS) if limits else MAX_EPOCHS
 ss.hp_epochs = min(int(ss.hp_epochs), max_epochs)
 
@@ -186,22 +123,22 @@ def _cost_line(hyper: Hyper) -> None:
 
 
 allowed_jobs = limits.jobs_at_a_time if limits else 1   # a lecturer may allow a few side by side
-my_jobs = session.my_active_jobs()
+my_jobs = training_jobs.my_active_jobs()
 
 
 def _submit(replace: bool = False) -> None:
     # A button callback: it runs before the page's next run, so that very run (its progress panel comes
     # first) already shows the student's place in line: the registry answers without asking the cluster.
     try:
-        hyper, notes = session.current_hyper(), []
+        hyper, notes = student.current_hyper(), []
         if limits:
             hyper, notes = classroom.apply_limits(hyper, limits, active_jobs=0 if replace else my_jobs)
-        new_job = registry.submit(spec, ds, hyper, owner=session.owner_id(), title=spec.name or "my model",
+        new_job = registry.submit(spec, ds, hyper, owner=browser_identity.owner_id(), title=spec.name or "my model",
                                   replace=replace, max_active=allowed_jobs)
     except UserError as err:
-        session.flash_error("training.start", str(err))
+        user_errors.flash_error("training.start", str(err))
     else:
-        session.set_current_job(new_job)
+        training_jobs.set_current_job(new_job)
         ss.class_limit_notes = notes
 
 
@@ -209,10 +146,10 @@ if limits and limits.describe():
     st.caption(limits.describe())
 for note in ss.pop("class_limit_notes", []):
     st.info(note, icon=":material/school:")
-_cost_line(session.current_hyper())
+_cost_line(student.current_hyper())
 st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=_submit,
           disabled=active and my_jobs >= allowed_jobs)
-session.show_flash_error("training.start")
+user_errors.show_flash_error("training.start")
 if my_jobs > 1:
     st.caption(f"You have {my_jobs} jobs training or waiting; this page follows the newest. The others' runs "
                "appear on the Evaluation page when they finish.")

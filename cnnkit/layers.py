@@ -120,9 +120,9 @@ def non_finite_setting(type_: str, params: dict[str, Any]) -> str | None:
     NaN"; None when there is none. Model files are refused with it as they are read."""
     entry = CATALOGUE.get(type_)
     for key, value in params.items():
-        todo, seen = [value], 0
-        while todo and seen < 10_000:  # a model file's size and depth are limited before this runs
-            v = todo.pop()
+        pending, seen = [value], 0
+        while pending and seen < 10_000:  # a model file's size and depth are limited before this runs
+            v = pending.pop()
             seen += 1
             if isinstance(v, float) and not math.isfinite(v):
                 pdef = next((p for p in entry.params if p.name == key), None) if entry else None
@@ -130,7 +130,7 @@ def non_finite_setting(type_: str, params: dict[str, Any]) -> str | None:
                 what = {"int": "a whole number", "bool": "true or false",
                         "choice": "one of " + ", ".join(pdef.choices) if pdef else ""}.get(kind, "a number")
                 return f"{key} must be {what}, not {shown(v)}"
-            todo.extend(v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ())
+            pending.extend(v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ())
     return None
 
 

@@ -87,9 +87,9 @@ class Run:
     def label(self) -> str:
         """A one-line name on its own: name or architecture, the main settings, accuracy, when.
 
-        Among other runs, `run_comparison.run_labels` says what differs between them instead.
+        Among other runs, `run_labels.run_labels` says what differs between them instead.
         """
-        from cnnkit.run_comparison import run_labels
+        from cnnkit.run_labels import run_labels
 
         return run_labels([self])[self.id]
 

@@ -126,7 +126,7 @@ def cost_notes(spec, hyper, num_train: int) -> list[str]:
     """The model's and the job's cost over CNN Lab's limits (cnnkit.limits), as sentences."""
     try:
         epochs = int(hyper.epochs)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):   # NaN or Infinity from a file: Hyper.validate says so
         epochs = None
     images = min(num_train, getattr(hyper, "train_images", None) or num_train)
     return [str(p) for p in spec.cost_problems(epochs=epochs, train_images=int(images))]

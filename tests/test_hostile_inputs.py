@@ -600,17 +600,17 @@ def test_data_page_says_how_a_float_upload_was_read(data_page, tmp_path):
 
 
 def test_data_page_survives_a_damaged_keras_cache(app_test, keras_home):
-    import session
+    from webapp import dataset_cache
 
     (keras_home / "mnist.npz").write_bytes(b"PK\x03\x04 broken")
-    session._catalogue_dataset.clear()
+    dataset_cache.catalogue_dataset.clear()
     try:
         at = app_test("app_pages/data.py")
         assert not at.exception, at.exception
         assert at.metric[0].value == "4,000"
         assert any("is damaged and was skipped" in w.value for w in at.warning)
     finally:
-        session._catalogue_dataset.clear()
+        dataset_cache.catalogue_dataset.clear()
 
 
 def test_architecture_page_refuses_hostile_model_files_and_keeps_the_model(app_test):

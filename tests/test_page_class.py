@@ -139,9 +139,9 @@ def test_students_do_not_see_the_class_page_and_can_pick_a_nickname(lecture):
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception
-    import session
+    from webapp import stages
 
-    assert "Class" not in [s.title for s in session.existing_stages()]
+    assert "Class" not in [s.title for s in stages.existing_stages()]
     at.text_input[0].input("Grace H.")
     at.button[0].click().run()  # the nickname form's Save
     assert classroom.book().nickname(at.session_state["owner_id"]) == "Grace H."

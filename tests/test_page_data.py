@@ -82,14 +82,14 @@ def test_sample_controls(app):
 
 
 def test_uploaded_npz_is_used_and_bad_upload_keeps_state(app, tmp_path):
-    """Uploads go through session.use_upload, the same call the page makes for st.file_uploader."""
-    import session
+    """Uploads go through webapp.student.use_upload, the same call the page makes for st.file_uploader."""
+    from webapp import dataset_cache
 
     rng = np.random.default_rng(0)
     buf = io.BytesIO()
     np.savez(buf, x_train=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8), y_train=np.arange(50) % 10,
              x_test=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), y_test=np.arange(20) % 10)
-    ds = session._uploaded_dataset("d1", "mnist.npz", "mnist", buf.getvalue())
+    ds = dataset_cache.uploaded_dataset("d1", "mnist.npz", "mnist", buf.getvalue())
     assert ds.source == "file" and len(ds.x_train) == 50
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w") as zf:
@@ -97,7 +97,7 @@ def test_uploaded_npz_is_used_and_bad_upload_keeps_state(app, tmp_path):
     from cnnkit.errors import DatasetError
 
     with pytest.raises(DatasetError, match="unsafe path"):
-        session._uploaded_dataset("d2", "evil.zip", "mnist", zbuf.getvalue())
+        dataset_cache.uploaded_dataset("d2", "evil.zip", "mnist", zbuf.getvalue())
 
 
 def _two_class_zip(seed: int = 0) -> bytes:

@@ -51,9 +51,9 @@ def test_no_run_offers_the_fast_preset_and_trains_it(app_test, runs_dir):
     button.click().run()
     assert not at.exception
     assert "is training on MNIST digits" in texts(at)
-    import session
+    from webapp import training_jobs
 
-    job = session.job_registry().active_job(at.session_state["owner_id"])
+    job = training_jobs.job_registry().active_job(at.session_state["owner_id"])
     assert job is not None and job.title == "Lecture preset (quick start)"
     from cnnkit import datasets
 
@@ -192,8 +192,8 @@ def test_a_run_for_another_shape_is_explained(app_test, runs_dir):
 @pytest.fixture(autouse=True)
 def _no_leftover_jobs():
     yield
-    import session
+    from webapp import training_jobs
 
-    for job in session.job_registry().jobs():
+    for job in training_jobs.job_registry().jobs():
         job.stop()
         job.wait()

@@ -67,9 +67,9 @@ def test_no_run_yet_points_to_training(runs_dir):
     at = _open()
     assert "There is no trained model for" in at.info[0].value
     training = [p for p in at.get("page_link") if "training" in p.proto.page]
-    import session
+    from webapp import stages
 
-    if any(s.path == "app_pages/training.py" for s in session.existing_stages()):
+    if any(s.path == "app_pages/training.py" for s in stages.existing_stages()):
         assert training, "the empty state links to the training page"
     assert not at.metric  # nothing to evaluate yet
 

@@ -108,9 +108,10 @@ def test_short_job_streams_finishes_and_reattaches_after_reload(runs_dir):
     assert not at.exception and not at.error
     job_id, sid = at.query_params["job"], at.session_state["owner_id"]
     assert "sid" not in at.query_params                          # the identity is never in the URL
-    import session
+    from webapp import training_jobs
 
-    assert session.job_registry().get(job_id, owner=sid).hyper.lr_schedule == "cosine"  # the widget reaches the job
+    # the widget reaches the job
+    assert training_jobs.job_registry().get(job_id, owner=sid).hyper.lr_schedule == "cosine"
     start = [b for b in at.button if b.label == "Start training"][0]
     assert start.disabled                                        # one job per student
     wait_for(at, "Epoch 1/1 · batch")                            # batch progress while it trains
@@ -134,18 +135,19 @@ def test_the_web_process_hides_its_libraries_from_the_collector_once_per_new_lib
     import sys
     import types
 
-    import session
+    from webapp import keras_hygiene
 
-    monkeypatch.setattr(session, "_SETTLED", set())
+    monkeypatch.setattr(keras_hygiene, "_SETTLED", set())
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     try:
-        assert session.settle_imports() is True
+        assert keras_hygiene.settle_imports() is True
         frozen = gc.get_freeze_count()
         assert frozen > 10_000                                          # streamlit, plotly, pandas, cnnkit…
-        assert session.settle_imports() is False and gc.get_freeze_count() <= frozen   # frozen objects can still die
+        # frozen objects can still die
+        assert keras_hygiene.settle_imports() is False and gc.get_freeze_count() <= frozen
         monkeypatch.setitem(sys.modules, "keras", types.ModuleType("keras"))   # a page imported Keras
-        assert session.settle_imports() is True
-        assert session.settle_imports() is False
+        assert keras_hygiene.settle_imports() is True
+        assert keras_hygiene.settle_imports() is False
     finally:
         gc.unfreeze()
 
@@ -157,11 +159,10 @@ def test_streamlit_no_longer_clears_keras_state_under_another_students_evaluatio
     from keras.src.backend.common import global_state
     from streamlit.runtime.scriptrunner import script_runner
 
-    import session
     from cnnkit import keras_guard
 
-    session.keep_keras_state()
-    session.keep_keras_state()                                  # once is enough; a second call changes nothing
+    keras_guard.keep_keras_state()
+    keras_guard.keep_keras_state()                                  # once is enough; a second call changes nothing
     assert keras.backend.clear_session.kept_for_streamlit
     keras_guard.install()       # another wrapper around it (in either order) must not hide Streamlit's call
     before = global_state.GLOBAL_STATE_TRACKER

@@ -7,7 +7,7 @@ import pytest
 
 from cnnkit import presets, runs, student_state
 from cnnkit.hyper import Hyper
-from cnnkit.run_comparison import run_labels, spec_changes
+from cnnkit.run_labels import run_labels, spec_changes
 from cnnkit.spec import LayerSpec
 
 

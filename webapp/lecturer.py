@@ -1,0 +1,39 @@
+"""The lecturer's side of a class: the lecturer key (environment or st.secrets), whether this browser was
+unlocked with it, the class book (cnnkit.classroom) and the per-student limits it holds in class mode."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnnkit import settings
+from webapp.browser_identity import owner_id
+
+LECTURER_KEY_NAME = "CNNKIT_LECTURER_KEY"
+
+
+def lecturer_key() -> str | None:
+    """The lecturer key from the environment or st.secrets; None when neither sets one."""
+    key = settings.get("lecturer_key")
+    if key:
+        return key
+    try:
+        key = str(st.secrets.get(LECTURER_KEY_NAME, "") or "").strip()
+    except FileNotFoundError:  # no secrets file, or one that cannot be parsed: no key from there
+        return None
+    return key or None
+
+
+def class_book():
+    from cnnkit import classroom
+
+    return classroom.book()
+
+
+def is_lecturer() -> bool:
+    """True when this browser was unlocked with the lecturer key (and the key has not changed since)."""
+    return class_book().is_lecturer(owner_id(), lecturer_key())
+
+
+def class_limits():
+    """The lecturer's per-student limits in class mode (cnnkit.classroom.ClassLimits); None outside class mode."""
+    return class_book().limits() if settings.get("class_mode") else None

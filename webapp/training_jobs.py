@@ -1,0 +1,54 @@
+"""Training jobs as the web process sees them: the one JobRegistry of this server process (it owns the Dask
+client; training never runs here), this student's current job found again after a rerun, a page switch or a
+reload, and the counts the Training and Class pages need."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from webapp.browser_identity import owner_id
+
+
+@st.cache_resource(show_spinner=False)
+def job_registry():
+    """The one JobRegistry of this server process. It owns the Dask client: an embedded cluster of worker
+    processes (CNNKIT_WORKERS), or the cluster at CNNKIT_SCHEDULER. Training never runs in this process."""
+    from cnnkit import jobs
+
+    return jobs.JobRegistry(jobs.connect)
+
+
+def current_job():
+    """This student's training job, re-attached after a rerun, a page switch or a browser reload.
+
+    The job id lives in st.session_state and in the URL (`?job=`); the registry only hands a
+    job to the owner id that started it, so a shared URL shows nobody else's job.
+    """
+    ss = st.session_state
+    job_id = ss.get("job_id") or st.query_params.get("job")
+    job = job_registry().get(job_id, owner=owner_id()) if job_id else None
+    if job is None:
+        ss.pop("job_id", None)
+        if "job" in st.query_params:
+            del st.query_params["job"]
+        return None
+    ss.job_id = job.id
+    if st.query_params.get("job") != job.id:
+        st.query_params["job"] = job.id  # page switches clear the URL's parameters: put it back
+    return job
+
+
+def set_current_job(job) -> None:
+    st.session_state.job_id = job.id
+    st.query_params["job"] = job.id
+
+
+def class_jobs() -> list:
+    """Snapshots of the training jobs queued or running on this server, for the lecturer's Class page
+    (the one place that reads the whole job registry)."""
+    return [job.snapshot() for job in job_registry().jobs() if job.state.active]
+
+
+def my_active_jobs() -> int:
+    """How many of this student's jobs are queued or running."""
+    return job_registry().active_count(owner_id())
