@@ -85,6 +85,8 @@ _TABLE = (
     Setting("worker_memory", "bytes", None, "memory limit per embedded worker (its nanny restarts it past 95 %)",
             default_text="60 % of memory ÷ workers, ≤ 3 GB", minimum=256_000_000),   # TensorFlow alone needs ~200 MB
     Setting("worker_jobs", "int", 25, "a worker process is replaced by a fresh one after this many jobs", minimum=1),
+    Setting("worker_threads", "int", None, "threads TensorFlow uses inside each worker process (intra- and "
+            "inter-op)", default_text="one per core, TensorFlow's own", minimum=1),
     Setting("worker_nice", "int", 10, "how far below the web server a worker's CPU priority is (Unix niceness "
             "0–19; 0 = the same)", minimum=0),
 )
