@@ -13,6 +13,7 @@ import streamlit as st
 
 from cnnkit import charts, classroom, runs, settings
 from cnnkit.errors import UserError
+from cnnkit.plain_text import inert
 from webapp import browser_identity, lecturer, training_jobs, user_errors, widget_state
 
 JOBS_POLL_SECONDS = 3.0
@@ -163,7 +164,7 @@ if summary.runs:
                 except UserError as err:
                     user_errors.show_error(err)
                 else:
-                    st.toast(f"Shared: every student now sees {copy.title or copy.id}.")
+                    st.toast(f"Shared: every student now sees {inert(copy.title or copy.id)}.")
                     st.rerun()
         else:
             st.caption("Only shared runs so far.")

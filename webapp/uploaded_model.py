@@ -9,13 +9,13 @@ this module's own key; the uploader only replaces them (new files) or forgets th
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 import streamlit as st
 
 from cnnkit import evaluation, model_files
 from cnnkit.errors import UserError
+from cnnkit.plain_text import inert, inert_message
 from webapp import user_errors
 
 _KEPT = "uploaded_model.files"  # [(name, bytes), …] of the kept upload, in session state
@@ -54,13 +54,6 @@ def _read(digest: str, filenames: tuple[str, ...], _files: tuple[tuple[str, byte
 
 def digest_of(files) -> str:
     return hashlib.sha256(b"".join(hashlib.sha256(d).digest() for _, d in files)).hexdigest()[:16]
-
-
-def inert(text: str) -> str:
-    """A name a student controls (a file name), escaped so Markdown shows it as the plain text it is."""
-    # Every ASCII punctuation mark may be backslash-escaped in CommonMark; these are the ones Markdown,
-    # Streamlit's directives (:red[…], :material/…:) and HTML would act on.
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:&])", r"\\\1", text)
 
 
 def has_kept() -> bool:
@@ -103,15 +96,15 @@ def choose(dataset, key: str, label: str = LABEL) -> UploadedModel | None:
         return None
     names = " and ".join(name for name, _ in ss[_KEPT])
     try:
-        with st.spinner(f"Loading {names} in safe mode…"):
+        with st.spinner(f"Loading {inert(names)} in safe mode…"):
             kept = current(dataset)
     except UserError as err:
         user_errors.show_error(err)
         if not ups:  # a kept model that no longer fits (another dataset): offer to drop it
             st.button("Forget this model", key=f"{key}_forget", on_click=forget, icon=":material/delete:")
         return None
-    st.caption(inert(f"{kept.names}: {kept.found.sentence}"))  # the sentence holds file names too
+    st.caption(f"{inert(kept.names)}: {inert_message(kept.found.sentence)}")  # the sentence quotes file names
     if not ups:
-        st.button(f"Forget {kept.names}", key=f"{key}_forget", on_click=forget, icon=":material/delete:",
+        st.button(f"Forget {inert(kept.names)}", key=f"{key}_forget", on_click=forget, icon=":material/delete:",
                   help="Kept while you use the app; forget it to upload another.")
     return kept
