@@ -6,18 +6,164 @@ limits, and a presentation mode for the projector. Everything shown comes from
 cnnkit.classroom; who may see it is decided by lecturer.is_lecturer().
 """
 
+import html
+import tempfile
 import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from cnnkit import charts, classroom, runs, settings
+from cnnkit import challenge, charts, classroom, datasets, runs, settings
 from cnnkit.errors import UserError
-from webapp import browser_identity, lecturer, training_jobs, user_errors, widget_state
+from webapp import browser_identity, dataset_cache, lecturer, training_jobs, user_errors, widget_state
 
 JOBS_POLL_SECONDS = 3.0
 IDLE_POLL_SECONDS = 15.0
 PRESENTATION_ROWS = 12
+
+
+# --- the class challenge (#21 item 4): its own section, drawn by challenge_section() --------------------------
+CHALLENGE_POLL_SECONDS = 3.0
+SHARE_MODE, FILE_MODE = "A share of the test split", "A file I upload"
+
+
+def _plain(text: object) -> str:
+    """A name a student controls, as inert HTML text (no tag, no entity, no Markdown link survives)."""
+    return html.escape(str(text), quote=True).replace("[", "&#91;").replace("]", "&#93;")
+
+
+def _leaderboard_html(board: challenge.Leaderboard) -> str:
+    """The leaderboard in large type for the projector: every cell escaped."""
+    head = "".join(f"<th>{h}</th>" for h in ("Rank", "Student", "Model", "Parameters", "Epochs",
+                                              "Hidden accuracy"))
+    rows = []
+    for e in board.entries:
+        params = f"{e.parameters:,}" if e.parameters is not None else "—"
+        rows.append(f"<tr><td>{e.rank}</td><td>{_plain(e.student)}</td><td>{_plain(e.model)}</td>"
+                    f"<td class='num'>{params}</td><td class='num'>{e.epochs if e.epochs is not None else '—'}</td>"
+                    f"<td class='num'><b>{e.accuracy:.1%}</b></td></tr>")
+    body = "".join(rows)
+    return ("<style>.cnn-board{width:100%;border-collapse:collapse;font-size:1.9rem;line-height:1.25}"
+            ".cnn-board th{text-align:left;font-size:1.3rem;opacity:.75;border-bottom:2px solid currentColor}"
+            ".cnn-board td{padding:.25rem .6rem .25rem 0;border-bottom:1px solid rgba(128,128,128,.3);"
+            "overflow-wrap:anywhere}.cnn-board .num{text-align:right;white-space:nowrap}</style>"
+            f"<table class='cnn-board' aria-label='Challenge leaderboard'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _open_challenge_form() -> None:
+    """The lecturer opens a challenge: dataset, where the hidden set comes from, an optional end time."""
+    st.caption("Every finished run of the class on the dataset is scored on a hidden test set the students' pages "
+               "never show (runs that finished before the challenge opened included); the leaderboard ranks "
+               "them, ties going to the smaller model.")
+    with st.form("challenge_open_form", border=True):
+        names = list(datasets.CATALOGUE)
+        c1, c2 = st.columns(2)
+        name = c1.selectbox("Dataset", names, format_func=challenge.catalogue_title, key="challenge_dataset")
+        mode = c2.radio("Hidden test set", [SHARE_MODE, FILE_MODE], key="challenge_mode", horizontal=True)
+        c3, c4, c5 = st.columns(3)
+        share = c3.slider("Hidden share of each class", 5, 50, 20, step=5, format="%d%%", key="challenge_share",
+                          help="Of the dataset's test split; the students' pages use the rest.")
+        seed = c4.number_input("Seed", 0, 99_999, 2024, key="challenge_seed",
+                               help="The same seed hides the same images.")
+        minutes = c5.number_input("Ends after (minutes)", 0, 600, 0, key="challenge_minutes",
+                                  help="0 = no end time: freeze it with the button.")
+        upload = st.file_uploader("Hidden test file (.npz in Keras's layout, or a .zip of one folder per class)",
+                                  type=["npz", "zip"], key="challenge_file",
+                                  help="Every image in it is hidden (train and test parts together); checked "
+                                       "like any dataset upload.")
+        if st.form_submit_button("Open the challenge", type="primary", icon=":material/emoji_events:"):
+            store = lecturer.challenge_store()
+            ends = time.time() + 60 * minutes if minutes else None
+            try:
+                ds = dataset_cache.catalogue_dataset(name)
+                if mode == FILE_MODE:
+                    if upload is None:
+                        raise challenge.ChallengeError("Choose the hidden test file first, or hide a share of "
+                                                       "the test split.")
+                    with tempfile.TemporaryDirectory() as tmp:
+                        path = Path(tmp) / ("hidden" + Path(upload.name).suffix.lower())
+                        path.write_bytes(upload.getvalue())
+                        store.open_file(ds, path, ends_at=ends, file_name=upload.name)
+                else:
+                    store.open_share(ds, share / 100, seed=int(seed), ends_at=ends)
+            except UserError as err:
+                user_errors.show_error(err)
+            else:
+                lecturer.challenge_scorer().poke()
+                st.rerun()
+
+
+def _challenge_controls(ch: challenge.Challenge, board: challenge.Leaderboard) -> None:
+    """Freeze / unfreeze, the CSV, closing."""
+    store = lecturer.challenge_store()
+    c1, c2, c3 = st.columns(3)
+    if board.frozen:
+        if c1.button("Unfreeze", icon=":material/lock_open:", key="challenge_unfreeze",
+                     help="Rank runs again, the ones finished since the freeze included (the end time goes)."):
+            store.unfreeze()
+            st.rerun()
+    elif c1.button("Freeze now", icon=":material/ac_unit:", type="primary", key="challenge_freeze",
+                   help="Runs that finish from now on are scored but not ranked."):
+        store.freeze()
+        st.rerun()
+    c2.download_button("Export CSV", challenge.leaderboard_csv(board), file_name="challenge-leaderboard.csv",
+                       mime="text/csv", icon=":material/download:", key="challenge_csv")
+    with c3.popover("Close the challenge", icon=":material/close:"):
+        st.caption("Its hidden set and scores go, and the students' pages show the whole test split again. "
+                   "Export the CSV first.")
+        if st.button("Close it", key="challenge_close", type="primary"):
+            store.close()
+            st.rerun()
+
+
+def challenge_section(large: bool) -> None:
+    """The class challenge: open one, or its live leaderboard with freeze, export and close."""
+    st.subheader("Class challenge")
+    ch = lecturer.current_challenge()
+    if ch is None:
+        if not large:
+            _open_challenge_form()
+        else:
+            st.caption("No challenge is open; turn presentation mode off to open one.")
+        return
+    widget_state.owned("class.challenge_all", False)
+
+    @st.fragment(run_every=CHALLENGE_POLL_SECONDS)
+    def board_panel() -> None:
+        now = lecturer.current_challenge()
+        if now is None or now.opened != ch.opened:
+            st.rerun()   # closed or replaced in another tab: redraw the page
+        all_runs = bool(ss.get("class.challenge_all"))
+        board = challenge.leaderboard(now, lecturer.challenge_store(), book, best_only=not all_runs)
+        state = ("Frozen at " + time.strftime("%H:%M", time.localtime(now.freeze_time())) if board.frozen else
+                 "Ends at " + time.strftime("%H:%M", time.localtime(now.ends_at)) if now.ends_at else "Open")
+        st.caption(f"{state} · {now.describe()}")
+        if not board.entries:
+            st.info("No run is scored yet: each finished run appears here within seconds.",
+                    icon=":material/hourglass_empty:")
+        elif large:
+            st.html(_leaderboard_html(_top(board, PRESENTATION_ROWS)))
+        else:
+            st.dataframe(pd.DataFrame(board.rows()), hide_index=True, key="challenge_board", column_config={
+                "Parameters": st.column_config.NumberColumn(format="localized"),
+                "FLOPs": st.column_config.NumberColumn(format="compact"),
+                "Hidden accuracy": st.column_config.NumberColumn(format="percent")})
+        waiting = [f"{board.waiting} run{'s' if board.waiting != 1 else ''} being scored"] if board.waiting else []
+        late = [f"{board.late} finished after the freeze"] if board.late else []
+        if waiting or late or board.notes:
+            st.caption(" · ".join(waiting + late + board.notes))
+        if not large:
+            _challenge_controls(now, board)
+
+    st.toggle("Every run (not only each student's best)", **widget_state.bind("class.challenge_all"))
+    board_panel()
+
+
+def _top(board: challenge.Leaderboard, n: int) -> challenge.Leaderboard:
+    return challenge.Leaderboard(entries=board.entries[:n], waiting=board.waiting, frozen=board.frozen,
+                                 late=board.late, notes=board.notes)
 
 
 def _row_words(r: classroom.RunRow) -> str:
@@ -94,6 +240,8 @@ a, b, c = st.columns(3)
 a.metric("Students", summary.counts["students"])
 b.metric("Runs", summary.counts["runs"], help=f"Not counting the {summary.counts['shared']} shared copies.")
 c.metric("Best test accuracy", f"{summary.best_accuracy:.1%}" if summary.best_accuracy is not None else "—")
+
+challenge_section(large)
 
 
 # --- jobs, kept live -----------------------------------------------------------------------------------

@@ -18,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnnkit import charts, drawing, explain, predict, progress, runs
+from cnnkit import challenge, charts, drawing, explain, predict, progress, runs
 from cnnkit.errors import DrawingError, UserError
 from cnnkit.run_labels import run_labels as label_runs
 from cnnkit.spec import format_shape
 from webapp import browser_identity, canvas, job_panel, stages, student, training_jobs, user_errors, widget_state
+from webapp.lecturer import current_challenge
 
 CANVAS = 280  # pixels; ten times MNIST's 28
 STEP_SIZE = 112  # each preparation step is shown this many pixels wide
@@ -317,7 +318,8 @@ if source == "Draw":
 
 elif source in ("A test digit", "A test image"):
     input_col, result_col = st.columns(2)
-    n_test = len(ds.x_test)
+    test_ds = challenge.visible_dataset(ds, current_challenge())  # never a hidden challenge image
+    n_test = len(test_ds.x_test)
     if not 0 <= widget_state.owned("draw_test_index", 0) < n_test:
         ss["draw_test_index"] = 0
 
@@ -328,7 +330,7 @@ elif source in ("A test digit", "A test image"):
         st.number_input(f"Test image (0 – {n_test - 1})", 0, n_test - 1, **widget_state.bind("draw_test_index"))
         st.button("Another random image", icon=":material/shuffle:", on_click=_random, key="draw_random")
         i = int(ss.draw_test_index)
-        prepared, true_label = drawing.prepare_test_image(ds, i)
+        prepared, true_label = drawing.prepare_test_image(test_ds, i)
         st.image(drawing.enlarge(prepared.display, SEEN),
                  caption=f"Test image {i}: {drawing.article(true_label)} {true_label}")
     answer(prepared, result_col, true_label=true_label)

@@ -147,8 +147,13 @@ class ChallengeStore:
     small files), so a new process — or another ClassBook — sees what the last one wrote."""
 
     def __init__(self, folder: Path | str | None = None) -> None:
-        self.folder = Path(folder) if folder is not None else classroom.class_dir() / FOLDER
+        self._folder = Path(folder) if folder is not None else None
         self._lock = threading.RLock()
+
+    @property
+    def folder(self) -> Path:
+        """The given folder, else the class folder's (read each time, as the class book's is)."""
+        return self._folder if self._folder is not None else classroom.class_dir() / FOLDER
 
     @property
     def _challenge_file(self) -> Path:

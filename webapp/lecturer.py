@@ -37,3 +37,28 @@ def is_lecturer() -> bool:
 def class_limits():
     """The lecturer's per-student limits in class mode (cnnkit.classroom.ClassLimits); None outside class mode."""
     return class_book().limits() if settings.get("class_mode") else None
+
+
+# --- the class challenge ------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _challenge_scorer():
+    from cnnkit import challenge
+    from webapp.dataset_cache import catalogue_dataset
+
+    # Started once per process; after a restart the first page run starts it and it catches up on every run.
+    return challenge.Scorer(challenge.ChallengeStore(), catalogue_dataset).start()
+
+
+def challenge_scorer():
+    """The process's scoring thread (cnnkit.challenge.Scorer), running; pages only poke it and read scores."""
+    return _challenge_scorer().start()
+
+
+def current_challenge():
+    """The open class challenge (cnnkit.challenge.Challenge) or None; keeps the scoring thread running."""
+    return challenge_scorer().store.current()
+
+
+def challenge_store():
+    """Where the challenge, its hidden file and its scores live (cnnkit.challenge.ChallengeStore)."""
+    return challenge_scorer().store
