@@ -146,10 +146,12 @@ def challenge_section(large: bool) -> None:
         elif large:
             st.html(_leaderboard_html(_top(board, PRESENTATION_ROWS)))
         else:
-            st.dataframe(pd.DataFrame(board.rows()), hide_index=True, key="challenge_board", column_config={
+            table = pd.DataFrame(board.rows())
+            table["Hidden accuracy"] = table["Hidden accuracy"] * 100   # one decimal for every row: 86.0 %
+            st.dataframe(table, hide_index=True, key="challenge_board", column_config={
                 "Parameters": st.column_config.NumberColumn(format="localized"),
                 "FLOPs": st.column_config.NumberColumn(format="compact"),
-                "Hidden accuracy": st.column_config.NumberColumn(format="percent")})
+                "Hidden accuracy": st.column_config.NumberColumn(format="%.1f %%")})
         waiting = [f"{board.waiting} run{'s' if board.waiting != 1 else ''} being scored"] if board.waiting else []
         late = [f"{board.late} finished after the freeze"] if board.late else []
         if waiting or late or board.notes:
@@ -157,8 +159,12 @@ def challenge_section(large: bool) -> None:
         if not large:
             _challenge_controls(now, board)
 
-    st.toggle("Every run (not only each student's best)", **widget_state.bind("class.challenge_all"))
+    # on the projector the board comes first; the toggle goes under it
+    if not large:
+        st.toggle("Every run (not only each student's best)", **widget_state.bind("class.challenge_all"))
     board_panel()
+    if large:
+        st.toggle("Every run (not only each student's best)", **widget_state.bind("class.challenge_all"))
 
 
 def _top(board: challenge.Leaderboard, n: int) -> challenge.Leaderboard:

@@ -85,11 +85,11 @@ def test_two_students_ranked_by_hidden_accuracy_and_the_board_survives_a_restart
     ds = datasets.load("mnist")
     store = challenge.ChallengeStore()
     ch = store.open_share(ds, 0.2, seed=3)
-    classroom.book().set_limits(classroom.ClassLimits(max_epochs=1, max_train_images=2000, one_job_at_a_time=True))
+    classroom.book().set_limits(classroom.ClassLimits(max_epochs=1, max_train_images=600, one_job_at_a_time=True))
     log = tmp_path / "streamlit.log"
     with _server(runs_dir, log) as url:
         students = [_train(_browser, url, idle, seed) for seed in ("1", "7")]
-        deadline = time.time() + 400
+        deadline = time.time() + 600
         while time.time() < deadline and len(runs.list_runs(root=runs_dir, only_owner=False)) < 2:
             time.sleep(1)
         finished = [r for r in runs.list_runs(root=runs_dir, only_owner=False) if not r.shared]

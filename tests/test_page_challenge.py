@@ -90,7 +90,7 @@ def test_lecturer_opens_a_challenge_and_reads_the_leaderboard(lecture, offline_d
     x, y = store.hidden_set(ch, offline_ds)
     want = [float((m.predict(x / 255.0, verbose=0).argmax(1) == y).mean()) for m in (models[1], models[0])]
     assert list(board["Student"]) == ["Ada", book.label(weak)] and list(board["Rank"]) == [1, 2]
-    assert list(board["Hidden accuracy"]) == pytest.approx(want, abs=1e-6)
+    assert list(board["Hidden accuracy"]) == pytest.approx([100 * w for w in want], abs=1e-4)   # shown in %
     assert list(board["Parameters"]) == [104_874, 104_874] and list(board["Model"])[1] == EVIL  # plain text
     # every run: a second run of Ada's, worse, shows only with the toggle
     _run(models[0], strong)
