@@ -47,7 +47,8 @@ def _leaderboard_html(board: challenge.Leaderboard) -> str:
     return ("<style>.cnn-board{width:100%;border-collapse:collapse;font-size:1.9rem;line-height:1.25}"
             ".cnn-board th{text-align:left;font-size:1.3rem;opacity:.75;border-bottom:2px solid currentColor}"
             ".cnn-board td{padding:.25rem .6rem .25rem 0;border-bottom:1px solid rgba(128,128,128,.3);"
-            "overflow-wrap:anywhere}.cnn-board .num{text-align:right;white-space:nowrap}</style>"
+            "overflow-wrap:anywhere}.cnn-board .num{text-align:right;white-space:nowrap}"
+            "@media (max-width:640px){.cnn-board{font-size:1.05rem}.cnn-board th{font-size:.85rem}}</style>"
             f"<table class='cnn-board' aria-label='Challenge leaderboard'><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
 
