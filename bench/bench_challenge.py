@@ -66,7 +66,7 @@ def main() -> None:
     owners = [identity.new_owner_id() for _ in range(args.runs)]
     idle_ms = [page_work() for _ in range(20)]
 
-    scorer = challenge.Scorer(store, lambda name: ds, interval=1.0).start()
+    challenge.Scorer(store, lambda name: ds, interval=1.0).start()   # as the web process runs it: its own thread
     busy_ms: list[float] = []
     stop = threading.Event()
 
