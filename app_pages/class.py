@@ -6,7 +6,6 @@ limits, and a presentation mode for the projector. Everything shown comes from
 cnnkit.classroom; who may see it is decided by lecturer.is_lecturer().
 """
 
-import html
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import streamlit as st
 
 from cnnkit import challenge, charts, classroom, datasets, runs, settings
 from cnnkit.errors import UserError
+from cnnkit.plain_text import chart_text, inert, inert_message
 from webapp import browser_identity, dataset_cache, lecturer, training_jobs, user_errors, widget_state
 
 JOBS_POLL_SECONDS = 3.0
@@ -29,8 +29,8 @@ SHARE_MODE, FILE_MODE = "A share of the test split", "A file I upload"
 
 
 def _plain(text: object) -> str:
-    """A name a student controls, as inert HTML text (no tag, no entity, no Markdown link survives)."""
-    return html.escape(str(text), quote=True).replace("[", "&#91;").replace("]", "&#93;")
+    """A name a student controls, as inert HTML text (cnnkit.plain_text: its tags shown, never followed)."""
+    return chart_text(text)
 
 
 def _leaderboard_html(board: challenge.Leaderboard) -> str:
@@ -140,7 +140,7 @@ def challenge_section(large: bool) -> None:
         board = challenge.leaderboard(now, lecturer.challenge_store(), book, best_only=not all_runs)
         state = ("Frozen at " + time.strftime("%H:%M", time.localtime(now.freeze_time())) if board.frozen else
                  "Ends at " + time.strftime("%H:%M", time.localtime(now.ends_at)) if now.ends_at else "Open")
-        st.caption(f"{state} · {now.describe()}")
+        st.caption(f"{state} · {inert_message(now.describe())}")
         if not board.entries:
             st.info("No run is scored yet: each finished run appears here within seconds.",
                     icon=":material/hourglass_empty:")
@@ -318,7 +318,7 @@ if summary.runs:
                 except UserError as err:
                     user_errors.show_error(err)
                 else:
-                    st.toast(f"Shared: every student now sees {copy.title or copy.id}.")
+                    st.toast(f"Shared: every student now sees {inert(copy.title or copy.id)}.")
                     st.rerun()
         else:
             st.caption("Only shared runs so far.")
