@@ -12,8 +12,8 @@ What this module owns:
 - `ClassLimits`: per-student limits in class mode (epochs cap, training-image cap,
   one job at a time). The environment gives the defaults (`CNNKIT_CLASS_MAX_EPOCHS`,
   `CNNKIT_CLASS_MAX_TRAIN_IMAGES`, `CNNKIT_CLASS_ONE_JOB`); what the lecturer sets on
-  the Class page is stored in the class book and wins. `apply_limits` is what the
-  training page calls before it submits a job.
+  the Class page is stored in the class book and wins. `apply_limits` is what the one
+  Start path (`cnnkit.jobs.start`) applies before any job is submitted.
 - `summarize`: every run and job of the class in rows a page can show (student,
   architecture, parameters, FLOPs, epochs, test accuracy), the counts at the top of the
   page and the points of the accuracy-against-parameters scatter.
@@ -112,12 +112,15 @@ class ClassLimits:
         return ("Your lecturer's limits for this class: " + ", ".join(parts) + ".") if parts else ""
 
 
-def apply_limits(hyper, limits: ClassLimits, *, active_jobs: int = 0) -> tuple[Any, list[str]]:
-    """The job's settings within the class limits, and one sentence per change made.
+def apply_limits(hyper, limits: ClassLimits, *, active_jobs: int = 0,
+                 num_train: int | None = None) -> tuple[Any, list[str]]:
+    """The job's settings within the class limits, and one sentence per change made, in the values the
+    student gave (`hyper`). `cnnkit.jobs.start` calls it: every Start goes through there.
 
     More epochs than the cap are lowered to it; training images are capped through the
-    settings' `train_images` (a stratified subset). A student who already has as many jobs
-    queued or running as the class allows (`ClassLimits.jobs_at_a_time`) gets a TrainingError.
+    settings' `train_images` (a stratified subset) unless the dataset's `num_train` already fits.
+    A student who already has as many jobs queued or running as the class allows
+    (`ClassLimits.jobs_at_a_time`) gets a TrainingError.
     """
     if active_jobs >= limits.jobs_at_a_time:
         raise TrainingError(
@@ -133,10 +136,12 @@ def apply_limits(hyper, limits: ClassLimits, *, active_jobs: int = 0) -> tuple[A
                      f"{limits.max_epochs} instead of {int(hyper.epochs)}.")
     if limits.max_train_images and "train_images" in {f.name for f in dataclasses.fields(hyper)}:
         asked = hyper.train_images
-        if asked is None or int(asked) > limits.max_train_images:
+        wanted = int(asked) if asked is not None else num_train   # None: all of the dataset's images
+        if wanted is None or wanted > limits.max_train_images:
             changes["train_images"] = limits.max_train_images
+            of = f" instead of {wanted:,}" if wanted is not None else ""
             notes.append(f"Your lecturer caps jobs at {limits.max_train_images:,} training images in this class, "
-                         f"so this job trains on a stratified {limits.max_train_images:,}.")
+                         f"so this job trains on a stratified {limits.max_train_images:,}{of}.")
     return (dataclasses.replace(hyper, **changes) if changes else hyper), notes
 
 
