@@ -403,9 +403,10 @@ class RunRow:
     epochs: int | None
     test_accuracy: float | None
     created: float
-    shared: bool               # a shared copy (in the shared folder)
-    path: str
-    shared_from: str | None = None   # for a shared copy: the id of the run it was copied from
+    shared: bool               # shared with the class (a run and its shared copy are one row)
+    path: str                  # the run's folder (the copy's, when only the copy is left)
+    shared_from: str | None = None   # for a copy whose run is gone: the id of the run it was copied from
+    shared_copy: str | None = None   # the shared copy's folder (what "Take back" removes)
 
 
 @dataclass(frozen=True)
@@ -426,22 +427,15 @@ class ClassSummary:
     runs: list[RunRow]
     jobs: list[JobRow]
     counts: dict[str, int] = field(default_factory=dict)
-    best_accuracy: float | None = None   # the best test accuracy of a student's run (shared runs left out)
+    best_accuracy: float | None = None   # the best test accuracy of the runs listed
 
     def scatter_points(self) -> list[dict[str, Any]]:
-        """Test accuracy against parameters, one point per run that has both, with its hover words.
-
-        A shared copy is not a point of its own: the run it was copied from is drawn as shared.
-        """
-        shared_ids = {r.shared_from for r in self.runs if r.shared and r.shared_from}
-        pts = []
-        for r in self.runs:
-            if r.test_accuracy is None or not r.parameters or (r.shared and r.shared_from):
-                continue
-            pts.append({"parameters": r.parameters, "test_accuracy": r.test_accuracy, "student": r.student,
-                        "architecture": r.architecture, "dataset": r.dataset_name, "epochs": r.epochs,
-                        "flops": r.flops, "shared": r.shared or r.id in shared_ids, "id": r.id})
-        return pts
+        """Test accuracy against parameters, one point per run that has both, with its hover words and its
+        label on the projector (the student's name, shortened). A shared run is one point, drawn as shared."""
+        return [{"parameters": r.parameters, "test_accuracy": r.test_accuracy, "student": r.student,
+                 "label": short_label(r.student), "architecture": r.architecture, "dataset": r.dataset_name,
+                 "epochs": r.epochs, "flops": r.flops, "shared": r.shared, "id": r.id}
+                for r in self.runs if r.test_accuracy is not None and r.parameters]
 
     def table(self) -> list[dict[str, Any]]:
         """The runs as table rows (best test accuracy first within each dataset is the page's sort)."""
@@ -502,14 +496,21 @@ def summarize(class_runs: list[runs.Run], jobs: Iterable[Any], names: ClassBook)
                    + [(float(getattr(j, "created", 0) or 0), j.owner) for j in jobs if j.owner],
                    key=lambda t: t[0])
     labels = names.labels([o for _, o in order])
+    copies = {r.extra.get("shared_from"): r for r in class_runs if r.shared and r.extra.get("shared_from")}
+    originals = {r.id for r in class_runs if not r.shared}
     rows = []
     for r in class_runs:
+        if r.shared and r.extra.get("shared_from") in originals:
+            continue   # a shared copy and the run it was copied from are one row: the run's, marked shared
         if r.shared:
             by = r.extra.get("shared_by")
             student = f"shared by {by}" if by else "shared"
         else:
             student = labels.get(r.owner) or names.label(r.owner)
-        rows.append(run_row(r, student))
+        row = run_row(r, student)
+        if r.shared or r.id in copies:
+            row = dataclasses.replace(row, shared=True, shared_copy=str((copies.get(r.id) or r).path))
+        rows.append(row)
     rows.sort(key=lambda r: r.created, reverse=True)
     job_rows = []
     for j in jobs:
@@ -524,12 +525,19 @@ def summarize(class_runs: list[runs.Run], jobs: Iterable[Any], names: ClassBook)
                                state=state,
                                progress=progress, fraction=frac, queue_position=j.queue_position))
     job_rows.sort(key=lambda j: (j.state != "running", j.queue_position or 0, j.student))
+    # The counts are counted from the rows listed: they never say something the lists below them do not show.
     students = {o for _, o in order}
-    accs = [r.test_accuracy for r in rows if r.test_accuracy is not None and not r.shared]
-    counts = {"students": len(students), "runs": sum(not r.shared for r in rows),
+    accs = [r.test_accuracy for r in rows if r.test_accuracy is not None]
+    counts = {"students": len(students), "runs": len(rows),
               "shared": sum(r.shared for r in rows), "running": sum(j.state == "running" for j in job_rows),
               "queued": sum(j.state == "queued" for j in job_rows)}
     return ClassSummary(runs=rows, jobs=job_rows, counts=counts, best_accuracy=max(accs) if accs else None)
+
+
+def short_label(name: str, most: int = 14) -> str:
+    """A name short enough to label a point on the projector: "Ada Lovelace-By…"."""
+    name = " ".join(str(name).split())
+    return name if len(name) <= most else name[:most - 1].rstrip() + "…"
 
 
 def _state(job) -> str:
