@@ -75,7 +75,8 @@ if large:
     .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,
     .stMainBlockContainer td, .stMainBlockContainer th { font-size: 1.35rem !important; }
     .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 1.8rem !important; }
-    .stMainBlockContainer td { overflow-wrap: anywhere; }
+    .stMainBlockContainer [data-testid="stTable"] td, .stMainBlockContainer [data-testid="stTable"] th {
+        font-size: 1.2rem !important; padding: 0.3rem 0.5rem !important; }
     </style>""")
 
 if not settings.get("class_mode"):
@@ -121,7 +122,7 @@ def live_panel() -> None:
 
 def projector_view() -> None:
     """Presentation mode's first screen: the chart with every point named, and the leaderboard beside it."""
-    chart_col, board_col = st.columns([3, 2])
+    chart_col, board_col = st.columns([4, 3])
     with chart_col:
         st.plotly_chart(charts.class_scatter_figure(summary.scatter_points(), large=True, height=470),
                         key="class_scatter")
@@ -142,7 +143,11 @@ def runs_view() -> None:
         "Shared": st.column_config.CheckboxColumn("Shared")})
 
 
-live_panel()
+if large:
+    with top_left:   # presentation mode: the live lines where the page's caption was, so the chart is on screen
+        live_panel()
+else:
+    live_panel()
 if not summary.runs:
     st.info("No runs yet. When a student's training job finishes or is stopped, its run appears here with its "
             "architecture, parameters, FLOPs, epochs and test accuracy.", icon=":material/hourglass_empty:")

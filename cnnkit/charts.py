@@ -308,7 +308,7 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
 
 # --- image grids ---------------------------------------------------------------------------
 def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
-                         title: str = "Test accuracy against parameters", height: int | None = None) -> go.Figure:
+                         title: str = "Accuracy against parameters", height: int | None = None) -> go.Figure:
     """The class's runs: test accuracy against parameter count (log axis), one colour per dataset.
 
     `points` are `ClassSummary.scatter_points()`; each point is labelled with its (shortened) student name,
@@ -327,7 +327,7 @@ def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
             # Each point says whose it is (hovering is no use on a projector); labels alternate above and below.
             mode="markers+text", text=[p.get("label", "") for p in mine], cliponaxis=False,
             textposition=["top center" if k % 2 == 0 else "bottom center" for k in range(len(mine))],
-            textfont=dict(size=font - 4 if large else font - 2),
+            textfont=dict(size=font - 4 if large else CHART_TEXT_PX),
             marker=dict(size=size, color=RUN_COLOURS[i % len(RUN_COLOURS)], opacity=0.85,
                         symbol=["diamond" if p.get("shared") else "circle" for p in mine],
                         line=dict(width=1, color="white")),
@@ -341,7 +341,7 @@ def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
                       legend=dict(title="dataset", orientation="h", y=-0.2, font=dict(size=font)),
                       hoverlabel=dict(font_size=font),
                       xaxis=dict(title=dict(text="parameters (log scale)", font=dict(size=font)), type="log",
-                                 tickfont=dict(size=font - 2)),
+                                 tickfont=dict(size=font - 2), **parameter_ticks([p["parameters"] for p in points])),
                       yaxis=dict(title=dict(text="test accuracy", font=dict(size=font)),
                                  tickfont=dict(size=font - 2), **accuracy_ticks([p["test_accuracy"] for p in points])))
     if not points:
@@ -366,6 +366,24 @@ def accuracy_ticks(values: Sequence[float], most: int = 7) -> dict[str, Any]:
     ticks = [round(first + k * step, 6) for k in range(int((hi - first) / step + 1e-9) + 1)]
     decimals = max(0, -int(math.floor(math.log10(step * 100) + 1e-9)))
     return {"range": [lo, hi], "tickvals": ticks, "ticktext": [f"{t * 100:.{decimals}f} %" for t in ticks]}
+
+
+def parameter_ticks(values: Sequence[float]) -> dict[str, Any]:
+    """Plotly log-axis settings for parameter counts: ticks at 1, 2 and 5 × 10ⁿ around `values`, labelled
+    "20k", "500k", "1M" (not a digit per decade)."""
+    if not values:
+        return {}
+    lo, hi = min(values) / 1.6, max(values) * 1.6
+    ticks = [m * 10 ** e for e in range(int(math.floor(math.log10(lo))), int(math.ceil(math.log10(hi))) + 1)
+             for m in (1, 2, 5) if lo <= m * 10 ** e <= hi]
+
+    def words(n: float) -> str:
+        for unit, size in (("M", 1e6), ("k", 1e3)):
+            if n >= size:
+                return f"{n / size:g}{unit}"
+        return f"{n:g}"
+
+    return {"tickvals": ticks, "ticktext": [words(t) for t in ticks]} if len(ticks) >= 2 else {}
 
 
 # Caption text on white: darker shades of the frame colours, readable on a projector.

@@ -8,7 +8,8 @@ lists, so a count never contradicts a list) and returns words or rows; the page 
   training, every `IDLE_POLL_SECONDS` when the class is idle — an idle ask reads the registry's memory and two
   folder times (`runs_stamp`), so a Start appears within 3 s and costs next to nothing meanwhile.
 - `counts_line`, `jobs_line`: one line each, the projector's summary above the chart.
-- `leaderboard`: the runs best first (ties: fewer parameters first), ranked, for a table that fits 1280×720.
+- `leaderboard`: the runs best first (ties: fewer parameters first), ranked, in three columns that fit beside
+  the chart at 1280×720 (the chart shows the parameters).
 - `plain`: a name (nickname, run or model name) made inert for Markdown, shown as the text it is.
 """
 
@@ -82,8 +83,7 @@ def leaderboard(summary, most: int = LEADERBOARD_ROWS) -> list[dict[str, Any]]:
     and its copy are one row. Values are text, ready for a table on the projector."""
     rows = sorted((r for r in summary.runs if r.test_accuracy is not None),
                   key=lambda r: (-r.test_accuracy, r.parameters if r.parameters is not None else float("inf")))
-    return [{"#": i + 1, "Student": r.student, "Model": r.architecture, "Test accuracy": f"{r.test_accuracy:.1%}",
-             "Parameters": f"{r.parameters:,}" if r.parameters is not None else "—"}
+    return [{"#": i + 1, "Student": r.student, "Model": r.architecture, "Accuracy": f"{r.test_accuracy:.1%}"}
             for i, r in enumerate(rows[:most])]
 
 

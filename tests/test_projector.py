@@ -27,7 +27,7 @@ def test_lines_and_leaderboard_agree_with_the_lists(runs_dir, book):
     assert projector.counts_line(s) == "3 students · 3 runs (1 shared) · best 98.0% · 1 training · 1 waiting"
     assert projector.jobs_line(s) == f"Training: {book.label(A)} (epoch 2/4 · 41%) · Waiting: {book.label(C)}"
     board = projector.leaderboard(s)
-    assert [(r["#"], r["Student"], r["Model"], r["Test accuracy"]) for r in board] == [
+    assert [(r["#"], r["Student"], r["Model"], r["Accuracy"]) for r in board] == [
         (1, "Bo", "fast_cpu", "98.0%"), (2, book.label(A), "single_conv", "98.0%"),
         (3, book.label(C), "fast_cpu", "97.5%")]                   # the shared copy is no second row
     assert projector.poll_seconds(s) == projector.BUSY_POLL_SECONDS
