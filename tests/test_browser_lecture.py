@@ -112,13 +112,19 @@ def test_class_page_shows_a_new_job_within_3_seconds(lecture_env, app_server, _b
     lecturer.wait_for_timeout(2500)          # the Class page is idle: polling at its slow pace
     started = time.monotonic()
     student.get_by_role("button", name="Start training").click()
+    student.get_by_text("Your job", exact=True).wait_for(timeout=120_000)
+    submitted = time.monotonic()             # the student's own page shows the job: it is in the registry
     lecturer.wait_for_function(f"""() => {{
         const m = ({METRICS_JS})();
         return m["Students"] === "1" && (m["Training now"] === "1" || m["Waiting"] === "1");
     }}""", timeout=30_000, polling=100)
-    seen = time.monotonic() - started
-    print(f"the Class page showed the new job {seen:.2f} s after Start (load {open('/proc/loadavg').read()[:14]})")
-    assert seen < 3.0
+    seen = time.monotonic()
+    load = open("/proc/loadavg").read().split()[0]
+    print(f"the Class page showed the new job {seen - started:.2f} s after the Start click and "
+          f"{seen - submitted:.2f} s after the student's own page showed it (load average {load})")
+    # The Class page's own delay: at most one idle poll (2 s) and its rerun. (From the click, the student's own
+    # rerun comes first: on an idle server a fraction of a second, on a machine far over its cores seconds.)
+    assert seen - submitted < 3.0
     counts = lecturer.evaluate(METRICS_JS)
     assert counts["Students"] == "1" and counts["Runs"] == "0"   # the counts agree with the job listed
     student.context.close()
