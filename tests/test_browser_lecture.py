@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -46,8 +45,10 @@ def open_page(context, url: str, idle, size=(1280, 720)):
     return page
 
 
-def saved_runs(runs_dir: Path) -> list[dict]:
-    return [json.loads((p / "run.json").read_text()) for p in runs_dir.iterdir()
+def saved_runs(runs_dir: Path) -> list:
+    from cnnkit import runs
+
+    return [runs.load_run(p) for p in runs_dir.iterdir()
             if p.is_dir() and not p.name.startswith(".") and (p / "run.json").is_file()]
 
 
@@ -69,8 +70,7 @@ def test_draw_one_click_obeys_the_image_cap_and_a_second_tab_stops_the_job(lectu
     while not saved_runs(runs_dir) and time.time() < deadline:
         time.sleep(1)
     [run] = saved_runs(runs_dir)
-    assert run["owner"] == me and run["hyper"]["train_images"] == 2000
-    assert json.loads((runs_dir / run["id"] / "metrics.json").read_text())["num_train"] == 1800
+    assert run.owner == me and run.hyper.train_images == 2000 and run.metrics["num_train"] == 1800
 
     # A long job from the first tab; the second tab (reloaded bare) sees it and stops it.
     first.goto(f"{app_server}/training")
