@@ -12,6 +12,7 @@ import streamlit as st
 
 from cnnkit import charts, classroom, projector, runs, settings
 from cnnkit.errors import UserError
+from cnnkit.plain_text import inert
 from webapp import browser_identity, lecturer, training_jobs, user_errors, widget_state
 
 
@@ -176,7 +177,7 @@ if summary.runs:
                 except UserError as err:
                     user_errors.show_error(err)
                 else:
-                    st.toast(f"Shared: every student now sees {copy.title or copy.id}.")
+                    st.toast(f"Shared: every student now sees {inert(copy.title or copy.id)}.")
                     st.rerun()
         else:
             st.caption("Only shared runs so far.")

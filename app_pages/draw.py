@@ -21,6 +21,7 @@ import streamlit as st
 from cnnkit import charts, drawing, explain, predict, progress, runs
 from cnnkit.errors import DrawingError, UserError
 from cnnkit.jobs import start
+from cnnkit.plain_text import inert
 from cnnkit.run_labels import run_labels as label_runs
 from cnnkit.spec import format_shape
 from webapp import browser_identity, canvas, job_panel, stages, student, training_jobs, user_errors, widget_state
@@ -48,12 +49,13 @@ if (damaged := runs.damaged_note()) is not None:
 def offer_first_model() -> None:
     plan = predict.first_model_plan(ds, start.class_limits())   # within the class limits, as Start will train it
     st.info(
-        f"There is no trained model for **{ds.title}** yet, so there is nothing to ask. Train the lecture preset now — "
+        f"There is no trained model for **{inert(ds.title)}** yet, so there is nothing to ask. Train the lecture "
+        "preset now — "
         f"{plan.words} on this server (longer while classmates are training) — and this page will use it. "
         "Or design and train your own on the Architecture and Training pages.",
         icon=":material/lightbulb:",
     )
-    if st.button(f"Train the lecture preset on {ds.title}", type="primary", icon=":material/play_arrow:",
+    if st.button(f"Train the lecture preset on {inert(ds.title)}", type="primary", icon=":material/play_arrow:",
                  key="draw_train_fast"):
         try:
             # the one Start path: the class limits apply here as on the Training page
@@ -99,7 +101,7 @@ except UserError as err:
 
 input_shape = tuple(int(s) for s in predictor.input_shape)
 if input_shape != tuple(ds.image_shape):
-    st.error(f"This run's model takes {format_shape(input_shape)} images but {ds.title} has "
+    st.error(f"This run's model takes {format_shape(input_shape)} images but {inert(ds.title)} has "
              f"{format_shape(ds.image_shape)}: choose another run.", icon=":material/error:")
     st.stop()
 draws = drawing.uses_drawing(ds.name, input_shape, ds.class_names)
@@ -130,10 +132,10 @@ def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Predict
         st.metric("Confidence", f"{prediction.confidence:.1%}", width="stretch")
     if true_label is not None:
         if true_label == prediction.label:
-            st.success(f"Right: this test image is {drawing.article(true_label)} **{true_label}**.",
+            st.success(f"Right: this test image is {drawing.article(true_label)} **{inert(true_label)}**.",
                        icon=":material/check_circle:")
         else:
-            st.error(f"Wrong: this test image is {drawing.article(true_label)} **{true_label}**.",
+            st.error(f"Wrong: this test image is {drawing.article(true_label)} **{inert(true_label)}**.",
                      icon=":material/cancel:")
     if prediction.uncertain:
         second, p2 = prediction.top(2)[1]
@@ -161,7 +163,7 @@ def show_preparation(prepared: drawing.PreparedImage, prediction: predict.Predic
     verdict = "the same answer" if other.label == prediction.label else "a different answer"
     # The first steps (the drawing, its ink) are the same as above: show only what differs.
     show_steps(naive.steps[2:], f"For comparison, the naive way — shrink the whole canvas: the model says "
-                                f"{other.label} ({other.confidence:.0%}), {verdict}")
+                                f"{inert(other.label)} ({other.confidence:.0%}), {verdict}")
     st.caption("Shrunk whole, a digit keeps its size and place on the canvas; MNIST's digits were all "
                "20 pixels tall and centred, so the model never saw anything like it.")
 
@@ -211,7 +213,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     maps = predictor.feature_maps(prepared.x)
     fm = maps[0].activations
     h, w, c = fm.shape
-    st.markdown(f"**{first.name}'s {c} learned filters** (bright = positive weight, dark = negative):")
+    st.markdown(f"**{inert(first.name)}'s {c} learned filters** (bright = positive weight, dark = negative):")
     filters = explain.filter_images(model, 0)
     st.image([drawing.enlarge(f, 40) for f in filters[:32]], caption=[f"#{i + 1}" for i in range(min(32, c))])
     # The page owns filter and position (widget_state.bind): a click on the map and the sliders both edit them.
@@ -243,7 +245,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
         panels = (("Input window", a.window[..., ch]), ("× filter weights", a.kernel[..., ch]),
                   ("= products", a.products[..., ch]))
         for g, (title, values) in zip(grids, panels, strict=True):
-            g.markdown(f"**{title}**{suffix}\n\n" + explain.grid_markdown(values, a.padding_mask))
+            g.markdown(f"**{inert(title)}**{suffix}\n\n" + explain.grid_markdown(values, a.padding_mask))
     lines = [f"Sum of the {kh * kw * cin} products: **{a.total:.4f}**"]
     lines += [f"{s.title}: {s.formula}" for s in a.steps]
     st.markdown("  \n".join(lines))
@@ -271,7 +273,7 @@ def show_feature_maps(x: np.ndarray) -> None:
                "filter's pattern is there. Early layers find edges and strokes; later, smaller maps "
                "combine them into parts of shapes.")
     for m in maps:
-        st.markdown(f"**{m.title}** — {format_shape(m.activations.shape[:2])}, "
+        st.markdown(f"**{inert(m.title)}** — {format_shape(m.activations.shape[:2])}, "
                     f"{m.channels} channels")
         tiles = m.tiles(n)
         st.image([drawing.enlarge(t, TILE) for t in tiles], caption=[f"#{i + 1}" for i in range(len(tiles))])
@@ -343,7 +345,7 @@ else:
             "A picture (PNG, JPEG, …) of any size", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
             key="draw_upload",
             help=("A photo or scan of one handwritten digit, prepared like a drawing." if draws else
-                  f"It is converted to {ds.title}'s {format_shape(ds.image_shape)} images."))
+                  f"It is converted to {inert(ds.title)}'s {format_shape(ds.image_shape)} images."))
     if upload is None:
         with result_col:
             st.info("Choose a picture to see what the model makes of it.", icon=":material/upload:")

@@ -12,6 +12,7 @@ from cnnkit import training
 from cnnkit.errors import UserError
 from cnnkit.hyper import HELP, LABEL_MODES, LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, Hyper
 from cnnkit.jobs import start
+from cnnkit.plain_text import inert
 from webapp import browser_identity, job_panel, student, training_jobs, user_errors
 
 st.title("3 · Training")
@@ -30,8 +31,8 @@ try:
     params = f"{summary.total_params:,} parameters"
 except UserError:
     params = "not buildable yet"
-st.markdown(f"**Model:** {spec.name or 'your model'} · {len(spec.layers)} layers · {params} — "
-            f"**Dataset:** {ds.title} ({len(ds.x_train):,} training images, {len(ds.x_test):,} test images)")
+st.markdown(f"**Model:** {inert(spec.name or 'your model')} · {len(spec.layers)} layers · {params} — "
+            f"**Dataset:** {inert(ds.title)} ({len(ds.x_train):,} training images, {len(ds.x_test):,} test images)")
 
 # --- live progress -------------------------------------------------------------------------------
 active = job is not None and job.state.active

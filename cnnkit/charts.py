@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnnkit.evaluation import best_epoch
+from cnnkit.plain_text import chart_text
 from cnnkit.spec import format_count
 
 TRAIN_COLOUR = "#1f77b4"  # blue
@@ -106,7 +107,7 @@ def confusion_matrix_figure(
     """
     matrix = np.asarray(matrix)
     k = len(class_names)
-    names = [str(c) for c in class_names]
+    names = [chart_text(c) for c in class_names]
     colour = np.asarray(normalised, dtype=float) if normalised is not None else matrix.astype(float)
     if k > MATRIX_TEXT_CLASSES:
         text = [["" for _ in range(k)] for _ in range(k)]  # hover a cell for its numbers
@@ -290,12 +291,13 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
                         x=list(range(1, len(values) + 1)),
                         y=values,
                         mode="lines+markers",
-                        name=compare_legend(label, kind),
+                        name=chart_text(compare_legend(label, kind)),
                         legendgroup=label,
                         showlegend=col == 1,
                         line=dict(color=colour, dash=dash, width=width),
                         marker=dict(size=5),
-                        hovertemplate=f"{label}<br>{kind} {metric}, epoch %{{x}}: %{{y:.4f}}<extra></extra>",
+                        hovertemplate=f"{chart_text(label)}<br>{kind} {metric}, epoch %{{x}}: %{{y:.4f}}"
+                                      "<extra></extra>",
                     ),
                     row=1,
                     col=col,
@@ -319,9 +321,9 @@ def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
     font = 22 if large else 14
     size = 16 if large else 10
     fig = go.Figure()
-    datasets = list(dict.fromkeys(str(p["dataset"]) for p in points))
+    datasets = list(dict.fromkeys(chart_text(p["dataset"]) for p in points))
     for i, ds in enumerate(datasets):
-        mine = [p for p in points if str(p["dataset"]) == ds]
+        mine = [p for p in points if chart_text(p["dataset"]) == ds]
         fig.add_trace(go.Scatter(
             x=[p["parameters"] for p in mine], y=[p["test_accuracy"] for p in mine], name=ds,
             # Each point says whose it is (hovering is no use on a projector); labels alternate above and below.
@@ -331,7 +333,8 @@ def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
             marker=dict(size=size, color=RUN_COLOURS[i % len(RUN_COLOURS)], opacity=0.85,
                         symbol=["diamond" if p.get("shared") else "circle" for p in mine],
                         line=dict(width=1, color="white")),
-            customdata=[[p["student"], p["architecture"], format_count(p["flops"]) if p.get("flops") else "—",
+            customdata=[[chart_text(p["student"]), chart_text(p["architecture"]),
+                         format_count(p["flops"]) if p.get("flops") else "—",
                          p["epochs"] if p.get("epochs") is not None else "—"] for p in mine],
             hovertemplate=("<b>%{customdata[0]}</b> · %{customdata[1]}<br>test accuracy %{y:.2%}<br>"
                            "%{x:,} parameters · %{customdata[2]} FLOPs<br>%{customdata[3]} epochs"
@@ -503,7 +506,7 @@ def probability_figure(
     a bit of a 9) and not only the winner.
     """
     p = np.asarray(probabilities, dtype=float)
-    names = [str(n) for n in class_names]
+    names = [chart_text(n) for n in class_names]
     top = int(np.argmax(p)) if len(p) else -1
     colours = [RIGHT_COLOUR if i == top else TRAIN_COLOUR for i in range(len(p))]
     fig = go.Figure(
