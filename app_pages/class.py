@@ -101,8 +101,8 @@ def live_panel() -> None:
     if projector.runs_stamp() != stamp or bool(live.jobs) != bool(summary.jobs):
         st.rerun()
     if large:
-        st.markdown(f"**{projector.plain(projector.counts_line(live))}**")
-        st.markdown(projector.plain(projector.jobs_line(live)))
+        st.markdown(f"**{inert(projector.counts_line(live))}**")
+        st.markdown(inert(projector.jobs_line(live)))
         return
     cols = st.columns(5)
     cols[0].metric("Students", live.counts["students"])

@@ -327,7 +327,7 @@ def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
         fig.add_trace(go.Scatter(
             x=[p["parameters"] for p in mine], y=[p["test_accuracy"] for p in mine], name=ds,
             # Each point says whose it is (hovering is no use on a projector); labels alternate above and below.
-            mode="markers+text", text=[p.get("label", "") for p in mine], cliponaxis=False,
+            mode="markers+text", text=[chart_text(p.get("label", "")) for p in mine], cliponaxis=False,
             textposition=["top center" if k % 2 == 0 else "bottom center" for k in range(len(mine))],
             textfont=dict(size=font - 4 if large else CHART_TEXT_PX),
             marker=dict(size=size, color=RUN_COLOURS[i % len(RUN_COLOURS)], opacity=0.85,

@@ -1,5 +1,6 @@
 """What the lecturer's Class page shows, made for a projector: the counts and the live jobs in a line each,
-the leaderboard of the class's runs, how often the page looks for news, and names as plain text.
+the leaderboard of the class's runs, and how often the page looks for news (names a student controls are
+made inert by the page with `plain_text.inert`).
 
 Everything here reads a `classroom.ClassSummary` (the class's runs and active jobs, counted from the rows it
 lists, so a count never contradicts a list) and returns words or rows; the page only draws them.
@@ -10,12 +11,10 @@ lists, so a count never contradicts a list) and returns words or rows; the page 
 - `counts_line`, `jobs_line`: one line each, the projector's summary above the chart.
 - `leaderboard`: the runs best first (ties: fewer parameters first), ranked, in three columns that fit beside
   the chart at 1280×720 (the chart shows the parameters).
-- `plain`: a name (nickname, run or model name) made inert for Markdown, shown as the text it is.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +85,3 @@ def leaderboard(summary, most: int = LEADERBOARD_ROWS) -> list[dict[str, Any]]:
     return [{"#": i + 1, "Student": r.student, "Model": r.architecture, "Accuracy": f"{r.test_accuracy:.1%}"}
             for i, r in enumerate(rows[:most])]
 
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def plain(text: str) -> str:
-    """`text` as inert Markdown: every character Markdown (or Streamlit's :colour[...] and $math$) could read
-    as syntax is escaped, so a name shows as the text it is."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))

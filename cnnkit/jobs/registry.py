@@ -197,8 +197,7 @@ class JobRegistry:
             return None
         return job
 
-    def job_for(self, owner: str | None, job_id: str | None = None) -> Job | None:
-        """The job every tab of this student shows (see `job_for_owner`)."""
+    def job_for(self, owner: str | None, job_id: str | None = None) -> Job | None:  # see job_for_owner
         return job_for_owner(self, owner, job_id)
 
     def active_job(self, owner: str | None) -> Job | None:
