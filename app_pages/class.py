@@ -1,9 +1,10 @@
 """Class: the lecturer's view of the whole class, behind the lecturer key.
 
-Jobs running and queued, every run of the class (architecture, parameters, FLOPs, epochs,
-test accuracy), accuracy against parameters, sharing a run with everyone, per-student
-limits, and a presentation mode for the projector. Everything shown comes from
-cnnkit.classroom; who may see it is decided by lecturer.is_lecturer().
+Jobs running and queued (live: within 3 s of a Start), every run of the class (architecture,
+parameters, FLOPs, epochs, test accuracy), accuracy against parameters, sharing a run with
+everyone, per-student limits, and a presentation mode whose first screen is what a lecturer
+projects (the chart with every point named, the leaderboard). Everything shown comes from
+cnnkit.classroom and cnnkit.projector; who may see it is decided by lecturer.is_lecturer().
 """
 
 import tempfile
@@ -13,17 +14,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from cnnkit import challenge, charts, classroom, datasets, runs, settings
+from cnnkit import challenge, charts, classroom, datasets, projector, runs, settings
 from cnnkit.errors import UserError
 from cnnkit.plain_text import chart_text, inert, inert_message
 from webapp import browser_identity, dataset_cache, lecturer, training_jobs, user_errors, widget_state
 
-JOBS_POLL_SECONDS = 3.0
-IDLE_POLL_SECONDS = 15.0
-PRESENTATION_ROWS = 12
-
-
 # --- the class challenge (#21 item 4): its own section, drawn by challenge_section() --------------------------
+PRESENTATION_ROWS = 12          # rows of the challenge board a projector shows
 CHALLENGE_POLL_SECONDS = 3.0
 SHARE_MODE, FILE_MODE = "A share of the test split", "A file I upload"
 
@@ -203,11 +200,11 @@ if not lecturer.is_lecturer():
     with st.form("unlock_form", border=False):
         typed = st.text_input("Lecturer key", type="password", key="lecturer_key_typed")
         if st.form_submit_button("Unlock", type="primary", icon=":material/lock_open:"):
-            if book.unlock(browser_identity.owner_id(), typed, key):
+            # behind the server-wide throttle of wrong keys: every session's guesses count together
+            attempt = book.try_lecturer_key(browser_identity.owner_id(), typed, key)
+            if attempt.unlocked:
                 st.rerun()
-            time.sleep(1.0)  # every wrong guess costs a second
-            st.error("That is not the lecturer key. Check it with whoever started the app "
-                     f"(`{lecturer.LECTURER_KEY_NAME}` in its environment or secrets).", icon=":material/error:")
+            st.error(attempt.sentence, icon=":material/error:")
     st.stop()
 
 # --- the lecturer's view ---------------------------------------------------------------------------
@@ -218,8 +215,8 @@ with top_left:
                    "chose in the sidebar, otherwise as \"student N\".")
 with top_mid:
     # the page's own value: presentation mode stays on through a visit to another page
-    st.toggle("Presentation mode", help="Larger type and charts for a projector.",
-              **widget_state.bind("class.presentation"))
+    st.toggle("Presentation mode", help="The projector's first screen: the chart with every point named and "
+              "the leaderboard, in large type.", **widget_state.bind("class.presentation"))
 with top_right:
     if st.button("Lock", icon=":material/lock:", help="Lock this page in this browser (the key unlocks it again)."):
         book.lock(browser_identity.owner_id())
@@ -228,13 +225,13 @@ with top_right:
 large = bool(ss["class.presentation"])
 if large:
     st.html("""<style>
+    .stMainBlockContainer { padding-top: 2.5rem !important; }
+    .stMainBlockContainer h1 { font-size: 2.2rem !important; padding: 0 !important; }
     .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,
-    .stMainBlockContainer td, .stMainBlockContainer th { font-size: 1.5rem !important; }
-    .stMainBlockContainer h1 { font-size: 3.6rem !important; }
-    .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 2.2rem !important; }
-    .stMainBlockContainer [data-testid="stMetricValue"],
-    .stMainBlockContainer [data-testid="stMetricValue"] * { font-size: 3.6rem !important; line-height: 1.15; }
-    .stMainBlockContainer [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
+    .stMainBlockContainer td, .stMainBlockContainer th { font-size: 1.35rem !important; }
+    .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 1.8rem !important; }
+    .stMainBlockContainer [data-testid="stTable"] td, .stMainBlockContainer [data-testid="stTable"] th {
+        font-size: 1.2rem !important; padding: 0.3rem 0.5rem !important; }
     </style>""")
 
 if not settings.get("class_mode"):
@@ -242,63 +239,81 @@ if not settings.get("class_mode"):
             "with `CNNKIT_CLASS_MODE=1`: each student then sees only their own runs and the ones you share.",
             icon=":material/info:")
 
-summary = classroom.summarize(classroom.class_runs(), training_jobs.class_jobs(), book)
-a, b, c = st.columns(3)
-a.metric("Students", summary.counts["students"])
-b.metric("Runs", summary.counts["runs"], help=f"Not counting the {summary.counts['shared']} shared copies.")
-c.metric("Best test accuracy", f"{summary.best_accuracy:.1%}" if summary.best_accuracy is not None else "—")
+class_runs = classroom.class_runs()
+summary = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
+stamp = projector.runs_stamp()
 
 challenge_section(large)
 
 
-# --- jobs, kept live -----------------------------------------------------------------------------------
-# Every fragment run costs the server a rerun (and Streamlit's Keras clean-up): poll fast only while
-# something trains or waits.
-@st.fragment(run_every=JOBS_POLL_SECONDS if summary.jobs else IDLE_POLL_SECONDS)
-def jobs_panel() -> None:
-    live = classroom.summarize([], training_jobs.class_jobs(), book)
-    left, right = st.columns(2)
-    left.metric("Training now", live.counts["running"])
-    right.metric("Waiting", live.counts["queued"])
+# --- the live part: counts and jobs -------------------------------------------------------------------
+# Polled fast while anything trains or waits and slowly when idle (an idle poll reads the registry's memory and
+# two folder times), so a Start shows within 3 s. The counts are counted from the same summary as the lists.
+# A run saved, shared or taken back redraws the whole page (its chart and table); so does the class turning
+# busy or idle (the poll's pace).
+@st.fragment(run_every=projector.poll_seconds(summary))
+def live_panel() -> None:
+    live = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
+    if projector.runs_stamp() != stamp or bool(live.jobs) != bool(summary.jobs):
+        st.rerun()
+    if large:
+        st.markdown(f"**{inert(projector.counts_line(live))}**")
+        st.markdown(inert(projector.jobs_line(live)))
+        return
+    cols = st.columns(5)
+    cols[0].metric("Students", live.counts["students"])
+    cols[1].metric("Runs", live.counts["runs"], help=f"{live.counts['shared']} of them shared with the class.")
+    cols[2].metric("Best test accuracy", f"{live.best_accuracy:.1%}" if live.best_accuracy is not None else "—")
+    cols[3].metric("Training now", live.counts["running"])
+    cols[4].metric("Waiting", live.counts["queued"])
     if not live.jobs:
         st.caption("No job is training or waiting right now.")
         return
-    st.dataframe(pd.DataFrame([{"Student": j.student, "Model": j.architecture, "Progress": j.fraction,
-                                "Where": j.progress} for j in live.jobs]),
-                 hide_index=True, row_height=48 if large else None,
-                 column_config={"Progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1,
+    st.dataframe(pd.DataFrame([{"Student": j.student, "Model": j.architecture, "Where": j.progress,
+                                "Progress": j.fraction} for j in live.jobs]),
+                 hide_index=True, width="stretch",
+                 column_config={"Where": st.column_config.TextColumn("Where", width="medium"),
+                                "Progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1,
                                                                             format="percent")})
 
 
-# --- runs -------------------------------------------------------------------------------------------------
-chart_col, jobs_col = st.columns([3, 2]) if not large else (st.container(), st.container())
-with jobs_col:
-    jobs_panel()
-with chart_col:
-    if summary.runs:
-        st.plotly_chart(charts.class_scatter_figure(summary.scatter_points(), large=large), key="class_scatter")
-    else:
-        st.info("No runs yet. When a student's training job finishes or is stopped, its run appears here with its "
-                "architecture, parameters, FLOPs, epochs and test accuracy.", icon=":material/hourglass_empty:")
+def projector_view() -> None:
+    """Presentation mode's first screen: the chart with every point named, and the leaderboard beside it."""
+    chart_col, board_col = st.columns([4, 3])
+    with chart_col:
+        st.plotly_chart(charts.class_scatter_figure(summary.scatter_points(), large=True, height=470),
+                        key="class_scatter")
+    with board_col:
+        st.table(pd.DataFrame(projector.leaderboard(summary)).set_index("#"))
+        n = min(projector.LEADERBOARD_ROWS, len(summary.runs))
+        st.caption(f"The {n} best of {len(summary.runs)} runs by test accuracy (ties: fewer parameters first).")
+
+
+def runs_view() -> None:
+    """The lecturer's desk view: the chart, then every run of the class."""
+    st.plotly_chart(charts.class_scatter_figure(summary.scatter_points()), key="class_scatter")
+    st.subheader("Every run of the class")
+    st.dataframe(pd.DataFrame(summary.table()), hide_index=True, column_config={
+        "Parameters": st.column_config.NumberColumn(format="localized"),
+        "FLOPs": st.column_config.NumberColumn(format="compact"),
+        "Test accuracy": st.column_config.NumberColumn(format="percent"),
+        "Shared": st.column_config.CheckboxColumn("Shared")})
+
+
+if large:
+    with top_left:   # presentation mode: the live lines where the page's caption was, so the chart is on screen
+        live_panel()
+else:
+    live_panel()
+if not summary.runs:
+    st.info("No runs yet. When a student's training job finishes or is stopped, its run appears here with its "
+            "architecture, parameters, FLOPs, epochs and test accuracy.", icon=":material/hourglass_empty:")
+elif large:
+    projector_view()
+else:
+    runs_view()
 
 if summary.runs:
-    st.subheader("Every run of the class")
-    table = pd.DataFrame(summary.table())
-    if large:
-        best = table.sort_values("Test accuracy", ascending=False, na_position="last").head(PRESENTATION_ROWS)
-        best["Test accuracy"] = best["Test accuracy"].map(lambda a: f"{a:.1%}" if pd.notna(a) else "—")
-        best["Parameters"] = best["Parameters"].map(lambda n: f"{n:,.0f}" if pd.notna(n) else "—")
-        st.table(best[["Student", "Architecture", "Dataset", "Parameters", "Epochs", "Test accuracy"]]
-                 .set_index("Student"))
-        st.caption(f"The {min(PRESENTATION_ROWS, len(table))} best of {len(table)} runs; turn presentation mode "
-                   "off for all of them.")
-    else:
-        st.dataframe(table, hide_index=True, column_config={
-            "Parameters": st.column_config.NumberColumn(format="localized"),
-            "FLOPs": st.column_config.NumberColumn(format="compact"),
-            "Test accuracy": st.column_config.NumberColumn(format="percent"),
-            "Shared": st.column_config.CheckboxColumn("Shared")})
-
     # --- share with the class ------------------------------------------------------------------------------
     st.subheader("Share with the class")
     st.caption("A shared run appears for every student on the Evaluation and Draw pages (for its dataset): they "
@@ -306,7 +321,7 @@ if summary.runs:
                "stays.")
     by_id = {r.id: r for r in summary.runs}
     own = [r for r in summary.runs if not r.shared]
-    shared = [r for r in summary.runs if r.shared]
+    shared = [r for r in summary.runs if r.shared]   # a shared run is one row with its copy (shared_copy)
     left, right = st.columns(2)
     with left:
         if own:
@@ -328,7 +343,7 @@ if summary.runs:
                                 format_func=lambda i: _row_words(by_id[i]) if i in by_id else i)
             if st.button("Take back", icon=":material/undo:"):
                 try:
-                    runs.unshare_run(runs.load_run(by_id[back].path))
+                    runs.unshare_run(runs.load_run(by_id[back].shared_copy or by_id[back].path))
                 except UserError as err:
                     user_errors.show_error(err)
                 else:

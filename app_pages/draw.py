@@ -20,6 +20,7 @@ import streamlit as st
 
 from cnnkit import challenge, charts, drawing, explain, predict, progress, runs
 from cnnkit.errors import DrawingError, UserError
+from cnnkit.jobs import start
 from cnnkit.plain_text import inert
 from cnnkit.run_labels import run_labels as label_runs
 from cnnkit.spec import format_shape
@@ -47,7 +48,7 @@ if (damaged := runs.damaged_note()) is not None:
 
 # --- no model yet: offer the lecture preset ------------------------------------------------------
 def offer_first_model() -> None:
-    plan = predict.first_model_plan(ds)
+    plan = predict.first_model_plan(ds, start.class_limits())   # within the class limits, as Start will train it
     st.info(
         f"There is no trained model for **{inert(ds.title)}** yet, so there is nothing to ask. Train the lecture "
         "preset now — "
@@ -58,11 +59,13 @@ def offer_first_model() -> None:
     if st.button(f"Train the lecture preset on {inert(ds.title)}", type="primary", icon=":material/play_arrow:",
                  key="draw_train_fast"):
         try:
-            job = registry.submit(plan.spec, ds, plan.hyper, owner=owner, title=plan.title)
+            # the one Start path: the class limits apply here as on the Training page
+            started = start.start_training(plan.spec, ds, plan.asked, owner=owner, title=plan.title,
+                                           registry=registry)
         except UserError as err:
             user_errors.show_error(err)
         else:
-            training_jobs.set_current_job(job)
+            training_jobs.set_current_job(started.job)
             st.rerun()
     if any(s.path == "app_pages/training.py" for s in stages.existing_stages()):
         st.page_link("app_pages/training.py", label="Go to the Training page", icon=":material/model_training:")

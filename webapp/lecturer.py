@@ -1,5 +1,5 @@
 """The lecturer's side of a class: the lecturer key (environment or st.secrets), whether this browser was
-unlocked with it, the class book (cnnkit.classroom) and the per-student limits it holds in class mode."""
+unlocked with it, and the class book (cnnkit.classroom). The limits a Start meets: cnnkit.jobs.start.class_limits."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ def class_book():
 def is_lecturer() -> bool:
     """True when this browser was unlocked with the lecturer key (and the key has not changed since)."""
     return class_book().is_lecturer(owner_id(), lecturer_key())
-
-
-def class_limits():
-    """The lecturer's per-student limits in class mode (cnnkit.classroom.ClassLimits); None outside class mode."""
-    return class_book().limits() if settings.get("class_mode") else None
 
 
 # --- the class challenge ------------------------------------------------------------------------------------
