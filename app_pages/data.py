@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from cnnkit import charts, datasets, exploration
+from cnnkit import challenge, charts, datasets, exploration
 from cnnkit.errors import DatasetError
 from cnnkit.plain_text import inert, inert_message
-from webapp import student, user_errors, widget_state
+from webapp import lecturer, student, user_errors, widget_state
 
 st.title("1 · Load and explore the data")
 
@@ -53,7 +53,8 @@ with upload_col:
                      type=["npz", "zip"], key=f"data.upload{ss['data.uploader_rev']}", on_change=_uploaded)
     user_errors.show_flash_error("data.upload")
 
-ds = student.dataset()
+# With a class challenge open on this dataset, its hidden test images are left out of every count and sample.
+ds = challenge.visible_dataset(student.dataset(), lecturer.current_challenge())
 info = datasets.CATALOGUE.get(ds.name) if ds.source != "file" else None
 if ds.source == "offline-sample":
     st.warning(f"**{inert(ds.title)}** from the {inert(ds.source_text)}", icon=":material/cloud_off:")

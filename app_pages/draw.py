@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnnkit import charts, drawing, explain, predict, progress, runs
+from cnnkit import challenge, charts, drawing, explain, predict, progress, runs
 from cnnkit.errors import DrawingError, UserError
+from cnnkit.jobs import start
 from cnnkit.plain_text import inert
 from cnnkit.run_labels import run_labels as label_runs
 from cnnkit.spec import format_shape
@@ -35,6 +36,7 @@ from webapp import (
     user_errors,
     widget_state,
 )
+from webapp.lecturer import current_challenge
 
 CANVAS = 280  # pixels; ten times MNIST's 28
 STEP_SIZE = 112  # each preparation step is shown this many pixels wide
@@ -58,7 +60,7 @@ if (damaged := runs.damaged_note()) is not None:
 
 # --- no model yet: offer the lecture preset ------------------------------------------------------
 def offer_first_model() -> None:
-    plan = predict.first_model_plan(ds)
+    plan = predict.first_model_plan(ds, start.class_limits())   # within the class limits, as Start will train it
     st.info(
         f"There is no trained model for **{inert(ds.title)}** yet, so there is nothing to ask. Train the lecture "
         "preset now — "
@@ -69,11 +71,13 @@ def offer_first_model() -> None:
     if st.button(f"Train the lecture preset on {inert(ds.title)}", type="primary", icon=":material/play_arrow:",
                  key="draw_train_fast"):
         try:
-            job = registry.submit(plan.spec, ds, plan.hyper, owner=owner, title=plan.title)
+            # the one Start path: the class limits apply here as on the Training page
+            started = start.start_training(plan.spec, ds, plan.asked, owner=owner, title=plan.title,
+                                           registry=registry)
         except UserError as err:
             user_errors.show_error(err)
         else:
-            training_jobs.set_current_job(job)
+            training_jobs.set_current_job(started.job)
             st.rerun()
     if any(s.path == "app_pages/training.py" for s in stages.existing_stages()):
         st.page_link("app_pages/training.py", label="Go to the Training page", icon=":material/model_training:")
@@ -344,7 +348,8 @@ if source == "Draw":
 
 elif source in ("A test digit", "A test image"):
     input_col, result_col = st.columns(2)
-    n_test = len(ds.x_test)
+    test_ds = challenge.visible_dataset(ds, current_challenge())  # never a hidden challenge image
+    n_test = len(test_ds.x_test)
     if not 0 <= widget_state.owned("draw_test_index", 0) < n_test:
         ss["draw_test_index"] = 0
 
@@ -355,7 +360,7 @@ elif source in ("A test digit", "A test image"):
         st.number_input(f"Test image (0 – {n_test - 1})", 0, n_test - 1, **widget_state.bind("draw_test_index"))
         st.button("Another random image", icon=":material/shuffle:", on_click=_random, key="draw_random")
         i = int(ss.draw_test_index)
-        prepared, true_label = drawing.prepare_test_image(ds, i)
+        prepared, true_label = drawing.prepare_test_image(test_ds, i)
         st.image(drawing.enlarge(prepared.display, SEEN),
                  caption=f"Test image {i}: {drawing.article(true_label)} {true_label}")
     answer(prepared, result_col, true_label=true_label)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from cnnkit import charts, evaluation, model_files, run_comparison, run_labels, runs
+from cnnkit import challenge, charts, evaluation, model_files, run_comparison, run_labels, runs
 from cnnkit.errors import UserError
 from cnnkit.plain_text import inert
 from cnnkit.spec import format_shape
-from webapp import browser_identity, stages, student, uploaded_model, user_errors, widget_state
+from webapp import browser_identity, lecturer, stages, student, uploaded_model, user_errors, widget_state
 
 GRID_COLS = 8
 GRID_TILE = 104
@@ -212,6 +212,23 @@ def headline(ev: evaluation.Evaluation, run, ds) -> None:
             "a softmax was applied here to read them as probabilities.",
             icon=":material/warning:",
         )
+
+
+# --- the class challenge ------------------------------------------------------------------------------
+def challenge_line(ch, ds) -> None:
+    """The student's best hidden-test score and rank in the class challenge (never a hidden image or label)."""
+    if ch is None or ch.dataset_name != ds.name:
+        return
+    board = challenge.leaderboard(ch, lecturer.challenge_store(), lecturer.class_book())
+    mine = challenge.standing(board, browser_identity.owner_id())
+    frozen = " The leaderboard is frozen." if board.frozen else ""
+    if mine is None:
+        st.info(f"Class challenge on {ch.dataset_title}: every run you finish is scored on a hidden test set that "
+                f"no page shows; your best score and rank appear here.{frozen}", icon=":material/emoji_events:")
+        return
+    entry, ranked = mine
+    st.info(f"Class challenge on {ch.dataset_title}: your best run scores **{entry.accuracy:.1%}** on the hidden "
+            f"test set, **rank {entry.rank} of {ranked}**.{frozen}", icon=":material/emoji_events:")
 
 
 # --- classification report ------------------------------------------------------------------------
@@ -427,7 +444,9 @@ def page() -> None:
         "The test images were never seen in training: how the model does on them is the honest estimate of how it "
         "will do on new images. Start from the numbers, then look at the images behind them."
     )
-    ds = student.dataset()
+    ch = lecturer.current_challenge()
+    # With a challenge on this dataset's test split, its hidden images are left out of everything below.
+    ds = challenge.visible_dataset(student.dataset(), ch)
     all_runs = runs.list_runs(owner=browser_identity.owner_id())
     if (damaged := runs.damaged_note()) is not None:
         st.warning(damaged, icon=":material/folder_off:")
@@ -437,6 +456,7 @@ def page() -> None:
     headline(ev, chosen.run, ds)
     if chosen.upload is not None:
         save_upload_as_run(chosen, ev, ds)
+    challenge_line(ch, ds)
 
     # The open tab is the page's too: a new run, a click in the matrix or a visit elsewhere keeps it.
     widget_state.owned("ev.tab", TABS[0])

@@ -193,6 +193,7 @@ def hyper_from_args(args, start):
 
 def cmd_train(args) -> int:
     from cnnkit import presets, training
+    from cnnkit.jobs import start
     from cnnkit.progress import JobState
     from cnnkit.terminal_progress import TerminalProgress
 
@@ -207,8 +208,12 @@ def cmd_train(args) -> int:
     for warning in training.training_cost_warnings(spec, hyper, len(ds.y_train)):  # refused in class mode
         print(f"warning: {warning}", file=sys.stderr)
     bar = None if args.quiet else TerminalProgress(sys.stderr)
-    job = training.train(spec, ds, hyper, title=args.title or spec.name, runs_root=args.out,
-                         on_progress=bar)
+    # The one Start path: in class mode the class's limits apply here as in the app. What they change is said
+    # before the job trains (the same plan that start_training applies).
+    for note in start.plan_start(hyper, len(ds.y_train)).notes:
+        print(f"note: {note}", file=sys.stderr)
+    job = start.start_training(spec, ds, hyper, title=args.title or spec.name, runs_root=args.out,
+                               on_progress=bar).job
     snap = job.snapshot()
     if bar:
         bar.close(snap)

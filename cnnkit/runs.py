@@ -339,6 +339,7 @@ def list_runs(root: Path | None = None, owner: str | None = None, dataset_name: 
 
     On one's own laptop every run in the folder is listed. In class mode (`only_owner`, by default
     the `class_mode` setting) only the runs of `owner` (the student's session) and the shared runs are.
+    A shared copy of one of `owner`'s own runs is left out: they see their run once.
     """
     root = Path(root) if root is not None else runs_dir()
     found = {r.path.resolve(): r for r in _scan(root)}
@@ -348,6 +349,10 @@ def list_runs(root: Path | None = None, owner: str | None = None, dataset_name: 
     runs = list(found.values())
     if settings.get("class_mode") if only_owner is None else only_owner:
         runs = [r for r in runs if r.shared or (owner is not None and r.owner == owner)]
+    if owner is not None:
+        # A student never sees their own run twice: the class's copy of it goes (their own run stays).
+        mine = {r.id for r in runs if not r.shared and r.owner == owner}
+        runs = [r for r in runs if not (r.shared and r.extra.get("shared_from") in mine)]
     if dataset_name is not None:
         runs = [r for r in runs if r.dataset_name == dataset_name]
     return sorted(runs, key=lambda r: r.created, reverse=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnkit import settings
+from cnnkit.challenge import visible_dataset
 from cnnkit.errors import UserError
 from cnnkit.plain_text import inert, inert_message
 from cnnkit.spec import format_shape
 from webapp import student
 from webapp.browser_identity import owner_id
-from webapp.lecturer import class_book
+from webapp.lecturer import class_book, current_challenge
 from webapp.training_jobs import current_job
 from webapp.user_errors import show_error
 
@@ -20,7 +21,9 @@ JOB_POLL_SECONDS = 2.0  # how often the sidebar refreshes a running job's line
 
 def show() -> None:
     """Dataset and model at a glance, on every page."""
-    ds = student.dataset()
+    # the test count a student's pages use: a class challenge's hidden images left out (this also keeps its
+    # scoring thread running from the first page a browser opens)
+    ds = visible_dataset(student.dataset(), current_challenge())
     with st.sidebar:
         st.markdown(f"**Dataset:** {inert(ds.title)}")
         st.caption(f"{len(ds.x_train):,} train · {len(ds.x_test):,} test · "

@@ -162,6 +162,24 @@ class Journal:
             f"This job was lost: the server restarted while it was {word} (last seen {when}). Your finished "
             "runs are safe; press Start training to train it again."))
 
+    def ids_by_owner(self) -> dict[str, list[str]]:
+        """The ids of the journal's jobs (this runs folder), by owner, newest first: read once by a registry
+        that has just started, so every tab of a student finds a job lost to the restart."""
+        found: dict[str, list[tuple[float, str]]] = {}
+        try:
+            paths = list((self.root_for(None) / FOLDER).glob("*.json"))
+        except OSError:
+            return {}
+        for path in paths:
+            try:
+                meta = json.loads(path.read_text())
+                owner, created = meta.get("owner"), float(meta.get("created") or 0)
+            except (OSError, ValueError, TypeError, AttributeError):
+                continue
+            if isinstance(owner, str) and owner:
+                found.setdefault(owner, []).append((created, path.stem))
+        return {o: [i for _, i in sorted(v, reverse=True)] for o, v in found.items()}
+
     def prune(self, keep_seconds: float, root: Path | None = None) -> int:
         """Forget entries whose end (or loss) is older than `keep_seconds`; returns how many went."""
         d = self.root_for(root) / FOLDER

@@ -197,6 +197,9 @@ class JobRegistry:
             return None
         return job
 
+    def job_for(self, owner: str | None, job_id: str | None = None) -> Job | None:  # see job_for_owner
+        return job_for_owner(self, owner, job_id)
+
     def active_job(self, owner: str | None) -> Job | None:
         with self._lock:
             mine = [j for j in self._jobs.values() if j.owner == owner and not j.ended]
@@ -336,6 +339,25 @@ class JobRegistry:
         for jid, job in list(self._jobs.items()):
             if job.ended and job.created < cutoff:
                 del self._jobs[jid]
+
+
+def job_for_owner(registry: JobRegistry, owner: str | None, job_id: str | None = None) -> Job | None:
+    """The job every tab of this student shows — the job follows the browser's identity, not the URL: their
+    newest queued or running job, else their newest ended one (finished, stopped, failed, or lost to a server
+    restart: the journal is read once per process, so every tab hears of the loss). `job_id` (a tab's
+    `?job=`) is only a fallback, and only for its owner."""
+    if not owner:
+        return None
+    with registry._lock:
+        if getattr(registry, "_journal_index", None) is None:
+            registry._journal_index = registry.journal.ids_by_owner()   # owner → ids not yet recalled
+        lost = registry._journal_index.pop(owner, [])
+    for lost_id in lost:
+        registry.get(lost_id, owner)
+    with registry._lock:
+        mine = [j for j in registry._jobs.values() if j.owner == owner]
+    newest = max(mine, key=lambda j: (not j.ended, j.created)) if mine else None
+    return newest or registry.get(job_id, owner)
 
 
 def _recall(reg: JobRegistry, job_id: str) -> Job | None:
