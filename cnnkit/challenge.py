@@ -291,9 +291,9 @@ def _future(ends_at: float | None) -> float | None:
 # --- scoring ------------------------------------------------------------------------------------------
 def challenge_runs(challenge: Challenge, root: Path | None = None) -> list[runs.Run]:
     """Every finished run of the class on the challenge's dataset (shared copies left out: the original
-    counts)."""
+    counts; a model saved from a file a student brought left out: it was not trained here)."""
     return [r for r in runs.list_runs(root=root, only_owner=False, dataset_name=challenge.dataset_name)
-            if not r.shared]
+            if not r.shared and not r.from_file]
 
 
 def score_model(model: Any, x: np.ndarray, y: np.ndarray, batch: int = SCORE_BATCH) -> float:

@@ -115,3 +115,15 @@ def test_the_draw_page_refuses_a_lambda_lab_file_with_its_sentence(app_test, run
     assert not at.exception
     assert "contains a Lambda layer" in " ".join(e.value for e in at.error)
     assert not [m for m in at.metric if m.label == "Prediction"]
+
+
+def test_a_model_from_a_file_does_not_enter_the_class_challenge(runs_dir, offline_ds):
+    from cnnkit import challenge, presets
+
+    found = model_files.read_model_path(LABS / "cnn_mnist_model.h5")
+    from_file = model_files.save_as_run(found, "mnist", owner="me")
+    trained = runs.save_run(found.model, presets.get("fast_cpu").spec, {"epochs": 1}, {"loss": [1.0]},
+                            {"epochs_run": 1}, "mnist", owner="me", title="fast_cpu")
+    ch = challenge.ChallengeStore().open_share(offline_ds, 0.2, seed=11)
+    assert [r.id for r in challenge.challenge_runs(ch)] == [trained.id]
+    assert from_file.id in [r.id for r in runs.list_runs(dataset_name="mnist")]
