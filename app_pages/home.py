@@ -32,14 +32,15 @@ with left:
         "- **Convolution**: a small filter slides over the image and takes a weighted sum at every position. "
         "In one dimension, sliding b = [1, 2, 3] over a = [2, 5, 8, 4, 7, 9] gives 2·1+5·2+8·3 = 36, then "
         "5·1+8·2+4·3 = 33, and so on. A 3×3 filter does the same in two dimensions.\n"
-        "- **Pooling** keeps the strongest response in each 2×2 window and halves the image's size.\n"
+        "- **Pooling** halves the image's size: max pooling keeps the largest value of each 2×2 window (average "
+        "pooling keeps their mean).\n"
         "- **Flatten and Dense layers** turn the feature maps into one score per class; **softmax** makes the "
         "scores probabilities."
     )
 with right:
     st.markdown(
         "- **Parameters**: a Conv2D layer with 32 filters of 3×3 on one channel has 32 × (3·3·1 + 1) = 320 "
-        "weights; the Dense layer after Flatten usually has most of them.\n"
+        "parameters (288 weights + 32 biases); the Dense layer after Flatten usually has most of them.\n"
         "- **Over-fitting**: when training accuracy keeps rising but validation loss turns up, the model is "
         "memorising; dropout and pooling fight it.\n"
         "- **Preprocessing matters**: scale pixels to 0–1, add the channel axis, and prepare a drawing the "
