@@ -24,7 +24,8 @@ def test_one_block_per_layer_with_its_shape_and_parameters():
     assert list(fig.data[0].customdata) == [r.index for r in rows]
     texts = [a.text for a in fig.layout.annotations if "<b>" in a.text]
     numbers = [a.text for a in fig.layout.annotations if "<b>" not in a.text]
-    assert numbers == [str(r.index + 1) for r in rows] and len(texts) == len(bs) and "26×26×32" in texts[1] and "320 params" in texts[1]
+    assert numbers == [str(r.index + 1) for r in rows] and len(texts) == len(bs)
+    assert "26×26×32" in texts[1] and "320 params" in texts[1]
     words = npic.picture_text(bs)
     assert words.startswith("The network, layer by layer: input 28×28×1 → Conv2D 26×26×32 → MaxPooling2D")
 
