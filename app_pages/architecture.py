@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from cnnkit import codegen, layers, presets, settings
+from cnnkit import codegen, layers, network_picture, presets, settings
 from cnnkit.errors import SpecError, UserError
 from cnnkit.plain_text import inert
 from cnnkit.spec import ModelSpec, format_bytes, format_count, format_shape
@@ -84,6 +84,14 @@ def _add() -> None:
 
 def _select(index: int) -> None:
     ss.arch_selected = None if ss.get("arch_selected") == index else index
+
+
+def _picked_block(key: str) -> None:
+    """A click on a block of the picture opens that layer's settings."""
+    points = (ss.get(key) or {}).get("selection", {}).get("points") or []
+    if points and points[0].get("customdata") is not None:
+        index = int(points[0]["customdata"])
+        ss.arch_selected = index
 
 
 def _use_preset() -> None:
@@ -176,7 +184,7 @@ def _widget(index: int, pdef: layers.ParamDef, value) -> None:
                             **bounds, **common)
 
 
-editor, overview = st.columns([6, 5], gap="large")
+editor, overview = st.columns([5, 6], gap="medium")
 
 # --- the layer list: one compact row per layer, the settings of the selected one ---------------
 with editor:
@@ -189,7 +197,8 @@ with editor:
         st.info("No layers yet. Pick a lesson's model above, or add layers below: for example Conv2D, "
                 "MaxPooling2D, Flatten and a Dense layer with softmax.", icon=":material/info:")
     else:
-        st.caption("Press :material/tune: on a layer to change its settings and see what it does.")
+        st.caption("Press :material/tune: on a layer (or click its block in the picture) to change its settings, "
+                   "move it and see what it does.")
     n = len(spec.layers)
     selected = ss.get("arch_selected")
     for i, (layer, row) in enumerate(zip(spec.layers, summary.rows, strict=True)):
@@ -198,19 +207,21 @@ with editor:
         with st.container(border=True, key=f"arch_layer{i}"):
             # a horizontal container keeps the buttons on the row on a phone too (columns would stack)
             with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False):
-                shape = format_shape(row.output_shape)
-                params = f"{row.params:,} params" if row.params is not None else "? params"
-                st.markdown(f"**{i + 1} · {layer.type}** → **{shape}** · {params}", width="stretch")
+                # one line: the number, the type and the shape (the picture beside it shows the parameters)
+                short = network_picture.SHORT_NAMES.get(layer.type, layer.type)
+                st.markdown(f"**{i + 1} · {short}** → {format_shape(row.output_shape)}", width="stretch")
                 st.button("", key=f"arch{rev}_info{i}", icon=":material/tune:",
                           type="primary" if is_open else "secondary",
                           help="Close the settings" if is_open else "Change its settings, explain this layer",
-                          on_click=_select, args=(i,), disabled=entry is None)
-                st.button("", key=f"arch{rev}_up{i}", icon=":material/arrow_upward:", help="Move up",
-                          on_click=_move, args=(i, -1), disabled=i == 0)
-                st.button("", key=f"arch{rev}_down{i}", icon=":material/arrow_downward:", help="Move down",
-                          on_click=_move, args=(i, 1), disabled=i == n - 1)
+                          on_click=_select, args=(i,))
                 st.button("", key=f"arch{rev}_rm{i}", icon=":material/close:", help="Remove this layer",
                           on_click=_remove, args=(i,))
+            if is_open:   # moving a layer is part of changing it: the row itself stays one line
+                with st.container(horizontal=True, gap="small"):
+                    st.button("Move up", key=f"arch{rev}_up{i}", icon=":material/arrow_upward:",
+                              on_click=_move, args=(i, -1), disabled=i == 0)
+                    st.button("Move down", key=f"arch{rev}_down{i}", icon=":material/arrow_downward:",
+                              on_click=_move, args=(i, 1), disabled=i == n - 1)
             if entry is not None and is_open:
                 if entry.params:
                     resolved = entry.resolve(layer.params)
@@ -241,30 +252,46 @@ with editor:
 
 # --- the summary ------------------------------------------------------------------------------
 with overview, st.container(key="arch_summary"):
-    st.subheader("Summary")
-    if spec.layers:
-        table = pd.DataFrame(
-            [{"Layer": f"{r.index + 1} · {r.name}", "Output shape": format_shape(r.output_shape),
-              "Param #": f"{r.params:,}" if r.params is not None else "?"} for r in summary.rows]
-        )
-        # a static table: every column in view on a projector, the numbers right-aligned like model.summary()
-        st.table(table.set_index("Layer").style.set_properties(subset=["Param #"], **{"text-align": "right"}))
-    st.metric("Total parameters", f"{summary.total_params:,}" + ("" if summary.complete else " +?"))
-    st.markdown(f"{summary.trainable_params:,} trainable · {summary.non_trainable_params:,} non-trainable")
-    st.caption(f"Weights {format_bytes(summary.weight_bytes)} (parameters × 4 bytes) · "
-               f"{format_count(summary.flops)} FLOPs per image (2 × the multiply-adds of Conv2D and Dense) · "
-               f"{len(spec.layers)} layers. Non-trainable: BatchNormalization's moving mean and variance.")
+    # The totals and the verdict first: they stay in view (the column is sticky) while the layers are edited.
+    total, verdict = st.columns([2, 3], vertical_alignment="center")
+    total.metric("Total parameters", f"{summary.total_params:,}" + ("" if summary.complete else " +?"),
+                 help="Non-trainable: BatchNormalization's moving mean and variance. Weights take parameters × 4 "
+                      "bytes; FLOPs per image are 2 × the multiply-adds of Conv2D and Dense.")
     for msg in by_layer.get(None, []):
         st.error(msg, icon=":material/error:")
     if n_problems:
-        st.warning(f"{n_problems} problem{'s' if n_problems != 1 else ''} to fix before this model can "
+        verdict.warning(f"{n_problems} problem{'s' if n_problems != 1 else ''} to fix before this model can "
                    "be trained: see the messages in red.", icon=":material/build:")
     else:
-        st.success(f"Ready to train on {inert(ds.title)}: {ds.num_classes} classes, "
+        verdict.success(f"Ready to train on {inert(ds.title)}: {ds.num_classes} classes, "
                    f"output {format_shape(summary.output_shape)}.",
                    icon=":material/check_circle:")
     for msg in spec.cost_warnings(refuse_cost=class_mode):  # over a cost limit, on one's own machine
         st.warning(msg, icon=":material/speed:")
+    if spec.layers:
+        blocks = network_picture.blocks(spec, by_layer)
+        # One picture for a projector (5 blocks a row), one for a phone (4): app.css shows the one that fits.
+        for box, per_row in (("arch_picture_wide", network_picture.PER_ROW),
+                             ("arch_picture_narrow", network_picture.PHONE_PER_ROW)):
+            with st.container(key=box):
+                key = f"{box}_chart{rev}"
+                st.plotly_chart(network_picture.network_figure(blocks, per_row=per_row, selected=selected),
+                                key=key, on_select=lambda k=key: _picked_block(k), selection_mode="points",
+                                config={"displayModeBar": False}, width="stretch")
+        st.caption(f"{summary.trainable_params:,} trainable · {summary.non_trainable_params:,} non-trainable · "
+                   f"weights {format_bytes(summary.weight_bytes)} · {format_count(summary.flops)} FLOPs per image · "
+                   f"{len(spec.layers)} layers")
+        st.caption(network_picture.picture_text(blocks) + " Under each block: its output shape and its "
+                   "parameters; beside it: its number. Click a block to change its settings.")
+        for line in network_picture.problem_lines(blocks):
+            st.error(line, icon=":material/error:")
+        with st.expander("As a table, like model.summary()"):
+            table = pd.DataFrame(
+                [{"Layer": f"{r.index + 1} · {r.name}", "Output shape": format_shape(r.output_shape),
+                  "Param #": f"{r.params:,}" if r.params is not None else "?"} for r in summary.rows]
+            )
+            # a static table: every column in view, the numbers right-aligned like model.summary()
+            st.table(table.set_index("Layer").style.set_properties(subset=["Param #"], **{"text-align": "right"}))
 
 # --- save / load / export -----------------------------------------------------------
 st.subheader("Save, load, export")

@@ -55,15 +55,12 @@ with upload_col:
 
 # With a class challenge open on this dataset, its hidden test images are left out of every count and sample.
 ds = challenge.visible_dataset(student.dataset(), lecturer.current_challenge())
-info = datasets.CATALOGUE.get(ds.name) if ds.source != "file" else None
-if ds.source == "offline-sample":
-    st.warning(f"**{inert(ds.title)}** from the {inert(ds.source_text)}", icon=":material/cloud_off:")
-else:
-    st.success(f"**{inert(ds.title)}** from {inert(ds.source_text)}", icon=":material/check_circle:")
-if info is not None:
-    st.caption(info.description)
-for note in ds.notes:  # how the file was read (0–1 or 0–255, one-hot labels…), sources skipped as damaged
-    st.warning(inert_message(note), icon=":material/info:")
+# One line, not banners: the page's first screen shows the images.
+st.caption(exploration.source_line(ds))
+if exploration.notes_title(ds):  # how the file was read (0–1 or 0–255, one-hot labels…), sources skipped as damaged
+    with st.expander(exploration.notes_title(ds), icon=":material/info:"):
+        for note in ds.notes:
+            st.markdown(inert_message(note))
 
 m1 = m2 = m3 = m4 = st.container(horizontal=True, wrap=True, key="metrics_data")  # two by two on a phone
 m1.metric("Training images", f"{len(ds.x_train):,}")
@@ -133,9 +130,7 @@ else:  # Preprocessing for a CNN
         st.session_state["data.prep_index"] = 0
     idx_demo = st.number_input("Training image number", 0, len(ds.x_train) - 1, **widget_state.bind("data.prep_index"))
     demo = exploration.preprocessing_demo(ds, int(idx_demo))
-    st.markdown("**1. Scale the pixels to 0–1.** Networks learn best from small inputs, so each value "
-                f"becomes (x − min) / (max − min) = x / 255. This image's values run from {demo.raw_min} to "
-                f"{demo.raw_max}; afterwards from {demo.scaled.min():.2f} to {demo.scaled.max():.2f}.")
+    st.markdown(exploration.scaling_sentence(demo))
     r0, c0 = exploration.busiest_window(demo.raw, PIXEL_WINDOW)
     st.caption(f"The {PIXEL_WINDOW}×{PIXEL_WINDOW} pixels of rows {r0}–{r0 + PIXEL_WINDOW - 1} and columns "
                f"{c0}–{c0 + PIXEL_WINDOW - 1}, where this image changes most (an edge of the stroke).")

@@ -258,7 +258,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     pictures = st.columns(2)
     with pictures[0]:
         st.image(explain.mark(prepared.display, a.origin, (kh, kw), 6),
-                 caption=f"The input: the {kh}×{kw} window at row {a.origin[0]}, column {a.origin[1]}", width=SEEN)
+                 caption=a.where(), width=SEEN)
     with pictures[1]:
         # A click sets the page's row and column (the sliders follow); the sliders move the frame.
         st.plotly_chart(charts.feature_map_figure(fm[..., channel], (row, col), size=SEEN + 84),
@@ -272,7 +272,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
                   ("= products", a.products[..., ch]))
         for g, (title, values) in zip(grids, panels, strict=True):
             g.markdown(f"**{inert(title)}**{suffix}\n\n" + explain.grid_markdown(values, a.padding_mask))
-    lines = [f"Sum of the {kh * kw * cin} products: **{a.total:.4f}**"]
+    lines = [a.sum_line()]
     lines += [f"{s.title}: {s.formula}" for s in a.steps]
     st.markdown("  \n".join(lines))
     shown = float(fm[row, col, channel])

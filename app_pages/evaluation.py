@@ -346,13 +346,13 @@ def curves_tab(run) -> None:
         st.info("An uploaded model carries no training history; train a run here to see its curves.",
                 icon=":material/info:")
         return
-    from cnnkit.progress import overfitting_note
+    from cnnkit.progress import run_overfitting_note
 
     st.plotly_chart(charts.training_curves_figure(history), key="ev_curves", width="stretch")
     best = evaluation.best_epoch(history)
     if best is not None:
         st.caption(f"★ marks epoch {best}, where the validation loss was lowest.")
-    note = overfitting_note(history)
+    note = run_overfitting_note(run)
     if note:
         st.warning(note, icon=":material/trending_up:")
     elif "val_loss" not in history:

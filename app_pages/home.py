@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from cnnkit import network_picture, presets
 from cnnkit.plain_text import inert
 from webapp import stages, student
 
@@ -26,25 +27,23 @@ for start in range(0, len(lesson_stages), PER_ROW):
             st.page_link(stage.path, label=f"**{stage.title}**", icon=stage.icon)
             st.caption(stage.blurb)
 
-st.subheader("What you will learn")
-left, right = st.columns(2)
-with left:
-    st.markdown(
-        "- **Convolution**: a small filter slides over the image and takes a weighted sum at every position. "
-        "In one dimension, sliding b = [1, 2, 3] over a = [2, 5, 8, 4, 7, 9] gives 2·1+5·2+8·3 = 36, then "
-        "5·1+8·2+4·3 = 33, and so on. A 3×3 filter does the same in two dimensions.\n"
-        "- **Pooling** keeps the strongest response in each 2×2 window and halves the image's size.\n"
-        "- **Flatten and Dense layers** turn the feature maps into one score per class; **softmax** makes the "
-        "scores probabilities."
-    )
-with right:
-    st.markdown(
-        "- **Parameters**: a Conv2D layer with 32 filters of 3×3 on one channel has 32 × (3·3·1 + 1) = 320 "
-        "weights; the Dense layer after Flatten usually has most of them.\n"
-        "- **Over-fitting**: when training accuracy keeps rising but validation loss turns up, the model is "
-        "memorising; dropout and pooling fight it.\n"
-        "- **Preprocessing matters**: scale pixels to 0–1, add the channel axis, and prepare a drawing the "
-        "way MNIST's digits were prepared, or the model will misread it."
-    )
+st.subheader("The pipeline you will build")
+# The same picture as the Architecture page, still: the lesson's model from the image to the ten scores.
+lesson = presets.get(presets.DEFAULT, ds.image_shape, ds.num_classes)
+blocks = network_picture.blocks(lesson.spec)
+for box, per_row in (("home_picture_wide", 9), ("home_picture_narrow", network_picture.PHONE_PER_ROW)):
+    with st.container(key=box):   # app.css shows the one that fits the screen
+        st.plotly_chart(network_picture.network_figure(blocks, per_row=per_row), key=f"{box}_chart",
+                        config={"staticPlot": True}, width="stretch")
+st.caption(network_picture.picture_text(blocks))
+st.markdown(
+    "- **Convolution**: a 3×3 filter slides over the image and takes a weighted sum at every position.\n"
+    "- **Pooling** halves the image's size: max pooling keeps the largest value of each 2×2 window (average "
+    "pooling keeps their mean).\n"
+    "- **Parameters**: 32 filters of 3×3 on one channel have 32 × (3·3·1 + 1) = 320 parameters (288 weights + "
+    "32 biases).\n"
+    "- **Over-fitting**: validation loss turns up while training loss keeps falling.\n"
+    "- **Preprocessing**: scale pixels to 0–1 and prepare a drawing the way MNIST's digits were prepared."
+)
 st.caption("Start with **1 · Data** and work down the list in the sidebar. Your dataset, model and training "
            "job follow you from page to page, and survive a reload.")

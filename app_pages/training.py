@@ -38,6 +38,9 @@ st.markdown(f"**Model:** {inert(spec.name or 'your model')} · {len(spec.layers)
 active = job is not None and job.state.active
 job_panel.show(no_job="No training job yet: check the settings below and press **Start training**. Your job keeps "
                       "running while you visit other pages, and this page finds it again after a reload.")
+started = st.session_state.pop("training.started", None)
+if started:   # Start was pressed at the bottom of the page: the live panel comes into view
+    job_panel.bring_into_view(started)
 
 # --- hyper-parameters --------------------------------------------------------------------------
 # The settings live in the session (student.current_hyper(), a Hyper); the widgets below only edit them:
@@ -140,6 +143,7 @@ def _submit(replace: bool = False) -> None:
     else:
         training_jobs.set_current_job(started.job)
         ss.class_limit_notes = list(started.notes)
+        ss["training.started"] = started.job.id   # this run scrolls the live panel into view
 
 
 if limits and limits.describe():

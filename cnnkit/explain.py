@@ -126,6 +126,12 @@ class ConvArithmetic:
         return (f"{lead} because {' and '.join(reasons)}: "
                 f"{arithmetic(self.row, sh, top)} = {r0}, {arithmetic(self.col, sw, left)} = {c0}.")
 
+    def sum_line(self) -> str:
+        """The worked-out sum's line (Markdown): the products summed, and a word when no bias follows."""
+        kh, kw, cin = self.kernel.shape
+        return (f"Sum of the {kh * kw * cin} products: **{self.total:.4f}**"
+                + ("" if self.has_bias else " (no bias: this layer has none)"))
+
     def sentence(self) -> str:
         kh, kw, cin = self.kernel.shape
         size = f"{kh}×{kw}" + (f"×{cin}" if cin > 1 else "")

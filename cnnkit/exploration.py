@@ -16,14 +16,36 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from cnnkit.charts import readable
+from cnnkit.charts import class_axis, readable
 from cnnkit.datasets import Dataset, one_hot, to_float
+from cnnkit.plain_text import inert
 
 TRAIN_COLOUR = "#1f77b4"
 TEST_COLOUR = "#ff7f0e"
 # Statistics read the dataset this many pixel values at a time (1 MB of uint8; 8 MB once bincount widens
 # them to 8-byte integers): what they add to the web process stays a few MB for any dataset.
 CHUNK_VALUES = 1 << 20
+
+
+def source_line(ds: Dataset, description: str | None = None) -> str:
+    """The one line above the Data page's images: the dataset, where it came from, what it holds (Markdown; the
+    dataset's own words, which come from the catalogue or are built from a file's name as plain text)."""
+    from cnnkit.datasets import CATALOGUE
+
+    icon = ":material/cloud_off:" if ds.source == "offline-sample" else ":material/check_circle:"
+    source = ds.source_text.rstrip(".")
+    if ds.source == "file":   # a student's file name: shown as plain text, never as Markdown
+        source = inert(source)
+    line = f"{icon} **{inert(ds.title) if ds.source == 'file' else ds.title}** from {source}"
+    if description is None and ds.source != "file" and ds.name in CATALOGUE:
+        description = CATALOGUE[ds.name].description
+    return line + (f" · {description}" if description else "")
+
+
+def notes_title(ds: Dataset) -> str | None:
+    """The folded title of the notes on how a dataset was read (None: no notes)."""
+    n = len(ds.notes)
+    return f"How this dataset was read ({n} note{'s' if n != 1 else ''})" if n else None
 
 
 def sample_indices(ds: Dataset, n: int = 20, class_index: int | None = None, split: str = "train",
@@ -122,6 +144,15 @@ class PreprocessingDemo:
     one_hot: np.ndarray        # float32 (K,)
 
 
+def scaling_sentence(demo: PreprocessingDemo) -> str:
+    """Step 1 of the preprocessing: min-max scaling with the format's range (0 and 255), not the image's own."""
+    return ("**1. Scale the pixels to 0–1.** Networks learn best from small inputs. This is min-max scaling, "
+            "(x − min) / (max − min), with the min and max of the format — a byte holds 0 to 255 — not of each "
+            f"image: so each value becomes x / 255. This image's own values run from {demo.raw_min} to "
+            f"{demo.raw_max}; afterwards from {demo.scaled.min():.2f} to {demo.scaled.max():.2f}, the same "
+            "scale for every image.")
+
+
 def preprocessing_demo(ds: Dataset, index: int = 0, batch_size: int = 32) -> PreprocessingDemo:
     """Scaling 0–255 → 0–1 ((x − min) / (max − min) with min 0 and max 255), the channel axis, and the labels."""
     index = int(np.clip(index, 0, len(ds.x_train) - 1))
@@ -151,8 +182,9 @@ def validation_split(ds: Dataset, fraction: float = 0.2, seed: int = 13) -> pd.D
 def class_counts_figure(counts: pd.DataFrame) -> go.Figure:
     fig = go.Figure([go.Bar(name="train", x=counts["class"], y=counts["train"], marker_color=TRAIN_COLOUR),
                      go.Bar(name="test", x=counts["class"], y=counts["test"], marker_color=TEST_COLOUR)])
-    fig.update_layout(barmode="group", title="Images per class", xaxis_title="class", yaxis_title="images",
-                      margin=dict(l=10, r=10, t=40, b=10), height=340, legend=dict(orientation="h", y=1.12))
+    fig.update_layout(barmode="group", title="Images per class", xaxis=class_axis(list(counts["class"]), title="class"),
+                      yaxis_title="images", margin=dict(l=10, r=10, t=40, b=10), height=340,
+                      legend=dict(orientation="h", y=1.12))
     return readable(fig)
 
 
@@ -210,5 +242,6 @@ def one_hot_figure(vector: np.ndarray, class_names: tuple[str, ...]) -> go.Figur
     fig = go.Figure(go.Bar(x=list(class_names), y=vector, marker_color=TRAIN_COLOUR,
                            text=[f"{v:g}" for v in vector], textposition="outside"))
     fig.update_layout(title="The same label as a one-hot vector", yaxis=dict(range=[0, 1.25]), height=260,
+                      xaxis=class_axis(class_names),
                       margin=dict(l=10, r=10, t=40, b=10))
     return readable(fig)

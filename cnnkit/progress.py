@@ -7,7 +7,7 @@ What this module owns:
 - `RunningCurve`: the smoothed running training loss and accuracy, one point every few batches.
 - `EtaEstimator`: the seconds a job has left, smoothed so it neither swings nor stands still.
 - The sentences: `describe_progress` (the words under the two progress bars and the status line),
-  `format_seconds`, `overfitting_note`.
+  `format_seconds`, `overfitting_note` (and `run_overfitting_note` for a saved run).
 
 Pure Python and numpy: no Keras, no Streamlit, no disk.
 """
@@ -90,20 +90,72 @@ class JobSnapshot:
 
     @property
     def overfitting(self) -> str | None:
-        return overfitting_note(self.history)
+        n_val = self.metrics.get("num_validation")
+        if n_val is None and self.hyper.validation_split:   # before the end: about this many (from the batches)
+            n_fit = self.batches * self.hyper.batch_size
+            n_val = round(n_fit * self.hyper.validation_split / (1 - self.hyper.validation_split))
+        return overfitting_note(self.history, validation_images=n_val, hyper=self.hyper)
 
 
-def overfitting_note(history: dict[str, list[float]]) -> str | None:
-    """A sentence when validation loss has turned up while training loss kept falling, else None.
+OVERFIT_MIN_RISE = 0.05   # validation loss must rise above its best by at least 5 % of it …
+OVERFIT_NOISE_SIGMAS = 3  # … and by more than 3/√(validation images) of it, its noise on that many images
 
-    Fires when the latest validation loss is above its best so far (by more than 1 %)
-    while training loss has kept falling over the same epochs: the Fashion-MNIST
-    lesson's picture of over-fitting.
+
+def overfitting_noise(validation_images: int | None) -> float:
+    """The relative rise of validation loss above its best that counts as more than noise: max(5 %,
+    3/√validation_images) (a loss averaged over n images wobbles by about 1/√n of itself)."""
+    if not validation_images or validation_images <= 0:
+        return OVERFIT_MIN_RISE
+    return max(OVERFIT_MIN_RISE, OVERFIT_NOISE_SIGMAS / math.sqrt(validation_images))
+
+
+def run_overfitting_note(run: Any) -> str | None:
+    """`overfitting_note` for a saved run (duck-typed `runs.Run`): its validation images, its settings, and
+    whether its model has a dropout layer."""
+    try:
+        hyper = run.hyper
+    except Exception:   # a run whose settings no longer read: suggest everything
+        hyper = None
+    kinds = [str(d.get("type", "")) for d in (getattr(run, "spec_dict", {}) or {}).get("layers", [])]
+    return overfitting_note(run.history or {}, validation_images=(run.metrics or {}).get("num_validation"),
+                            hyper=hyper, dropout=any("Dropout" in k for k in kinds))
+
+
+def overfitting_note(history: dict[str, list[float]], *, validation_images: int | None = None,
+                     hyper: Hyper | None = None, dropout: bool | None = None) -> str | None:
+    """A sentence when the curves show over-fitting, else None.
+
+    The rule (all of it must hold):
+    - validation loss rose in each of the last 2 epochs;
+    - the latest validation loss is above its best so far by more than its noise: more than
+      max(5 %, 3/√validation_images) of the best (`overfitting_noise`; 15 % on 400 images, 5 % from 3,600);
+    - training loss fell over those same 2 epochs and is below the validation loss.
+    The suggestions leave out what is already on: dropout when the model has it (`dropout`; None: not
+    known), augmentation and early stopping when `hyper` has them.
     """
     loss, val = history.get("loss") or [], history.get("val_loss") or []
     n = min(len(loss), len(val))
     if n < 3:
         return None
+    loss, val = [float(v) for v in loss[:n]], [float(v) for v in val[:n]]
+    best = int(np.argmin(val))
+    rose_twice = val[-1] > val[-2] > val[-3]
+    beyond_noise = val[-1] - val[best] > overfitting_noise(validation_images) * val[best]
+    training_fell = loss[-1] < loss[-3] and loss[-1] < val[-1]
+    if not (rose_twice and beyond_noise and training_fell):
+        return None
+    tries = []
+    if dropout is not True:
+        tries.append("dropout" if dropout is False else "dropout (if the model has none)")
+    if not (hyper is not None and hyper.augment):
+        tries.append("augmentation")
+    if not (hyper is not None and hyper.early_stopping):
+        tries.append("early stopping")
+    tries.append("fewer epochs")
+    how = ", ".join(tries[:-1]) + (" or " if len(tries) > 1 else "") + tries[-1]
+    return (f"Over-fitting: validation loss was lowest after epoch {best + 1} and has risen in each of the last "
+            f"2 epochs, {val[-1] / val[best] - 1:.0%} above that best (more than its noise), while training loss "
+            f"keeps falling — the model is memorising the training images. Try {how}.")
     best = int(np.argmin(val[:n]))
     if best >= n - 1:
         return None

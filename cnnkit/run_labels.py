@@ -92,12 +92,25 @@ def spec_changes(spec_dict: dict, limit: int = 2) -> str:
     return ", ".join(changes)
 
 
+def _stopped_epochs(h: dict, metrics: dict) -> str:
+    """ "9 of 40 epochs (stopped)" for a run that stopped before its epochs were done (early stopping, a
+    Stop), else ""."""
+    try:
+        run, planned = int(metrics.get("epochs_run") or 0), int(h.get("epochs") or 0)
+    except (TypeError, ValueError):
+        return ""
+    if 0 < run < planned:
+        return f"{run} of {planned} epochs (stopped)"
+    return ""
+
+
 def run_labels(runs: list[Any]) -> dict[str, str]:
     """One line per run that tells it apart from the others listed with it.
 
     Name (the student's, else the architecture's, with a short diff against its preset),
     then the settings whose values differ between these runs (optimizer, learning rate,
-    epochs, batch size, … — the main four when nothing differs), test accuracy and when.
+    epochs, batch size, … — the main four when nothing differs), test accuracy and when. A run that
+    stopped early says so: "9 of 40 epochs (stopped)".
     """
     hypers = {r.id: _hyper_of(r) for r in runs if not _from_file(r)}  # a file's run has no settings of ours
     differing = [k for k, _ in _LABEL_FIELDS if len({repr(h.get(k)) for h in hypers.values()}) > 1]
@@ -117,10 +130,13 @@ def run_labels(runs: list[Any]) -> dict[str, str]:
             head += f" · {arch}"
         if diff:
             head += f" ({diff})"
-        parts = [head] + [fmt(h[k]) for k, fmt in _LABEL_FIELDS if k in shown and k in h]
+        metrics = getattr(r, "metrics", {}) or {}
+        stopped = _stopped_epochs(h, metrics)
+        parts = [head] + [stopped if k == "epochs" and stopped else fmt(h[k])
+                          for k, fmt in _LABEL_FIELDS if (k in shown or (k == "epochs" and stopped)) and k in h]
         if _from_file(r):
             parts.append("from a file")
-        acc = (getattr(r, "metrics", {}) or {}).get("test_accuracy")
+        acc = metrics.get("test_accuracy")
         if isinstance(acc, (int, float)):
             parts.append(f"test {acc:.1%}")
         parts.append(time.strftime(stamp, time.localtime(r.created)))

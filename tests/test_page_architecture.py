@@ -132,7 +132,9 @@ def test_widgets_change_the_numbers(at):
 def test_move_explain_and_empty(at):
     use_preset(at, "keras_convnet")
     assert total(at) == "34,826"
-    # Dropout (layer 6) moved below Dense: the model now ends with Dropout
+    # Dropout (layer 6) moved below Dense: the model now ends with Dropout (moving is inside the opened layer)
+    assert not any(b.key == f"arch{rev(at)}_down5" for b in at.button)
+    button(at, f"arch{rev(at)}_info5").click().run()
     button(at, f"arch{rev(at)}_down5").click().run()
     assert any("ends with Dropout" in e for e in errors(at))
     button(at, f"arch{rev(at)}_up6").click().run()

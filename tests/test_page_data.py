@@ -33,7 +33,8 @@ def test_home_page_lists_the_stages(app):
 def test_data_page_renders_samples_counts_and_preprocessing(app):
     at = _data_page(app)
     assert [m.value for m in at.metric] == ["4,000", "1,000", "28 × 28 × 1", "10"]
-    assert any("offline sample" in w.value for w in at.warning)
+    # One line above the images, not banners (issue 24): the first screen shows the images.
+    assert any("offline sample" in c.value for c in at.caption) and not at.warning
     views = at.button_group(key="_w.data.view")
     # only the chosen view renders: the sample grid (one HTML fragment of 20 small images), no chart
     grids = [h.proto.body for h in at.get("html") if "cnnkit-grid" in h.proto.body]

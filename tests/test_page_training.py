@@ -52,7 +52,8 @@ def test_page_shows_settings_with_explanations_and_an_empty_state(runs_dir):
     assert "No training job yet" in t
     assert "How big each update step is" in t and "Images per weight update" in t
     # The cost before Start: FLOPs per image × images × epochs, a time on this server, the wait.
-    assert re.search(r"MFLOPs per image × 3,600 training images × \d+ epochs? ≈ .* on this server", t), t
+    assert re.search(r"MFLOPs per image × [\d,]+ image passes per epoch × \d+ epochs? ≈ "
+                     r".*3,600 training images counts 3 times.* on this server", t), t
     assert "it starts at once" in t
     # the default preset's own settings for a dataset this size (the offline sample: its small-data recipe)
     default = presets.get(presets.DEFAULT).hyper_for(4000)

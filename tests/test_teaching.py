@@ -226,3 +226,126 @@ def test_compare_legend_says_run_and_curve():
     shown = [t.name for t in fig.data if t.showlegend]
     assert shown == ["Run 1 · validation", "Run 1 · train", "Run 2 · validation", "Run 2 · train"]
     assert "Run 1" not in shown
+
+
+# --- the cost line, run labels, the Data page, Home, the over-fitting note (issue 24, part 3) -------------
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_the_cost_lines_numbers_multiply_to_its_total():
+    from cnnkit.hyper import Hyper
+    from cnnkit.jobs import cost
+    from cnnkit.presets import get
+
+    spec = get("fast_cpu", (28, 28, 1), 10).spec
+    units = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    for n, epochs, split in ((4000, 8, 0.1), (60000, 1, 0.2), (500, 40, 0.0)):
+        h = Hyper(epochs=epochs, validation_split=split).validate(num_train=n)
+        words = cost.estimate_cost(spec, n, h, cost.Throughput(), wait_seconds=0, jobs_ahead=0, cap=None).words()
+        m = re.match(r"([\d.]+) ([kMGT])FLOPs per image × ([\d,]+) image passes per epoch × (\d+) epochs? "
+                     r"≈ ([\d.]+) ([kMGT])FLOPs in all \(each of the ([\d,]+) training images counts 3 times, "
+                     r"forward \+ backward \(a backward pass costs about 2 × a forward one\)", words)
+        assert m, words
+        fpi = _number(m[1]) * units[m[2]]
+        total = _number(m[5]) * units[m[6]]
+        assert _number(m[3]) * _number(m[4]) * fpi == pytest.approx(total, rel=0.01), words
+        n_fit, n_val = h.split_sizes(n)
+        assert _number(m[3]) == 3 * n_fit + n_val and _number(m[7]) == n_fit
+        assert (f"the {n_val:,} validation images once" in words) == (n_val > 0)
+
+
+def test_a_run_stopped_early_says_so():
+    from types import SimpleNamespace
+
+    from cnnkit.run_labels import run_labels
+
+    def run(rid, epochs_run, epochs=40):
+        return SimpleNamespace(id=rid, hyper={"optimizer": "adam", "learning_rate": 0.001, "epochs": epochs,
+                                              "batch_size": 64}, spec_dict={}, created=1.7e9,
+                               metrics={"epochs_run": epochs_run, "test_accuracy": 0.9}, name="", title="")
+
+    labels = run_labels([run("a", 9), run("b", 40)])
+    assert "9 of 40 epochs (stopped)" in labels["a"] and "40 epochs" not in labels["a"].replace("of 40", "")
+    assert "stopped" not in labels["b"]
+    alone = run_labels([run("a", 9)])["a"]
+    assert "9 of 40 epochs (stopped)" in alone and "· 40 epochs" not in alone
+
+
+def test_the_data_pages_class_charts_name_every_class():
+    from cnnkit import exploration
+
+    names = tuple(str(i) for i in range(10))
+    counts = pd.DataFrame({"class": list(names), "train": np.arange(10), "test": np.arange(10)})
+    for fig in (exploration.class_counts_figure(counts), exploration.one_hot_figure(np.eye(10)[3], names)):
+        assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.type == "category"
+
+
+def test_min_max_scaling_says_whose_min_and_max():
+    from cnnkit import datasets, exploration
+
+    ds = datasets.load("mnist")
+    text = exploration.scaling_sentence(exploration.preprocessing_demo(ds, 0))
+    assert "min-max scaling" in text and "0 to 255" in text and "not of each image" in text
+    assert "= x / 255" not in text.replace("becomes x / 255", "")
+    line = exploration.source_line(ds)
+    assert "MNIST" in line and "\n" not in line and len(line) < 260
+
+
+def test_home_says_max_pooling_and_parameters():
+    from pathlib import Path
+
+    home = Path(__file__).resolve().parents[1].joinpath("app_pages", "home.py").read_text()
+    assert "strongest response" not in home and "max pooling keeps the largest value of each 2×2 window" in home
+    assert '(average "\n    "pooling keeps their mean)' in home
+    assert "320 weights" not in home and "320 parameters (288 weights + " in home
+
+
+def test_the_sum_line_says_when_there_is_no_bias(conv_bn_relu):
+    from cnnkit import explain
+
+    x = np.random.default_rng(0).uniform(0, 1, (28, 28, 1)).astype("float32")
+    a = explain.conv_arithmetic(conv_bn_relu, x, 5, 6, 2)
+    assert a.sum_line().endswith("(no bias: this layer has none)") and a.sum_line().startswith("Sum of the 9 products")
+    from keras import layers as L
+
+    biased = _model([L.Conv2D(3, 3, strides=2, activation="relu"), L.Flatten(), L.Dense(10)])
+    b = explain.conv_arithmetic(biased, x, 1, 6, 0)
+    assert "no bias" not in b.sum_line() and "because the stride is 2" in b.where()
+
+
+def test_over_fitting_needs_two_rises_beyond_noise():
+    from cnnkit import progress
+    from cnnkit.hyper import Hyper
+
+    # The issue's example: 0.0907 → 0.0929 on 400 validation images is noise (15 % would be needed), and
+    # training loss above validation loss is not over-fitting anyway.
+    noisy = {"loss": [0.30, 0.20, 0.15, 0.12], "val_loss": [0.10, 0.0907, 0.0915, 0.0929]}
+    assert progress.overfitting_note(noisy, validation_images=400) is None
+    assert progress.overfitting_noise(400) == pytest.approx(0.15) and progress.overfitting_noise(10_000) == 0.05
+    real = {"loss": [0.5, 0.3, 0.2, 0.1], "val_loss": [0.5, 0.30, 0.34, 0.40]}
+    assert progress.overfitting_note(real, validation_images=400)          # +33 %, rose twice, training fell
+    assert progress.overfitting_note(real, validation_images=30) is None   # 3/√30 = 55 %: still noise
+    once = {"loss": [0.5, 0.3, 0.2, 0.1], "val_loss": [0.5, 0.30, 0.45, 0.40]}
+    assert progress.overfitting_note(once, validation_images=6000) is None  # fell in the last epoch
+    above = {"loss": [0.9, 0.8, 0.7, 0.6], "val_loss": [0.5, 0.30, 0.34, 0.40]}
+    assert progress.overfitting_note(above, validation_images=6000) is None  # training loss above validation
+    # It never suggests what is already on.
+    everything = progress.overfitting_note(real, validation_images=6000, dropout=True,
+                                           hyper=Hyper(augment=True, early_stopping=True))
+    assert everything and "Try fewer epochs." in everything
+    for word in ("dropout", "augmentation", "early stopping"):
+        assert word not in everything.split("Try")[1]
+    none_on = progress.overfitting_note(real, validation_images=6000, dropout=False, hyper=Hyper())
+    assert "Try dropout, augmentation, early stopping or fewer epochs." in none_on
+    assert "epoch 2" in none_on and "33% above" in none_on
+    # A saved run: its own validation images, settings and layers.
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(history=noisy, metrics={"num_validation": 400}, hyper=Hyper(augment=True),
+                          spec_dict={"layers": [{"type": "Conv2D"}, {"type": "Dropout"}]})
+    assert progress.run_overfitting_note(run) is None
+    run.history = real
+    assert "Try early stopping or fewer epochs." in progress.run_overfitting_note(run)

@@ -15,6 +15,30 @@ from webapp.training_jobs import current_job, job_registry
 POLL_SECONDS = 1.0
 
 
+# After Start the student looks at the panel, wherever the page was scrolled: a tiny Components v2 snippet
+# scrolls the panel to the top of the view (once per Start: `data.nonce` changes).
+_SCROLL_JS = """
+export default function (component) {
+  const { data } = component;
+  if (!data || window.__cnnlabPanelNonce === data.nonce) return;
+  window.__cnnlabPanelNonce = data.nonce;
+  const go = (tries) => {
+    const el = document.querySelector(".st-key-job_panel");
+    if (el) el.scrollIntoView({ block: "start" });
+    else if (tries > 0) setTimeout(() => go(tries - 1), 100);
+  };
+  setTimeout(() => go(30), 50);
+}
+"""
+PANEL_CURVES_PX = 340   # the live curves' height: the whole panel fits a 1280×720 projector
+_scroller = st.components.v2.component("cnnlab_panel_scroll", js=_SCROLL_JS)
+
+
+def bring_into_view(nonce: str) -> None:
+    """Scroll the job panel to the top of the view, once for each new `nonce` (a job's id)."""
+    _scroller(key="job_panel_scroll", data={"nonce": nonce}, height=0)
+
+
 def show(*, brief: bool = False, stop_key: str = "stop_job", stop_label: str = "Stop",
          no_job: str | None = None) -> None:
     """The panel of the student's current job, drawn where it is called.
@@ -51,7 +75,8 @@ def show(*, brief: bool = False, stop_key: str = "stop_job", stop_label: str = "
         if not brief:
             _results(job, snap)
 
-    panel()
+    with st.container(key="job_panel"):
+        panel()
 
 
 def _one_sentence(snap, text) -> None:
@@ -63,8 +88,7 @@ def _one_sentence(snap, text) -> None:
 
 
 def _heading_and_state(snap, text) -> None:
-    st.subheader("Your job")
-    st.caption(snap.hyper.describe())
+    st.markdown(f"**Your job** · {snap.hyper.describe()}")
     if snap.state is progress.JobState.QUEUED:
         st.info(text.status, icon=":material/hourglass_top:")
         counts = job_registry().counts()
@@ -83,7 +107,8 @@ def _heading_and_state(snap, text) -> None:
 def _curves(job_key: str, run_path: str | None, sizes: tuple, _history, _running):
     """One figure per computation and progress: students who share a computation share its figure. Building a
     plotly figure costs the server 0.1–0.5 s of CPU, and every student's panel polls once a second."""
-    return charts.training_curves_figure(_history, title="Loss and accuracy", running=_running)
+    fig = charts.training_curves_figure(_history, title="Loss and accuracy", running=_running)
+    return fig.update_layout(height=PANEL_CURVES_PX)
 
 
 def _results(job, snap) -> None:

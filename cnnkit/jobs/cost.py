@@ -116,9 +116,14 @@ class JobCost:
         wait = ("it starts at once" if self.jobs_ahead == 0 else
                 f"expected wait about {format_seconds(self.wait_seconds)} ({self.jobs_ahead} "
                 f"job{'s' if self.jobs_ahead != 1 else ''} ahead)")
-        return (f"{_flops_words(self.flops_per_image)} per image × {self.images:,} training images × "
-                f"{self.epochs} epoch{'s' if self.epochs != 1 else ''} ≈ {_flops_words(self.flops)} in all: "
-                f"about {format_seconds(self.seconds)} on this server ({basis}); {wait}.")
+        passes = 3 * self.images + self.validation_images
+        per_epoch = (f"{passes:,} image passes per epoch × {self.epochs} epoch{'s' if self.epochs != 1 else ''}")
+        why = (f"each of the {self.images:,} training images counts 3 times, forward + backward (a backward pass "
+               f"costs about 2 × a forward one)")
+        if self.validation_images:
+            why += f"; the {self.validation_images:,} validation images once, forward only"
+        return (f"{_flops_words(self.flops_per_image)} per image × {per_epoch} ≈ {_flops_words(self.flops)} in all "
+                f"({why}): about {format_seconds(self.seconds)} on this server ({basis}); {wait}.")
 
 
 def estimate_cost(spec, num_train: int, h: Hyper, throughput: Throughput, *, wait_seconds: float, jobs_ahead: int,
