@@ -435,3 +435,25 @@ def import_npz(store: DrawingStore, path: Path | str, name: str | None = None) -
                        [(c.id, IMPORTED, int(k), img.tobytes(), time.time()) for img, k in zip(x, y, strict=True)])
         db.execute("COMMIT")
     return store.close(c.id)
+
+
+# --- what the pages say ------------------------------------------------------------------------------
+def contribution_sentence(store: DrawingStore, collection_id: int, owner: str) -> str:
+    """The student's part at a glance: their drawings, the collection's, and how many they may still add."""
+    c = store.get(collection_id)
+    mine, everyone = store.count_of(c.id, owner), sum(store.class_counts(c.id))
+    left = max(0, c.per_student - mine)
+    return (f"You have drawn {mine} of the {everyone:,} drawings in “{c.name}”"
+            + (f"; you may add {left} more." if c.is_open and left else "."))
+
+
+def class_rows(store: DrawingStore, collection_id: int) -> list[dict]:
+    """Drawings per class, in the classes' order: the table both pages show."""
+    c = store.get(collection_id)
+    return [{"class": name, "drawings": n} for name, n in zip(c.class_names, store.class_counts(c.id), strict=True)]
+
+
+def student_rows(store: DrawingStore, collection_id: int, labels: dict[str, str]) -> list[dict]:
+    """Drawings per contributor, most first; `labels` names a contributor key ("student 7"), else a short key."""
+    return [{"student": labels.get(who, "imported" if who == IMPORTED else f"student {who[:6]}"), "drawings": n,
+             "key": who} for who, n in store.student_counts(collection_id).items()]

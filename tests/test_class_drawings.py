@@ -198,3 +198,24 @@ def test_command_line_export_and_import(tmp_path, capsys):
     listed = capsys.readouterr().out
     assert "again" in listed and "36 drawings" in listed
     assert main(["collection", "export", "--dir", str(tmp_path / "none")]) == 2
+
+
+def test_what_the_pages_say(store):
+    c = store.open("shapes", "circle, square", per_student=5)
+    a = "a" * 32
+    store.add(c.id, a, _img(0), 0)
+    store.add(c.id, "b" * 32, _img(1), 1)
+    assert cd.contribution_sentence(store, c.id, a) == \
+        "You have drawn 1 of the 2 drawings in “shapes”; you may add 4 more."
+    assert cd.class_rows(store, c.id) == [{"class": "circle", "drawings": 1}, {"class": "square", "drawings": 1}]
+    rows = cd.student_rows(store, c.id, {identity.owner_key(a): "Ada"})
+    assert [r["student"] for r in rows][0] == "Ada" and rows[1]["student"].startswith("student ")
+
+
+def test_class_book_names_contributors_by_key(tmp_path):
+    from cnnkit import classroom
+
+    book = classroom.ClassBook(tmp_path / "class.json")
+    a = "a" * 32
+    book.number(a)
+    assert book.labels_by_key([identity.owner_key(a), "unknown"]) == {identity.owner_key(a): "student 1"}

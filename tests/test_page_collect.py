@@ -1,0 +1,96 @@
+"""AppTest of app_pages/collect.py (Draw for the class) and the Class page's collection section.
+
+AppTest cannot draw on the canvas (a custom component): here `webapp.canvas.draw` hands the page a rendered
+drawing (tests/strokes.py), so what the page does with it — prepare, store, count, undo, refuse — is tested;
+tests/test_browser_collect.py draws on the real canvas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnkit import class_drawings, identity
+from tests import strokes
+from webapp import canvas
+
+PAGE = "app_pages/collect.py"
+
+
+def texts(at) -> str:
+    return "\n".join(str(e.value) for e in (*at.info, *at.warning, *at.error, *at.success, *at.markdown,
+                                            *at.caption))
+
+
+@pytest.fixture
+def class_mode(runs_dir, monkeypatch):
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "1")
+    return class_drawings.store_for(None, class_mode=True)
+
+
+@pytest.fixture
+def on_canvas(monkeypatch):
+    """Put a picture on the canvas the page reads (None: an empty canvas)."""
+    holder = {"image": None}
+    monkeypatch.setattr(canvas, "draw", lambda size: canvas.Drawing(holder["image"], 1 if holder["image"] is not None
+                                                                    else 0))
+    return holder
+
+
+def _press(at, key):
+    next(b for b in at.button if b.key == key).click().run()
+    assert not at.exception, at.exception
+
+
+def test_no_collection_in_class_mode_says_the_lecturer_opens_one(app_test, class_mode):
+    at = app_test(PAGE)
+    assert not at.exception
+    assert "your lecturer opens one on the Class page" in texts(at)
+
+
+def test_a_student_draws_the_class_asked_undoes_and_is_refused_when_closed(app_test, class_mode, on_canvas):
+    store = class_mode
+    c = store.open("shapes", "circle, square, triangle")
+    at = app_test(PAGE)
+    owner = at.session_state["owner_id"]
+    # an empty canvas, then a dot: sentences, nothing stored
+    _press(at, "collect_add")
+    assert "Draw a digit on the canvas first" in texts(at)
+    on_canvas["image"] = strokes.dot()
+    _press(at, "collect_add")
+    assert "single dot" in texts(at) and store.stamp(c.id)[0] == 0
+    asked = []
+    for name in ("circle", "square", "triangle", "circle"):
+        on_canvas["image"] = strokes.render([strokes.shape_stroke(name)])
+        asked.append(c.class_names[at.session_state["collect.asked"][1]])
+        _press(at, "collect_add")
+        assert "Added to “shapes”" in texts(at)
+    assert asked == ["circle", "square", "triangle", "circle"]   # the class with the fewest, ties by order
+    assert store.class_counts(c.id) == [2, 1, 1]
+    assert "You have drawn 4 of the 4 drawings" in texts(at)
+    # stored exactly as the Draw page prepares the canvas
+    from cnnkit import drawing
+
+    expected = class_drawings.to_pixels(drawing.prepare_drawing(strokes.render([strokes.shape_stroke("circle")])).x)
+    assert np.array_equal(store.latest(c.id, 1)[0].pixels, expected)
+    assert store.student_counts(c.id) == {identity.owner_key(owner): 4}
+    _press(at, "collect_undo")
+    assert "Removed your last drawing (a circle)" in texts(at) and store.class_counts(c.id) == [1, 1, 1]
+    store.close(c.id)
+    at.run()
+    assert "is closed" in texts(at)
+    assert not [b for b in at.button if b.key == "collect_add"]
+
+
+def test_outside_class_mode_a_student_opens_their_own(app_test, runs_dir, on_canvas):
+    at = app_test(PAGE)
+    assert "Draw your own dataset" in at.title[0].value
+    at.text_input[0].set_value("letters")
+    at.text_input[1].set_value("A, B, a")
+    at.button[0].click().run()
+    assert "“A” and “a” are the same name" in texts(at)
+    at.text_input[1].set_value("A, B")
+    at.button[0].click().run()
+    assert not at.exception
+    own = class_drawings.store_for(at.session_state["owner_id"], class_mode=False)
+    assert own.current().class_names == ("A", "B")
+    assert not class_drawings.store_for(None, class_mode=True).collections()   # not the class's
