@@ -13,7 +13,7 @@ import streamlit as st
 
 from cnnkit import charts, classroom, runs, settings
 from cnnkit.errors import UserError
-from webapp import browser_identity, lecturer, training_jobs, user_errors, widget_state
+from webapp import browser_identity, drawn_collection, lecturer, training_jobs, user_errors, widget_state
 
 JOBS_POLL_SECONDS = 3.0
 IDLE_POLL_SECONDS = 15.0
@@ -211,3 +211,7 @@ with st.form("class_limits_form", border=True):
         st.rerun()
 if not settings.get("class_mode"):
     st.caption("These limits apply in class mode only (`CNNKIT_CLASS_MODE=1`).")
+
+# --- a dataset the class draws (webapp/drawn_collection.py) -------------------------------------------------
+st.subheader("A dataset your class draws")
+drawn_collection.lecturer_section()

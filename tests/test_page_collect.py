@@ -36,6 +36,11 @@ def on_canvas(monkeypatch):
     return holder
 
 
+def _table(at, column: str):
+    """The dataframe with this column (AppTest does not expose a dataframe's key)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def _press(at, key):
     next(b for b in at.button if b.key == key).click().run()
     assert not at.exception, at.exception
@@ -94,3 +99,49 @@ def test_outside_class_mode_a_student_opens_their_own(app_test, runs_dir, on_can
     own = class_drawings.store_for(at.session_state["owner_id"], class_mode=False)
     assert own.current().class_names == ("A", "B")
     assert not class_drawings.store_for(None, class_mode=True).collections()   # not the class's
+
+
+def test_the_lecturer_opens_watches_removes_and_closes(runs_dir, monkeypatch):
+    from tests.test_page_class import KEY, open_class
+
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "1")
+    monkeypatch.setenv("CNNKIT_LECTURER_KEY", KEY)
+    at = open_class()
+    at.text_input(key="lecturer_key_typed").input(KEY)
+    at.button[0].click().run()
+    at.text_input(key="collect_classes").set_value("circle, circle")
+    next(b for b in at.button if b.label == "Open the collection").click().run()
+    assert "“circle” and “circle” are the same name" in "\n".join(e.value for e in at.error)
+    at.text_input(key="collect_classes").set_value("circle, square, triangle")
+    next(b for b in at.button if b.label == "Open the collection").click().run()
+    assert not at.exception, at.exception
+    store = class_drawings.store_for(None, class_mode=True)
+    c = store.current()
+    assert c.is_open and c.class_names == ("circle", "square", "triangle") and c.per_student == 200
+    ann, bob = identity.new_owner_id(), identity.new_owner_id()
+    from cnnkit import classroom
+
+    classroom.book().set_nickname(ann, "Ann")
+    for owner, n in ((ann, 3), (bob, 2)):
+        for j in range(n):
+            for k in range(3):
+                store.add(c.id, owner, np.full((28, 28), 10 * j + k, np.uint8), k)
+    at.run()
+    classes = _table(at, "class")
+    assert list(classes["drawings"]) == [5, 5, 5]
+    people = _table(at, "student")
+    assert list(people["student"])[0] == "Ann" and list(people["drawings"]) == [9, 6]
+    assert "15 drawings by 2 students" in texts(at)
+    assert any("The latest 15 drawings" in h.proto.body for h in at.get("html"))
+    at.selectbox(key="collect_remove_student_pick").set_value(identity.owner_key(ann))
+    next(b for b in at.button if b.key == "collect_remove_student").click().run()
+    assert store.class_counts(c.id) == [2, 2, 2]
+    at.run()
+    assert list(_table(at, "class")["drawings"]) == [2, 2, 2]
+    latest = store.latest(c.id, 1)[0]
+    at.selectbox(key="collect_remove_pick").set_value(latest.id)
+    next(b for b in at.button if b.key == "collect_remove_one").click().run()
+    assert sum(store.class_counts(c.id)) == 5
+    next(b for b in at.button if b.key == "collect_close").click().run()
+    assert not store.get(c.id).is_open
+    assert [b for b in at.button if b.key == "collect_reopen"]
