@@ -30,6 +30,7 @@ import numpy as np
 
 from cnnkit import identity, settings
 from cnnkit.datasets import Dataset
+from cnnkit.drawing import DRAWN_DATASET_PREFIX as DATASET_PREFIX  # drawings:<id>-<name>
 from cnnkit.errors import UserError
 
 STORE_FILE = "drawings.sqlite3"
@@ -41,7 +42,6 @@ NAME_MAX = 40
 DIGITS = tuple(str(i) for i in range(10))
 MIN_CONTRIBUTORS_FOR_GROUP_SPLIT = 4   # fewer: some class would lack test drawings or training drawings
 TEST_SHARE = 0.2
-DATASET_PREFIX = "drawings:"           # a Dataset made from a collection is named drawings:<id>-<name>
 IMPORTED = "imported"                  # the contributor of drawings read from a file
 
 
@@ -315,11 +315,13 @@ class DrawingStore:
                                 (int(collection_id),)).fetchone()
         return int(n), int(top)
 
-    def arrays(self, collection_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every drawing as x (N, 28, 28, 1) uint8, y (N,) int64 and contributors (N,), oldest first."""
+    def arrays(self, collection_id: int, upto: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every drawing (up to drawing id `upto`: a snapshot) as x (N, 28, 28, 1) uint8, y (N,) int64 and
+        contributors (N,), oldest first."""
         with self._connect() as db:
             rows = db.execute("SELECT pixels, class_index, contributor FROM drawings WHERE collection = ? "
-                              "ORDER BY id", (int(collection_id),)).fetchall()
+                              "AND id <= ? ORDER BY id", (int(collection_id), 2**62 if upto is None else int(upto))
+                              ).fetchall()
         x = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.uint8).reshape(len(rows), SIDE, SIDE, 1)
         return x.copy(), np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=object)
 
@@ -386,17 +388,18 @@ def split(y: np.ndarray, contributors: np.ndarray, seed: int = 13) -> Split:
                  "training and test drawings, so the test accuracy is optimistic.")
 
 
-def to_dataset(store: DrawingStore, collection_id: int, seed: int = 13) -> Dataset:
-    """The collection as it is now (a snapshot when open) as a Dataset; CollectionError when too small."""
+def to_dataset(store: DrawingStore, collection_id: int, seed: int = 13, upto: int | None = None) -> Dataset:
+    """The collection as a Dataset: as it is now, or its drawings up to id `upto` (a snapshot of an open one,
+    taken when a student picked it); CollectionError when too small."""
     c = store.get(collection_id)
-    x, y, who = store.arrays(collection_id)
+    x, y, who = store.arrays(collection_id, upto)
     if len(y) == 0 or len(np.unique(y)) < len(c.class_names):
         missing = [c.class_names[k] for k in range(len(c.class_names)) if k not in set(y.tolist())]
         raise CollectionError(f"“{c.name}” has no drawings of {', '.join(missing[:5])} yet: every class needs "
                               "drawings before it can be a dataset.")
     y = y.copy()
     s = split(y, who, seed)
-    state = "closed" if not c.is_open else f"a snapshot of the open collection, {time.strftime('%H:%M')}"
+    state = "closed" if not c.is_open and upto is None else "a snapshot of the collection taken when you picked it"
     text = (f"your class's drawings ({state}): {len(s.train):,} training and {len(s.test):,} test drawings by "
             f"{len(set(who.tolist()))} people, {len(c.class_names)} classes.")
     return Dataset(name=c.dataset_name, title=c.title, x_train=x[s.train], y_train=y[s.train], x_test=x[s.test],
@@ -435,6 +438,17 @@ def import_npz(store: DrawingStore, path: Path | str, name: str | None = None) -
                        [(c.id, IMPORTED, int(k), img.tobytes(), time.time()) for img, k in zip(x, y, strict=True)])
         db.execute("COMMIT")
     return store.close(c.id)
+
+
+def spec_for_classes(spec, num_classes: int):
+    """A model built for another dataset, its last Dense layer given one unit per class of this one (a
+    collection's classes are the lecturer's choice: 3 shapes, not MNIST's 10 digits). Other specs as they are."""
+    if not spec.layers or spec.layers[-1].type != "Dense" or spec.layers[-1].params.get("units") == num_classes:
+        return spec
+    out = spec.copy()
+    last = out.layers[-1]
+    out.layers[-1] = type(last)(last.type, {**last.params, "units": int(num_classes)})
+    return out
 
 
 # --- what the pages say ------------------------------------------------------------------------------

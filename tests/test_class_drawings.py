@@ -219,3 +219,25 @@ def test_class_book_names_contributors_by_key(tmp_path):
     a = "a" * 32
     book.number(a)
     assert book.labels_by_key([identity.owner_key(a), "unknown"]) == {identity.owner_key(a): "student 1"}
+
+
+def test_a_model_follows_the_collections_classes():
+    from cnnkit import presets
+
+    spec = presets.get(presets.DEFAULT, input_shape=(28, 28, 1), num_classes=10).spec
+    three = cd.spec_for_classes(spec, 3)
+    assert three.layers[-1].params["units"] == 3 and spec.layers[-1].params["units"] == 10
+    assert three.validate(num_classes=3) == [] or all(p.level != "error" for p in three.validate(num_classes=3))
+    assert cd.spec_for_classes(three, 3) is three
+
+
+def test_a_snapshot_stops_at_the_drawing_it_was_taken_at(store):
+    from cnnkit import drawing
+
+    c = store.open("shapes", "circle, square")
+    _fill(store, c, people=2, per_class=4)
+    upto = store.stamp(c.id)[1]
+    store.add(c.id, "z" * 32, _img(5), 0)
+    snap = cd.to_dataset(store, c.id, upto=upto)
+    assert len(snap.x_train) + len(snap.x_test) == 16 and "snapshot" in snap.source_text
+    assert drawing.uses_drawing(snap.name, snap.image_shape, snap.class_names)

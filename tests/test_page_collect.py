@@ -145,3 +145,40 @@ def test_the_lecturer_opens_watches_removes_and_closes(runs_dir, monkeypatch):
     next(b for b in at.button if b.key == "collect_close").click().run()
     assert not store.get(c.id).is_open
     assert [b for b in at.button if b.key == "collect_reopen"]
+
+
+def _shapes_collection(store, people=4, per_class=3, close=True):
+    from cnnkit import drawing
+
+    c = store.open("shapes", "circle, square, triangle")
+    places = iter(strokes.shape_places(people * per_class * 3, seed=3))
+    for _ in range(people):
+        owner = identity.new_owner_id()
+        for name in c.class_names:
+            for _ in range(per_class):
+                size, left, top = next(places)
+                img = strokes.render([strokes.shape_stroke(name, size, left, top)])
+                store.add(c.id, owner, class_drawings.to_pixels(drawing.prepare_drawing(img).x),
+                          c.class_names.index(name))
+    return store.close(c.id) if close else c
+
+
+def test_a_closed_collection_is_picked_on_the_data_page_and_every_page_follows(app_test, class_mode):
+    c = _shapes_collection(class_mode)
+    at = app_test("app_pages/data.py")
+    box = at.selectbox[0]
+    assert "Class drawings: shapes, 36 images" in box.options   # as the picker words it
+    box.set_value(f"drawings|class|{c.id}").run()
+    assert not at.exception, at.exception
+    said = texts(at)
+    assert "Class drawings: shapes" in said and "Split by contributor" in said
+    assert [m.value for m in at.metric if m.label == "Classes"] == ["3"]
+    # a reload keeps it (kept on the server for this browser)
+    from cnnkit import student_state
+
+    assert student_state.load(at.session_state["owner_id"])["collection"]["id"] == c.id
+    # the architecture page: the model's last layer has one unit per shape, and nothing is wrong with it
+    at.switch_page("app_pages/architecture.py").run()
+    assert not at.exception, at.exception
+    assert "3 classes" in texts(at)
+    assert not [e for e in at.error]

@@ -40,10 +40,54 @@ def store_at(path: str) -> DrawingStore:
     return _store_at(path)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def collection_dataset(path: str, collection_id: int, stamp: tuple[int, int]):
-    """A collection as it is at `stamp` (drawings, newest id), as a Dataset shared by every session."""
-    return class_drawings.to_dataset(_store_at(path), collection_id)
+@st.cache_resource(show_spinner=False, max_entries=8)
+def collection_dataset(path: str, collection_id: int, upto: int | None, stamp: tuple[int, int]):
+    """A collection (up to drawing `upto`: a snapshot) as it is at `stamp` (drawings, newest id), as a Dataset
+    shared by every session."""
+    return class_drawings.to_dataset(_store_at(path), collection_id, upto=upto)
+
+
+def store_of(scope: str) -> DrawingStore:
+    """"class": the class's store; "own": this browser's own."""
+    if scope == "class":
+        return class_store()
+    return _store_at(str(class_drawings.store_for(browser_identity.owner_id(), class_mode=False).path))
+
+
+def my_scope() -> str:
+    return "class" if settings.get("class_mode") else "own"
+
+
+def record_for(scope: str, collection_id: int) -> dict:
+    """What a student's choice of a collection keeps: closed, the whole collection; open, a snapshot (its
+    drawings up to the newest now)."""
+    c = store_of(scope).get(collection_id)
+    upto = None if not c.is_open else store_of(scope).stamp(c.id)[1]
+    return {"scope": scope, "id": int(c.id), "upto": upto}
+
+
+def dataset_of(record: dict):
+    store = store_of(str(record["scope"]))
+    cid, upto = int(record["id"]), record.get("upto")
+    upto = None if upto is None else int(upto)
+    return collection_dataset(str(store.path), cid, upto, store.stamp(cid))
+
+
+def options() -> list[tuple[str, str]]:
+    """The collections this browser may pick on the Data page: (key, words), newest first."""
+    scope = my_scope()
+    store = store_of(scope)
+    out = []
+    for c in store.collections():
+        n = sum(store.class_counts(c.id))
+        if n:
+            words = f"{c.title}, {n:,} images" + (" (open: a snapshot of it now)" if c.is_open else "")
+            out.append((f"drawings|{scope}|{c.id}", words))
+    return out
+
+
+def follow_classes(spec, ds):
+    return class_drawings.spec_for_classes(spec, ds.num_classes)
 
 
 def plain(text: str) -> str:
@@ -143,7 +187,7 @@ def _drawing_words(drawing_id: int, latest, names) -> str:
 
 def _download(store: DrawingStore, c, col) -> None:
     try:
-        ds = collection_dataset(str(store.path), c.id, store.stamp(c.id))
+        ds = collection_dataset(str(store.path), c.id, None, store.stamp(c.id))
     except CollectionError as err:
         col.caption(str(err))
         return
