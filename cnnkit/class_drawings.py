@@ -407,6 +407,18 @@ def to_dataset(store: DrawingStore, collection_id: int, seed: int = 13, upto: in
                    notes=[s.sentence])
 
 
+def as_test_set(store: DrawingStore, collection_id: int, upto: int | None = None) -> Dataset:
+    """Every drawing of a collection as test images (none to train on): to test a model trained elsewhere
+    (an MNIST-trained run on the class's digits), for which all of them are new."""
+    c = store.get(collection_id)
+    x, y, who = store.arrays(collection_id, upto)
+    if len(y) == 0:
+        raise CollectionError(f"“{c.name}” has no drawings yet.")
+    return Dataset(name=c.dataset_name, title=f"{c.title} (all {len(y):,} drawings)", x_train=x[:0], y_train=y[:0],
+                   x_test=x, y_test=y, class_names=c.class_names, source="collection",
+                   source_text=f"every drawing of “{c.name}” by {len(set(who.tolist()))} people, as test images.")
+
+
 def export_npz(dataset: Dataset, path: Path | str) -> Path:
     """Write a dataset in Keras's `.npz` layout (x_train (N, 28, 28) uint8, y_train, x_test, y_test) with
     `class_names` (a plain string array: no pickle needed to read it)."""

@@ -241,3 +241,19 @@ def test_a_snapshot_stops_at_the_drawing_it_was_taken_at(store):
     snap = cd.to_dataset(store, c.id, upto=upto)
     assert len(snap.x_train) + len(snap.x_test) == 16 and "snapshot" in snap.source_text
     assert drawing.uses_drawing(snap.name, snap.image_shape, snap.class_names)
+
+
+def test_cross_evaluation_sentence_and_same_task(tiny_ds):
+    from cnnkit import evaluation
+
+    a, b = tiny_ds(classes=10), tiny_ds(classes=10, seed=1)
+    assert evaluation.same_task(a, b) and not evaluation.same_task(a, tiny_ds(classes=3))
+    y = np.array([0, 1, 2, 3] * 5)
+    probs = np.eye(10)[y]
+    good = evaluation.Evaluation(y, probs, tuple("0123456789"), loss=0.0)
+    bad_probs = np.eye(10)[(y + 1) % 10]
+    bad_probs[:10] = np.eye(10)[y[:10]]
+    bad = evaluation.Evaluation(y, bad_probs, tuple("0123456789"), loss=1.0)
+    text = evaluation.cross_sentence(good, bad, "MNIST", "the class's digits")
+    assert "100.0%" in text and "50.0%" in text and "distribution shift" in text
+    assert "About the same" in evaluation.cross_sentence(good, good, "MNIST", "MNIST")

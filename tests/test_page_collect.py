@@ -182,3 +182,32 @@ def test_a_closed_collection_is_picked_on_the_data_page_and_every_page_follows(a
     assert not at.exception, at.exception
     assert "3 classes" in texts(at)
     assert not [e for e in at.error]
+
+
+def test_an_mnist_run_is_tested_on_the_students_own_digits(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from cnnkit import drawing
+    from tests.test_page_draw import make_run
+
+    make_run(runs_dir)   # an (untrained) MNIST model
+    owner = identity.new_owner_id()
+    own = class_drawings.store_for(owner, class_mode=False)
+    c = own.open("our digits")
+    for digit in ("0", "1", "4", "7"):
+        img = strokes.draw_digit(digit)
+        own.add(c.id, owner, class_drawings.to_pixels(drawing.prepare_drawing(img).x), int(digit))
+    from tests.test_page_class import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["owner_id"] = owner
+    at.run()
+    at.switch_page("app_pages/evaluation.py").run()
+    assert not at.exception, at.exception
+    box = next(s for s in at.selectbox if s.key == "ev_other_pick")
+    assert box.options == ["Class drawings: our digits: all 4 drawings"]
+    labels = [m.label for m in at.metric]
+    assert "Class drawings: our digits (all 4 drawings)" in labels
+    said = "\n".join(h.proto.body for h in at.get("html"))
+    assert "the model is right" in said
+    assert any("Confusion matrix on Class drawings" in str(c.proto.spec) for c in at.get("plotly_chart"))

@@ -86,6 +86,29 @@ def options() -> list[tuple[str, str]]:
     return out
 
 
+def matching(ds) -> dict[str, str]:
+    """The collections a model of `ds` can be tested on (the same classes; all are 28×28): key → words."""
+    store = store_of(my_scope())
+    out = {}
+    for c in store.collections():
+        n = sum(store.class_counts(c.id))
+        if n and c.class_names == tuple(ds.class_names) and c.dataset_name != ds.name:
+            out[f"drawings|{my_scope()}|{c.id}"] = f"{c.title}: all {n:,} drawings"
+    return out
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _test_set(path: str, collection_id: int, stamp: tuple[int, int]):
+    return class_drawings.as_test_set(_store_at(path), collection_id)
+
+
+def test_set_of(key: str):
+    """A `matching` key's collection, every drawing as a test image."""
+    _, scope, cid = key.split("|")
+    store = store_of(scope)
+    return _test_set(str(store.path), int(cid), store.stamp(int(cid)))
+
+
 def follow_classes(spec, ds):
     return class_drawings.spec_for_classes(spec, ds.num_classes)
 
