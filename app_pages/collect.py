@@ -59,7 +59,8 @@ class_name = c.class_names[k]
 input_col, result_col = st.columns(2)
 with input_col:
     if c.is_open:
-        st.html(f'<p style="font-size:1.6rem;margin:0">Draw: <b>{drawn_collection.plain(class_name)}</b></p>')
+        st.html(f'<p class="collect-ask" style="font-size:1.6rem;margin:0">Draw: '
+                f"<b>{drawn_collection.plain(class_name)}</b></p>")
     drawn = canvas.draw(CANVAS)
 
 with result_col:

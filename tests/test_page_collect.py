@@ -131,8 +131,9 @@ def test_the_lecturer_opens_watches_removes_and_closes(runs_dir, monkeypatch):
     assert list(classes["drawings"]) == [5, 5, 5]
     people = _table(at, "student")
     assert list(people["student"])[0] == "Ann" and list(people["drawings"]) == [9, 6]
-    assert "15 drawings by 2 students" in texts(at)
-    assert any("The latest 15 drawings" in h.proto.body for h in at.get("html"))
+    said = "\n".join(h.proto.body for h in at.get("html"))
+    assert "15 drawings by 2 students (circle 5 · square 5 · triangle 5)" in said
+    assert "The latest 15 drawings" in said
     at.selectbox(key="collect_remove_student_pick").set_value(identity.owner_key(ann))
     next(b for b in at.button if b.key == "collect_remove_student").click().run()
     assert store.class_counts(c.id) == [2, 2, 2]

@@ -134,17 +134,18 @@ def lecturer_section() -> None:
 
     store = class_store()
     current = store.current()
-    with st.expander("A dataset your class draws", expanded=current is not None and current.is_open,
-                     icon=":material/draw:"):
-        _open_form(store, current)
-        if current is None:
-            return
-        _watch(store, store.current(), lecturer.class_book())
+    if current is None:
+        st.caption("Students draw the classes you name on their Draw for the class page, one at a time (the "
+                   "class with the fewest drawings first); the drawings become a dataset everyone can train on.")
+    with st.expander("Open a new collection" + (" (the open one closes)" if current and current.is_open else ""),
+                     expanded=current is None, icon=":material/add:"):
+        _open_form(store)
+    if current is not None:
+        _watch(store, current, lecturer.class_book())
 
 
-def _open_form(store: DrawingStore, current) -> None:
-    with st.form("collect_open", border=True, enter_to_submit=False):
-        st.markdown("**Open a new collection** (the open one, if any, closes)")
+def _open_form(store: DrawingStore) -> None:
+    with st.form("collect_open", border=False, enter_to_submit=False):
         c1, c2 = st.columns([1, 2])
         name = c1.text_input("Name", value="shapes", max_chars=class_drawings.NAME_MAX, key="collect_name")
         classes = c2.text_input("Class names, separated by commas (2–20)", value=", ".join(class_drawings.DIGITS),
@@ -182,8 +183,10 @@ def _watch(store: DrawingStore, c, book) -> None:
     students = class_drawings.student_rows(store, c.id, book.labels_by_key(store.student_counts(c.id)))
     k2.dataframe([{k: v for k, v in r.items() if k != "key"} for r in students], hide_index=True,
                  key="collect_student_counts")
-    st.caption(f"{sum(r['drawings'] for r in counts):,} drawings by {len(students)} students "
-               f"(at most {c.per_student:,} each, {c.total:,} in all).")
+    per_class = " · ".join(f"{r['class']} {r['drawings']:,}" for r in counts)
+    st.html(f'<p class="collect-totals">{sum(r["drawings"] for r in counts):,} drawings by {len(students)} '
+            f"student{'s' * (len(students) != 1)} ({plain(per_class)}); at most {c.per_student:,} each, "
+            f"{c.total:,} in all.</p>")
     latest = store.latest(c.id, LATEST_GRID)
     grid(latest, c.class_names, f"The latest {len(latest)} drawings (newest first)")
     r1, r2 = st.columns(2)
