@@ -6,7 +6,7 @@ import streamlit as st
 
 from cnnkit import class_drawings, drawing, settings
 from cnnkit.errors import DrawingError, UserError
-from webapp import browser_identity, canvas, drawn_collection, user_errors
+from webapp import browser_identity, canvas, drawn_collection, lecturer, user_errors
 
 CANVAS = 280
 ss = st.session_state
@@ -61,7 +61,8 @@ with input_col:
     if c.is_open:
         st.html(f'<p class="collect-ask" style="font-size:1.6rem;margin:0">Draw: '
                 f"<b>{drawn_collection.plain(class_name)}</b></p>")
-    drawn = canvas.draw(CANVAS)
+    drawn = canvas.draw(CANVAS, hint=f"Draw one {drawn_collection.markdown_plain(class_name)} with the mouse or "
+                        "a finger, as large or small as you like, then add it.")
 
 with result_col:
     message = ss.pop("collect.added", None)
@@ -73,6 +74,8 @@ with result_col:
         try:
             prepared = drawing.prepare_drawing(drawn.image)   # exactly as the Draw page prepares the canvas
             store.add(c.id, owner, class_drawings.to_pixels(prepared.x), k)
+            if class_mode:
+                lecturer.class_book().number(owner)   # the Class page names them "student N" (or their nickname)
         except (DrawingError, UserError) as err:
             user_errors.show_error(err)
         else:

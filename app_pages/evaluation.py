@@ -417,8 +417,9 @@ def other_data_tab(chosen: Chosen, ev: evaluation.Evaluation, ds) -> None:
            else ("upload", chosen.digest, *evaluation.dataset_key(other)))
     ev2 = _evaluate(key, model, other, "the model on the other data")
     left, right = st.columns(2)
-    left.metric(f"{ds.title} (its test set)", f"{ev.accuracy:.1%}")
-    right.metric(other.title, f"{ev2.accuracy:.1%}", delta=f"{ev2.accuracy - ev.accuracy:+.1%}")
+    left.metric(f"{drawn_collection.markdown_plain(ds.title)} (its test set)", f"{ev.accuracy:.1%}")
+    right.metric(drawn_collection.markdown_plain(other.title), f"{ev2.accuracy:.1%}",
+                 delta=f"{ev2.accuracy - ev.accuracy:+.1%}")
     # the titles may hold a name a person typed: plain text, never Markdown
     st.html(f"<p>{drawn_collection.plain(evaluation.cross_sentence(ev, ev2, ds.title, other.title))}</p>")
     st.plotly_chart(charts.confusion_matrix_figure(ev2.confusion_matrix(), ev2.class_names,

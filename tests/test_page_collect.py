@@ -31,8 +31,8 @@ def class_mode(runs_dir, monkeypatch):
 def on_canvas(monkeypatch):
     """Put a picture on the canvas the page reads (None: an empty canvas)."""
     holder = {"image": None}
-    monkeypatch.setattr(canvas, "draw", lambda size: canvas.Drawing(holder["image"], 1 if holder["image"] is not None
-                                                                    else 0))
+    monkeypatch.setattr(canvas, "draw", lambda size, hint="": canvas.Drawing(
+        holder["image"], 0 if holder["image"] is None else 1))
     return holder
 
 
@@ -208,7 +208,9 @@ def test_an_mnist_run_is_tested_on_the_students_own_digits(runs_dir):
     box = next(s for s in at.selectbox if s.key == "ev_other_pick")
     assert box.options == ["Class drawings: our digits: all 4 drawings"]
     labels = [m.label for m in at.metric]
-    assert "Class drawings: our digits (all 4 drawings)" in labels
+    from webapp.drawn_collection import markdown_plain
+
+    assert markdown_plain("Class drawings: our digits (all 4 drawings)") in labels   # a typed name stays text
     said = "\n".join(h.proto.body for h in at.get("html"))
     assert "the model is right" in said
     assert any("Confusion matrix on Class drawings" in str(c.proto.spec) for c in at.get("plotly_chart"))

@@ -118,6 +118,15 @@ def plain(text: str) -> str:
     return html.escape(str(text))
 
 
+_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
+
+
+def markdown_plain(text: str) -> str:
+    """A name a person typed, inert inside Markdown (st.caption, st.metric labels): every character Markdown
+    could read as markup backslash-escaped (the smallest local version; issue #26 brings a shared one)."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
+
+
 def grid(drawings: list[class_drawings.Drawing], names: tuple[str, ...], title: str, cols: int = 10) -> None:
     if not drawings:
         return
