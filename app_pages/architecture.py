@@ -306,6 +306,12 @@ with export_col:
         st.download_button("Export Keras script (.py)", code, file_name=codegen.filename(spec),
                            mime="text/x-python", icon=":material/code:", key="arch_dl_script", on_click="ignore",
                            width="stretch")
+        from cnnkit import notebook
+
+        st.download_button("Export Jupyter notebook (.ipynb)",
+                           notebook.notebook(spec, hyper, ds.name, title=spec.name or "my model"),
+                           file_name=notebook.filename(spec), mime="application/x-ipynb+json", icon=":material/book:",
+                           key="arch_dl_notebook", on_click="ignore", width="stretch")
         with st.expander("Show the script"):
             st.caption(f"Training settings (set on the Training page): {hyper.describe()}. Runs anywhere Keras is "
                        f"installed: `python {codegen.filename(spec)}` (add `--epochs 1 --limit 500` for a quick "

@@ -31,9 +31,9 @@ def _evaluations() -> evaluation.EvaluationCache:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _uploaded_model(digest: str, filename: str, _data: bytes):
-    # Keyed by the file's digest; the bytes themselves are not hashed again on every rerun.
-    return model_files.load_model_file(_data, filename)
+def _uploaded_model(digest: str, filenames: tuple[str, ...], _files: list[tuple[str, bytes]]):
+    # Keyed by the files' digest; the bytes themselves are not hashed again on every rerun.
+    return model_files.read_uploads(_files)
 
 
 def _evaluate(key, model_or_run, ds, what: str) -> evaluation.Evaluation:
@@ -60,7 +60,7 @@ def _image_grid(ds, indices, captions, correct) -> None:
 
 @dataclass
 class Chosen:
-    """The model the student chose: one of their runs, or an uploaded .keras file."""
+    """The model the student chose: one of their runs, or an uploaded model file."""
 
     run: runs.Run | None = None
     model: object = None
@@ -127,29 +127,36 @@ def _choose_run(ds, all_runs, my_runs, by_id) -> Chosen:
 
 
 def _choose_upload(ds) -> Chosen:
-    up = st.file_uploader(
-        "A Keras model (.keras) that takes this dataset's images",
-        type=["keras"],
+    ups = st.file_uploader(
+        "A Keras model that takes this dataset's images: .keras, a Keras 2 .h5/.h5py file, "
+        "or an architecture .json together with its weights .h5",
+        type=["keras", "h5", "hdf5", "h5py", "json"],
+        accept_multiple_files=True,
         key="ev_upload",
         help="Models are loaded in Keras's safe mode: a file that carries Python code (a Lambda layer) is refused.",
     )
-    if up is None:
+    if not ups:
         st.info(
-            f"Upload a model saved with `model.save('my_model.keras')` whose input is {format_shape(ds.image_shape)} "
-            f"(pixels scaled to 0–1) and whose last layer is Dense({ds.num_classes}, activation='softmax').",
+            f"Upload a model saved with `model.save('my_model.keras')` (or a lab's `model.save('…h5')`, or its "
+            f"`model.to_json()` file with its `model.save_weights('…h5')` file) whose input is "
+            f"{format_shape(ds.image_shape)} (pixels scaled to 0–1) and whose last layer is "
+            f"Dense({ds.num_classes}, activation='softmax').",
             icon=":material/upload_file:",
         )
         st.stop()
-    data = up.getvalue()
-    digest = hashlib.sha256(data).hexdigest()[:16]
+    files = [(up.name, up.getvalue()) for up in ups]
+    digest = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for _, d in files)).hexdigest()[:16]
+    names = " and ".join(name for name, _ in files)
     try:
-        with st.spinner(f"Loading {up.name} in safe mode…"):
-            model = _uploaded_model(digest, up.name, data)
-        evaluation.check_model_fits(model, ds)
+        with st.spinner(f"Loading {names} in safe mode…"):
+            found = _uploaded_model(digest, tuple(name for name, _ in files), files)
+        evaluation.check_model_fits(found.model, ds)
     except UserError as err:
         user_errors.show_error(err)
         st.stop()
-    return Chosen(model=model, upload_bytes=data, upload_name=up.name, digest=digest)
+    st.caption(f"{names}: {found.sentence}")
+    return Chosen(model=found.model, upload_bytes=files[0][1] if len(files) == 1 else None, upload_name=files[0][0],
+                  digest=digest)
 
 
 def evaluate(chosen: Chosen, ds) -> evaluation.Evaluation:
@@ -373,8 +380,10 @@ def downloads_tab(chosen: Chosen, report) -> None:
     d1, d2, d3 = st.columns(3)
     # a run's file is read only when the button is pressed (deferred data), not on every rerun
     model_bytes = run.model_path.read_bytes if run is not None else chosen.upload_bytes
-    d1.download_button("Model (.keras)", model_bytes, file_name=f"{stem}.keras", mime="application/octet-stream",
-                       icon=":material/download:", key="ev_dl_model")
+    if model_bytes is not None:  # an uploaded model downloads as the file it came in
+        d1.download_button("Model (.keras)" if run is not None else f"Model ({chosen.upload_name})", model_bytes,
+                           file_name=f"{stem}.keras" if run is not None else chosen.upload_name,
+                           mime="application/octet-stream", icon=":material/download:", key="ev_dl_model")
     d2.download_button("Report (CSV)", report.to_csv(index_label="class").encode(),
                        file_name=f"{stem}-report.csv", mime="text/csv", icon=":material/table:", key="ev_dl_report")
     if run is not None:
@@ -385,8 +394,14 @@ def downloads_tab(chosen: Chosen, report) -> None:
         except UserError as err:  # e.g. a run on an uploaded dataset, which the script cannot load
             d3.caption(f"No Keras script for this run: {err}")
         else:
+            from cnnkit import notebook
+
             d3.download_button("Keras script (.py)", script, file_name=codegen.filename(run.spec),
                                mime="text/x-python", icon=":material/code:", key="ev_dl_script")
+            d3.download_button("Jupyter notebook (.ipynb)",
+                               notebook.notebook(run.spec, run.hyper, run.dataset_name, title=run.title),
+                               file_name=notebook.filename(run.spec), mime="application/x-ipynb+json",
+                               icon=":material/book:", key="ev_dl_notebook")
     else:
         d3.caption("The Keras script needs the run's architecture; an uploaded model has none here.")
     st.caption("Load the model again with `keras.saving.load_model('…keras')`; the script retrains it from scratch "

@@ -40,10 +40,32 @@ def cmd_datasets(args) -> int:
 
 
 # --- evaluate: a run (or model file) on a dataset's test images -------------------
+def _model_source_args(p) -> None:
+    """--run RUN, or --model FILE [--weights FILE]: a saved run or a model file a student brings."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="the run folder (as written by `train` or the app)")
+    src.add_argument("--model", metavar="FILE",
+                     help="a model file: .keras, a Keras 2 HDF5 model (.h5, .hdf5, .h5py), or a Keras 2 "
+                          "architecture .json given with --weights")
+    p.add_argument("--weights", metavar="FILE", help="the HDF5 weights (model.save_weights) of a --model .json")
+
+
+def _model_file(args, ds):
+    """The ModelFile --model (and --weights) name, checked against the dataset `ds`."""
+    from cnnkit import evaluation, model_files
+
+    if args.weights and not args.model:
+        raise UserError("--weights goes with --model (a Keras 2 architecture .json).")
+    found = model_files.read_model_path(args.model, args.weights)
+    evaluation.check_model_fits(found.model, ds)
+    return found
+
+
 def add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="test accuracy, loss and the per-class report of a saved run")
-    p.add_argument("--run", required=True, help="the run folder (as written by `train` or the app)")
-    p.add_argument("--dataset", help="a catalogue name or an .npz/.zip file (default: the run's own dataset)")
+    p = sub.add_parser("evaluate", help="test accuracy, loss and the per-class report of a saved run or model file")
+    _model_source_args(p)
+    p.add_argument("--dataset", help="a catalogue name or an .npz/.zip file (default: the run's own dataset; "
+                                     "needed with --model)")
     p.add_argument("--batch-size", type=int, default=500, help="images per batch (default 500)")
     p.add_argument("--json", action="store_true", help="print JSON: metrics, report and confusion matrix")
     p.set_defaults(func=cmd_evaluate)
@@ -52,6 +74,20 @@ def add_evaluate(sub) -> None:
 def cmd_evaluate(args) -> int:
     from cnnkit import evaluation, runs
 
+    if args.model:
+        if not args.dataset:
+            raise UserError("Say which dataset to test the model on: --dataset mnist (or fashion_mnist, cifar10, "
+                            "or an .npz/.zip file).")
+        ds = _train_dataset(args.dataset)
+        found = _model_file(args, ds)
+        ev = evaluation.evaluate(found.model, ds, batch_size=args.batch_size)
+        if args.json:
+            _print_json({"model": args.model, "format": found.format, "read": found.sentence,
+                         **evaluation.to_json_dict(ev, dataset=ds)})
+        else:
+            print(f"model:     {args.model}: {found.sentence}")
+            print(evaluation.report_text(ev, dataset=ds))
+        return 0
     run = runs.load_run(args.run)
     named = _named_file(args.dataset or "")
     if named is not None:
@@ -284,26 +320,44 @@ def cmd_presets(args) -> int:
 
 
 def add_export(sub) -> None:
-    p = sub.add_parser("export", help="write a runnable Keras training script for a preset or spec file")
+    p = sub.add_parser("export", help="write a runnable Keras training script (.py) or Jupyter notebook (.ipynb) "
+                                      "for a saved run, a preset or a spec file")
     _spec_args(p)
-    p.add_argument("--out", help="file to write (default: print the script)")
+    p.add_argument("--run", help="a run folder: export the run's own model, settings and dataset")
+    p.add_argument("--format", choices=["py", "ipynb"],
+                   help="a Python script or a Jupyter notebook (default: from --out's extension, else py)")
+    p.add_argument("--out", help="file to write (default: print it)")
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from cnnkit import codegen, presets
+    from cnnkit import codegen, notebook, presets
 
-    spec, preset, _ = _load_spec(args)
-    name = Path(args.dataset).stem if Path(args.dataset).suffix else args.dataset
-    hyper = preset.hyper if preset else presets.suggested_hyper(spec)
-    code = codegen.script(spec, hyper, name, title=preset.title if preset else spec.name)
+    if args.run:
+        if args.preset or args.spec:
+            raise UserError("Export either --run or --preset/--spec, not both.")
+        from cnnkit import runs
+
+        run = runs.load_run(args.run)
+        spec, hyper, name, title = run.spec, run.hyper, run.dataset_name, run.title
+    else:
+        spec, preset, _ = _load_spec(args)
+        name = Path(args.dataset).stem if Path(args.dataset).suffix else args.dataset
+        hyper = preset.hyper if preset else presets.suggested_hyper(spec)
+        title = preset.title if preset else spec.name
+    fmt = args.format or ("ipynb" if args.out and args.out.lower().endswith(".ipynb") else "py")
+    make = notebook.notebook if fmt == "ipynb" else codegen.script
+    text = make(spec, hyper, name, title=title)
     if args.out:
-        Path(args.out).write_text(code, encoding="utf-8")
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise UserError(f"Cannot write {args.out} ({err.strerror or err}): check the folder exists.") from None
         print(f"wrote {args.out}", file=sys.stderr)
     else:
-        print(code)
+        print(text)
     return 0
 
 
@@ -311,21 +365,23 @@ def cmd_export(args) -> int:
 def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="predict the class of image files with a saved run, each prepared exactly "
                                        "as the app prepares a canvas drawing (MNIST) or an upload (other datasets)")
-    p.add_argument("--run", required=True, help="the run folder (as written by `train` or the app)")
+    _model_source_args(p)
+    p.add_argument("--dataset", default="mnist",
+                   help="with --model: the catalogue dataset it was trained on, for its class names and the way "
+                        "pictures are prepared (default mnist)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG/... files, any size")
     p.add_argument("--json", action="store_true", help="print JSON: one object per image with its top three")
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args) -> int:
-    from cnnkit import drawing, predict, runs
+    from cnnkit import drawing
 
-    run = runs.load_run(args.run)
-    predictor = predict.predictor_for(run)
+    predictor, dataset_name = _predictor(args)
     rows, failed = [], 0
     for path in args.images:
         try:
-            prepared = drawing.prepare_for(drawing.read_image(path), run.dataset_name, predictor.input_shape,
+            prepared = drawing.prepare_for(drawing.read_image(path), dataset_name, predictor.input_shape,
                                            predictor.class_names)
             prediction = predictor.predict(prepared.x)
         except UserError as err:
@@ -342,6 +398,19 @@ def cmd_predict(args) -> int:
     if args.json:
         _print_json(rows)
     return 2 if failed else 0
+
+
+def _predictor(args):
+    """(Predictor, dataset name) for --run, or for --model (and --weights) on --dataset's images."""
+    from cnnkit import predict, runs
+    from cnnkit.datasets import catalogue
+
+    if args.run:
+        run = runs.load_run(args.run)
+        return predict.predictor_for(run), run.dataset_name
+    info = catalogue.get(args.dataset)  # its image shape, class names and title: no pixels needed
+    found = _model_file(args, info)
+    return predict.Predictor(found.model, info.class_names), info.name
 
 
 # --- limits ---------------------------------------------------------------------------
@@ -412,7 +481,9 @@ def cmd_runs(args) -> int:
 def add_explain(sub) -> None:
     p = sub.add_parser("explain", help="why a saved run answers what it does for one image: a Grad-CAM heat map "
                                        "over the prepared input (and, with --conv, one convolution worked out)")
-    p.add_argument("--run", required=True, help="the run folder (as written by `train` or the app)")
+    _model_source_args(p)
+    p.add_argument("--dataset", default="mnist",
+                   help="with --model: the catalogue dataset it was trained on (default mnist)")
     p.add_argument("image", metavar="IMAGE", help="a PNG/JPEG/... file, prepared as `predict` prepares it")
     p.add_argument("--out", required=True, help="the PNG to write: the prepared image with the heat map over it")
     p.add_argument("--class", dest="class_name", help="explain this class instead of the answer (\"why not 7?\")")
@@ -428,11 +499,10 @@ def cmd_explain(args) -> int:
 
     from PIL import Image
 
-    from cnnkit import drawing, explain, predict, runs
+    from cnnkit import drawing, explain
 
-    run = runs.load_run(args.run)
-    predictor = predict.predictor_for(run)
-    prepared = drawing.prepare_for(drawing.read_image(args.image), run.dataset_name, predictor.input_shape,
+    predictor, dataset_name = _predictor(args)
+    prepared = drawing.prepare_for(drawing.read_image(args.image), dataset_name, predictor.input_shape,
                                    predictor.class_names)
     prediction = predictor.predict(prepared.x)
     k = None

