@@ -549,7 +549,6 @@ def add_collection(sub) -> None:
     p.add_argument("--out", help="export: the .npz to write (Keras's layout with class_names)")
     p.add_argument("--id", type=int, help="the collection (default: the newest)")
     p.add_argument("--name", help="import: the new collection's name (default: the file's)")
-    p.add_argument("--seed", type=int, default=13, help="export: the seed of the train/test split")
     p.add_argument("--dir", help="the folder of the store (default: the class folder, CNNKIT_CLASS_DIR)")
     p.set_defaults(func=cmd_collection)
 
@@ -557,31 +556,24 @@ def add_collection(sub) -> None:
 def cmd_collection(args) -> int:
     from pathlib import Path
 
-    from cnnkit import class_drawings
+    from cnnkit import class_drawings as cd
 
-    store = class_drawings.store_for(None, class_mode=True, root=Path(args.dir) if args.dir else None)
+    store = cd.store_for(None, class_mode=True, root=Path(args.dir) if args.dir else None)
     if args.action == "list":
         for c in store.collections():
-            n = sum(store.class_counts(c.id))
-            print(f"{c.id}\t{'open' if c.is_open else 'closed'}\t{n} drawings\t{c.name}: {', '.join(c.class_names)}")
-        return 0
-    if args.action == "import":
-        if not args.file:
-            raise class_drawings.CollectionError("Say which .npz to import: cnnkit collection import FILE.npz")
-        c = class_drawings.import_npz(store, args.file, args.name)
+            print(f"{c.id}\t{'open' if c.is_open else 'closed'}\t{sum(store.class_counts(c.id))} drawings\t{c.name}: "
+                  f"{', '.join(c.class_names)}")
+    elif args.action == "import":
+        c = cd.import_npz(store, args.file or cd.refuse("Say which .npz to import: … import FILE.npz"), args.name)
         print(f"imported {sum(store.class_counts(c.id))} drawings as collection {c.id} ({c.name})")
-        return 0
-    if not args.out:
-        raise class_drawings.CollectionError("Say where to write it: cnnkit collection export --out FILE.npz")
-    c = store.get(args.id) if args.id is not None else store.current()
-    if c is None:
-        raise class_drawings.CollectionError("No collection has been opened yet: the lecturer opens one on the "
-                                             "Class page.")
-    ds = class_drawings.to_dataset(store, c.id, seed=args.seed)
-    out = class_drawings.export_npz(ds, args.out)
-    print(f"wrote {out}: {len(ds.x_train)} training and {len(ds.x_test)} test drawings, classes "
-          f"{', '.join(ds.class_names)}. {ds.notes[0]}")
+    else:
+        out = args.out or cd.refuse("Say where to write it: cnnkit collection export --out FILE.npz")
+        c = store.get(args.id) if args.id is not None else store.current()
+        ds = cd.to_dataset(store, (c or cd.refuse("No collection has been opened yet.")).id)
+        print(f"wrote {cd.export_npz(ds, out)}: {len(ds.x_train)} training and {len(ds.x_test)} test drawings, "
+              f"classes {', '.join(ds.class_names)}. {ds.notes[0]}")
     return 0
+
 
 COMMANDS = [add_datasets, add_limits, add_settings, add_runs, add_summary, add_presets, add_export, add_evaluate,
             add_train, add_predict, add_explain, add_collection]

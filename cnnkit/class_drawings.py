@@ -49,6 +49,11 @@ class CollectionError(UserError):
     """A collection cannot be opened, drawn into or turned into a dataset as asked."""
 
 
+def refuse(sentence: str):
+    """Raise CollectionError(sentence): for the command line's `value or refuse(...)`."""
+    raise CollectionError(sentence)
+
+
 @dataclass(frozen=True)
 class Collection:
     id: int
