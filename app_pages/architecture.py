@@ -15,6 +15,7 @@ import streamlit as st
 
 from cnnkit import codegen, layers, presets, settings
 from cnnkit.errors import SpecError, UserError
+from cnnkit.plain_text import inert
 from cnnkit.spec import ModelSpec, format_bytes, format_count, format_shape
 from webapp import student, widget_state
 
@@ -36,7 +37,7 @@ if raw is not None:
     stored = raw if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
     if tuple(stored.input_shape) != tuple(ds.image_shape):
         student.set_spec(stored.with_input_shape(ds.image_shape))
-        st.toast(f"Your model now takes {format_shape(ds.image_shape)} images ({ds.title}).")
+        st.toast(f"Your model now takes {format_shape(ds.image_shape)} images ({inert(ds.title)}).")
 spec = student.current_spec()
 student.set_spec(spec)  # the callbacks below edit this stored copy
 
@@ -183,7 +184,7 @@ with editor:
     st.text_input("Model name", value=spec.name, key=f"arch{rev}_name", on_change=_rename,
                   args=(f"arch{rev}_name",),
                   help="Used for the saved run, the JSON file and the exported script.")
-    st.markdown(f"**Input** · {format_shape(spec.input_shape)} images ({ds.title})")
+    st.markdown(f"**Input** · {format_shape(spec.input_shape)} images ({inert(ds.title)})")
     if not spec.layers:
         st.info("No layers yet. Pick a lesson's model above, or add layers below: for example Conv2D, "
                 "MaxPooling2D, Flatten and a Dense layer with softmax.", icon=":material/info:")
@@ -259,7 +260,7 @@ with overview, st.container(key="arch_summary"):
         st.warning(f"{n_problems} problem{'s' if n_problems != 1 else ''} to fix before this model can "
                    "be trained: see the messages in red.", icon=":material/build:")
     else:
-        st.success(f"Ready to train on {ds.title}: {ds.num_classes} classes, "
+        st.success(f"Ready to train on {inert(ds.title)}: {ds.num_classes} classes, "
                    f"output {format_shape(summary.output_shape)}.",
                    icon=":material/check_circle:")
     for msg in spec.cost_warnings(refuse_cost=class_mode):  # over a cost limit, on one's own machine
@@ -280,7 +281,7 @@ with save_col:
             loaded = ModelSpec.from_json(up_file.getvalue())
             if tuple(loaded.input_shape) != tuple(ds.image_shape):
                 st.info(f"This model was made for {format_shape(loaded.input_shape)} images; it now takes "
-                        f"{format_shape(ds.image_shape)} ({ds.title}).", icon=":material/info:")
+                        f"{format_shape(ds.image_shape)} ({inert(ds.title)}).", icon=":material/info:")
                 loaded = loaded.with_input_shape(ds.image_shape)
             loaded = loaded.with_name(loaded.name or up_file.name.rsplit(".", 1)[0])
             ss.spec_preset = None

@@ -1,23 +1,173 @@
 """Class: the lecturer's view of the whole class, behind the lecturer key.
 
-Jobs running and queued, every run of the class (architecture, parameters, FLOPs, epochs,
-test accuracy), accuracy against parameters, sharing a run with everyone, per-student
-limits, and a presentation mode for the projector. Everything shown comes from
-cnnkit.classroom; who may see it is decided by lecturer.is_lecturer().
+Jobs running and queued (live: within 3 s of a Start), every run of the class (architecture,
+parameters, FLOPs, epochs, test accuracy), accuracy against parameters, sharing a run with
+everyone, per-student limits, and a presentation mode whose first screen is what a lecturer
+projects (the chart with every point named, the leaderboard). Everything shown comes from
+cnnkit.classroom and cnnkit.projector; who may see it is decided by lecturer.is_lecturer().
 """
 
+import tempfile
 import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from cnnkit import charts, classroom, runs, settings
+from cnnkit import challenge, charts, classroom, datasets, projector, runs, settings
 from cnnkit.errors import UserError
-from webapp import browser_identity, drawn_collection, lecturer, training_jobs, user_errors, widget_state
+from cnnkit.plain_text import chart_text, inert, inert_message
+from webapp import browser_identity, dataset_cache, drawn_collection, lecturer, training_jobs, user_errors, widget_state
 
-JOBS_POLL_SECONDS = 3.0
-IDLE_POLL_SECONDS = 15.0
-PRESENTATION_ROWS = 12
+# --- the class challenge (#21 item 4): its own section, drawn by challenge_section() --------------------------
+PRESENTATION_ROWS = 12          # rows of the challenge board a projector shows
+CHALLENGE_POLL_SECONDS = 3.0
+SHARE_MODE, FILE_MODE = "A share of the test split", "A file I upload"
+
+
+def _plain(text: object) -> str:
+    """A name a student controls, as inert HTML text (cnnkit.plain_text: its tags shown, never followed)."""
+    return chart_text(text)
+
+
+def _leaderboard_html(board: challenge.Leaderboard) -> str:
+    """The leaderboard in large type for the projector: every cell escaped."""
+    head = "".join(f"<th>{h}</th>" for h in ("Rank", "Student", "Model", "Parameters", "Epochs",
+                                              "Hidden accuracy"))
+    rows = []
+    for e in board.entries:
+        params = f"{e.parameters:,}" if e.parameters is not None else "—"
+        rows.append(f"<tr><td>{e.rank}</td><td>{_plain(e.student)}</td><td>{_plain(e.model)}</td>"
+                    f"<td class='num'>{params}</td><td class='num'>{e.epochs if e.epochs is not None else '—'}</td>"
+                    f"<td class='num'><b>{e.accuracy:.1%}</b></td></tr>")
+    body = "".join(rows)
+    return ("<style>.cnn-board{width:100%;border-collapse:collapse;font-size:1.9rem;line-height:1.25}"
+            ".cnn-board th{text-align:left;font-size:1.3rem;opacity:.75;border-bottom:2px solid currentColor}"
+            ".cnn-board td{padding:.25rem .6rem .25rem 0;border-bottom:1px solid rgba(128,128,128,.3);"
+            "overflow-wrap:anywhere}.cnn-board .num{text-align:right;white-space:nowrap}"
+            "@media (max-width:640px){.cnn-board{font-size:1.05rem}.cnn-board th{font-size:.85rem}}</style>"
+            f"<table class='cnn-board' aria-label='Challenge leaderboard'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _open_challenge_form() -> None:
+    """The lecturer opens a challenge: dataset, where the hidden set comes from, an optional end time."""
+    st.caption("Every finished run of the class on the dataset is scored on a hidden test set the students' pages "
+               "never show (runs that finished before the challenge opened included); the leaderboard ranks "
+               "them, ties going to the smaller model.")
+    with st.form("challenge_open_form", border=True):
+        names = list(datasets.CATALOGUE)
+        c1, c2 = st.columns(2)
+        name = c1.selectbox("Dataset", names, format_func=challenge.catalogue_title, key="challenge_dataset")
+        mode = c2.radio("Hidden test set", [SHARE_MODE, FILE_MODE], key="challenge_mode", horizontal=True)
+        c3, c4, c5 = st.columns(3)
+        share = c3.slider("Hidden share of each class", 5, 50, 20, step=5, format="%d%%", key="challenge_share",
+                          help="Of the dataset's test split; the students' pages use the rest.")
+        seed = c4.number_input("Seed", 0, 99_999, 2024, key="challenge_seed",
+                               help="The same seed hides the same images.")
+        minutes = c5.number_input("Ends after (minutes)", 0, 600, 0, key="challenge_minutes",
+                                  help="0 = no end time: freeze it with the button.")
+        upload = st.file_uploader("Hidden test file (.npz in Keras's layout, or a .zip of one folder per class)",
+                                  type=["npz", "zip"], key="challenge_file",
+                                  help="Every image in it is hidden (train and test parts together); checked "
+                                       "like any dataset upload.")
+        if st.form_submit_button("Open the challenge", type="primary", icon=":material/emoji_events:"):
+            store = lecturer.challenge_store()
+            ends = time.time() + 60 * minutes if minutes else None
+            try:
+                ds = dataset_cache.catalogue_dataset(name)
+                if mode == FILE_MODE:
+                    if upload is None:
+                        raise challenge.ChallengeError("Choose the hidden test file first, or hide a share of "
+                                                       "the test split.")
+                    with tempfile.TemporaryDirectory() as tmp:
+                        path = Path(tmp) / ("hidden" + Path(upload.name).suffix.lower())
+                        path.write_bytes(upload.getvalue())
+                        store.open_file(ds, path, ends_at=ends, file_name=upload.name)
+                else:
+                    store.open_share(ds, share / 100, seed=int(seed), ends_at=ends)
+            except UserError as err:
+                user_errors.show_error(err)
+            else:
+                lecturer.challenge_scorer().poke()
+                st.rerun()
+
+
+def _challenge_controls(ch: challenge.Challenge, board: challenge.Leaderboard) -> None:
+    """Freeze / unfreeze, the CSV, closing."""
+    store = lecturer.challenge_store()
+    c1, c2, c3 = st.columns(3)
+    if board.frozen:
+        if c1.button("Unfreeze", icon=":material/lock_open:", key="challenge_unfreeze",
+                     help="Rank runs again, the ones finished since the freeze included (the end time goes)."):
+            store.unfreeze()
+            st.rerun()
+    elif c1.button("Freeze now", icon=":material/ac_unit:", type="primary", key="challenge_freeze",
+                   help="Runs that finish from now on are scored but not ranked."):
+        store.freeze()
+        st.rerun()
+    c2.download_button("Export CSV", challenge.leaderboard_csv(board), file_name="challenge-leaderboard.csv",
+                       mime="text/csv", icon=":material/download:", key="challenge_csv")
+    with c3.popover("Close the challenge", icon=":material/close:"):
+        st.caption("Its hidden set and scores go, and the students' pages show the whole test split again. "
+                   "Export the CSV first.")
+        if st.button("Close it", key="challenge_close", type="primary"):
+            store.close()
+            st.rerun()
+
+
+def challenge_section(large: bool) -> None:
+    """The class challenge: open one, or its live leaderboard with freeze, export and close."""
+    st.subheader("Class challenge")
+    ch = lecturer.current_challenge()
+    if ch is None:
+        if not large:
+            _open_challenge_form()
+        else:
+            st.caption("No challenge is open; turn presentation mode off to open one.")
+        return
+    widget_state.owned("class.challenge_all", False)
+
+    @st.fragment(run_every=CHALLENGE_POLL_SECONDS)
+    def board_panel() -> None:
+        now = lecturer.current_challenge()
+        if now is None or now.opened != ch.opened:
+            st.rerun()   # closed or replaced in another tab: redraw the page
+        all_runs = bool(ss.get("class.challenge_all"))
+        board = challenge.leaderboard(now, lecturer.challenge_store(), book, best_only=not all_runs)
+        state = ("Frozen at " + time.strftime("%H:%M", time.localtime(now.freeze_time())) if board.frozen else
+                 "Ends at " + time.strftime("%H:%M", time.localtime(now.ends_at)) if now.ends_at else "Open")
+        st.caption(f"{state} · {inert_message(now.describe())}")
+        if not board.entries:
+            st.info("No run is scored yet: each finished run appears here within seconds.",
+                    icon=":material/hourglass_empty:")
+        elif large:
+            st.html(_leaderboard_html(_top(board, PRESENTATION_ROWS)))
+        else:
+            table = pd.DataFrame(board.rows())
+            table["Hidden accuracy"] = table["Hidden accuracy"] * 100   # one decimal for every row: 86.0 %
+            st.dataframe(table, hide_index=True, key="challenge_board", column_config={
+                "Parameters": st.column_config.NumberColumn(format="localized"),
+                "FLOPs": st.column_config.NumberColumn(format="compact"),
+                "Hidden accuracy": st.column_config.NumberColumn(format="%.1f %%")})
+        waiting = [f"{board.waiting} run{'s' if board.waiting != 1 else ''} being scored"] if board.waiting else []
+        late = [f"{board.late} finished after the freeze"] if board.late else []
+        if waiting or late or board.notes:
+            st.caption(" · ".join(waiting + late + board.notes))
+        if not large:
+            _challenge_controls(now, board)
+
+    # on the projector the board comes first; the toggle goes under it
+    if not large:
+        st.toggle("Every run (not only each student's best)", **widget_state.bind("class.challenge_all"))
+    board_panel()
+    if large:
+        st.toggle("Every run (not only each student's best)", **widget_state.bind("class.challenge_all"))
+
+
+def _top(board: challenge.Leaderboard, n: int) -> challenge.Leaderboard:
+    return challenge.Leaderboard(entries=board.entries[:n], waiting=board.waiting, frozen=board.frozen,
+                                 late=board.late, notes=board.notes)
 
 
 def _row_words(r: classroom.RunRow) -> str:
@@ -50,11 +200,11 @@ if not lecturer.is_lecturer():
     with st.form("unlock_form", border=False):
         typed = st.text_input("Lecturer key", type="password", key="lecturer_key_typed")
         if st.form_submit_button("Unlock", type="primary", icon=":material/lock_open:"):
-            if book.unlock(browser_identity.owner_id(), typed, key):
+            # behind the server-wide throttle of wrong keys: every session's guesses count together
+            attempt = book.try_lecturer_key(browser_identity.owner_id(), typed, key)
+            if attempt.unlocked:
                 st.rerun()
-            time.sleep(1.0)  # every wrong guess costs a second
-            st.error("That is not the lecturer key. Check it with whoever started the app "
-                     f"(`{lecturer.LECTURER_KEY_NAME}` in its environment or secrets).", icon=":material/error:")
+            st.error(attempt.sentence, icon=":material/error:")
     st.stop()
 
 # --- the lecturer's view ---------------------------------------------------------------------------
@@ -65,8 +215,8 @@ with top_left:
                    "chose in the sidebar, otherwise as \"student N\".")
 with top_mid:
     # the page's own value: presentation mode stays on through a visit to another page
-    st.toggle("Presentation mode", help="Larger type and charts for a projector.",
-              **widget_state.bind("class.presentation"))
+    st.toggle("Presentation mode", help="The projector's first screen: the chart with every point named and "
+              "the leaderboard, in large type.", **widget_state.bind("class.presentation"))
 with top_right:
     if st.button("Lock", icon=":material/lock:", help="Lock this page in this browser (the key unlocks it again)."):
         book.lock(browser_identity.owner_id())
@@ -75,13 +225,13 @@ with top_right:
 large = bool(ss["class.presentation"])
 if large:
     st.html("""<style>
+    .stMainBlockContainer { padding-top: 2.5rem !important; }
+    .stMainBlockContainer h1 { font-size: 2.2rem !important; padding: 0 !important; }
     .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,
-    .stMainBlockContainer td, .stMainBlockContainer th { font-size: 1.5rem !important; }
-    .stMainBlockContainer h1 { font-size: 3.6rem !important; }
-    .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 2.2rem !important; }
-    .stMainBlockContainer [data-testid="stMetricValue"],
-    .stMainBlockContainer [data-testid="stMetricValue"] * { font-size: 3.6rem !important; line-height: 1.15; }
-    .stMainBlockContainer [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
+    .stMainBlockContainer td, .stMainBlockContainer th { font-size: 1.35rem !important; }
+    .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 1.8rem !important; }
+    .stMainBlockContainer [data-testid="stTable"] td, .stMainBlockContainer [data-testid="stTable"] th {
+        font-size: 1.2rem !important; padding: 0.3rem 0.5rem !important; }
     </style>""")
 
 if not settings.get("class_mode"):
@@ -89,61 +239,81 @@ if not settings.get("class_mode"):
             "with `CNNKIT_CLASS_MODE=1`: each student then sees only their own runs and the ones you share.",
             icon=":material/info:")
 
-summary = classroom.summarize(classroom.class_runs(), training_jobs.class_jobs(), book)
-a, b, c = st.columns(3)
-a.metric("Students", summary.counts["students"])
-b.metric("Runs", summary.counts["runs"], help=f"Not counting the {summary.counts['shared']} shared copies.")
-c.metric("Best test accuracy", f"{summary.best_accuracy:.1%}" if summary.best_accuracy is not None else "—")
+class_runs = classroom.class_runs()
+summary = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
+stamp = projector.runs_stamp()
+
+challenge_section(large)
 
 
-# --- jobs, kept live -----------------------------------------------------------------------------------
-# Every fragment run costs the server a rerun (and Streamlit's Keras clean-up): poll fast only while
-# something trains or waits.
-@st.fragment(run_every=JOBS_POLL_SECONDS if summary.jobs else IDLE_POLL_SECONDS)
-def jobs_panel() -> None:
-    live = classroom.summarize([], training_jobs.class_jobs(), book)
-    left, right = st.columns(2)
-    left.metric("Training now", live.counts["running"])
-    right.metric("Waiting", live.counts["queued"])
+# --- the live part: counts and jobs -------------------------------------------------------------------
+# Polled fast while anything trains or waits and slowly when idle (an idle poll reads the registry's memory and
+# two folder times), so a Start shows within 3 s. The counts are counted from the same summary as the lists.
+# A run saved, shared or taken back redraws the whole page (its chart and table); so does the class turning
+# busy or idle (the poll's pace).
+@st.fragment(run_every=projector.poll_seconds(summary))
+def live_panel() -> None:
+    live = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
+    if projector.runs_stamp() != stamp or bool(live.jobs) != bool(summary.jobs):
+        st.rerun()
+    if large:
+        st.markdown(f"**{inert(projector.counts_line(live))}**")
+        st.markdown(inert(projector.jobs_line(live)))
+        return
+    cols = st.columns(5)
+    cols[0].metric("Students", live.counts["students"])
+    cols[1].metric("Runs", live.counts["runs"], help=f"{live.counts['shared']} of them shared with the class.")
+    cols[2].metric("Best test accuracy", f"{live.best_accuracy:.1%}" if live.best_accuracy is not None else "—")
+    cols[3].metric("Training now", live.counts["running"])
+    cols[4].metric("Waiting", live.counts["queued"])
     if not live.jobs:
         st.caption("No job is training or waiting right now.")
         return
-    st.dataframe(pd.DataFrame([{"Student": j.student, "Model": j.architecture, "Progress": j.fraction,
-                                "Where": j.progress} for j in live.jobs]),
-                 hide_index=True, row_height=48 if large else None,
-                 column_config={"Progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1,
+    st.dataframe(pd.DataFrame([{"Student": j.student, "Model": j.architecture, "Where": j.progress,
+                                "Progress": j.fraction} for j in live.jobs]),
+                 hide_index=True, width="stretch",
+                 column_config={"Where": st.column_config.TextColumn("Where", width="medium"),
+                                "Progress": st.column_config.ProgressColumn("Progress", min_value=0, max_value=1,
                                                                             format="percent")})
 
 
-# --- runs -------------------------------------------------------------------------------------------------
-chart_col, jobs_col = st.columns([3, 2]) if not large else (st.container(), st.container())
-with jobs_col:
-    jobs_panel()
-with chart_col:
-    if summary.runs:
-        st.plotly_chart(charts.class_scatter_figure(summary.scatter_points(), large=large), key="class_scatter")
-    else:
-        st.info("No runs yet. When a student's training job finishes or is stopped, its run appears here with its "
-                "architecture, parameters, FLOPs, epochs and test accuracy.", icon=":material/hourglass_empty:")
+def projector_view() -> None:
+    """Presentation mode's first screen: the chart with every point named, and the leaderboard beside it."""
+    chart_col, board_col = st.columns([4, 3])
+    with chart_col:
+        st.plotly_chart(charts.class_scatter_figure(summary.scatter_points(), large=True, height=470),
+                        key="class_scatter")
+    with board_col:
+        st.table(pd.DataFrame(projector.leaderboard(summary)).set_index("#"))
+        n = min(projector.LEADERBOARD_ROWS, len(summary.runs))
+        st.caption(f"The {n} best of {len(summary.runs)} runs by test accuracy (ties: fewer parameters first).")
+
+
+def runs_view() -> None:
+    """The lecturer's desk view: the chart, then every run of the class."""
+    st.plotly_chart(charts.class_scatter_figure(summary.scatter_points()), key="class_scatter")
+    st.subheader("Every run of the class")
+    st.dataframe(pd.DataFrame(summary.table()), hide_index=True, column_config={
+        "Parameters": st.column_config.NumberColumn(format="localized"),
+        "FLOPs": st.column_config.NumberColumn(format="compact"),
+        "Test accuracy": st.column_config.NumberColumn(format="percent"),
+        "Shared": st.column_config.CheckboxColumn("Shared")})
+
+
+if large:
+    with top_left:   # presentation mode: the live lines where the page's caption was, so the chart is on screen
+        live_panel()
+else:
+    live_panel()
+if not summary.runs:
+    st.info("No runs yet. When a student's training job finishes or is stopped, its run appears here with its "
+            "architecture, parameters, FLOPs, epochs and test accuracy.", icon=":material/hourglass_empty:")
+elif large:
+    projector_view()
+else:
+    runs_view()
 
 if summary.runs:
-    st.subheader("Every run of the class")
-    table = pd.DataFrame(summary.table())
-    if large:
-        best = table.sort_values("Test accuracy", ascending=False, na_position="last").head(PRESENTATION_ROWS)
-        best["Test accuracy"] = best["Test accuracy"].map(lambda a: f"{a:.1%}" if pd.notna(a) else "—")
-        best["Parameters"] = best["Parameters"].map(lambda n: f"{n:,.0f}" if pd.notna(n) else "—")
-        st.table(best[["Student", "Architecture", "Dataset", "Parameters", "Epochs", "Test accuracy"]]
-                 .set_index("Student"))
-        st.caption(f"The {min(PRESENTATION_ROWS, len(table))} best of {len(table)} runs; turn presentation mode "
-                   "off for all of them.")
-    else:
-        st.dataframe(table, hide_index=True, column_config={
-            "Parameters": st.column_config.NumberColumn(format="localized"),
-            "FLOPs": st.column_config.NumberColumn(format="compact"),
-            "Test accuracy": st.column_config.NumberColumn(format="percent"),
-            "Shared": st.column_config.CheckboxColumn("Shared")})
-
     # --- share with the class ------------------------------------------------------------------------------
     st.subheader("Share with the class")
     st.caption("A shared run appears for every student on the Evaluation and Draw pages (for its dataset): they "
@@ -151,7 +321,7 @@ if summary.runs:
                "stays.")
     by_id = {r.id: r for r in summary.runs}
     own = [r for r in summary.runs if not r.shared]
-    shared = [r for r in summary.runs if r.shared]
+    shared = [r for r in summary.runs if r.shared]   # a shared run is one row with its copy (shared_copy)
     left, right = st.columns(2)
     with left:
         if own:
@@ -163,7 +333,7 @@ if summary.runs:
                 except UserError as err:
                     user_errors.show_error(err)
                 else:
-                    st.toast(f"Shared: every student now sees {copy.title or copy.id}.")
+                    st.toast(f"Shared: every student now sees {inert(copy.title or copy.id)}.")
                     st.rerun()
         else:
             st.caption("Only shared runs so far.")
@@ -173,7 +343,7 @@ if summary.runs:
                                 format_func=lambda i: _row_words(by_id[i]) if i in by_id else i)
             if st.button("Take back", icon=":material/undo:"):
                 try:
-                    runs.unshare_run(runs.load_run(by_id[back].path))
+                    runs.unshare_run(runs.load_run(by_id[back].shared_copy or by_id[back].path))
                 except UserError as err:
                     user_errors.show_error(err)
                 else:

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from cnnkit import charts, datasets, exploration
+from cnnkit import challenge, charts, datasets, exploration
 from cnnkit.errors import DatasetError, UserError
-from webapp import drawn_collection, student, user_errors, widget_state
+from cnnkit.plain_text import inert, inert_message
+from webapp import drawn_collection, lecturer, student, user_errors, widget_state
 
 st.title("1 · Load and explore the data")
 
@@ -63,16 +64,17 @@ with upload_col:
                      type=["npz", "zip"], key=f"data.upload{ss['data.uploader_rev']}", on_change=_uploaded)
     user_errors.show_flash_error("data.upload")
 
-ds = student.dataset()
+# With a class challenge open on this dataset, its hidden test images are left out of every count and sample.
+ds = challenge.visible_dataset(student.dataset(), lecturer.current_challenge())
 info = datasets.CATALOGUE.get(ds.name) if ds.source != "file" else None
 if ds.source == "offline-sample":
-    st.warning(f"**{ds.title}** from the {ds.source_text}", icon=":material/cloud_off:")
+    st.warning(f"**{inert(ds.title)}** from the {inert(ds.source_text)}", icon=":material/cloud_off:")
 else:
-    st.success(f"**{ds.title}** from {ds.source_text}", icon=":material/check_circle:")
+    st.success(f"**{inert(ds.title)}** from {inert(ds.source_text)}", icon=":material/check_circle:")
 if info is not None:
     st.caption(info.description)
 for note in ds.notes:  # how the file was read (0–1 or 0–255, one-hot labels…), sources skipped as damaged
-    st.warning(note, icon=":material/info:")
+    st.warning(inert_message(note), icon=":material/info:")
 
 m1 = m2 = m3 = m4 = st.container(horizontal=True, wrap=True, key="metrics_data")  # two by two on a phone
 m1.metric("Training images", f"{len(ds.x_train):,}")
@@ -163,7 +165,7 @@ else:  # Preprocessing for a CNN
             f"x = np.expand_dims(x, -1)               # → {demo.model_shape}" if ds.is_grayscale else
             f"x = x.astype('float32') / 255          # {demo.raw_shape}: colour images already have 3 channels",
             language="python")
-    st.markdown(f"**3. Labels.** This image's label is the integer **{demo.label}** ({demo.label_name}). "
+    st.markdown(f"**3. Labels.** This image's label is the integer **{demo.label}** ({inert(demo.label_name)}). "
                 "Keep integers and train with **sparse categorical cross-entropy**, or turn them into one-hot "
                 "vectors and train with **categorical cross-entropy**: the two losses give the same number.")
     st.plotly_chart(exploration.one_hot_figure(demo.one_hot, ds.class_names), key="prep_onehot")

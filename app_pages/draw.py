@@ -18,11 +18,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnnkit import charts, drawing, explain, predict, progress, runs
+from cnnkit import challenge, charts, drawing, explain, predict, progress, runs
 from cnnkit.errors import DrawingError, UserError
+from cnnkit.jobs import start
+from cnnkit.plain_text import inert
 from cnnkit.run_labels import run_labels as label_runs
 from cnnkit.spec import format_shape
 from webapp import browser_identity, canvas, job_panel, stages, student, training_jobs, user_errors, widget_state
+from webapp.lecturer import current_challenge
 
 CANVAS = 280  # pixels; ten times MNIST's 28
 STEP_SIZE = 112  # each preparation step is shown this many pixels wide
@@ -45,21 +48,24 @@ if (damaged := runs.damaged_note()) is not None:
 
 # --- no model yet: offer the lecture preset ------------------------------------------------------
 def offer_first_model() -> None:
-    plan = predict.first_model_plan(ds)
+    plan = predict.first_model_plan(ds, start.class_limits())   # within the class limits, as Start will train it
     st.info(
-        f"There is no trained model for **{ds.title}** yet, so there is nothing to ask. Train the lecture preset now — "
+        f"There is no trained model for **{inert(ds.title)}** yet, so there is nothing to ask. Train the lecture "
+        "preset now — "
         f"{plan.words} on this server (longer while classmates are training) — and this page will use it. "
         "Or design and train your own on the Architecture and Training pages.",
         icon=":material/lightbulb:",
     )
-    if st.button(f"Train the lecture preset on {ds.title}", type="primary", icon=":material/play_arrow:",
+    if st.button(f"Train the lecture preset on {inert(ds.title)}", type="primary", icon=":material/play_arrow:",
                  key="draw_train_fast"):
         try:
-            job = registry.submit(plan.spec, ds, plan.hyper, owner=owner, title=plan.title)
+            # the one Start path: the class limits apply here as on the Training page
+            started = start.start_training(plan.spec, ds, plan.asked, owner=owner, title=plan.title,
+                                           registry=registry)
         except UserError as err:
             user_errors.show_error(err)
         else:
-            training_jobs.set_current_job(job)
+            training_jobs.set_current_job(started.job)
             st.rerun()
     if any(s.path == "app_pages/training.py" for s in stages.existing_stages()):
         st.page_link("app_pages/training.py", label="Go to the Training page", icon=":material/model_training:")
@@ -96,7 +102,7 @@ except UserError as err:
 
 input_shape = tuple(int(s) for s in predictor.input_shape)
 if input_shape != tuple(ds.image_shape):
-    st.error(f"This run's model takes {format_shape(input_shape)} images but {ds.title} has "
+    st.error(f"This run's model takes {format_shape(input_shape)} images but {inert(ds.title)} has "
              f"{format_shape(ds.image_shape)}: choose another run.", icon=":material/error:")
     st.stop()
 draws = drawing.uses_drawing(ds.name, input_shape, ds.class_names)
@@ -127,10 +133,10 @@ def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Predict
         st.metric("Confidence", f"{prediction.confidence:.1%}", width="stretch")
     if true_label is not None:
         if true_label == prediction.label:
-            st.success(f"Right: this test image is {drawing.article(true_label)} **{true_label}**.",
+            st.success(f"Right: this test image is {drawing.article(true_label)} **{inert(true_label)}**.",
                        icon=":material/check_circle:")
         else:
-            st.error(f"Wrong: this test image is {drawing.article(true_label)} **{true_label}**.",
+            st.error(f"Wrong: this test image is {drawing.article(true_label)} **{inert(true_label)}**.",
                      icon=":material/cancel:")
     if prediction.uncertain:
         second, p2 = prediction.top(2)[1]
@@ -158,7 +164,7 @@ def show_preparation(prepared: drawing.PreparedImage, prediction: predict.Predic
     verdict = "the same answer" if other.label == prediction.label else "a different answer"
     # The first steps (the drawing, its ink) are the same as above: show only what differs.
     show_steps(naive.steps[2:], f"For comparison, the naive way — shrink the whole canvas: the model says "
-                                f"{other.label} ({other.confidence:.0%}), {verdict}")
+                                f"{inert(other.label)} ({other.confidence:.0%}), {verdict}")
     st.caption("Shrunk whole, a digit keeps its size and place on the canvas; MNIST's digits were all "
                "20 pixels tall and centred, so the model never saw anything like it.")
 
@@ -208,7 +214,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     maps = predictor.feature_maps(prepared.x)
     fm = maps[0].activations
     h, w, c = fm.shape
-    st.markdown(f"**{first.name}'s {c} learned filters** (bright = positive weight, dark = negative):")
+    st.markdown(f"**{inert(first.name)}'s {c} learned filters** (bright = positive weight, dark = negative):")
     filters = explain.filter_images(model, 0)
     st.image([drawing.enlarge(f, 40) for f in filters[:32]], caption=[f"#{i + 1}" for i in range(min(32, c))])
     # The page owns filter and position (widget_state.bind): a click on the map and the sliders both edit them.
@@ -240,7 +246,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
         panels = (("Input window", a.window[..., ch]), ("× filter weights", a.kernel[..., ch]),
                   ("= products", a.products[..., ch]))
         for g, (title, values) in zip(grids, panels, strict=True):
-            g.markdown(f"**{title}**{suffix}\n\n" + explain.grid_markdown(values, a.padding_mask))
+            g.markdown(f"**{inert(title)}**{suffix}\n\n" + explain.grid_markdown(values, a.padding_mask))
     lines = [f"Sum of the {kh * kw * cin} products: **{a.total:.4f}**"]
     lines += [f"{s.title}: {s.formula}" for s in a.steps]
     st.markdown("  \n".join(lines))
@@ -268,7 +274,7 @@ def show_feature_maps(x: np.ndarray) -> None:
                "filter's pattern is there. Early layers find edges and strokes; later, smaller maps "
                "combine them into parts of shapes.")
     for m in maps:
-        st.markdown(f"**{m.title}** — {format_shape(m.activations.shape[:2])}, "
+        st.markdown(f"**{inert(m.title)}** — {format_shape(m.activations.shape[:2])}, "
                     f"{m.channels} channels")
         tiles = m.tiles(n)
         st.image([drawing.enlarge(t, TILE) for t in tiles], caption=[f"#{i + 1}" for i in range(len(tiles))])
@@ -317,7 +323,8 @@ if source == "Draw":
 
 elif source in ("A test digit", "A test image"):
     input_col, result_col = st.columns(2)
-    n_test = len(ds.x_test)
+    test_ds = challenge.visible_dataset(ds, current_challenge())  # never a hidden challenge image
+    n_test = len(test_ds.x_test)
     if not 0 <= widget_state.owned("draw_test_index", 0) < n_test:
         ss["draw_test_index"] = 0
 
@@ -328,7 +335,7 @@ elif source in ("A test digit", "A test image"):
         st.number_input(f"Test image (0 – {n_test - 1})", 0, n_test - 1, **widget_state.bind("draw_test_index"))
         st.button("Another random image", icon=":material/shuffle:", on_click=_random, key="draw_random")
         i = int(ss.draw_test_index)
-        prepared, true_label = drawing.prepare_test_image(ds, i)
+        prepared, true_label = drawing.prepare_test_image(test_ds, i)
         st.image(drawing.enlarge(prepared.display, SEEN),
                  caption=f"Test image {i}: {drawing.article(true_label)} {true_label}")
     answer(prepared, result_col, true_label=true_label)
@@ -340,7 +347,7 @@ else:
             "A picture (PNG, JPEG, …) of any size", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
             key="draw_upload",
             help=("A photo or scan of one handwritten digit, prepared like a drawing." if draws else
-                  f"It is converted to {ds.title}'s {format_shape(ds.image_shape)} images."))
+                  f"It is converted to {inert(ds.title)}'s {format_shape(ds.image_shape)} images."))
     if upload is None:
         with result_col:
             st.info("Choose a picture to see what the model makes of it.", icon=":material/upload:")

@@ -11,10 +11,20 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from cnnkit import charts, datasets, evaluation, model_files, run_comparison, run_labels, runs
+from cnnkit import challenge, charts, datasets, evaluation, model_files, run_comparison, run_labels, runs
 from cnnkit.errors import UserError
+from cnnkit.plain_text import inert, inert_message
 from cnnkit.spec import format_shape
-from webapp import browser_identity, dataset_cache, drawn_collection, stages, student, user_errors, widget_state
+from webapp import (
+    browser_identity,
+    dataset_cache,
+    drawn_collection,
+    lecturer,
+    stages,
+    student,
+    user_errors,
+    widget_state,
+)
 
 GRID_COLS = 8
 GRID_TILE = 104
@@ -91,12 +101,12 @@ def _choose_run(ds, all_runs, my_runs, by_id) -> Chosen:
     if not my_runs:
         other = sorted({r.dataset_name for r in all_runs})
         st.info(
-            f"There is no trained model for **{ds.title}** yet. Train one on the Training page — even one epoch of "
-            "the fast preset gives something to evaluate — then come back here.",
+            f"There is no trained model for **{inert(ds.title)}** yet. Train one on the Training page — even one "
+            "epoch of the fast preset gives something to evaluate — then come back here.",
             icon=":material/info:",
         )
         if other:
-            st.caption(f"You have runs for other datasets ({', '.join(other)}): choose that dataset on the Data "
+            st.caption(f"You have runs for other datasets ({inert(', '.join(other))}): choose that dataset on the Data "
                        "page to evaluate them.")
         _training_link("Go to 3 · Training")
         st.stop()
@@ -148,13 +158,13 @@ def _choose_upload(ds) -> Chosen:
     digest = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for _, d in files)).hexdigest()[:16]
     names = " and ".join(name for name, _ in files)
     try:
-        with st.spinner(f"Loading {names} in safe mode…"):
+        with st.spinner(f"Loading {inert(names)} in safe mode…"):
             found = _uploaded_model(digest, tuple(name for name, _ in files), files)
         evaluation.check_model_fits(found.model, ds)
     except UserError as err:
         user_errors.show_error(err)
         st.stop()
-    st.caption(f"{names}: {found.sentence}")
+    st.caption(f"{inert(names)}: {inert_message(found.sentence)}")
     return Chosen(model=found.model, upload_bytes=files[0][1] if len(files) == 1 else None, upload_name=files[0][0],
                   digest=digest)
 
@@ -201,14 +211,31 @@ def headline(ev: evaluation.Evaluation, run, ds) -> None:
         )
     else:
         m4.metric("Evaluated in", f"{ev.seconds:.1f} s", help="One batched pass over the test set.")
-    st.caption(f"{ds.title}: {ev.num_images:,} test images, from {ds.source_text} · evaluated in one batched pass "
-               f"({ev.seconds:.1f} s).")
+    st.caption(f"{inert(ds.title)}: {ev.num_images:,} test images, from {inert(ds.source_text)} · evaluated in one "
+               f"batched pass ({ev.seconds:.1f} s).")
     if ev.outputs_were_logits:
         st.warning(
             "This model's last layer has no softmax, so its outputs are scores (logits), not probabilities; "
             "a softmax was applied here to read them as probabilities.",
             icon=":material/warning:",
         )
+
+
+# --- the class challenge ------------------------------------------------------------------------------
+def challenge_line(ch, ds) -> None:
+    """The student's best hidden-test score and rank in the class challenge (never a hidden image or label)."""
+    if ch is None or ch.dataset_name != ds.name:
+        return
+    board = challenge.leaderboard(ch, lecturer.challenge_store(), lecturer.class_book())
+    mine = challenge.standing(board, browser_identity.owner_id())
+    frozen = " The leaderboard is frozen." if board.frozen else ""
+    if mine is None:
+        st.info(f"Class challenge on {ch.dataset_title}: every run you finish is scored on a hidden test set that "
+                f"no page shows; your best score and rank appear here.{frozen}", icon=":material/emoji_events:")
+        return
+    entry, ranked = mine
+    st.info(f"Class challenge on {ch.dataset_title}: your best run scores **{entry.accuracy:.1%}** on the hidden "
+            f"test set, **rank {entry.rank} of {ranked}**.{frozen}", icon=":material/emoji_events:")
 
 
 # --- classification report ------------------------------------------------------------------------
@@ -225,7 +252,7 @@ def report_tab(ev: evaluation.Evaluation, report) -> None:
     with right:
         st.plotly_chart(charts.per_class_figure(report), width="stretch", key="ev_bars")
     weakest, weakest_f1 = ev.weakest_class()
-    st.markdown(f"Weakest class: **{weakest}** (F1 {weakest_f1:.3f}). The classes most often confused:")
+    st.markdown(f"Weakest class: **{inert(weakest)}** (F1 {weakest_f1:.3f}). The classes most often confused:")
     confusions = ev.top_confusions(5)
     if len(confusions):
         st.dataframe(confusions, hide_index=True,
@@ -279,10 +306,11 @@ def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
     shown = cell[:40]
     kind = "right" if t == p else "mistaken"
     if len(cell) == 0:
-        st.info(f"No test image of **{true_name}** was predicted as **{pred_name}**.", icon=":material/info:")
+        st.info(f"No test image of **{inert(true_name)}** was predicted as **{inert(pred_name)}**.",
+                icon=":material/info:")
     else:
         st.markdown(
-            f"**{len(cell):,}** test images of **{true_name}** predicted as **{pred_name}** ({kind}); "
+            f"**{len(cell):,}** test images of **{inert(true_name)}** predicted as **{inert(pred_name)}** ({kind}); "
             f"{'the first ' + str(len(shown)) + ', ' if len(shown) < len(cell) else ''}most confident first."
         )
         captions, correct = ev.image_labels(shown, short=True)
@@ -339,7 +367,7 @@ def curves_tab(run) -> None:
 def compare_tab(run, my_runs, ds) -> None:
     if len(my_runs) < 2:
         st.info(
-            f"Only one run for {ds.title} so far. Train another (change the architecture or a hyper-parameter) "
+            f"Only one run for {inert(ds.title)} so far. Train another (change the architecture or a hyper-parameter) "
             "to compare the two side by side.",
             icon=":material/compare_arrows:",
         )
@@ -362,7 +390,7 @@ def compare_tab(run, my_runs, ds) -> None:
     known = {r.id: e for r in chosen if (e := _evaluations().get(evaluation.run_key(r, ds))) is not None}
     # Short names in the chart and the table ("Run 1", …); the list says which run each is.
     told_apart = run_labels.run_labels(chosen)
-    st.markdown("\n".join(f"{i + 1}. {told_apart[r.id]}" for i, r in enumerate(chosen)))
+    st.markdown("\n".join(f"{i + 1}. {inert(told_apart[r.id])}" for i, r in enumerate(chosen)))
     st.plotly_chart(
         charts.compare_runs_figure({f"Run {i + 1}": r.history for i, r in enumerate(chosen)}),
         key="ev_compare_curves",
@@ -449,7 +477,9 @@ def page() -> None:
         "The test images were never seen in training: how the model does on them is the honest estimate of how it "
         "will do on new images. Start from the numbers, then look at the images behind them."
     )
-    ds = student.dataset()
+    ch = lecturer.current_challenge()
+    # With a challenge on this dataset's test split, its hidden images are left out of everything below.
+    ds = challenge.visible_dataset(student.dataset(), ch)
     all_runs = runs.list_runs(owner=browser_identity.owner_id())
     if (damaged := runs.damaged_note()) is not None:
         st.warning(damaged, icon=":material/folder_off:")
@@ -457,6 +487,7 @@ def page() -> None:
     chosen = choose_model(ds, all_runs, my_runs)
     ev = evaluate(chosen, ds)
     headline(ev, chosen.run, ds)
+    challenge_line(ch, ds)
 
     # The open tab is the page's too: a new run, a click in the matrix or a visit elsewhere keeps it.
     widget_state.owned("ev.tab", TABS[0])

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from cnnkit.plain_text import inert
 from webapp import stages, student
 
 st.title("CNN Lab")
@@ -14,7 +15,7 @@ st.markdown(
 )
 
 ds = student.dataset()
-st.info(f"Dataset in use: **{ds.title}** — {ds.source_text}", icon=":material/dataset:")
+st.info(f"Dataset in use: **{inert(ds.title)}** — {inert(ds.source_text)}", icon=":material/dataset:")
 
 lesson_stages = [s for s in stages.existing_stages() if s.path != "app_pages/home.py"]
 # Three cards a row: each link and its sentence stay readable on a projector (a phone stacks them).

@@ -8,10 +8,12 @@ that polls once a second while the job is queued or running, and stops polling o
 
 import streamlit as st
 
-from cnnkit import classroom, training
+from cnnkit import training
 from cnnkit.errors import UserError
 from cnnkit.hyper import HELP, LABEL_MODES, LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, Hyper
-from webapp import browser_identity, job_panel, lecturer, student, training_jobs, user_errors
+from cnnkit.jobs import start
+from cnnkit.plain_text import inert
+from webapp import browser_identity, job_panel, student, training_jobs, user_errors
 
 st.title("3 · Training")
 st.caption("Training shows the model every training image, batch by batch, and nudges its weights to lower the "
@@ -29,8 +31,8 @@ try:
     params = f"{summary.total_params:,} parameters"
 except UserError:
     params = "not buildable yet"
-st.markdown(f"**Model:** {spec.name or 'your model'} · {len(spec.layers)} layers · {params} — "
-            f"**Dataset:** {ds.title} ({len(ds.x_train):,} training images, {len(ds.x_test):,} test images)")
+st.markdown(f"**Model:** {inert(spec.name or 'your model')} · {len(spec.layers)} layers · {params} — "
+            f"**Dataset:** {inert(ds.title)} ({len(ds.x_train):,} training images, {len(ds.x_test):,} test images)")
 
 # --- live progress -------------------------------------------------------------------------------
 active = job is not None and job.state.active
@@ -66,9 +68,7 @@ def _optimizer_changed() -> None:
     _store()
 
 
-limits = lecturer.class_limits()  # the lecturer's per-student limits in class mode, else None
-max_epochs = min(MAX_EPOCHS, limits.max_epochs or MAX_EPOCHS) if limits else MAX_EPOCHS
-ss.hp_epochs = min(int(ss.hp_epochs), max_epochs)
+limits = start.class_limits()  # the lecturer's per-student limits in class mode, else None
 
 st.subheader("Settings")
 if active:
@@ -89,7 +89,9 @@ with c1:
 with c2:
     st.number_input("Batch size", key="hp_batch", min_value=1, step=16, on_change=_store)
     st.caption(HELP["batch_size"])
-    st.number_input("Epochs", key="hp_epochs", min_value=1, max_value=max_epochs, step=1, on_change=_store)
+    # The box takes what the student types (a class cap does not clamp it): the one Start path lowers it and
+    # the note above Start says so with the student's own number.
+    st.number_input("Epochs", key="hp_epochs", min_value=1, max_value=MAX_EPOCHS, step=1, on_change=_store)
     st.caption(HELP["epochs"])
     st.slider("Validation split", 0.0, 0.5, key="hp_val", step=0.05, on_change=_store)
     st.caption(HELP["validation_split"])
@@ -129,24 +131,23 @@ my_jobs = training_jobs.my_active_jobs()
 def _submit(replace: bool = False) -> None:
     # A button callback: it runs before the page's next run, so that very run (its progress panel comes
     # first) already shows the student's place in line: the registry answers without asking the cluster.
+    # The one Start path applies the class limits and says what they changed.
     try:
-        hyper, notes = student.current_hyper(), []
-        if limits:
-            hyper, notes = classroom.apply_limits(hyper, limits, active_jobs=0 if replace else my_jobs)
-        new_job = registry.submit(spec, ds, hyper, owner=browser_identity.owner_id(), title=spec.name or "my model",
-                                  replace=replace, max_active=allowed_jobs)
+        started = start.start_training(spec, ds, student.current_hyper(), owner=browser_identity.owner_id(),
+                                       title=spec.name or "my model", registry=registry, replace=replace)
     except UserError as err:
         user_errors.flash_error("training.start", str(err))
     else:
-        training_jobs.set_current_job(new_job)
-        ss.class_limit_notes = notes
+        training_jobs.set_current_job(started.job)
+        ss.class_limit_notes = list(started.notes)
 
 
 if limits and limits.describe():
     st.caption(limits.describe())
-for note in ss.pop("class_limit_notes", []):
+planned = start.plan_start(student.current_hyper(), len(ds.y_train), limits=limits)  # what Start would train
+for note in ss.pop("class_limit_notes", None) or planned.notes:
     st.info(note, icon=":material/school:")
-_cost_line(student.current_hyper())
+_cost_line(planned.hyper)
 st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=_submit,
           disabled=active and my_jobs >= allowed_jobs)
 user_errors.show_flash_error("training.start")

@@ -193,6 +193,7 @@ def hyper_from_args(args, start):
 
 def cmd_train(args) -> int:
     from cnnkit import presets, training
+    from cnnkit.jobs import start
     from cnnkit.progress import JobState
     from cnnkit.terminal_progress import TerminalProgress
 
@@ -207,8 +208,12 @@ def cmd_train(args) -> int:
     for warning in training.training_cost_warnings(spec, hyper, len(ds.y_train)):  # refused in class mode
         print(f"warning: {warning}", file=sys.stderr)
     bar = None if args.quiet else TerminalProgress(sys.stderr)
-    job = training.train(spec, ds, hyper, title=args.title or spec.name, runs_root=args.out,
-                         on_progress=bar)
+    # The one Start path: in class mode the class's limits apply here as in the app. What they change is said
+    # before the job trains (the same plan that start_training applies).
+    for note in start.plan_start(hyper, len(ds.y_train)).notes:
+        print(f"note: {note}", file=sys.stderr)
+    job = start.start_training(spec, ds, hyper, title=args.title or spec.name, runs_root=args.out,
+                               on_progress=bar).job
     snap = job.snapshot()
     if bar:
         bar.close(snap)
@@ -554,11 +559,9 @@ def add_collection(sub) -> None:
 
 
 def cmd_collection(args) -> int:
-    from pathlib import Path
-
     from cnnkit import class_drawings as cd
 
-    store = cd.store_for(None, class_mode=True, root=Path(args.dir) if args.dir else None)
+    store = cd.store_for(None, class_mode=True, root=args.dir or None)
     if args.action == "list":
         for c in store.collections():
             print(f"{c.id}\t{'open' if c.is_open else 'closed'}\t{sum(store.class_counts(c.id))} drawings\t{c.name}: "

@@ -17,6 +17,7 @@ import html
 import io
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnnkit.evaluation import best_epoch
+from cnnkit.plain_text import chart_text
 from cnnkit.spec import format_count
 
 TRAIN_COLOUR = "#1f77b4"  # blue
@@ -105,7 +107,7 @@ def confusion_matrix_figure(
     """
     matrix = np.asarray(matrix)
     k = len(class_names)
-    names = [str(c) for c in class_names]
+    names = [chart_text(c) for c in class_names]
     colour = np.asarray(normalised, dtype=float) if normalised is not None else matrix.astype(float)
     if k > MATRIX_TEXT_CLASSES:
         text = [["" for _ in range(k)] for _ in range(k)]  # hover a cell for its numbers
@@ -289,12 +291,13 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
                         x=list(range(1, len(values) + 1)),
                         y=values,
                         mode="lines+markers",
-                        name=compare_legend(label, kind),
+                        name=chart_text(compare_legend(label, kind)),
                         legendgroup=label,
                         showlegend=col == 1,
                         line=dict(color=colour, dash=dash, width=width),
                         marker=dict(size=5),
-                        hovertemplate=f"{label}<br>{kind} {metric}, epoch %{{x}}: %{{y:.4f}}<extra></extra>",
+                        hovertemplate=f"{chart_text(label)}<br>{kind} {metric}, epoch %{{x}}: %{{y:.4f}}"
+                                      "<extra></extra>",
                     ),
                     row=1,
                     col=col,
@@ -307,41 +310,83 @@ def compare_runs_figure(histories: Mapping[str, Mapping[str, Sequence[float]]],
 
 # --- image grids ---------------------------------------------------------------------------
 def class_scatter_figure(points: Sequence[Mapping], large: bool = False,
-                         title: str = "Test accuracy against parameters") -> go.Figure:
+                         title: str = "Accuracy against parameters", height: int | None = None) -> go.Figure:
     """The class's runs: test accuracy against parameter count (log axis), one colour per dataset.
 
-    `points` are `ClassSummary.scatter_points()`; hovering a point names the student, the
-    architecture, its parameters, FLOPs and epochs. Shared runs are diamonds. `large` is
-    the projector's version: bigger type and markers.
+    `points` are `ClassSummary.scatter_points()`; each point is labelled with its (shortened) student name,
+    hovering names the architecture, its parameters, FLOPs and epochs. Shared runs are diamonds. The
+    accuracy ticks are distinct however close the runs are (`accuracy_ticks`). `large` is the projector's
+    version: bigger type and markers.
     """
     font = 22 if large else 14
     size = 16 if large else 10
     fig = go.Figure()
-    datasets = list(dict.fromkeys(str(p["dataset"]) for p in points))
+    datasets = list(dict.fromkeys(chart_text(p["dataset"]) for p in points))
     for i, ds in enumerate(datasets):
-        mine = [p for p in points if str(p["dataset"]) == ds]
+        mine = [p for p in points if chart_text(p["dataset"]) == ds]
         fig.add_trace(go.Scatter(
-            x=[p["parameters"] for p in mine], y=[p["test_accuracy"] for p in mine], mode="markers", name=ds,
+            x=[p["parameters"] for p in mine], y=[p["test_accuracy"] for p in mine], name=ds,
+            # Each point says whose it is (hovering is no use on a projector); labels alternate above and below.
+            mode="markers+text", text=[chart_text(p.get("label", "")) for p in mine], cliponaxis=False,
+            textposition=["top center" if k % 2 == 0 else "bottom center" for k in range(len(mine))],
+            textfont=dict(size=font - 4 if large else CHART_TEXT_PX),
             marker=dict(size=size, color=RUN_COLOURS[i % len(RUN_COLOURS)], opacity=0.85,
                         symbol=["diamond" if p.get("shared") else "circle" for p in mine],
                         line=dict(width=1, color="white")),
-            customdata=[[p["student"], p["architecture"], format_count(p["flops"]) if p.get("flops") else "—",
+            customdata=[[chart_text(p["student"]), chart_text(p["architecture"]),
+                         format_count(p["flops"]) if p.get("flops") else "—",
                          p["epochs"] if p.get("epochs") is not None else "—"] for p in mine],
             hovertemplate=("<b>%{customdata[0]}</b> · %{customdata[1]}<br>test accuracy %{y:.2%}<br>"
                            "%{x:,} parameters · %{customdata[2]} FLOPs<br>%{customdata[3]} epochs"
                            f"<extra>{ds}</extra>")))
     fig.update_layout(title=dict(text=title, font=dict(size=font + 4)), font=dict(size=font),
-                      height=620 if large else 440, margin=dict(l=10, r=10, t=60, b=10),
+                      height=height or (620 if large else 440), margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(title="dataset", orientation="h", y=-0.2, font=dict(size=font)),
                       hoverlabel=dict(font_size=font),
                       xaxis=dict(title=dict(text="parameters (log scale)", font=dict(size=font)), type="log",
-                                 tickfont=dict(size=font - 2)),
-                      yaxis=dict(title=dict(text="test accuracy", font=dict(size=font)), tickformat=".0%",
-                                 tickfont=dict(size=font - 2)))
+                                 tickfont=dict(size=font - 2), **parameter_ticks([p["parameters"] for p in points])),
+                      yaxis=dict(title=dict(text="test accuracy", font=dict(size=font)),
+                                 tickfont=dict(size=font - 2), **accuracy_ticks([p["test_accuracy"] for p in points])))
     if not points:
         fig.add_annotation(text="No finished runs yet", showarrow=False, font=dict(size=font + 4),
                            xref="paper", yref="paper", x=0.5, y=0.5)
     return readable(fig)
+
+
+_TICK_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+def accuracy_ticks(values: Sequence[float], most: int = 7) -> dict[str, Any]:
+    """Plotly y-axis settings for accuracies: a range around `values` and at most `most` ticks at a round step,
+    each label distinct ("97.5 %, 98.0 %, 98.5 %" rather than "98 %, 98 %, 99 %")."""
+    if not values:
+        return {"tickformat": ".0%"}
+    lo, hi = min(values), max(values)
+    pad = max(0.002, (hi - lo) * 0.15)
+    lo, hi = max(0.0, lo - pad), min(1.0, hi + pad)
+    step = next((s for s in _TICK_STEPS if (hi - lo) / s <= most - 1), 0.2)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = [round(first + k * step, 6) for k in range(int((hi - first) / step + 1e-9) + 1)]
+    decimals = max(0, -int(math.floor(math.log10(step * 100) + 1e-9)))
+    return {"range": [lo, hi], "tickvals": ticks, "ticktext": [f"{t * 100:.{decimals}f} %" for t in ticks]}
+
+
+def parameter_ticks(values: Sequence[float]) -> dict[str, Any]:
+    """Plotly log-axis settings for parameter counts: ticks at 1, 2 and 5 × 10ⁿ around `values`, labelled
+    "20k", "500k", "1M" (not a digit per decade)."""
+    if not values:
+        return {}
+    lo, hi = min(values) / 1.6, max(values) * 1.6
+    ticks = [m * 10 ** e for e in range(int(math.floor(math.log10(lo))), int(math.ceil(math.log10(hi))) + 1)
+             for m in (1, 2, 5) if lo <= m * 10 ** e <= hi]
+
+    def words(n: float) -> str:
+        for unit, size in (("M", 1e6), ("k", 1e3)):
+            if n >= size:
+                return f"{n / size:g}{unit}"
+        return f"{n:g}"
+
+    return {"tickvals": ticks, "ticktext": [words(t) for t in ticks]} if len(ticks) >= 2 else {}
 
 
 # Caption text on white: darker shades of the frame colours, readable on a projector.
@@ -461,7 +506,7 @@ def probability_figure(
     a bit of a 9) and not only the winner.
     """
     p = np.asarray(probabilities, dtype=float)
-    names = [str(n) for n in class_names]
+    names = [chart_text(n) for n in class_names]
     top = int(np.argmax(p)) if len(p) else -1
     colours = [RIGHT_COLOUR if i == top else TRAIN_COLOUR for i in range(len(p))]
     fig = go.Figure(

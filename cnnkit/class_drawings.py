@@ -125,7 +125,7 @@ def check_name(name: str) -> str:
     return cleaned
 
 
-def store_for(owner: str | None, class_mode: bool, root: Path | None = None) -> DrawingStore:
+def store_for(owner: str | None, class_mode: bool, root: Path | str | None = None) -> DrawingStore:
     """The class's store (under the class folder) in class mode, else this student's own (their state folder)."""
     if class_mode or not owner:
         from cnnkit.classroom import class_dir

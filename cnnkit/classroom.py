@@ -12,8 +12,8 @@ What this module owns:
 - `ClassLimits`: per-student limits in class mode (epochs cap, training-image cap,
   one job at a time). The environment gives the defaults (`CNNKIT_CLASS_MAX_EPOCHS`,
   `CNNKIT_CLASS_MAX_TRAIN_IMAGES`, `CNNKIT_CLASS_ONE_JOB`); what the lecturer sets on
-  the Class page is stored in the class book and wins. `apply_limits` is what the
-  training page calls before it submits a job.
+  the Class page is stored in the class book and wins. `apply_limits` is what the one
+  Start path (`cnnkit.jobs.start`) applies before any job is submitted.
 - `summarize`: every run and job of the class in rows a page can show (student,
   architecture, parameters, FLOPs, epochs, test accuracy), the counts at the top of the
   page and the points of the accuracy-against-parameters scatter.
@@ -112,12 +112,15 @@ class ClassLimits:
         return ("Your lecturer's limits for this class: " + ", ".join(parts) + ".") if parts else ""
 
 
-def apply_limits(hyper, limits: ClassLimits, *, active_jobs: int = 0) -> tuple[Any, list[str]]:
-    """The job's settings within the class limits, and one sentence per change made.
+def apply_limits(hyper, limits: ClassLimits, *, active_jobs: int = 0,
+                 num_train: int | None = None) -> tuple[Any, list[str]]:
+    """The job's settings within the class limits, and one sentence per change made, in the values the
+    student gave (`hyper`). `cnnkit.jobs.start` calls it: every Start goes through there.
 
     More epochs than the cap are lowered to it; training images are capped through the
-    settings' `train_images` (a stratified subset). A student who already has as many jobs
-    queued or running as the class allows (`ClassLimits.jobs_at_a_time`) gets a TrainingError.
+    settings' `train_images` (a stratified subset) unless the dataset's `num_train` already fits.
+    A student who already has as many jobs queued or running as the class allows
+    (`ClassLimits.jobs_at_a_time`) gets a TrainingError.
     """
     if active_jobs >= limits.jobs_at_a_time:
         raise TrainingError(
@@ -133,10 +136,12 @@ def apply_limits(hyper, limits: ClassLimits, *, active_jobs: int = 0) -> tuple[A
                      f"{limits.max_epochs} instead of {int(hyper.epochs)}.")
     if limits.max_train_images and "train_images" in {f.name for f in dataclasses.fields(hyper)}:
         asked = hyper.train_images
-        if asked is None or int(asked) > limits.max_train_images:
+        wanted = int(asked) if asked is not None else num_train   # None: all of the dataset's images
+        if wanted is None or wanted > limits.max_train_images:
             changes["train_images"] = limits.max_train_images
+            of = f" instead of {wanted:,}" if wanted is not None else ""
             notes.append(f"Your lecturer caps jobs at {limits.max_train_images:,} training images in this class, "
-                         f"so this job trains on a stratified {limits.max_train_images:,}.")
+                         f"so this job trains on a stratified {limits.max_train_images:,}{of}.")
     return (dataclasses.replace(hyper, **changes) if changes else hyper), notes
 
 
@@ -410,9 +415,10 @@ class RunRow:
     epochs: int | None
     test_accuracy: float | None
     created: float
-    shared: bool               # a shared copy (in the shared folder)
-    path: str
-    shared_from: str | None = None   # for a shared copy: the id of the run it was copied from
+    shared: bool               # shared with the class (a run and its shared copy are one row)
+    path: str                  # the run's folder (the copy's, when only the copy is left)
+    shared_from: str | None = None   # for a copy whose run is gone: the id of the run it was copied from
+    shared_copy: str | None = None   # the shared copy's folder (what "Take back" removes)
 
 
 @dataclass(frozen=True)
@@ -433,22 +439,15 @@ class ClassSummary:
     runs: list[RunRow]
     jobs: list[JobRow]
     counts: dict[str, int] = field(default_factory=dict)
-    best_accuracy: float | None = None   # the best test accuracy of a student's run (shared runs left out)
+    best_accuracy: float | None = None   # the best test accuracy of the runs listed
 
     def scatter_points(self) -> list[dict[str, Any]]:
-        """Test accuracy against parameters, one point per run that has both, with its hover words.
-
-        A shared copy is not a point of its own: the run it was copied from is drawn as shared.
-        """
-        shared_ids = {r.shared_from for r in self.runs if r.shared and r.shared_from}
-        pts = []
-        for r in self.runs:
-            if r.test_accuracy is None or not r.parameters or (r.shared and r.shared_from):
-                continue
-            pts.append({"parameters": r.parameters, "test_accuracy": r.test_accuracy, "student": r.student,
-                        "architecture": r.architecture, "dataset": r.dataset_name, "epochs": r.epochs,
-                        "flops": r.flops, "shared": r.shared or r.id in shared_ids, "id": r.id})
-        return pts
+        """Test accuracy against parameters, one point per run that has both, with its hover words and its
+        label on the projector (the student's name, shortened). A shared run is one point, drawn as shared."""
+        return [{"parameters": r.parameters, "test_accuracy": r.test_accuracy, "student": r.student,
+                 "label": short_label(r.student), "architecture": r.architecture, "dataset": r.dataset_name,
+                 "epochs": r.epochs, "flops": r.flops, "shared": r.shared, "id": r.id}
+                for r in self.runs if r.test_accuracy is not None and r.parameters]
 
     def table(self) -> list[dict[str, Any]]:
         """The runs as table rows (best test accuracy first within each dataset is the page's sort)."""
@@ -509,14 +508,21 @@ def summarize(class_runs: list[runs.Run], jobs: Iterable[Any], names: ClassBook)
                    + [(float(getattr(j, "created", 0) or 0), j.owner) for j in jobs if j.owner],
                    key=lambda t: t[0])
     labels = names.labels([o for _, o in order])
+    copies = {r.extra.get("shared_from"): r for r in class_runs if r.shared and r.extra.get("shared_from")}
+    originals = {r.id for r in class_runs if not r.shared}
     rows = []
     for r in class_runs:
+        if r.shared and r.extra.get("shared_from") in originals:
+            continue   # a shared copy and the run it was copied from are one row: the run's, marked shared
         if r.shared:
             by = r.extra.get("shared_by")
             student = f"shared by {by}" if by else "shared"
         else:
             student = labels.get(r.owner) or names.label(r.owner)
-        rows.append(run_row(r, student))
+        row = run_row(r, student)
+        if r.shared or r.id in copies:
+            row = dataclasses.replace(row, shared=True, shared_copy=str((copies.get(r.id) or r).path))
+        rows.append(row)
     rows.sort(key=lambda r: r.created, reverse=True)
     job_rows = []
     for j in jobs:
@@ -531,12 +537,19 @@ def summarize(class_runs: list[runs.Run], jobs: Iterable[Any], names: ClassBook)
                                state=state,
                                progress=progress, fraction=frac, queue_position=j.queue_position))
     job_rows.sort(key=lambda j: (j.state != "running", j.queue_position or 0, j.student))
+    # The counts are counted from the rows listed: they never say something the lists below them do not show.
     students = {o for _, o in order}
-    accs = [r.test_accuracy for r in rows if r.test_accuracy is not None and not r.shared]
-    counts = {"students": len(students), "runs": sum(not r.shared for r in rows),
+    accs = [r.test_accuracy for r in rows if r.test_accuracy is not None]
+    counts = {"students": len(students), "runs": len(rows),
               "shared": sum(r.shared for r in rows), "running": sum(j.state == "running" for j in job_rows),
               "queued": sum(j.state == "queued" for j in job_rows)}
     return ClassSummary(runs=rows, jobs=job_rows, counts=counts, best_accuracy=max(accs) if accs else None)
+
+
+def short_label(name: str, most: int = 14) -> str:
+    """A name short enough to label a point on the projector: "Ada Lovelace-By…"."""
+    name = " ".join(str(name).split())
+    return name if len(name) <= most else name[:most - 1].rstrip() + "…"
 
 
 def _state(job) -> str:

@@ -253,10 +253,11 @@ class FirstModelPlan:
     """What the draw page offers to train when a student has no model yet."""
 
     spec: Any  # ModelSpec of the fast preset for this dataset
-    hyper: Any  # cnnkit.hyper.Hyper: the preset's settings
+    hyper: Any  # cnnkit.hyper.Hyper: what will train (the preset's settings within the class limits)
     title: str
     seconds: float  # estimated wall time on one free training slot
     images: int  # training images per epoch
+    asked: Any = None  # the preset's own settings, which Start is given (the one Start path applies the limits)
 
     @property
     def words(self) -> str:
@@ -267,9 +268,9 @@ class FirstModelPlan:
                 f"{OPTIMIZERS[self.hyper.optimizer].title}: about {format_seconds(self.seconds)}")
 
 
-def first_model_plan(dataset) -> FirstModelPlan:
+def first_model_plan(dataset, limits=None) -> FirstModelPlan:
     """The default (lecture) preset on `dataset` with its settings for the dataset's size, and an estimate of
-    the training time.
+    the training time; with the class's `limits` (a `classroom.ClassLimits`), what those let it train.
 
     Training costs about three forward passes per image (forward, then the gradients
     of activations and of weights); validation and the final test are forward only.
@@ -277,10 +278,15 @@ def first_model_plan(dataset) -> FirstModelPlan:
     from cnnkit import presets
 
     preset = presets.get(presets.DEFAULT, tuple(dataset.image_shape), dataset.num_classes)
-    hyper = preset.hyper_for(len(dataset.y_train))
+    asked = preset.hyper_for(len(dataset.y_train))
+    hyper = asked
+    if limits is not None:
+        from cnnkit import classroom
+
+        hyper = classroom.apply_limits(asked, limits, num_train=len(dataset.y_train))[0]
     n_fit, n_val = hyper.split_sizes(len(dataset.y_train))
     flops = preset.spec.summary().flops
     work = flops * (3 * n_fit * hyper.epochs + n_val * hyper.epochs + len(dataset.y_test))
     seconds = work / TRAIN_FLOPS_PER_SECOND + TRAIN_OVERHEAD_SECONDS
     return FirstModelPlan(spec=preset.spec, hyper=hyper, title="Lecture preset (quick start)",
-                          seconds=seconds, images=n_fit)
+                          seconds=seconds, images=n_fit, asked=asked)

@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,15 @@ class Run:
         return run_labels([self])[self.id]
 
     def load_model(self):
-        """The Keras model, loaded once per (path, file time) in this process."""
+        """The Keras model, loaded once per (path, file time) in this process (the last MODEL_CACHE_SIZE kept)."""
         return _load_model_cached(self.model_path)
 
 
-_model_cache: dict[tuple[str, float], Any] = {}
+# The models this process has loaded, most recently used last. Bounded: a class opens many runs, and each
+# model (with its traced functions) stays in the web process while it is here. `cnnkit.predict` keeps its
+# own few Predictors, each holding its model; once both have let a model go, it is freed.
+MODEL_CACHE_SIZE = 8
+_model_cache: OrderedDict[tuple[str, float], Any] = OrderedDict()
 _model_lock = threading.Lock()
 
 
@@ -107,7 +112,9 @@ def _load_model_cached(path: Path):
     except OSError:
         raise RunError(f"The model file {path} is missing. Train the model again or delete this run.") from None
     with _model_lock:
-        if key not in _model_cache:
+        if key in _model_cache:
+            _model_cache.move_to_end(key)
+        else:
             import keras
 
             from cnnkit.keras_guard import guarded
@@ -118,6 +125,8 @@ def _load_model_cached(path: Path):
             except Exception as err:  # a damaged or foreign file: say so instead of a traceback
                 raise RunError(f"The model file {path} could not be loaded ({type(err).__name__}). "
                                "Train the model again or delete this run.") from None
+            while len(_model_cache) > MODEL_CACHE_SIZE:
+                _model_cache.popitem(last=False)
         return _model_cache[key]
 
 
@@ -325,6 +334,7 @@ def list_runs(root: Path | None = None, owner: str | None = None, dataset_name: 
 
     On one's own laptop every run in the folder is listed. In class mode (`only_owner`, by default
     the `class_mode` setting) only the runs of `owner` (the student's session) and the shared runs are.
+    A shared copy of one of `owner`'s own runs is left out: they see their run once.
     """
     root = Path(root) if root is not None else runs_dir()
     found = {r.path.resolve(): r for r in _scan(root)}
@@ -334,6 +344,10 @@ def list_runs(root: Path | None = None, owner: str | None = None, dataset_name: 
     runs = list(found.values())
     if settings.get("class_mode") if only_owner is None else only_owner:
         runs = [r for r in runs if r.shared or (owner is not None and r.owner == owner)]
+    if owner is not None:
+        # A student never sees their own run twice: the class's copy of it goes (their own run stays).
+        mine = {r.id for r in runs if not r.shared and r.owner == owner}
+        runs = [r for r in runs if not (r.shared and r.extra.get("shared_from") in mine)]
     if dataset_name is not None:
         runs = [r for r in runs if r.dataset_name == dataset_name]
     return sorted(runs, key=lambda r: r.created, reverse=True)

@@ -87,8 +87,10 @@ _TABLE = (
     Setting("workers", "int", None, "worker processes of the embedded cluster (each trains one job at a time)",
             default_text="one per two CPU cores", minimum=1),
     Setting("worker_memory", "bytes", None, "memory limit per embedded worker (its nanny restarts it past 95 %)",
-            default_text="60 % of memory ÷ workers, ≤ 3 GB", minimum=1),
+            default_text="60 % of memory ÷ workers, ≤ 3 GB", minimum=256_000_000),   # TensorFlow alone needs ~200 MB
     Setting("worker_jobs", "int", 25, "a worker process is replaced by a fresh one after this many jobs", minimum=1),
+    Setting("worker_threads", "int", None, "threads TensorFlow uses inside each worker process (intra- and "
+            "inter-op)", default_text="one per core, TensorFlow's own", minimum=1),
     Setting("worker_nice", "int", 10, "how far below the web server a worker's CPU priority is (Unix niceness "
             "0–19; 0 = the same)", minimum=0),
 )
@@ -188,7 +190,8 @@ def _bytes(s: Setting, raw: str, error) -> int | None:
     except (ValueError, TypeError):
         raise error(f"{s.env} must be a size such as 2GB, not {raw!r}.") from None
     if s.minimum is not None and value < s.minimum:
-        raise error(f"{s.env} must be at least {s.minimum:,} bytes, not {raw!r}.")
+        floor = f"{s.minimum / 1e6:,.0f} MB" if s.minimum >= 1_000_000 else f"{s.minimum:,} bytes"
+        raise error(f"{s.env} must be at least {floor}, not {raw!r}: a worker needs that much to start.")
     return value
 
 

@@ -192,6 +192,7 @@ class TrainingJob:
         self._metrics: dict[str, Any] = {}
         self._stopped_by: str | None = None
         self._eta_estimator = EtaEstimator()
+        self._marks: list[tuple[str, float]] = []   # (phase ended, time.time()): where the job's time went
 
     # -- reading ---------------------------------------------------------------------
     @property
@@ -255,6 +256,20 @@ class TrainingJob:
             self._done.set()
 
     # -- told by the Keras callback -----------------------------------------------------
+    def mark(self, phase: str) -> None:
+        """Note that `phase` has just ended (cheap: one append); `phase_seconds` turns the marks into durations."""
+        self._marks.append((phase, time.time()))
+
+    def phase_seconds(self, since: float | None = None) -> dict[str, float]:
+        """Seconds per phase in order (build, first batch, each epoch's training and validation, test), each from
+        the end of the one before (the first from `since`, else from when training began)."""
+        out: dict[str, float] = {}
+        last = since if since is not None else (self._marks[0][1] if self._marks else 0.0)
+        for phase, t in self._marks:
+            out[phase] = round(out.get(phase, 0.0) + max(0.0, t - last), 4)
+            last = t
+        return out
+
     @property
     def stop_requested(self) -> bool:
         """Whether `stop()` was called: the callback then ends training or evaluation at once."""
@@ -347,6 +362,7 @@ class TrainingJob:
         h, ds = self.hyper, self.dataset
         one_hot = h.labels == "one_hot"
         train_idx, val_idx = self._train_idx, self._val_idx
+        self.mark("start")
         _deterministic_ops()
         with _BUILD_LOCK:
             # Seeding is process-wide in Keras, so seed + build happen together: the
@@ -355,6 +371,7 @@ class TrainingJob:
             model = self.spec.to_keras()
             optimizer = h.make_optimizer(total_steps=h.epochs * self._batches)
             model.compile(optimizer=optimizer, loss=h.loss, metrics=["accuracy"])
+        self.mark("build")
         kw = dict(num_classes=ds.num_classes, one_hot=one_hot)
         train = batches(ds.x_train, ds.y_train, train_idx, h.batch_size, shuffle=True, seed=h.seed,
                         augment=h.augment, **kw)
@@ -391,6 +408,7 @@ class TrainingJob:
         model.stop_evaluating = False
         test = batches(ds.x_test, ds.y_test, np.arange(len(ds.y_test)), max(h.batch_size, 256), **kw)
         result = model.evaluate(test, verbose=0, return_dict=True)
+        self.mark("test")
         metrics = {
             "test_loss": float(result["loss"]), "test_accuracy": float(result["accuracy"]),
             "train_seconds": round(seconds, 3), "epochs_run": epochs_run,
@@ -401,6 +419,7 @@ class TrainingJob:
         }
         if early_stopped and early.best_epoch is not None:
             metrics["best_epoch"] = int(early.best_epoch) + 1
+        metrics["phases"] = self.phase_seconds()
         with self._lock:
             self._metrics = dict(metrics)
         if self.keep_model:
@@ -469,6 +488,8 @@ def _make_callback_class():
 
         def on_train_batch_end(self, batch, logs=None):
             job = self.job
+            if batch == 0 and self.epoch == 0:
+                job.mark("first batch")     # building the data, tracing the train step, one step
             loss = logs.get("loss") if logs else None
             if loss is not None and not math.isfinite(loss):
                 job.loss_blew_up(batch + 1)
@@ -484,6 +505,7 @@ def _make_callback_class():
                 self.model.stop_training = True
 
         def on_test_begin(self, logs=None):
+            self.job.mark(f"epoch {self.epoch + 1}")
             if self.job.validation_began():
                 self.model.stop_evaluating = True
 
@@ -492,6 +514,10 @@ def _make_callback_class():
                 self.model.stop_evaluating = True
 
         def on_epoch_end(self, epoch, logs=None):
+            if "val_loss" in (logs or {}):
+                self.job.mark(f"validation {epoch + 1}")
+            else:
+                self.job.mark(f"epoch {epoch + 1}")
             self.job.epoch_ended(epoch, logs or {})
 
     return JobCallback

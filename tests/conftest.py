@@ -108,38 +108,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def app_server(runs_dir, tmp_path):
-    """`streamlit run app.py` on a free loopback port; yields its base URL."""
-    port = _free_port()
+def start_app(port: int, runs_dir: Path, log_path: Path, timeout: float = 90) -> subprocess.Popen:
+    """`streamlit run app.py` on loopback `port` over `runs_dir`, once it answers its health check."""
     env = dict(os.environ, CNNKIT_RUNS_DIR=str(runs_dir), CNNKIT_OFFLINE="1")
-    log = open(tmp_path / "streamlit.log", "w")
+    log = open(log_path, "a")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+    deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {(tmp_path / 'streamlit.log').read_text()}")
+            raise RuntimeError(f"streamlit exited: {log_path.read_text()}")
         try:
             with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return proc
         except OSError:
             time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start within 90 s")
-    yield url
+    proc.kill()
+    raise RuntimeError(f"streamlit did not start within {timeout:.0f} s")
+
+
+def stop_app(proc: subprocess.Popen, seconds: float = 10) -> None:
     proc.terminate()
     try:
-        proc.wait(10)
+        proc.wait(seconds)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
+
+
+@pytest.fixture
+def app_server(runs_dir, tmp_path):
+    """`streamlit run app.py` on a free loopback port; yields its base URL."""
+    port = _free_port()
+    proc = start_app(port, runs_dir, tmp_path / "streamlit.log")
+    yield f"http://127.0.0.1:{port}"
+    stop_app(proc)
 
 
 @pytest.fixture(scope="session")

@@ -146,7 +146,7 @@ def test_share_run_copies_for_the_whole_class(runs_dir, monkeypatch):
     assert shared.path.parent == runs.shared_runs_dir() and shared.id == f"{mine.id}-shared"
     assert json.loads((mine.path / "run.json").read_text())["owner"] == A   # A's own run is unchanged
     assert [r.id for r in runs.list_runs(owner=B)] == [shared.id]  # now B sees the class's copy
-    assert {r.id for r in runs.list_runs(owner=A)} == {mine.id, shared.id}
+    assert [r.id for r in runs.list_runs(owner=A)] == [mine.id]    # A sees their run once, not twice
     assert runs.share_run(mine).path == shared.path                # sharing again gives the same copy
     with pytest.raises(RunError, match="only shared runs"):
         runs.unshare_run(mine)
@@ -177,7 +177,10 @@ def test_class_summary_counts_rows_and_scatter(runs_dir, book):
         "student 2", "single_conv", expected.total_params, expected.flops, 2, 0.95)
     assert row.parameters == 542_230                               # Lab A, as Keras counts it
     # B was first seen choosing a nickname (number 1); A and C get theirs in the order they first trained.
-    assert {r.student for r in s.runs} == {"student 2", "Ada", "student 3", "command line", "shared by Ada"}
+    # The shared copy and its run are one row, the run's, marked shared (the copy is what Take back removes).
+    assert {r.student for r in s.runs} == {"student 2", "Ada", "student 3", "command line"}
+    shared_row = next(r for r in s.runs if r.id == b1.id)
+    assert shared_row.shared and shared_row.shared_copy.endswith(f"{b1.id}-shared")
     pts = s.scatter_points()
     assert len(pts) == 4 and all(p["test_accuracy"] is not None for p in pts)   # C's run has no accuracy
     assert [p["shared"] for p in pts if p["id"] == b1.id] == [True]   # the shared copy is no second point
@@ -186,8 +189,18 @@ def test_class_summary_counts_rows_and_scatter(runs_dir, book):
     assert [(j.student, j.state, j.progress) for j in s.jobs] == [
         ("command line", "running", "epoch 3/8 · 30%"), ("student 2", "running", "epoch 3/8 · 30%"),
         ("student 3", "queued", "number 1 in line")]
-    assert len(s.table()) == 6 and set(s.table()[0]) >= {"Student", "Architecture", "Parameters", "FLOPs",
-                                                          "Epochs", "Test accuracy"}
+    assert len(s.table()) == 5 == s.counts["runs"]
+    assert set(s.table()[0]) >= {"Student", "Architecture", "Parameters", "FLOPs", "Epochs", "Test accuracy"}
+
+
+def test_a_shared_copy_whose_run_is_gone_is_its_own_row(runs_dir, book):
+    mine = _run(runs_dir, "fast_cpu", A, 0.97)
+    copy = runs.share_run(mine, shared_by="Ada")
+    runs.delete_run(mine)
+    s = classroom.summarize(classroom.class_runs(), [], book)
+    assert [(r.id, r.student, r.shared, r.shared_copy) for r in s.runs] == [
+        (copy.id, "shared by Ada", True, str(copy.path))]
+    assert s.counts["runs"] == 1 and s.counts["students"] == 0
 
 
 def test_class_summary_of_an_empty_class(runs_dir, book):

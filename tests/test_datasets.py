@@ -407,3 +407,64 @@ def test_zip_images_outside_folders(tmp_path):
 
 def test_dataset_errors_are_user_errors():
     assert issubclass(DatasetError, UserError)
+
+
+def _grey_png(value: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8), value, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_empty_class_folders_in_a_zip_are_named_in_a_note(tmp_path):
+    import zipfile
+
+    from cnnkit.datasets import uploads
+
+    path = tmp_path / "shapes.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for cls in ("cat", "dog"):
+            for i in range(5):
+                zf.writestr(f"shapes/{cls}/{i}.png", _grey_png(i * 20))
+        zf.writestr("shapes/bird/", "")                # an empty folder
+        zf.writestr("shapes/fish/readme.txt", "none")  # a folder with no image
+    ds = uploads.load_file(path)
+    assert ds.class_names == ("cat", "dog")
+    assert any("'bird', 'fish'" in n and "held no images" in n for n in ds.notes), ds.notes
+
+
+def test_a_broken_image_in_a_zip_says_so_without_a_python_repr(tmp_path):
+    import zipfile
+
+    from cnnkit.datasets import uploads
+    from cnnkit.errors import DatasetError
+
+    path = tmp_path / "bad.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a/1.png", _grey_png(1))
+        zf.writestr("b/1.png", b"not an image at all")
+    with pytest.raises(DatasetError) as err:
+        uploads.load_file(path)
+    assert "b/1.png" in str(err.value) and "object at 0x" not in str(err.value) and "<_io" not in str(err.value)
+
+
+def test_cifar_batches_are_unpickled_as_arrays_only(tmp_path):
+    import os
+
+    from cnnkit.datasets import readers
+
+    good = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2], b"batch_label": b"x", b"filenames": [b"a"]}
+    for protocol in (2, 4):
+        d = readers.ArraysOnlyUnpickler(io.BytesIO(pickle.dumps(good, protocol=protocol)), encoding="bytes").load()
+        assert d[b"data"].shape == (2, 3072) and d[b"labels"] == [1, 2]
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "ran"),))
+
+    with pytest.raises(pickle.UnpicklingError, match="only arrays"):
+        readers.ArraysOnlyUnpickler(io.BytesIO(pickle.dumps({b"data": Evil()})), encoding="bytes").load()
+    assert not (tmp_path / "ran").exists()

@@ -330,7 +330,9 @@ def test_a_job_lost_to_a_server_restart_says_so(client, tiny_ds, tmp_path):
     reg = jobs.JobRegistry(client, runs_root=tmp_path, slots=1)
     blocker = reg.submit(tiny_spec(), tiny_ds(), quick(batch_size=2, epochs=50, seed=5), owner="ivy")
     waiting = reg.submit(tiny_spec(), tiny_ds(), quick(seed=6), owner="jon")
-    # The server restarts: a new registry (a new process) over the same runs folder.
+    # The server restarts: a new registry (a new process) over the same runs folder. The old registry's
+    # process is gone as far as the journal can tell (an open one keeps its jobs: see test_journal.py).
+    reg.journal.close()
     restarted = jobs.JobRegistry(client, runs_root=tmp_path)
     try:
         lost = restarted.get(waiting.id, owner="jon")

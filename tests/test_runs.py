@@ -97,3 +97,31 @@ def test_json_files_are_plain(small_model, runs_dir):
     run = _save(small_model, runs_dir)
     meta = json.loads((run.path / "run.json").read_text())
     assert meta["dataset"] == "mnist" and meta["id"] == run.id
+
+
+def test_the_model_cache_keeps_only_its_bound_and_lets_evicted_models_go(small_model, runs_dir, monkeypatch):
+    """A class opens many runs: the web process keeps the last MODEL_CACHE_SIZE models loaded, not every one;
+    a model both caches (runs' and predict's Predictors) have let go is freed."""
+    import gc
+    import weakref
+
+    import keras
+
+    from cnnkit import predict
+
+    monkeypatch.setattr(runs, "MODEL_CACHE_SIZE", 2)
+    monkeypatch.setattr(predict, "_CACHE_SIZE", 2)
+    digits = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
+                               keras.layers.Dense(10, activation="softmax")])
+    saved = [_save(digits, runs_dir, title=f"run {i}") for i in range(5)]
+    first = runs.load_run(saved[0].path)
+    first_model = weakref.ref(first.load_model())
+    predict.predictor_for(first)
+    assert first.load_model() is first_model()            # a hit: loaded once
+    for run in saved[1:]:
+        predict.predictor_for(runs.load_run(run.path))
+        assert len(runs._model_cache) <= 2 and len(predict._cache) <= 2
+    kept = [k[0] for k in runs._model_cache]
+    assert kept == [str(saved[3].model_path), str(saved[4].model_path)]     # the most recently used
+    gc.collect()
+    assert first_model() is None                          # evicted from both: freed

@@ -116,3 +116,13 @@ def test_readme_settings_table_is_the_generated_one():
     start = readme.index("<!-- settings table -->\n") + len("<!-- settings table -->\n")
     assert readme[start:readme.index("\n<!-- end settings table -->")] == settings.markdown(), \
         "paste `python -m cnnkit settings --markdown` into the README"
+
+
+def test_worker_memory_below_the_floor_is_refused_with_a_sentence(monkeypatch):
+    from cnnkit import jobs
+
+    monkeypatch.setenv("CNNKIT_WORKER_MEMORY", "1KB")
+    with pytest.raises(TrainingError, match=r"CNNKIT_WORKER_MEMORY must be at least 256 MB, not '1KB'"):
+        jobs.worker_memory_bytes(1)
+    monkeypatch.setenv("CNNKIT_WORKER_MEMORY", "300MB")
+    assert jobs.worker_memory_bytes(1) == 300_000_000

@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnkit import charts, datasets, progress
+from cnnkit.plain_text import inert
 from webapp.stages import existing_stages
 from webapp.training_jobs import current_job, job_registry
 
@@ -55,7 +56,8 @@ def show(*, brief: bool = False, stop_key: str = "stop_job", stop_label: str = "
 
 def _one_sentence(snap, text) -> None:
     info = datasets.CATALOGUE.get(snap.dataset_name)
-    st.info(f"**{snap.title}** is training on {info.title if info else snap.dataset_name}. {text.status} This page "
+    on = inert(info.title if info else snap.dataset_name)
+    st.info(f"**{inert(snap.title)}** is training on {on}. {text.status} This page "
             "uses the model as soon as it is saved; you can visit other pages meanwhile.",
             icon=":material/model_training:")
 

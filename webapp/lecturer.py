@@ -1,5 +1,5 @@
 """The lecturer's side of a class: the lecturer key (environment or st.secrets), whether this browser was
-unlocked with it, the class book (cnnkit.classroom) and the per-student limits it holds in class mode."""
+unlocked with it, and the class book (cnnkit.classroom). The limits a Start meets: cnnkit.jobs.start.class_limits."""
 
 from __future__ import annotations
 
@@ -34,6 +34,26 @@ def is_lecturer() -> bool:
     return class_book().is_lecturer(owner_id(), lecturer_key())
 
 
-def class_limits():
-    """The lecturer's per-student limits in class mode (cnnkit.classroom.ClassLimits); None outside class mode."""
-    return class_book().limits() if settings.get("class_mode") else None
+# --- the class challenge ------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _challenge_scorer():
+    from cnnkit import challenge
+    from webapp.dataset_cache import catalogue_dataset
+
+    # Started once per process; after a restart the first page run starts it and it catches up on every run.
+    return challenge.Scorer(challenge.ChallengeStore(), catalogue_dataset).start()
+
+
+def challenge_scorer():
+    """The process's scoring thread (cnnkit.challenge.Scorer), running; pages only poke it and read scores."""
+    return _challenge_scorer().start()
+
+
+def current_challenge():
+    """The open class challenge (cnnkit.challenge.Challenge) or None; keeps the scoring thread running."""
+    return challenge_scorer().store.current()
+
+
+def challenge_store():
+    """Where the challenge, its hidden file and its scores live (cnnkit.challenge.ChallengeStore)."""
+    return challenge_scorer().store

@@ -6,11 +6,13 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnkit import settings
+from cnnkit.challenge import visible_dataset
 from cnnkit.errors import UserError
+from cnnkit.plain_text import inert, inert_message
 from cnnkit.spec import format_shape
 from webapp import student
 from webapp.browser_identity import owner_id
-from webapp.lecturer import class_book
+from webapp.lecturer import class_book, current_challenge
 from webapp.training_jobs import current_job
 from webapp.user_errors import show_error
 
@@ -19,15 +21,17 @@ JOB_POLL_SECONDS = 2.0  # how often the sidebar refreshes a running job's line
 
 def show() -> None:
     """Dataset and model at a glance, on every page."""
-    ds = student.dataset()
+    # the test count a student's pages use: a class challenge's hidden images left out (this also keeps its
+    # scoring thread running from the first page a browser opens)
+    ds = visible_dataset(student.dataset(), current_challenge())
     with st.sidebar:
-        st.markdown(f"**Dataset:** {ds.title}")
+        st.markdown(f"**Dataset:** {inert(ds.title)}")
         st.caption(f"{len(ds.x_train):,} train · {len(ds.x_test):,} test · "
                    f"{format_shape(ds.image_shape)} · from {ds.source_text}")
         spec = student.current_spec()
         summary = spec.summary()
         problems = spec.validate(ds.num_classes, refuse_cost=settings.get("class_mode"))
-        st.markdown(f"**Model:** {spec.name or 'your model'}")
+        st.markdown(f"**Model:** {inert(spec.name or 'your model')}")
         st.caption(f"{len(spec.layers)} layers · {summary.total_params:,} parameters"
                    + (f" · {len(problems)} problem(s) to fix on the Architecture page" if problems else ""))
         job_status_line()
@@ -53,6 +57,9 @@ def job_status_line() -> None:
         elif snap.state.value == "running":
             st.caption(f"**Training:** epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs} · "
                        f"{snap.job_fraction:.0%} done")
+        elif snap.state.value == "failed" and snap.message:
+            # Why, in its first sentence (a job lost to a restart says so on every page, in every tab).
+            st.caption(f"**Training:** failed. {inert_message(snap.message.split('. ')[0].rstrip('.'))}.")
         else:
             st.caption(f"**Training:** {snap.state.value}")
 
@@ -66,7 +73,7 @@ def nickname_box() -> None:
     book = class_book()
     me = owner_id()
     name = book.nickname(me)
-    with st.sidebar.popover(f"In class as: {name or 'no nickname'}", icon=":material/badge:", width="stretch"):
+    with st.sidebar.popover(f"In class as: {inert(name or 'no nickname')}", icon=":material/badge:", width="stretch"):
         st.caption("Your lecturer's Class page lists your runs and jobs under this name; without one you are "
                    f"\"student {book.number(me)}\". There is no account or password: this browser remembers "
                    "you until its cookies are cleared.")

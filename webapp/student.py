@@ -10,6 +10,7 @@ import streamlit as st
 
 from cnnkit import datasets, student_state
 from cnnkit.errors import DatasetError, UserError
+from cnnkit.plain_text import inert
 from webapp import browser_identity, drawn_collection
 from webapp.dataset_cache import catalogue_dataset, uploaded_dataset
 
@@ -59,7 +60,7 @@ def _restore(owner: str) -> None:
             student_state.forget_upload(owner)
             remember(upload=None)
             if isinstance(record, dict) and isinstance(record.get("filename"), str):
-                message = (f"Your uploaded dataset {record['filename'][:80]} is no longer kept on the server "
+                message = (f"Your uploaded dataset {inert(record['filename'][:80])} is no longer kept on the server "
                            "(uploads that were not used for a while make room for newer ones): you are back on "
                            "the chosen catalogue dataset. Upload the file again on the Data page to use it.")
                 st.toast(message, icon=":material/info:", duration="long")
@@ -163,7 +164,7 @@ def use_upload(filename: str, data: bytes, name: str | None) -> datasets.Dataset
     `name`: the catalogue dataset the file may stand in for (same image shape and class count).
     """
     digest = hashlib.sha256(data).hexdigest()[:16]
-    with st.spinner(f"Reading {filename}…"):
+    with st.spinner(f"Reading {inert(filename)}…"):
         ds = uploaded_dataset(digest, filename, name or "", data)
     _leave_collection()
     st.session_state.upload = (digest, filename, name or "")

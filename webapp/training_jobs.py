@@ -19,14 +19,15 @@ def job_registry():
 
 
 def current_job():
-    """This student's training job, re-attached after a rerun, a page switch or a browser reload.
+    """This student's training job, found by the browser's identity: every tab of the browser (a rerun, a page
+    switch, a reload, a second tab) finds the same job, with its Stop and Replace.
 
-    The job id lives in st.session_state and in the URL (`?job=`); the registry only hands a
-    job to the owner id that started it, so a shared URL shows nobody else's job.
+    The registry answers by owner (`JobRegistry.job_for`: the newest active job, else the newest ended one,
+    a job lost to a server restart included). The job id in st.session_state and the URL (`?job=`) is only a
+    harmless extra: a fallback, and only for its owner, so a shared URL shows nobody else's job.
     """
     ss = st.session_state
-    job_id = ss.get("job_id") or st.query_params.get("job")
-    job = job_registry().get(job_id, owner=owner_id()) if job_id else None
+    job = job_registry().job_for(owner_id(), ss.get("job_id") or st.query_params.get("job"))
     if job is None:
         ss.pop("job_id", None)
         if "job" in st.query_params:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnkit.errors import UserError
+from cnnkit.plain_text import inert_message
 
 
 def show_error(err: Exception) -> None:
     """A user's mistake as one sentence; anything else still raises (it is a bug)."""
     if isinstance(err, UserError):
-        st.error(str(err), icon=":material/error:")
+        st.error(inert_message(err), icon=":material/error:")
     else:
         raise err
 
@@ -24,4 +25,4 @@ def flash_error(scope: str, message: str) -> None:
 def show_flash_error(scope: str) -> None:
     message = st.session_state.pop(f"_error.{scope}", None)
     if message:
-        st.error(message, icon=":material/error:")
+        st.error(inert_message(message), icon=":material/error:")

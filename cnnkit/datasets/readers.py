@@ -75,14 +75,32 @@ def read_fashion_folder(folder: Path) -> Arrays:
     return x_train, y_train, x_test, y_test
 
 
+class ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays, bytes, lists and dicts, and nothing else.
+
+    CIFAR-10's python batches are pickles (numpy arrays inside dicts): they cannot be parsed without pickle,
+    so the unpickler may build only what they hold. A file that names any other callable (`os.system`, …)
+    is refused with `pickle.UnpicklingError` instead of running it.
+    """
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"a CIFAR-10 batch holds only arrays, not {module}.{name}")
+        return super().find_class(module, name)
+
+
 def read_cifar_folder(folder: Path) -> Arrays:
     # Keras's own cache format: Python pickles written by the CIFAR authors. We only ever read
-    # them from Keras's cache folder on this machine, never from an upload.
+    # them from Keras's cache folder on this machine, never from an upload, and even then through
+    # ArraysOnlyUnpickler (arrays, bytes, lists and dicts only).
     def batch(f: Path) -> tuple[np.ndarray, np.ndarray]:
         if f.stat().st_size > 200_000_000:  # a batch is 31 MB: anything far larger is not one
             raise ValueError(f"{f.name} is {f.stat().st_size:,} bytes, not a CIFAR-10 batch")
         with open(f, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
+            d = ArraysOnlyUnpickler(fh, encoding="bytes").load()
         x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         return x, np.asarray(d[b"labels"], dtype=np.int64)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -159,14 +160,17 @@ def _load_zip(p: Path, name: str | None, *, max_files: int, max_bytes: int) -> D
                                "inside the zip.")
         # Strip a common top folder ("mydata/cat/1.png" → "cat/1.png").
         paths = [PurePosixPath(i.filename).parts for i in images]
+        depth = 0
         while all(len(pt) > 2 for pt in paths) and len({pt[0] for pt in paths}) == 1:
             paths = [pt[1:] for pt in paths]
+            depth += 1
         if any(len(pt) < 2 for pt in paths):
             raise DatasetError(f"'{p.name}' has images outside class folders. Put every image inside the folder "
                                "named after its class (e.g. cat/img1.png, dog/img2.png).")
         split_mode = {pt[0].lower() for pt in paths} <= {"train", "test"} and all(len(pt) >= 3 for pt in paths)
         labels_of = [(pt[1] if split_mode else pt[0]) for pt in paths]
         class_names = tuple(sorted(set(labels_of)))
+        empty = _empty_folders(zf.infolist(), depth + int(split_mode), class_names)
         if len(class_names) < 2:
             raise DatasetError(f"'{p.name}' has only one class folder ('{class_names[0]}'). A classifier needs at "
                                "least two: add a folder of images for each class.")
@@ -202,7 +206,25 @@ def _load_zip(p: Path, name: str | None, *, max_files: int, max_bytes: int) -> D
         arrays = (x[~is_test], y[~is_test], x[is_test], y[is_test])
     else:
         arrays = _split(x, y, p.name)
-    return _custom(p, name, arrays, len(class_names), class_names)
+    ds = _custom(p, name, arrays, len(class_names), class_names)
+    if empty:
+        many = len(empty) > 1
+        ds.notes.append(f"The folder{'s' if many else ''} {', '.join(repr(e) for e in empty[:10])}"
+                        f"{' …' if len(empty) > 10 else ''} held no images, so {'they are' if many else 'it is'} not "
+                        "a class here. Put the images in, or leave the folder out of the zip.")
+    return ds
+
+
+def _empty_folders(infos: list[zipfile.ZipInfo], level: int, class_names: tuple[str, ...]) -> list[str]:
+    """Class-level folders of the zip (at `level` after the common top folder) that hold no image."""
+    folders = set()
+    for i in infos:
+        parts = PurePosixPath(i.filename.replace("\\", "/")).parts
+        if "__MACOSX" in parts or any(pt.startswith(".") for pt in parts):
+            continue
+        if len(parts) > level + (0 if i.is_dir() else 1):
+            folders.add(parts[level])
+    return sorted(folders - set(class_names))
 
 
 def _palette_has_colour(img) -> bool:
@@ -246,10 +268,14 @@ def _decode_image(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fname: str):
 
 
 def _error_words(err: BaseException) -> str:
+    """The reader's complaint in words: no Python repr (PIL names its `<_io.BytesIO object at 0x…>`), no path."""
     text = str(err) or type(err).__name__
     if "CRC" in text:
         return "its checksum is wrong: the zip is damaged"
-    return text
+    if text.startswith("cannot identify image file"):
+        return "its contents are not an image format the server can read"
+    text = re.sub(r"\s*<[^<>]*\bobject at 0x[0-9a-fA-F]+>", "", text)
+    return re.sub(r"(?<![\w.])/(?:[\w.-]+/)+[\w.-]*", "a file on the server", text).strip() or type(err).__name__
 
 
 def _split(x: np.ndarray, y: np.ndarray, fname: str) -> tuple[np.ndarray, ...]:

@@ -2,6 +2,8 @@
 
 One module per primitive (in the style of dask/distributed):
 
+- `start`      — the one Start path: `start_training` applies the class limits to every way of starting a job
+                 (import it as `from cnnkit.jobs import start`), `plan_start` the same before Start.
 - `registry`   — `JobRegistry`, the web process's view: submit (one Start: validate once, class mode read
                  once), share identical jobs, reuse finished Runs, stop, the poller that turns results into Runs.
 - `job`        — `Job` (one student's job: `snapshot()`, `stop()`, `wait()`), the `Computation` it rides on,

@@ -25,7 +25,14 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from cnnkit import settings
 from cnnkit.errors import TrainingError
-from cnnkit.jobs.worker import ProgressMirror, progress_queue_name, stop_event_name, train_on_worker, yield_to_web
+from cnnkit.jobs.worker import (
+    ProgressMirror,
+    import_keras,
+    progress_queue_name,
+    stop_event_name,
+    train_on_worker,
+    yield_to_web,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +72,8 @@ def worker_job_limit() -> int:
 
 class WarmUp(WorkerPlugin):
     """Worker plugin, as each worker (or its replacement) starts: lower its CPU priority below the web
-    server's (`yield_to_web`), then import Keras in the background, so the first job on it does not wait
-    for TensorFlow's 2–3 s import."""
+    server's (`yield_to_web`), then import Keras in the background (TensorFlow's threads set first, when
+    CNNKIT_WORKER_THREADS says), so the first job on it does not wait for TensorFlow's 2–3 s import."""
 
     idempotent = True
 
@@ -76,7 +83,7 @@ class WarmUp(WorkerPlugin):
 
 
 def _import_keras() -> None:
-    import keras  # noqa: F401
+    import_keras()
 
 
 # --- connecting -------------------------------------------------------------------------------------
@@ -220,6 +227,11 @@ class ClusterLink:
     @property
     def connected(self) -> bool:
         return self._client is not None
+
+    @property
+    def closing(self) -> bool:
+        """Is this process letting its client go (closed here, or closing at exit)?"""
+        return self.closed or getattr(self._client, "status", "running") in ("closing", "closed")
 
     def unavailable(self) -> str | None:
         """A sentence when the cluster never came up (None while it is up or still starting)."""

@@ -93,10 +93,18 @@ class Job:
 
     @classmethod
     def lost(cls, registry: JobRegistry, entry: JournalEntry) -> Job:
-        """A job the journal remembers from before a server restart: failed, saying so."""
+        """A job the journal remembers from before a server restart: failed, saying so — or the end it
+        recorded (a run that finished before the stop is found)."""
         job = cls(registry, None, owner=entry.owner, title=entry.title, dataset_name=entry.dataset_name,
                   hyper=entry.hyper, runs_root=None, key="", job_id=entry.id, created=entry.created)
-        job.end(job.build_snapshot(JobState.FAILED, message=entry.message))
+        try:
+            state = JobState(entry.state)
+        except ValueError:
+            state = JobState.FAILED
+        if state.active:
+            state = JobState.FAILED
+        job.end(job.build_snapshot(state, message=entry.message, run_path=entry.run_path,
+                                   epoch=entry.hyper.epochs if entry.run_path else 0))
         return job
 
     # -- what the pages use --------------------------------------------------------------------------

@@ -72,9 +72,11 @@ class FinishedRuns:
             for k, p in found.items():
                 self._paths.setdefault(k, p)
 
-    def copy(self, key: str, *, dataset_name: str, root: Path, owner: str | None, title: str):
+    def copy(self, key: str, *, dataset_name: str, root: Path, owner: str | None, title: str,
+             spec_name: str | None = None):
         """A student's own copy of the finished Run of `key`, with the source Run: `(source, copy)`, or None
-        when there is none (one that can no longer be read is forgotten)."""
+        when there is none (one that can no longer be read is forgotten). The copy carries this student's
+        model name (`spec_name`) and title, never the first student's."""
         from cnnkit import runs
         from cnnkit.errors import RunError
 
@@ -88,7 +90,8 @@ class FinishedRuns:
         except (OSError, RunError):
             self.forget(key)
             return None
-        return src, runs.save_run(model, src.spec_dict, src.hyper, src.history, src.metrics, dataset_name=dataset_name,
+        spec = dict(src.spec_dict, name=spec_name) if spec_name else src.spec_dict
+        return src, runs.save_run(model, spec, src.hyper, src.history, src.metrics, dataset_name=dataset_name,
                                   root=root, owner=owner, title=title, extra={"job_key": key})
 
     def add(self, key: str, path: Path) -> None:

@@ -9,6 +9,7 @@ across restarts is `journal.Journal`.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25        # how often the web process drains progress and fills free workers
 
+# Set as this process begins to exit (SIGTERM, the end of `streamlit run`). Registered after distributed's
+# own exit hooks (this module imports it first), so it runs before they close the embedded cluster: the
+# workers that die then are the server's stop, not the jobs' end, and the journal keeps those jobs.
+_EXITING = threading.Event()
+atexit.register(_EXITING.set)
+
 
 class JobRegistry:
     """Every training job of this web process; the jobs themselves run on a Dask cluster.
@@ -49,6 +56,7 @@ class JobRegistry:
         self.stats = {"submitted": 0, "computed": 0, "shared": 0, "reused": 0, "recycled": 0, "restored": 0,
                       "failed": 0}
         self._lock = threading.RLock()
+        self._lost_lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self.line = FairQueue()                        # active computations, served round-robin
         self.finished = FinishedRuns()                 # job key → a finished Run to reuse
@@ -69,7 +77,9 @@ class JobRegistry:
         return self.cluster.max_jobs
 
     def close(self) -> None:
-        """Stop polling; close the client (and the embedded cluster) if this registry made it."""
+        """Stop polling; close the client (and the embedded cluster) if this registry made it. Jobs still
+        queued or running keep their journal entries: a restarted server says they were lost."""
+        self.journal.close()
         self.cluster.close()
 
     # -- submitting ------------------------------------------------------------------------------------
@@ -112,7 +122,7 @@ class JobRegistry:
         self.finished.index(root)
         with self._lock:
             self.stats["submitted"] += 1
-        job = self._reuse(key, dataset, h, owner=owner, title=title, root=root)
+        job = self._reuse(key, dataset, h, owner=owner, title=title, root=root, spec_name=getattr(spec, "name", ""))
         if job is not None:
             return job
         mine = {"owner": owner, "title": title, "dataset_name": dataset.name, "hyper": h, "runs_root": root,
@@ -152,8 +162,9 @@ class JobRegistry:
         self.journal.write(job, comp.state)
         return job
 
-    def _reuse(self, key: str, dataset, h: Hyper, *, owner, title, root) -> Job | None:
-        copied = self.finished.copy(key, dataset_name=dataset.name, root=root, owner=owner, title=title)
+    def _reuse(self, key: str, dataset, h: Hyper, *, owner, title, root, spec_name: str = "") -> Job | None:
+        copied = self.finished.copy(key, dataset_name=dataset.name, root=root, owner=owner, title=title,
+                                    spec_name=spec_name)
         if copied is None:
             return None
         src, run = copied
@@ -181,10 +192,13 @@ class JobRegistry:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            job = self._lost_job(job_id)
+            job = _recall(self, job_id)
         if job is None or job.owner != owner:
             return None
         return job
+
+    def job_for(self, owner: str | None, job_id: str | None = None) -> Job | None:  # see job_for_owner
+        return job_for_owner(self, owner, job_id)
 
     def active_job(self, owner: str | None) -> Job | None:
         with self._lock:
@@ -243,7 +257,7 @@ class JobRegistry:
     def _end_locked(self, job: Job, state: JobState, message: str, *, result: dict | None = None,
                     comp: Computation | None = None) -> None:
         job.end_with(state, message, result=result, comp=comp)
-        self.journal.remove(job)
+        self.journal.record_end(job, state.value, message, str(job.run.path) if job.run is not None else None)
 
     # -- the poller --------------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -251,11 +265,16 @@ class JobRegistry:
             busy = False
             try:
                 busy = self._tick()
+                with self._lock:
+                    active = [j for j in self._jobs.values() if not j.ended]
+                self.journal.tend(active, self.keep_seconds)
             except Exception:  # the poller must outlive any one job's surprise
                 log.exception("cnnkit: job poller")
             time.sleep(self.poll_seconds if busy else 1.0)
 
     def _tick(self) -> bool:
+        if _EXITING.is_set():
+            return False   # the process is exiting: nothing ends now, the journal keeps every active job
         with self._lock:
             active = self.line.active()
             problem = self.cluster.unavailable()
@@ -285,6 +304,8 @@ class JobRegistry:
         return True
 
     def _complete(self, comp: Computation) -> None:
+        if _exit_stopped(self.cluster, comp):
+            return   # the server is stopping: the journal keeps the job, a restarted server says it was lost
         result, error = _outcome(comp)
         with self._lock:
             comp.state = "done"
@@ -312,22 +333,57 @@ class JobRegistry:
         self.cluster.maybe_recycle(result)
 
     # -- memory across restarts ------------------------------------------------------------------------
-    def _lost_job(self, job_id: str) -> Job | None:
-        entry = self.journal.lost(job_id)
-        if entry is None:
-            return None
-        job = Job.lost(self, entry)
-        self.journal.remove(job)
-        with self._lock:
-            self._jobs[job_id] = job
-        return job
-
     def _prune_locked(self) -> None:
         # Ended jobs stay attachable for a lecture's length, then go (their Runs stay on disk).
         cutoff = time.time() - self.keep_seconds
         for jid, job in list(self._jobs.items()):
             if job.ended and job.created < cutoff:
                 del self._jobs[jid]
+
+
+def job_for_owner(registry: JobRegistry, owner: str | None, job_id: str | None = None) -> Job | None:
+    """The job every tab of this student shows — the job follows the browser's identity, not the URL: their
+    newest queued or running job, else their newest ended one (finished, stopped, failed, or lost to a server
+    restart: the journal is read once per process, so every tab hears of the loss). `job_id` (a tab's
+    `?job=`) is only a fallback, and only for its owner."""
+    if not owner:
+        return None
+    with registry._lock:
+        if getattr(registry, "_journal_index", None) is None:
+            registry._journal_index = registry.journal.ids_by_owner()   # owner → ids not yet recalled
+        lost = registry._journal_index.pop(owner, [])
+    for lost_id in lost:
+        registry.get(lost_id, owner)
+    with registry._lock:
+        mine = [j for j in registry._jobs.values() if j.owner == owner]
+    newest = max(mine, key=lambda j: (not j.ended, j.created)) if mine else None
+    return newest or registry.get(job_id, owner)
+
+
+def _recall(reg: JobRegistry, job_id: str) -> Job | None:
+    """A job this process does not hold, from the journal: its recorded end, or lost (None: none, or its owner
+    process is alive)."""
+    with reg._lost_lock:   # two tabs asking at once get one Job
+        with reg._lock:
+            job = reg._jobs.get(job_id)
+        if job is not None:
+            return job
+        entry = reg.journal.lost(job_id)
+        if entry is None:
+            return None
+        job = Job.lost(reg, entry)
+        if entry.state == JobState.FAILED.value and entry.run_path is None:
+            # Told once here; kept so another process over the same runs folder says the same.
+            reg.journal.record_end(job, entry.state, entry.message, None)
+        with reg._lock:
+            reg._jobs[job_id] = job
+        return job
+
+
+def _exit_stopped(cluster: ClusterLink, comp: Computation) -> bool:
+    """Did `comp`'s future end because this process is closing its client (SIGTERM, exit, close)?"""
+    return _EXITING.is_set() or cluster.closed or (
+        getattr(comp.future, "status", "") == "cancelled" and cluster.closing)
 
 
 def _outcome(comp: Computation) -> tuple[dict | None, BaseException | None]:

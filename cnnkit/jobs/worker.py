@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,45 @@ def yield_to_web(nice: int | None = None) -> int:
         except OSError:    # the thread has just ended, or this system says no
             pass
     return nice
+
+
+# --- TensorFlow in a worker ---------------------------------------------------------------------------
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_keras() -> None:
+    """Import Keras in this worker process, TensorFlow's threads set first (CNNKIT_WORKER_THREADS). The warm-up
+    thread and a job's thread both call it: one at a time, since TensorFlow imported from two threads at once
+    can stop with Python's import deadlock error.
+
+    Then everything imported so far is moved out of the garbage collector's sight (`gc.freeze`): TensorFlow and
+    Keras leave about a million objects that every full collection would walk again — 1–3 s each on a busy
+    2-core machine, after every job (`clear_session`) and now and then during training — and none of them is
+    ever garbage."""
+    with _IMPORT_LOCK:
+        if _WORKER["frozen"]:
+            return
+        set_tf_threads()
+        import keras  # noqa: F401
+
+        gc.freeze()
+        _WORKER["frozen"] = True
+
+
+def set_tf_threads() -> int | None:
+    """TensorFlow's intra- and inter-op threads in this process (CNNKIT_WORKER_THREADS), set before its first op;
+    None when not set (TensorFlow's own: one per core) or when it is too late (TensorFlow already running)."""
+    threads = settings.get("worker_threads", TrainingError)
+    if not threads:
+        return None
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:   # TensorFlow already started: the warm-up set it, or a job came first
+        return None
+    return threads
 
 
 # --- progress across processes -------------------------------------------------------------------
@@ -165,7 +205,7 @@ class ProgressMirror:
 
 
 # --- the worker's entry point ---------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {"jobs": 0, "datasets": {}}
+_WORKER: dict[str, Any] = {"jobs": 0, "datasets": {}, "frozen": False}
 
 
 def _catalogue_on_worker(name: str, fingerprint: str):
@@ -199,7 +239,9 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
 
     from cnnkit.spec import ModelSpec
 
+    began = time.time()
     worker = get_worker()
+    import_keras()     # after the warm-up's import, never alongside it
     yield_to_web()     # again: threads started since the worker did (cheap; never raises priority)
     _WORKER["jobs"] += 1
     channel = Queue(progress_queue_name(dask_key))
@@ -208,6 +250,7 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
     here = {"worker": worker.address, "pid": os.getpid()}
     try:
         ds = _catalogue_on_worker(data["name"], data["fingerprint"]) if isinstance(data, dict) else data
+        got_data = time.time()
         job = TrainingJob(ModelSpec.from_dict(spec_dict), ds, Hyper.from_dict(hyper_dict), title=title,
                           save=False, keep_model=True)
     except UserError as err:
@@ -230,8 +273,15 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
         channel.put(msg)
     model = job.trained_model
     job.trained_model = None
+    model_bytes = _model_bytes(model) if model is not None else None
+    job.mark("model bytes")
+    job_ended = time.time()
+    metrics = dict(snap.metrics)
+    if "phases" in metrics:   # where the job's time went on the worker, from receiving it to returning it
+        metrics["phases"] = {"dataset": round(got_data - began, 4), **job.phase_seconds(since=got_data)}
+        metrics["worker_began"] = began
     result = {"state": snap.state.value, "message": snap.message, "history": snap.history,
-              "metrics": snap.metrics, "model": _model_bytes(model) if model is not None else None,
+              "metrics": metrics, "model": model_bytes,
               "elapsed": snap.elapsed, **here, "worker_jobs": _WORKER["jobs"],
               "memory_limit": getattr(getattr(worker, "memory_manager", None), "memory_limit", None)}
     del model, job
@@ -239,7 +289,10 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
     # it keeps memory from creeping across many fits in one process.
     import keras
 
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)   # the collection once, here
     gc.collect()
     result["worker_rss"] = psutil.Process().memory_info().rss
+    if "phases" in metrics:
+        metrics["worker_ended"] = time.time()
+        metrics["phases"]["clean up"] = round(metrics["worker_ended"] - job_ended, 4)
     return result
