@@ -17,7 +17,7 @@ import streamlit as st
 from cnnkit import challenge, charts, classroom, datasets, projector, runs, settings
 from cnnkit.errors import UserError
 from cnnkit.plain_text import chart_text, inert, inert_message
-from webapp import browser_identity, dataset_cache, lecturer, training_jobs, user_errors, widget_state
+from webapp import browser_identity, dataset_cache, drawn_collection, lecturer, training_jobs, user_errors, widget_state
 
 # --- the class challenge (#21 item 4): its own section, drawn by challenge_section() --------------------------
 PRESENTATION_ROWS = 12          # rows of the challenge board a projector shows
@@ -381,3 +381,7 @@ with st.form("class_limits_form", border=True):
         st.rerun()
 if not settings.get("class_mode"):
     st.caption("These limits apply in class mode only (`CNNKIT_CLASS_MODE=1`).")
+
+# --- a dataset the class draws (webapp/drawn_collection.py) -------------------------------------------------
+st.subheader("A dataset your class draws")
+drawn_collection.lecturer_section()

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from cnnkit import challenge, charts, datasets, exploration
-from cnnkit.errors import DatasetError
+from cnnkit.errors import DatasetError, UserError
 from cnnkit.plain_text import inert, inert_message
-from webapp import lecturer, student, user_errors, widget_state
+from webapp import drawn_collection, lecturer, student, user_errors, widget_state
 
 st.title("1 · Load and explore the data")
 
@@ -20,8 +20,12 @@ def _picked() -> None:
     if name == UPLOAD:
         return
     try:
-        student.choose_dataset(name)
-    except DatasetError as err:
+        if name.startswith("drawings|"):   # a collection the class drew: "drawings|scope|id"
+            _, scope, cid = name.split("|")
+            student.use_collection(scope, int(cid))
+        else:
+            student.choose_dataset(name)
+    except UserError as err:
         user_errors.flash_error("data.dataset", str(err))
     ss["data.uploader_rev"] += 1  # a catalogue dataset replaces the upload: the uploader empties too
 
@@ -40,13 +44,20 @@ def _uploaded() -> None:
 
 
 in_use = student.upload_in_use()
-options = list(datasets.CATALOGUE) + ([UPLOAD] if in_use else [])
-ss["data.dataset"] = UPLOAD if in_use else ss.dataset_name
+drawn = dict(drawn_collection.options())   # the class's drawn collections (or the student's own)
+record = student.collection_in_use()
+drawn_key = f"drawings|{record['scope']}|{record['id']}" if record else None
+if drawn_key and drawn_key not in drawn:
+    drawn[drawn_key] = student.dataset().title
+options = list(datasets.CATALOGUE) + list(drawn) + ([UPLOAD] if in_use else [])
+ss["data.dataset"] = UPLOAD if in_use else drawn_key or ss.dataset_name
 pick, upload_col = st.columns([1, 1])
 with pick:
     st.selectbox("Dataset", options, **widget_state.bind("data.dataset", on_change=_picked),
-                 format_func=lambda n: f"Your file: {in_use}" if n == UPLOAD else datasets.CATALOGUE[n].title,
-                 help="MNIST digits, Fashion-MNIST clothes or CIFAR-10 colour photos — or the file you uploaded.")
+                 format_func=lambda n: f"Your file: {in_use}" if n == UPLOAD else drawn.get(n) or
+                 datasets.CATALOGUE[n].title,
+                 help="MNIST digits, Fashion-MNIST clothes or CIFAR-10 colour photos — a collection your class "
+                      "drew — or the file you uploaded.")
     user_errors.show_flash_error("data.dataset")
 with upload_col:
     st.file_uploader("…or use your own file (.npz in Keras's layout, or a .zip of class folders)",

@@ -10,15 +10,26 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from cnnkit import challenge, charts, evaluation, model_files, run_comparison, run_labels, runs
+from cnnkit import challenge, charts, datasets, evaluation, model_files, run_comparison, run_labels, runs
 from cnnkit.errors import UserError
 from cnnkit.plain_text import inert
 from cnnkit.spec import format_shape
-from webapp import browser_identity, lecturer, stages, student, uploaded_model, user_errors, widget_state
+from webapp import (
+    browser_identity,
+    dataset_cache,
+    drawn_collection,
+    lecturer,
+    stages,
+    student,
+    uploaded_model,
+    user_errors,
+    widget_state,
+)
 
 GRID_COLS = 8
 GRID_TILE = 104
-TABS = ["Report", "Confusion matrix", "Mistakes & samples", "Training curves", "Compare runs", "Downloads"]
+TABS = ["Report", "Confusion matrix", "Mistakes & samples", "Training curves", "Compare runs", "Other data",
+        "Downloads"]
 ss = st.session_state
 
 
@@ -437,6 +448,40 @@ def downloads_tab(chosen: Chosen, report) -> None:
                "in plain Keras.")
 
 
+# --- the same model on other data (cross-evaluation) --------------------------------------------------------
+def other_data_tab(chosen: Chosen, ev: evaluation.Evaluation, ds) -> None:
+    others = {name: info.title for name, info in datasets.CATALOGUE.items()
+              if name != ds.name and info.image_shape == ds.image_shape and info.class_names == ds.class_names}
+    others.update(drawn_collection.matching(ds))
+    if not others:
+        st.info("No other dataset here has the same images and classes. Open a collection of the digits 0–9 on "
+                "the Class page and test an MNIST model on your class's handwriting.", icon=":material/compare:")
+        return
+    pick = st.selectbox("Test this model on", list(others), format_func=others.get, key="ev_other_pick")
+    try:
+        other = dataset_cache.catalogue_dataset(pick) if pick in datasets.CATALOGUE else \
+            drawn_collection.test_set_of(pick)
+    except UserError as err:
+        user_errors.show_error(err)
+        return
+    if not evaluation.same_task(ds, other):
+        st.info(f"{other.title} does not have the same images and classes as {ds.title}.")
+        return
+    model = chosen.run if chosen.run is not None else chosen.model
+    key = (evaluation.run_key(chosen.run, other) if chosen.run is not None
+           else ("upload", chosen.digest, *evaluation.dataset_key(other)))
+    ev2 = _evaluate(key, model, other, "the model on the other data")
+    left, right = st.columns(2)
+    left.metric(f"{drawn_collection.markdown_plain(ds.title)} (its test set)", f"{ev.accuracy:.1%}")
+    right.metric(drawn_collection.markdown_plain(other.title), f"{ev2.accuracy:.1%}",
+                 delta=f"{ev2.accuracy - ev.accuracy:+.1%}")
+    # the titles may hold a name a person typed: plain text, never Markdown
+    st.html(f"<p>{drawn_collection.plain(evaluation.cross_sentence(ev, ev2, ds.title, other.title))}</p>")
+    st.plotly_chart(charts.confusion_matrix_figure(ev2.confusion_matrix(), ev2.class_names,
+                                                   normalised=ev2.confusion_matrix(normalised=True),
+                                                   title=f"Confusion matrix on {other.title}"), key="ev_other_matrix")
+
+
 # --- the page --------------------------------------------------------------------------------------
 def page() -> None:
     st.title("4 · Evaluate the model")
@@ -473,6 +518,8 @@ def page() -> None:
     with tabs[4]:
         compare_tab(chosen.run, my_runs, ds)
     with tabs[5]:
+        other_data_tab(chosen, ev, ds)
+    with tabs[6]:
         downloads_tab(chosen, report)
 
 

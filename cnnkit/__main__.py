@@ -546,8 +546,40 @@ def cmd_explain(args) -> int:
     return 0
 
 
+# --- collection (a dataset the class draws) ------------------------------------------------
+def add_collection(sub) -> None:
+    p = sub.add_parser("collection", help="the class's drawn collections: list, export as .npz, import an .npz")
+    p.add_argument("action", choices=("list", "export", "import"))
+    p.add_argument("file", nargs="?", help="import: the .npz to read")
+    p.add_argument("--out", help="export: the .npz to write (Keras's layout with class_names)")
+    p.add_argument("--id", type=int, help="the collection (default: the newest)")
+    p.add_argument("--name", help="import: the new collection's name (default: the file's)")
+    p.add_argument("--dir", help="the folder of the store (default: the class folder, CNNKIT_CLASS_DIR)")
+    p.set_defaults(func=cmd_collection)
+
+
+def cmd_collection(args) -> int:
+    from cnnkit import class_drawings as cd
+
+    store = cd.store_for(None, class_mode=True, root=args.dir or None)
+    if args.action == "list":
+        for c in store.collections():
+            print(f"{c.id}\t{'open' if c.is_open else 'closed'}\t{sum(store.class_counts(c.id))} drawings\t{c.name}: "
+                  f"{', '.join(c.class_names)}")
+    elif args.action == "import":
+        c = cd.import_npz(store, args.file or cd.refuse("Say which .npz to import: … import FILE.npz"), args.name)
+        print(f"imported {sum(store.class_counts(c.id))} drawings as collection {c.id} ({c.name})")
+    else:
+        out = args.out or cd.refuse("Say where to write it: cnnkit collection export --out FILE.npz")
+        c = store.get(args.id) if args.id is not None else store.current()
+        ds = cd.to_dataset(store, (c or cd.refuse("No collection has been opened yet.")).id)
+        print(f"wrote {cd.export_npz(ds, out)}: {len(ds.x_train)} training and {len(ds.x_test)} test drawings, "
+              f"classes {', '.join(ds.class_names)}. {ds.notes[0]}")
+    return 0
+
+
 COMMANDS = [add_datasets, add_limits, add_settings, add_runs, add_summary, add_presets, add_export, add_evaluate,
-            add_train, add_predict, add_explain]
+            add_train, add_predict, add_explain, add_collection]
 
 
 def main(argv: list[str] | None = None) -> int:

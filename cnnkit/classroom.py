@@ -298,6 +298,18 @@ class ClassBook:
             out[o] = nick or f"student {nums[o]}"
         return out
 
+    def labels_by_key(self, keys: Iterable[str]) -> dict[str, str]:
+        """How the class page names students known only by their `identity.owner_key` (a drawing's contributor):
+        nickname, else "student N"; a key the book has never seen is left out."""
+        with self._lock:
+            students = self._read_locked()["students"]
+        out = {}
+        for k in keys:
+            e = students.get(k) or {}
+            if e.get("nickname") or e.get("number"):
+                out[k] = e.get("nickname") or f"student {e['number']}"
+        return out
+
     # lecturer browsers
     def unlock(self, owner: str, typed_key: str, configured_key: str | None) -> bool:
         """Remember this browser as the lecturer's when the typed key is the configured one. Not throttled:

@@ -375,18 +375,20 @@ def prepare_photo(image: ImageLike | None, image_shape: tuple[int, int, int]) ->
 
 
 DIGIT_NAMES = tuple(str(i) for i in range(10))
+DRAWN_DATASET_PREFIX = "drawings:"   # a dataset the class drew on this canvas (cnnkit/class_drawings.py)
 
 
 def uses_drawing(dataset_name: str | None, image_shape: tuple[int, ...], class_names=None) -> bool:
-    """Whether a model is fed drawings (MNIST-style digits) rather than pictures: MNIST itself, or a
+    """Whether a model is fed drawings (MNIST-style digits) rather than pictures: MNIST itself, a collection the
+    class drew (`drawings:…`, any classes: its drawings were prepared by `prepare_drawing`), or a
     dataset from a file (`file:…`) whose images are 28×28×1 in 10 classes named 0–9, such as the full
     mnist.npz (an .npz names its classes 0–9; a saved run's model with 10 outputs is named so too).
     A file of another kind with that shape is told apart by saying what it is: `--dataset
     fashion_mnist=FILE` on the command line, or the dataset picked on the Data page before uploading."""
     if tuple(image_shape) != (FRAME, FRAME, 1):
         return False
-    if dataset_name == "mnist":
-        return True
+    if dataset_name == "mnist" or (dataset_name or "").startswith(DRAWN_DATASET_PREFIX):
+        return True   # a class-drawn collection was drawn on the canvas and prepared like MNIST
     if not (dataset_name or "").startswith("file:"):
         return False
     return class_names is not None and tuple(str(c) for c in class_names) == DIGIT_NAMES

@@ -537,3 +537,24 @@ def report_text(ev: Evaluation, run: Any = None, dataset: Any = None) -> str:
             f"{int(row['support']):>10}"
         )
     return "\n".join(lines)
+
+
+# --- cross-evaluation: a model on another dataset of the same task ------------------------------------------
+def same_task(a: Any, b: Any) -> bool:
+    """Whether a model of dataset `a` can be tested on dataset `b`: the same image shape and class names."""
+    return tuple(a.image_shape) == tuple(b.image_shape) and tuple(a.class_names) == tuple(b.class_names)
+
+
+def cross_sentence(own: Evaluation, other: Evaluation, own_title: str, other_title: str) -> str:
+    """One sentence on what the gap between the two accuracies means."""
+    gap = own.accuracy - other.accuracy
+    head = (f"On {own_title}'s test images the model is right {own.accuracy:.1%} of the time; on "
+            f"{other_title} {other.accuracy:.1%}.")
+    if gap > 0.05:
+        return (f"{head} The {gap:.0%} it loses is distribution shift: the other images were made differently "
+                "(other hands, other pens, another way of drawing), and a model only knows the data it was trained "
+                "on — add such images to its training data to close the gap.")
+    if gap < -0.05:
+        return (f"{head} The other images are easier for it than its own test set: they are probably cleaner or "
+                "more alike than the data it was tested on.")
+    return (f"{head} About the same: for this model the two datasets look alike, so what it learnt carries over.")

@@ -74,6 +74,10 @@ _TABLE = (
             "off: no cap); the Class page can change it", default_text="no cap", minimum=1),
     Setting("class_max_train_images", "optional_int", None, "in class mode, the most training images of one job",
             default_text="no cap", minimum=1),
+    Setting("drawings_per_student", "int", 200, "in a class-drawn collection, the most drawings one student may "
+            "add (the lecturer may set fewer when opening it)", minimum=1),
+    Setting("drawings_total", "int", 20_000, "in a class-drawn collection, the most drawings in all (784 bytes "
+            "each)", minimum=1),
     Setting("class_one_job", "bool", True, "in class mode, one job at a time per student (0: up to 3)"),
     Setting("job_seconds", "seconds", None, "in class mode, the most estimated seconds one job may take; a bigger "
             "job is refused with a sentence saying how to fit", default_text="no cap"),

@@ -28,7 +28,7 @@ from typing import Any
 from cnnkit import limits, runs, settings
 
 MAX_BYTES = 256 * 1024   # a spec and a few settings are a few kB; anything bigger is not ours to keep
-KEYS = ("dataset", "spec", "spec_preset", "hyper", "hyper_for", "upload")
+KEYS = ("dataset", "spec", "spec_preset", "hyper", "hyper_for", "upload", "collection")
 UPLOAD_SUFFIXES = (".npz", ".zip")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -170,3 +170,28 @@ def replay(page, box: dict, line, step: float = 6.0, hover_ms: int = 0) -> None:
         n = max(1, int(np.hypot(bx - ax, by - ay) / step))
         page.mouse.move(x0 + bx, y0 + by, steps=n)
     page.mouse.up()
+
+
+# Shapes for the class-drawn dataset's tests (tests/test_page_collect.py, tests/test_browser_collect.py): one
+# closed polyline each in a unit box, drawn at a given size and place on the canvas.
+SHAPES: dict[str, list[tuple[float, float]]] = {
+    "circle": [(0.5 + 0.5 * np.cos(t), 0.5 + 0.5 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 33)],
+    "square": [(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)],
+    "triangle": [(0.5, 0), (1, 1), (0, 1), (0.5, 0)],
+}
+
+
+def shape_stroke(name: str, size: float = 160, left: float = 60, top: float = 60) -> list[tuple[float, float]]:
+    """One shape as one stroke in canvas pixels: `size` pixels wide at (left, top)."""
+    return [(left + x * size, top + y * size) for x, y in SHAPES[name]]
+
+
+def shape_places(count: int, canvas: int = 280, seed: int = 0) -> list[tuple[float, float, float]]:
+    """`count` (size, left, top) places for shapes of different sizes and places, inside the canvas."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        size = float(rng.uniform(90, 200))
+        left, top = (float(rng.uniform(25, canvas - 25 - size)) for _ in range(2))
+        out.append((size, left, top))
+    return out

@@ -119,8 +119,12 @@ class Drawing:
     strokes: int
 
 
-def draw(size: int) -> Drawing:
-    """The canvas (size × size pixels), with Clear, Undo and the pen width below it, in the current container."""
+DIGIT_HINT = "Draw one digit 0–9 with the mouse or a finger, as large or small as you like."
+
+
+def draw(size: int, hint: str = DIGIT_HINT) -> Drawing:
+    """The canvas (size × size pixels), with Clear, Undo and the pen width below it, in the current container;
+    `hint` (Markdown: a name a person typed must come escaped) says what to draw."""
     ss = st.session_state
     st_canvas, buttons = canvas_tools()
     ss.setdefault("draw_canvas_gen", 0)
@@ -143,6 +147,6 @@ def draw(size: int) -> Drawing:
                       help="Any width works: the strokes are evened out to MNIST's pen before the model "
                       "sees them.")
     with st.container(key="draw_hint"):  # app.css: not on a phone, where it would push the answer down
-        st.caption("Draw one digit 0–9 with the mouse or a finger, as large or small as you like.")
+        st.caption(hint)
     # How many strokes this drawing has: the student (and the browser test) can see none went missing.
     return Drawing(canvas.image_data, len((canvas.json_data or {}).get("objects") or []))

@@ -11,7 +11,7 @@ import streamlit as st
 from cnnkit import datasets, student_state
 from cnnkit.errors import DatasetError, UserError
 from cnnkit.plain_text import inert
-from webapp import browser_identity
+from webapp import browser_identity, drawn_collection
 from webapp.dataset_cache import catalogue_dataset, uploaded_dataset
 
 DEFAULT_DATASET = "mnist"
@@ -39,6 +39,8 @@ def _restore(owner: str) -> None:
     saved = student_state.load(owner)
     if saved.get("dataset") in datasets.CATALOGUE:
         ss.dataset_name = saved["dataset"]
+    if isinstance(saved.get("collection"), dict):
+        ss.collection = saved["collection"]   # checked when loaded (dataset()): a collection gone is left
     if isinstance(saved.get("spec"), dict):
         try:
             ss.spec = ModelSpec.from_dict(saved["spec"]).to_dict()
@@ -85,6 +87,11 @@ def remember(**changes) -> None:
 def dataset() -> datasets.Dataset:
     """The student's dataset: an upload if one is active, else the chosen catalogue entry."""
     ss = st.session_state
+    if ss.get("collection"):
+        try:
+            return drawn_collection.dataset_of(ss.collection)
+        except (UserError, KeyError, TypeError, ValueError):   # deleted, emptied, or a record this version cannot read
+            _leave_collection()
     if ss.get("upload"):
         digest, filename, name = ss.upload
         data = ss.get("upload_bytes")
@@ -108,8 +115,33 @@ def choose_dataset(name: str) -> datasets.Dataset:
         ds = catalogue_dataset(name)
     st.session_state.dataset_name = name
     _leave_upload()
+    _leave_collection()
     remember(dataset=name)
     return ds
+
+
+# --- a collection the class (or the student) drew ---------------------------------------------------------
+def collection_in_use() -> dict | None:
+    """The collection record in use ({"scope", "id", "upto"}), or None."""
+    return st.session_state.get("collection") or None
+
+
+def use_collection(scope: str, collection_id: int) -> datasets.Dataset:
+    """Switch to a drawn collection: closed, as it is; open, a snapshot of its drawings now. On failure raise
+    the CollectionError sentence and keep the current dataset."""
+    record = drawn_collection.record_for(scope, collection_id)
+    with st.spinner("Reading the drawings…"):
+        ds = drawn_collection.dataset_of(record)
+    st.session_state.collection = record
+    _leave_upload()
+    remember(collection=record)
+    return ds
+
+
+def _leave_collection() -> None:
+    st.session_state.collection = None
+    if st.session_state.get("saved_state", {}).get("collection") is not None:
+        remember(collection=None)
 
 
 def _leave_upload() -> None:
@@ -134,6 +166,7 @@ def use_upload(filename: str, data: bytes, name: str | None) -> datasets.Dataset
     digest = hashlib.sha256(data).hexdigest()[:16]
     with st.spinner(f"Reading {inert(filename)}…"):
         ds = uploaded_dataset(digest, filename, name or "", data)
+    _leave_collection()
     st.session_state.upload = (digest, filename, name or "")
     st.session_state.upload_bytes = data
     # Kept on the server for this browser (once, by its hash), so a reload brings it back.
@@ -156,7 +189,8 @@ def current_spec():
     if raw is not None:
         spec = raw if isinstance(raw, ModelSpec) else ModelSpec.from_dict(raw)
         # A model built for another dataset keeps its layers and takes this dataset's image shape.
-        return spec if tuple(spec.input_shape) == tuple(ds.image_shape) else spec.with_input_shape(ds.image_shape)
+        spec = spec if tuple(spec.input_shape) == tuple(ds.image_shape) else spec.with_input_shape(ds.image_shape)
+        return drawn_collection.follow_classes(spec, ds) if ds.source == "collection" else spec
     return presets.get(presets.DEFAULT, input_shape=ds.image_shape, num_classes=ds.num_classes).spec
 
 

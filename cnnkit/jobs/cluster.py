@@ -273,7 +273,7 @@ class ClusterLink:
         comp.channel = Queue(progress_queue_name(comp.dask_key), client=client)
         comp.mirror = ProgressMirror(comp.hyper.epochs, math.ceil(comp.cost.images / comp.hyper.batch_size))
         data: Any
-        if getattr(comp.dataset, "source", "") == "file":
+        if getattr(comp.dataset, "source", "") in ("file", "collection"):   # not loadable by name: sent whole
             data = self._scattered.get(comp.fingerprint)
             if data is None or data.status != "finished":
                 data = client.scatter(comp.dataset, hash=False)
