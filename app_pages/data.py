@@ -69,7 +69,8 @@ ds = challenge.visible_dataset(student.dataset(), lecturer.current_challenge())
 # One line, not banners: the page's first screen shows the images.
 st.caption(exploration.source_line(ds))
 if exploration.notes_title(ds):  # how the file was read (0–1 or 0–255, one-hot labels…), sources skipped as damaged
-    with st.expander(exploration.notes_title(ds), icon=":material/info:"):
+    # A collection the class drew opens its notes: how it was split (by contributor or not) is the lesson.
+    with st.expander(exploration.notes_title(ds), icon=":material/info:", expanded=ds.source == "collection"):
         for note in ds.notes:
             st.markdown(inert_message(note))
 
