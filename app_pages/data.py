@@ -72,7 +72,7 @@ if exploration.notes_title(ds):  # how the file was read (0–1 or 0–255, one-
     # A collection the class drew opens its notes: how it was split (by contributor or not) is the lesson.
     with st.expander(exploration.notes_title(ds), icon=":material/info:", expanded=ds.source == "collection"):
         for note in ds.notes:
-            st.markdown(inert_message(note))
+            st.warning(inert_message(note), icon=":material/info:")
 
 m1 = m2 = m3 = m4 = st.container(horizontal=True, wrap=True, key="metrics_data")  # two by two on a phone
 m1.metric("Training images", f"{len(ds.x_train):,}")

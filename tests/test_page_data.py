@@ -34,7 +34,9 @@ def test_data_page_renders_samples_counts_and_preprocessing(app):
     at = _data_page(app)
     assert [m.value for m in at.metric] == ["4,000", "1,000", "28 × 28 × 1", "10"]
     # One line above the images, not banners (issue 24): the first screen shows the images.
-    assert any("offline sample" in c.value for c in at.caption) and not at.warning
+    assert any("offline sample" in c.value for c in at.caption)
+    folded = [e for e in at.expander if e.label.startswith("How this dataset was read")]
+    assert len(at.warning) == sum(len(e.warning) for e in folded)   # any note sits in the folded notes only
     views = at.button_group(key="_w.data.view")
     # only the chosen view renders: the sample grid (one HTML fragment of 20 small images), no chart
     grids = [h.proto.body for h in at.get("html") if "cnnkit-grid" in h.proto.body]
