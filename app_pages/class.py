@@ -118,13 +118,12 @@ def _challenge_controls(ch: challenge.Challenge, board: challenge.Leaderboard) -
 
 def challenge_section(large: bool) -> None:
     """The class challenge: open one, or its live leaderboard with freeze, export and close."""
-    st.subheader("Class challenge")
     ch = lecturer.current_challenge()
+    if ch is None and large:
+        return   # presentation mode projects the class's chart first; no word about a challenge not open
+    st.subheader("Class challenge")
     if ch is None:
-        if not large:
-            _open_challenge_form()
-        else:
-            st.caption("No challenge is open; turn presentation mode off to open one.")
+        _open_challenge_form()
         return
     widget_state.owned("class.challenge_all", False)
 

@@ -1,4 +1,4 @@
-"""Draw a dataset: add drawings to the open collection, one class at a time (the class with the fewest
+"""Collect drawings: add drawings to the open collection, one class at a time (the class with the fewest
 drawings so far), each prepared exactly as the Draw page prepares the canvas for a model. In class mode the
 collection is the lecturer's; otherwise a student opens one of their own (their personal dataset)."""
 
@@ -14,7 +14,7 @@ owner = browser_identity.owner_id()
 class_mode = settings.get("class_mode")
 store = drawn_collection.my_store()
 
-st.title("Draw a dataset" if class_mode else "Draw your own dataset")
+st.title("Collect drawings" if class_mode else "Draw your own dataset")
 
 c = store.current()
 if not class_mode:

@@ -1,4 +1,4 @@
-"""AppTest of app_pages/collect.py (Draw a dataset) and the Class page's collection section.
+"""AppTest of app_pages/collect.py (Collect drawings) and the Class page's collection section.
 
 AppTest cannot draw on the canvas (a custom component): here `webapp.canvas.draw` hands the page a rendered
 drawing (tests/strokes.py), so what the page does with it — prepare, store, count, undo, refuse — is tested;

@@ -144,7 +144,7 @@ def lecturer_section() -> None:
     store = class_store()
     current = store.current()
     if current is None:
-        st.caption("Students draw the classes you name on their Draw a dataset page, one at a time (the "
+        st.caption("Students draw the classes you name on their Collect drawings page, one at a time (the "
                    "class with the fewest drawings first); the drawings become a dataset everyone can train on.")
     with st.expander("Open a new collection" + (" (the open one closes)" if current and current.is_open else ""),
                      expanded=current is None, icon=":material/add:"):
@@ -175,7 +175,7 @@ def _open_form(store: DrawingStore) -> None:
 @st.fragment(run_every=3.0)
 def _watch(store: DrawingStore, c, book) -> None:
     c = store.get(c.id)
-    state = "open: students draw on the Draw a dataset page" if c.is_open else "closed"
+    state = "open: students draw on the Collect drawings page" if c.is_open else "closed"
     st.html(f"<p><b>{plain(c.title)}</b> — {state}. Classes: {plain(', '.join(c.class_names))}.</p>")
     b1, b2 = st.columns(2)
     if c.is_open:

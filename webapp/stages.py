@@ -34,7 +34,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("app_pages/draw.py", "5 · Draw & predict", ":material/draw:",
           "Draw a digit and watch your own model read it: every preprocessing step, the probabilities, "
           "and what each filter sees."),
-    Stage("app_pages/collect.py", "Draw a dataset", ":material/gesture:",
+    Stage("app_pages/collect.py", "Collect drawings", ":material/gesture:",
           "Add drawings to a dataset the class draws together (or to your own), one class at a time."),
     Stage("app_pages/class.py", "Class", ":material/groups:",
           "The lecturer's view: who is training, every run of the class, accuracy against parameters, "
