@@ -369,13 +369,13 @@ class Scorer:
         if challenge is None:
             return []
         done = self.store.scores(challenge)
-        todo = [r for r in challenge_runs(challenge, self.root) if r.id not in done]
-        if not todo:
+        unscored = [r for r in challenge_runs(challenge, self.root) if r.id not in done]
+        if not unscored:
             return []
         ds = self.dataset_for(challenge.dataset_name) if challenge.source == "share" else None
         x, y = self.store.hidden_set(challenge, ds)
         scored = []
-        for run in sorted(todo, key=lambda r: r.created):
+        for run in sorted(unscored, key=lambda r: r.created):
             self.store.record(challenge, run.id, score_run(run, x, y))
             scored.append(run.id)
         return scored
