@@ -6,6 +6,7 @@ page's statistics stay within a fixed memory budget however large the dataset.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import threading
@@ -163,6 +164,45 @@ def test_chunked_statistics_equal_the_straightforward_ones(monkeypatch, chunk, s
         for c in range(4):
             expected = np.rint(x[y == c].astype(np.float64).mean(axis=0)).astype(np.uint8)
             assert np.array_equal(means[c], expected)
+
+
+def test_a_zip_of_blank_pngs_decodes_into_its_arrays_without_copies(tmp_path):
+    """900 blank 512×512 PNGs (a 400 KB zip) took the web process from 424 MB to 1,241 MB in the 2.7 GB cgroup
+    (bench/bench_memory_ceiling.py): every picture decoded into a list, converted into another, stacked, then
+    split into copies, four times the dataset. Now each picture goes straight to its row: the peak is the arrays."""
+    blank = hostile.png(256, 256)
+    f = hostile.image_zip(tmp_path / "blank.zip", {f"c{i % 4}/{i}.png": blank for i in range(120)})
+    final_mb = 120 * 256 * 256 / 2**20
+    datasets.load_file(f)   # the readers' imports (scikit-learn's split) are not the decoder's memory
+    assert _peak_mb(datasets.load_file, f) < 1.3 * final_mb + 4
+
+
+def test_a_zip_decoded_in_place_keeps_the_split_order_and_turns_to_colour_late(tmp_path):
+    """The same images, labels and split as the lessons' train_test_split(random_state=13) on the stacked
+    images; a colour picture after grey ones makes every image RGB (the grey ones read again)."""
+    from PIL import Image
+    from sklearn.model_selection import train_test_split
+
+    def encoded(i: int, colour: bool) -> bytes:
+        a = np.full((6, 5, 3), i * 7 % 256, np.uint8)
+        if colour:
+            a[..., 0] = 255
+        buf = io.BytesIO()
+        Image.fromarray(a if colour else a[..., 0]).save(buf, format="PNG")
+        return buf.getvalue()
+
+    for late_colour in (False, True):
+        files = {f"k{i % 3}/{i:02d}.png": encoded(i, late_colour and i == 29) for i in range(30)}
+        ds = datasets.load_file(hostile.image_zip(tmp_path / f"z{late_colour}.zip", files))
+        names = sorted(files)
+        pics = [np.asarray(Image.open(io.BytesIO(files[n])).convert("RGB" if late_colour else "L")) for n in names]
+        x = np.stack(pics)
+        x = x if late_colour else x[..., None]
+        y = np.array([int(n[1]) for n in names])
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=6, stratify=y, random_state=13)
+        assert ds.x_train.shape == x_tr.shape and ds.x_train.shape[-1] == (3 if late_colour else 1)
+        assert np.array_equal(ds.x_train, x_tr) and np.array_equal(ds.x_test, x_te)
+        assert np.array_equal(ds.y_train, y_tr) and np.array_equal(ds.y_test, y_te)
 
 
 # --- 2. nicknames that look like someone else's ------------------------------------------------------------

@@ -190,22 +190,17 @@ def _load_zip(p: Path, name: str | None, *, max_files: int, max_bytes: int) -> D
             values += w * h * min(bands, 3)
         limits.check("dataset_values", values, DatasetError, f"'{p.name}' holds {len(images):,} images with",
                      "Use fewer or smaller images and zip them again.")
-        decoded = [_decode_image(zf, info, p.name) for info in images]
-    colour = any(img.mode not in ("L", "1", "I", "I;16", "LA", "P") or
-                 (img.mode == "P" and _palette_has_colour(img)) for img in decoded)
-    mode = "RGB" if colour else "L"
-    x = np.stack([np.asarray(img.convert(mode), dtype=np.uint8) for img in decoded])
-    if x.ndim == 3:
-        x = x[..., None]
-    index = {c: k for k, c in enumerate(class_names)}
-    y = np.array([index[c] for c in labels_of], dtype=np.int64)
-    if split_mode:
-        is_test = np.array([pt[0].lower() == "test" for pt in paths])
-        if is_test.all() or not is_test.any():
-            raise DatasetError(f"'{p.name}' has train/ and test/ folders but one of them is empty.")
-        arrays = (x[~is_test], y[~is_test], x[is_test], y[is_test])
-    else:
-        arrays = _split(x, y, p.name)
+        index = {c: k for k, c in enumerate(class_names)}
+        y = np.array([index[c] for c in labels_of], dtype=np.int64)
+        if split_mode:
+            is_test = np.array([pt[0].lower() == "test" for pt in paths])
+            if is_test.all() or not is_test.any():
+                raise DatasetError(f"'{p.name}' has train/ and test/ folders but one of them is empty.")
+            train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+        else:
+            train, test = _split(y, p.name)
+        x_train, x_test = _decode_into(zf, images, (train, test), next(iter(sizes)), p.name)
+    arrays = (x_train, y[train], x_test, y[test])
     ds = _custom(p, name, arrays, len(class_names), class_names)
     if empty:
         many = len(empty) > 1
@@ -267,6 +262,38 @@ def _decode_image(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fname: str):
                            "Remove it or save it again, then zip the folders again.") from None
 
 
+def _is_colour(img) -> bool:
+    return img.mode not in ("L", "1", "I", "I;16", "LA", "P") or (img.mode == "P" and _palette_has_colour(img))
+
+
+def _decode_into(zf: zipfile.ZipFile, images: list[zipfile.ZipInfo], parts: tuple[np.ndarray, ...],
+                 size: tuple[int, int], fname: str) -> list[np.ndarray]:
+    """The images decoded one at a time straight into their rows of each part's uint8 array (`parts`: the
+    images' indices in each split). Grey unless an image is in colour: then every image is read as RGB, those
+    already read decoded again. Memory: the arrays themselves and one image, never a list of decoded
+    pictures, a stacked copy and split copies on top (that was four times the dataset's size)."""
+    w, h = size
+    where = {int(i): (k, row) for k, idx in enumerate(parts) for row, i in enumerate(idx)}
+    out = [np.empty((len(idx), h, w, 1), dtype=np.uint8) for idx in parts]
+    colour = False
+
+    def put(i: int, img) -> None:
+        k, row = where[i]
+        a = np.asarray(img.convert("RGB" if colour else "L"), dtype=np.uint8)
+        out[k][row] = a if colour else a[..., None]
+
+    for i, info in enumerate(images):
+        img = _decode_image(zf, info, fname)
+        if not colour and _is_colour(img):
+            colour = True
+            out = [np.empty((len(idx), h, w, 3), dtype=np.uint8) for idx in parts]
+            for j in range(i):
+                put(j, _decode_image(zf, images[j], fname))
+        put(i, img)
+        img.close()
+    return out
+
+
 def _error_words(err: BaseException) -> str:
     """The reader's complaint in words: no Python repr (PIL names its `<_io.BytesIO object at 0x…>`), no path."""
     text = str(err) or type(err).__name__
@@ -278,8 +305,9 @@ def _error_words(err: BaseException) -> str:
     return re.sub(r"(?<![\w.])/(?:[\w.-]+/)+[\w.-]*", "a file on the server", text).strip() or type(err).__name__
 
 
-def _split(x: np.ndarray, y: np.ndarray, fname: str) -> tuple[np.ndarray, ...]:
-    """80 % / 20 % stratified split with a fixed seed, as the lessons' train_test_split(random_state=13)."""
+def _split(y: np.ndarray, fname: str) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test images' indices: 80 % / 20 %, stratified, with a fixed seed, as the lessons'
+    train_test_split(random_state=13) (the split depends only on the labels, so indices split as images would)."""
     from sklearn.model_selection import train_test_split
 
     counts = np.bincount(y)
@@ -290,5 +318,5 @@ def _split(x: np.ndarray, y: np.ndarray, fname: str) -> tuple[np.ndarray, ...]:
     n_test = max(int(round(0.2 * len(y))), len(counts))
     if len(y) - n_test < len(counts):
         raise DatasetError(f"'{fname}' has too few images ({len(y)}) for {len(counts)} classes. Add more images.")
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=n_test, stratify=y, random_state=13)
-    return x_tr, y_tr, x_te, y_te
+    train, test = train_test_split(np.arange(len(y)), test_size=n_test, stratify=y, random_state=13)
+    return train, test
