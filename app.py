@@ -2,21 +2,31 @@
 
 from pathlib import Path
 
-import streamlit as st
 
-from webapp import keras_hygiene, lecturer, sidebar, stages, student
+def main() -> None:
+    # Imported here, not above: a worker process that runs this file (below) imports nothing of the app.
+    import streamlit as st
 
-st.set_page_config(page_title="CNN Lab", page_icon=":material/neurology:", layout="wide")
-st.html(Path(__file__).with_name("app.css"))  # the layout for a projector and a phone
-student.init()
+    from webapp import keras_hygiene, lecturer, sidebar, stages, student
 
-# The lecturer's Class page is always routable (a lecturer opens /class and types the key) but
-# appears in the navigation only for a browser unlocked with the key.
-unlocked = lecturer.is_lecturer()
-pages = [st.Page(s.path, title=s.title, icon=s.icon, default=(i == 0),
-                 visibility="hidden" if s.lecturer and not unlocked else "visible")
-         for i, s in enumerate(stages.existing_stages(lecturer=True))]
-nav = st.navigation(pages)
-sidebar.show()
-nav.run()
-keras_hygiene.settle_imports()  # after the first run, and again once a page has imported Keras
+    st.set_page_config(page_title="CNN Lab", page_icon=":material/neurology:", layout="wide")
+    st.html(Path(__file__).with_name("app.css"))  # the layout for a projector and a phone
+    student.init()
+
+    # The lecturer's Class page is always routable (a lecturer opens /class and types the key) but
+    # appears in the navigation only for a browser unlocked with the key.
+    unlocked = lecturer.is_lecturer()
+    pages = [st.Page(s.path, title=s.title, icon=s.icon, default=(i == 0),
+                     visibility="hidden" if s.lecturer and not unlocked else "visible")
+             for i, s in enumerate(stages.existing_stages(lecturer=True))]
+    nav = st.navigation(pages)
+    sidebar.show()
+    nav.run()
+    keras_hygiene.settle_imports()  # after the first run, and again once a page has imported Keras
+
+
+# A Dask worker process is started by multiprocessing's spawn, which first runs the parent's main file under the
+# name __mp_main__, and Streamlit makes this file the parent's __main__: without this guard every worker ran the
+# whole app at its start (~130 MB and seconds of CPU, a job registry polling and a cluster it tried to start).
+if __name__ != "__mp_main__":
+    main()

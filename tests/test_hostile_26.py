@@ -205,6 +205,21 @@ def test_a_zip_decoded_in_place_keeps_the_split_order_and_turns_to_colour_late(t
         assert np.array_equal(ds.y_train, y_tr) and np.array_equal(ds.y_test, y_te)
 
 
+def test_a_worker_process_does_not_run_the_app():
+    """Streamlit makes app.py the web process's __main__, and multiprocessing's spawn (Dask's nanny) runs the
+    parent's main file as __mp_main__ in every worker it starts: each worker ran the whole app in bare mode
+    (+130 MB, a job registry polling, a LocalCluster it tried to start three times from a daemonic process)."""
+    import subprocess
+    import sys
+
+    code = ("import runpy, sys, threading; runpy.run_path(sys.argv[1], run_name='__mp_main__'); "
+            "print(sorted(m for m in ('streamlit', 'webapp', 'cnnkit') if m in sys.modules), "
+            "[t.name for t in threading.enumerate()])")
+    out = subprocess.run([sys.executable, "-c", code, APP], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[] ['MainThread']"
+
+
 # --- 2. nicknames that look like someone else's ------------------------------------------------------------
 @pytest.fixture
 def book(runs_dir) -> classroom.ClassBook:
