@@ -46,6 +46,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -653,6 +654,8 @@ def upload_all(server: Server, group: MemoryGroup, monitor: Monitor, uploads: li
 
 def wait_for_jobs(server: Server, students: list[dict], runs_dir: Path, timeout: float) -> None:
     t = time.time()
+    if any((life["ended"] or "").startswith("died") for life in server.lives):
+        timeout = min(timeout, 30)   # jobs running when the server died are lost: the restart must say so
     while time.time() - t < timeout:
         have = runs_of(runs_dir)
         if all(have.get(st["owner"]) for st in students) or not server.alive():
@@ -698,8 +701,10 @@ def _print_reopen(who: str, pages: dict, server: Server) -> None:
     bad = {p: o for p, o in pages.items() if o.get("exceptions") or o.get("failed")}
     said = sorted({str(a[-1] if isinstance(a, (list, tuple)) else a)[:140] for o in pages.values()
                    for a in o.get("alerts", [])})
+    web = server.lives[-1]["pid"]
     print(f"  {who}: {len(pages) - len(bad)} of {len(pages)} pages without an exception"
-          f"{'; ' + json.dumps(bad)[:400] if bad else ''}; server alive {server.alive()}"
+          f"{'; ' + json.dumps(bad)[:400] if bad else ''}; server alive {server.alive()}; web RSS "
+          f"{mb(status_kb(web, 'VmRSS'))}, peak {mb(status_kb(web, 'VmHWM'))}"
           f"{'; read: ' + ' | '.join(said)[:500] if said else ''}", flush=True)
 
 
@@ -719,13 +724,16 @@ def summarize(report: dict, g: dict, server: Server, monitor: Monitor, students:
           f"the group's sampled peak {mb(monitor.usage_peak)}")
     for st in students:
         runs = have.get(st["owner"], [])
-        st["outcome"] = f"run {runs[0]}" if runs else (f"sentence: {st['seen'][-1][1][:160]}" if st.get("seen")
+        # Without a run, what their Training page said after the restart (the job was lost), or before it.
+        said = [a[1] for a in report["reopen"].get(f"student {st['n']}", {}).get("training", {}).get("alerts", [])]
+        said = said or [a[1] for a in st.get("seen", [])]
+        st["outcome"] = f"run {runs[0]}" if runs else (f"sentence: {said[-1][:200]}" if said
                                                        else "NO RUN AND NO SENTENCE")
         print(f"student {st['n']} ({st['preset']} on {st['dataset']}): {st['outcome']}")
     ok_uploads = sum(u["ok"] for u in report["uploads"])
     reopen_bad = sum(bool(o.get("exceptions") or o.get("failed")) for pages in report["reopen"].values()
                      for o in pages.values())
-    served = sum(bool(have.get(st["owner"])) or bool(st.get("seen")) for st in students)
+    served = sum(not st["outcome"].startswith("NO RUN") for st in students)
     passed = (g["oom_kill"] == 0 and not deaths and served == len(students) and ok_uploads == len(report["uploads"])
               and reopen_bad == 0)
     print(f"uploads with a sentence or a correct acceptance: {ok_uploads} of {len(report['uploads'])}; "
@@ -739,6 +747,7 @@ def summarize(report: dict, g: dict, server: Server, monitor: Monitor, students:
     report["server_log_tail"] = (work / "server.log").read_text()[-4000:] if (work / "server.log").exists() else ""
     if report.get("json"):
         Path(report["json"]).write_text(json.dumps(report, indent=2, default=str))
+    shutil.rmtree(work, ignore_errors=True)
     return 0 if passed else 1
 
 
