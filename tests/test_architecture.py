@@ -16,7 +16,7 @@ FLOORS = {
     "core": {"training", "pipeline", "progress", "datasets", "drawing", "keras_guard", "runs", "run_labels"},
     "services": {"jobs", "classroom", "evaluation", "model_files", "predict", "explain", "charts", "codegen",
                  "student_state", "exploration", "run_comparison", "projector", "notebook", "challenge",
-                 "network_picture", "class_drawings"},
+                 "challenge_scoring", "network_picture", "class_drawings"},
     "command line": {"__main__", "terminal_progress"},
 }
 LEVEL = {unit: i for i, units in enumerate(FLOORS.values()) for unit in units}

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from cnnkit import challenge, classroom, identity, presets, runs
+from cnnkit import challenge, challenge_scoring, classroom, identity, presets, runs
 
 
 # --- the hidden split -----------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def test_scorer_scores_every_run_on_its_own_thread_before_and_after_opening(offl
     early = _run(two_models[0], a)                      # finished before the challenge opened
     store = challenge.ChallengeStore()
     ch = store.open_share(offline_ds, 0.2, seed=11)
-    scorer = challenge.Scorer(store, lambda name: offline_ds, interval=0.2).start()
+    scorer = challenge_scoring.Scorer(store, lambda name: offline_ds, interval=0.2).start()
     late = _run(two_models[1], b)
     _run(two_models[1], b, dataset="fashion_mnist")     # another dataset: not scored
     scorer.poke()
@@ -142,7 +142,7 @@ def test_scorer_scores_every_run_on_its_own_thread_before_and_after_opening(offl
     x, y = store.hidden_set(ch, offline_ds)
     for run, model in ((early, two_models[0]), (late, two_models[1])):
         assert scores[run.id]["accuracy"] == pytest.approx(_independent_accuracy(model, x, y), abs=1e-6)
-        assert scores[run.id]["by"] == challenge.Scorer.THREAD_NAME and scores[run.id]["images"] == len(y)
+        assert scores[run.id]["by"] == challenge_scoring.Scorer.THREAD_NAME and scores[run.id]["images"] == len(y)
     board = challenge.leaderboard(ch, store, classroom.book())
     expected = sorted([(scores[early.id]["accuracy"], early.id), (scores[late.id]["accuracy"], late.id)],
                       reverse=True)
@@ -161,7 +161,7 @@ def test_freeze_keeps_later_runs_off_and_everything_survives_a_new_process(offli
     store = challenge.ChallengeStore()
     ch = store.open_share(offline_ds, 0.2, seed=5)
     first = _run(two_models[0], a)
-    scorer = challenge.Scorer(store, lambda name: offline_ds)
+    scorer = challenge_scoring.Scorer(store, lambda name: offline_ds)
     assert scorer.score_pending() == [first.id]
     ch = store.freeze(now=time.time())
     time.sleep(0.02)

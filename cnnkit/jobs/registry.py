@@ -420,4 +420,17 @@ def _save_runs(comp: Computation, jobs: list[Job], result: dict) -> dict[str, st
                                     extra={"job_key": comp.key})
         except OSError as err:
             failed[job.id] = f"The trained model could not be saved ({err})."
+    if result.get("challenge"):
+        _keep_challenge_score(result["challenge"], [j.run.id for j in jobs if j.run is not None and j.id not in failed])
     return failed
+
+
+def _keep_challenge_score(score: dict, run_ids: list[str]) -> None:
+    """The worker's score on the class challenge's hidden share, kept for each run just saved: the runs are on the
+    leaderboard as they appear (cnnkit.challenge_scoring.record_worker_score)."""
+    from cnnkit import challenge_scoring
+
+    try:
+        challenge_scoring.record_worker_score(score, run_ids)
+    except Exception:   # the challenge's files: the web process's scorer scores these runs instead
+        log.exception("cnnkit: keeping a worker's challenge score")
