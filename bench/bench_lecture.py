@@ -190,7 +190,7 @@ def baseline_today(pw, browser, old_app: Path, switches: int, work: Path) -> lis
 
 
 def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, app_ref: str | None = None,
-            clients: str = "protocol", with_challenge: bool = False) -> None:
+            clients: str = "protocol", with_challenge: bool = False, wait_minutes: float = 30) -> None:
     from playwright.sync_api import sync_playwright
 
     app_dir = ROOT
@@ -256,7 +256,7 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
                   f"this benchmark's own process {time.process_time() - bench_cpu:.0f} s, in {pressed:.0f} s of wall "
                   f"time on {psutil.cpu_count()} cores ({students.where})")
 
-            deadline = time.time() + 1800
+            deadline = time.time() + 60 * wait_minutes
             while time.time() < deadline:
                 done = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] \
                     if runs_dir.is_dir() else []
@@ -273,7 +273,8 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
             if with_challenge:
                 time.sleep(4)   # the last scores, and the lecturer's page's last reads
                 lecturer.done.set()
-                lecture_challenge.report(runs_dir, store, ch, lecturer, presses)
+                lecture_challenge.report(runs_dir, store, ch, lecturer, presses,
+                                         lecture_challenge.thread_cpu(proc.pid, "cnnkit-scorer"))
             keys = set()
             import json
 
@@ -509,6 +510,8 @@ def main() -> None:
                     help="lecture part: the students who press Start are Streamlit websocket sessions (default; "
                          "bench/st_protocol.py) or real Chromium pages on the same cores as the server")
     ap.add_argument("--no-baseline", action="store_true", help="skip today's in-thread engine in the lecture part")
+    ap.add_argument("--wait-minutes", type=float, default=30,
+                    help="lecture part: report after this long from the first press even if runs are missing")
     ap.add_argument("--challenge", action="store_true",
                     help="lecture part: a class challenge is open and the lecturer watches the Class page "
                          "(bench/lecture_challenge.py)")
@@ -530,7 +533,7 @@ def main() -> None:
             for ref in args.app_ref:
                 lecture(args.students, args.switches, work, baseline=False, app_ref=ref, clients=args.clients)
             lecture(args.students, args.switches, work, baseline=not args.no_baseline, clients=args.clients,
-                    with_challenge=args.challenge)
+                    with_challenge=args.challenge, wait_minutes=args.wait_minutes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")

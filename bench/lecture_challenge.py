@@ -94,7 +94,8 @@ class LecturerPage(threading.Thread):
         return out
 
 
-def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: list[float]) -> None:
+def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: list[float],
+           scorer_cpu: float | None = None) -> None:
     from cnnkit import challenge, classroom, runs
 
     scores = store.scores(ch)
@@ -125,7 +126,18 @@ def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: li
             print(f"scoring cost per run, {kind}: median {statistics.median(ms):.0f} ms, p90 {p(ms, .9):.0f} ms, "
                   f"max {max(ms):.0f} ms (n={len(ms)}, {ch.hidden_count} hidden images)")
     book = classroom.ClassBook(Path(runs_dir).resolve() / ".class" / classroom.CLASS_FILE)
+    t = time.perf_counter()
     board = challenge.leaderboard(ch, store, book, best_only=False, root=runs_dir)
+    board_ms = (time.perf_counter() - t) * 1000
+    web_ms = [s["web_ms"] for s in scores.values() if "web_ms" in s]
+    if web_ms:
+        print(f"web process CPU to keep a worker's score (per computation, JSON read + write): median "
+              f"{statistics.median(web_ms):.1f} ms, total {sum(web_ms) / 1000:.2f} s")
+    if scorer_cpu is not None:
+        print(f"web process CPU of the scorer thread (polls every second; idle on unchanged files) over the whole "
+              f"lecture: {scorer_cpu:.2f} s")
+    print(f"one leaderboard read with {len(class_runs)} runs (what the Class page's board does every 3 s): "
+          f"{board_ms:.0f} ms here")
     print(f"leaderboard: {len(board.entries)} runs ranked, {board.waiting} waiting; best "
           f"{board.entries[0].accuracy:.1%}" if board.entries else "leaderboard: empty")
     if lecturer is not None:
@@ -137,3 +149,18 @@ def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: li
             print(f"lecturer's Class page (Chromium, 1280×720) saw each Start after p50 {p(shown, .5):.2f} s, p90 "
                   f"{p(seen, .9):.2f} s, max {max(seen):.2f} s (n={len(seen)}, {len(lecturer.samples)} reads; "
                   "target p90 ≤ 3 s)")
+
+
+def thread_cpu(pid: int, name: str) -> float | None:
+    """CPU seconds of the thread of process `pid` the operating system knows by `name` (Linux), or None."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            if (task / "comm").read_text().strip() == name:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+        except OSError:
+            continue
+    return None
