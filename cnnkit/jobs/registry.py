@@ -296,7 +296,14 @@ class JobRegistry:
                 self._complete(comp)
         with self._lock:
             for comp in self.line.order()[:self.cluster.free_slots(len(self.line.running()))]:
-                self.cluster.launch(comp)
+                try:
+                    if not self.cluster.launch(comp):
+                        continue   # the cluster cannot take it yet (a scheduler restarting): it keeps its place
+                except TrainingError as err:
+                    self.line.remove(comp)
+                    for job in comp.open_jobs():
+                        self._end_locked(job, JobState.FAILED, str(err), comp=comp)
+                    continue
                 self.line.started(comp)
                 self.stats["computed"] += 1
                 for job in comp.jobs:
