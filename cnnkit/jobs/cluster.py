@@ -309,6 +309,18 @@ class ClusterLink:
             return _LOST
         return None
 
+    def problems(self) -> list[str]:
+        """The lecturer's sentences about the cluster: not reachable, lost, or a setting it would not take."""
+        out = [u] if (u := self.unavailable()) else []
+        if self._lost_since is not None and not out:
+            since = time.strftime("%H:%M", time.localtime(self._lost_since))
+            out.append(f"The training cluster's scheduler has been away since {since}: CNN Lab reconnects every "
+                       f"{RECONNECT_SECONDS} s; waiting jobs start once it is back (or fail with a sentence after "
+                       f"{LAUNCH_GIVE_UP_SECONDS} s).")
+        if self.note:
+            out.append(self.note)
+        return out
+
     @property
     def max_jobs(self) -> int:
         """How many jobs train at once: the cluster's worker threads (one per worker process)."""

@@ -415,7 +415,7 @@ def _outcome(comp: Computation) -> tuple[dict | None, BaseException | None]:
 
 def _save_runs(comp: Computation, jobs: list[Job], result: dict) -> dict[str, str]:
     """Write each student's own Run of what the worker returned; the jobs whose Run could not be saved, with why."""
-    from cnnkit import runs
+    from cnnkit import disk_faults, runs
 
     model = result.get("model")
     failed: dict[str, str] = {}
@@ -425,6 +425,8 @@ def _save_runs(comp: Computation, jobs: list[Job], result: dict) -> dict[str, st
                                     result.get("metrics") or {}, dataset_name=job.dataset_name,
                                     root=job.runs_root, owner=job.owner, title=job.title,
                                     extra={"job_key": comp.key})
-        except OSError as err:
-            failed[job.id] = f"The trained model could not be saved ({err})."
+        except OSError as err:   # a read-only or full runs folder: a sentence, no server path
+            failed[job.id] = disk_faults.record("runs", err)
+        else:
+            disk_faults.cleared("runs")
     return failed
