@@ -71,8 +71,8 @@ def student_sentence(fault: Fault) -> str:
     if fault.folder == "state":
         return (f"Your choices could not be kept on the server (its disk {fault.reason}), so they will not survive "
                 "a reload. Everything else works; the lecturer can see the problem on the Class page.")
-    return (f"The trained model could not be saved: the server's disk {fault.reason}. Nothing is lost from your "
-            "other runs; tell the lecturer (the Class page says what to fix).")
+    return (f"The run could not be saved: the server's disk {fault.reason}. Your other runs are safe; tell the "
+            "lecturer (the Class page says what to fix).")
 
 
 def problems() -> list[str]:

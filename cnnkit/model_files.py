@@ -125,8 +125,13 @@ def save_as_run(found: ModelFile, dataset_name: str, owner: str | None = None, r
     # The architecture lives in the model file; the spec only records the input (a file's layers need not be
     # ones the Architecture page can build).
     spec = ModelSpec(shape, [], name="")
-    return runs.save_run(found.model, spec, Hyper(), {}, metrics, dataset_name=dataset_name, root=root,
-                         owner=owner, title=f"From {found.filename}")
+    try:
+        return runs.save_run(found.model, spec, Hyper(), {}, metrics, dataset_name=dataset_name, root=root,
+                             owner=owner, title=f"From {found.filename}")
+    except OSError as err:   # a read-only or full runs folder: a sentence (and the lecturer's note), no path
+        from cnnkit import disk_faults
+
+        raise ModelFileError(disk_faults.record("runs", err)) from None
 
 
 # --- the three formats ----------------------------------------------------------------------

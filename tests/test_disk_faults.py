@@ -98,7 +98,7 @@ def test_a_run_that_cannot_be_saved_fails_with_a_sentence_without_a_path(monkeyp
     comp = SimpleNamespace(spec=None, hyper=Hyper(epochs=1), key="k")
     job = SimpleNamespace(id="j", dataset_name="mnist", runs_root=tmp_path, owner="ann", title="mine", run=None)
     failed = registry_mod._save_runs(comp, [job], {"model": b"bytes", "history": {}, "metrics": {}})
-    assert "could not be saved" in failed["j"] and "is full" in failed["j"] and str(tmp_path) not in failed["j"]
+    assert "run could not be saved" in failed["j"] and "is full" in failed["j"] and str(tmp_path) not in failed["j"]
     assert "Errno" not in failed["j"]
     assert any("the runs folder is full" in p and "CNNKIT_RUNS_DIR" in p for p in disk_faults.problems())
 
@@ -131,3 +131,28 @@ def test_pages_keep_working_the_student_is_told_once_and_the_class_page_names_th
         assert not lecturer.exception, lecturer.exception
         errors = [e.value for e in lecturer.error]
         assert any("disk is the problem" in e and "read-only" in e and str(runs_dir) not in e for e in errors), errors
+
+
+def test_sharing_a_run_onto_a_read_only_disk_is_a_sentence(runs_dir, tmp_path, monkeypatch):
+    from cnnkit import presets, runs
+    from cnnkit.errors import RunError
+
+    class FakeModel:
+        def save(self, path):
+            Path(path).write_bytes(b"not a real model")
+
+    run = runs.save_run(FakeModel(), presets.get("fast_cpu").spec, {"epochs": 1}, {"loss": [1.0]},
+                        {"test_accuracy": 0.9}, "mnist", owner="ann", title="mine")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("CNNKIT_SHARED_RUNS_DIR", str(shared))
+    with broken(shared, "ro", monkeypatch) as mounted:
+        if not mounted:
+            def refuse(*args, **kwargs):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(shared / "x"))
+
+            monkeypatch.setattr(runs.shutil, "copytree", refuse)
+        with pytest.raises(RunError) as err:
+            runs.share_run(run, shared_by="ann")
+    assert "read-only" in str(err.value) and str(tmp_path) not in str(err.value)
+    assert any("the runs folder is read-only" in p for p in disk_faults.problems())
