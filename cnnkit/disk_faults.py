@@ -10,9 +10,12 @@ record. Nothing here shows a server path: the Class page is projected, and errno
 from __future__ import annotations
 
 import errno
+import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 # folder → (what it is, the setting that names it, what a student loses while it refuses writes)
 FOLDERS = {
@@ -21,8 +24,11 @@ FOLDERS = {
     "runs": ("the runs folder", "CNNKIT_RUNS_DIR", "trained runs cannot be saved"),
 }
 
+PROBE_SECONDS = 30.0   # how often `probe` writes a test file into a folder at most
+
 _LOCK = threading.Lock()
 _FAULTS: dict[str, Fault] = {}
+_PROBED: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,27 @@ def problems() -> list[str]:
     return out
 
 
+def probe(folder: str, path: Path) -> None:
+    """Write (and remove) a 4 kB test file in `path`, at most every PROBE_SECONDS: the lecturer's page knows a
+    disk is read-only or full before any student's write has failed on it (after a restart, say)."""
+    now = time.time()
+    if now - _PROBED.get(folder, 0.0) < PROBE_SECONDS:
+        return
+    _PROBED[folder] = now
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True) as fh:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        record(folder, err)
+    else:
+        cleared(folder)
+
+
 def reset() -> None:
     """Forget every fault (tests)."""
     with _LOCK:
         _FAULTS.clear()
+        _PROBED.clear()

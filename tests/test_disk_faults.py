@@ -55,6 +55,7 @@ def broken(folder: Path, how: str, monkeypatch):
             if mounted:
                 with contextlib.suppress(OSError), open(folder / "filler", "wb") as fh:
                     fh.write(b"\0" * 1_000_000)
+    patch = pytest.MonkeyPatch()   # undone when the disk is 'fixed', at the end of the block
     if not mounted:
         code = errno.EROFS if how == "ro" else errno.ENOSPC
         real = student_state._write_atomically
@@ -64,10 +65,19 @@ def broken(folder: Path, how: str, monkeypatch):
                 raise OSError(code, os.strerror(code), str(p))
             return real(p, data)
 
-        monkeypatch.setattr(student_state, "_write_atomically", refuse)
+        patch.setattr(student_state, "_write_atomically", refuse)
+        real_probe = disk_faults.probe
+
+        def probe(kind, path):
+            if Path(path).resolve().is_relative_to(folder.resolve()):
+                return disk_faults.record(kind, OSError(code, os.strerror(code), str(path)))
+            return real_probe(kind, path)
+
+        patch.setattr(disk_faults, "probe", probe)
     try:
         yield mounted
     finally:
+        patch.undo()
         if mounted:
             subprocess.run(["umount", "-l", str(folder)])
 
@@ -122,6 +132,7 @@ def test_pages_keep_working_the_student_is_told_once_and_the_class_page_names_th
         assert len([w for w in at.sidebar.warning if "will not survive a reload" in w.value]) == 1
         assert at.selectbox(key="hp_optimizer").value == "sgd"          # the page itself goes on
 
+        disk_faults.reset()   # as after a restart: no student's write has failed yet, the page probes the disk
         lecturer = AppTest.from_file(APP, default_timeout=90)
         lecturer.run()
         lecturer.switch_page("app_pages/class.py")

@@ -90,6 +90,7 @@ def _tell_disk_fault() -> None:
     notice = disk_faults.sentence("state")
     if notice and not st.session_state.get("disk_notice"):
         st.session_state.disk_notice = notice
+        st.toast(notice, icon=":material/hard_drive:")   # the moment it happens; the sidebar keeps it
 
 
 # --- the dataset ---------------------------------------------------------------------------------
