@@ -294,20 +294,7 @@ class JobRegistry:
             if comp.future is not None and comp.future.done():
                 comp.drain(self._lock)
                 self._complete(comp)
-        with self._lock:
-            for comp in self.line.order()[:self.cluster.free_slots(len(self.line.running()))]:
-                try:
-                    if not self.cluster.launch(comp):
-                        continue   # the cluster cannot take it yet (a scheduler restarting): it keeps its place
-                except TrainingError as err:
-                    self.line.remove(comp)
-                    for job in comp.open_jobs():
-                        self._end_locked(job, JobState.FAILED, str(err), comp=comp)
-                    continue
-                self.line.started(comp)
-                self.stats["computed"] += 1
-                for job in comp.jobs:
-                    self.journal.write(job, "running")
+        _fill_workers(self)
         return True
 
     def _complete(self, comp: Computation) -> None:
@@ -385,6 +372,24 @@ def _recall(reg: JobRegistry, job_id: str) -> Job | None:
         with reg._lock:
             reg._jobs[job_id] = job
         return job
+
+
+def _fill_workers(reg: JobRegistry) -> None:
+    """The poller's last step: send the first computations in line to the free workers."""
+    with reg._lock:
+        for comp in reg.line.order()[:reg.cluster.free_slots(len(reg.line.running()))]:
+            try:
+                if not reg.cluster.launch(comp):
+                    continue   # the cluster cannot take it yet (a scheduler restarting): it keeps its place
+            except TrainingError as err:   # … and it has refused it for a minute: a sentence
+                reg.line.remove(comp)
+                for job in comp.open_jobs():
+                    reg._end_locked(job, JobState.FAILED, str(err), comp=comp)
+                continue
+            reg.line.started(comp)
+            reg.stats["computed"] += 1
+            for job in comp.jobs:
+                reg.journal.write(job, "running")
 
 
 def _exit_stopped(cluster: ClusterLink, comp: Computation) -> bool:
