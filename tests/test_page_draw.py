@@ -79,6 +79,10 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     # The canvas is empty (AppTest cannot draw): the page asks for a drawing, no prediction yet.
     assert "Draw a digit on the canvas first" in texts(at)
     assert not [m for m in at.metric if m.label == "Prediction"]
+    # Drawing needs a pointer: the page names the keyboard's alternatives, as the picker spells them.
+    hint = next(c.value for c in at.caption if "keyboard" in c.value)
+    others = [o for o in at.segmented_control(key="_w.draw_source").options if o != "Draw"]
+    assert others == ["A test digit", "Upload a picture"] and all(f"**{o}**" in hint for o in others)
 
     at.segmented_control(key="_w.draw_source").set_value("A test digit").run()
     at.button(key="draw_random").click().run()
