@@ -96,7 +96,7 @@ counts, means, hist = _stats(_key, ds)
 PIXEL_WINDOW = 10  # the preprocessing view writes the numbers of this many × this many pixels
 VIEWS = ["Samples", "Class balance", "Mean image per class", "Pixel values", "Preprocessing for a CNN"]
 widget_state.owned("data.view", VIEWS[0])
-view = st.segmented_control("Explore", VIEWS, **widget_state.bind("data.view")) or VIEWS[0]
+view = st.segmented_control("Explore", VIEWS, **widget_state.bind("data.view", keep=True)) or VIEWS[0]
 
 if view == "Samples":
     c1, c2, c3 = st.columns([2, 1, 1])

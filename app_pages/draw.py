@@ -136,7 +136,7 @@ sources = (["Draw", "A test digit", "Upload a picture"] if draws else ["A test i
 with source_col:
     # The page owns its choices (widget_state.bind): a visit to another page keeps them.
     widget_state.owned_choice("draw_source", sources, sources[0])
-    source = st.segmented_control("Image", sources, **widget_state.bind("draw_source"),
+    source = st.segmented_control("Image", sources, **widget_state.bind("draw_source", keep=True),
                                   help=KEYBOARD_HINT if draws else None) or sources[0]
     if draws and source == "Draw":   # drawing needs a pointer: say what the keyboard reaches instead
         with st.container(key="draw_keyboard_hint"):   # app.css: not on a phone (a touch screen draws)
@@ -206,7 +206,7 @@ def show_why(prepared: drawing.PreparedImage, prediction: predict.Prediction) ->
     # The page owns the class to explain (widget_state.bind): a visit to another page keeps it.
     widget_state.owned_choice("draw_why_class", options, "its answer")
     pick = st.segmented_control(
-        "Explain", options, **widget_state.bind("draw_why_class"),
+        "Explain", options, **widget_state.bind("draw_why_class", keep=True),
         help="Its answer, or any class: “why not 7?” shows where the model would look for a 7.") or "its answer"
     k = prediction.index if pick == "its answer" else names.index(pick)
     smap = predictor.saliency(prepared.x, k)
@@ -317,7 +317,7 @@ def show_feature_maps(x: np.ndarray) -> None:
 def look_inside(prepared: drawing.PreparedImage, prediction: predict.Prediction, raw=None) -> None:
     """One view at a time, on demand: each stroke recomputes only the one that is open."""
     widget_state.owned("draw_view", VIEWS[0])
-    view = st.segmented_control("Look inside", VIEWS, **widget_state.bind("draw_view"))
+    view = st.segmented_control("Look inside", VIEWS, **widget_state.bind("draw_view", keep=True))
     if view == "Why this answer":
         show_why(prepared, prediction)
     elif view == "How it was prepared":

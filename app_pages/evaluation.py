@@ -92,7 +92,7 @@ def choose_model(ds, all_runs, my_runs) -> Chosen:
         SOURCES,
         help="Every finished training job is saved as a run. You can also upload a model you saved in a lab: "
         "model.save('x.keras'), Keras 2's model.save('x.h5'), or model.to_json() with model.save_weights('x.h5').",
-        **widget_state.bind("ev.source"),
+        **widget_state.bind("ev.source", keep=True),
     )
     if (source or SOURCES[0]) == SOURCES[0]:
         return _choose_run(ds, all_runs, my_runs, by_id)

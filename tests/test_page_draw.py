@@ -89,6 +89,11 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     assert 0 <= at.number_input(key="_w.draw_test_index").value < 1000
     at.number_input(key="_w.draw_test_index").set_value(3).run()
     assert not at.exception
+    # pressing the open "look inside" view again leaves it open (alone, a segmented control unselects it)
+    assert at.segmented_control(key="_w.draw_view").value == "Why this answer"
+    at.segmented_control(key="_w.draw_view").set_value(None).run()
+    assert at.segmented_control(key="_w.draw_view").value == "Why this answer" and not at.exception
+    assert any("Grad-CAM" in c.value for c in at.caption)
     # the page owns its choices: a visit to another page keeps the test digit and its number
     at.switch_page("app_pages/home.py").run()
     at.switch_page(PAGE).run()
