@@ -182,6 +182,9 @@ def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Predict
              alt=f"{seen}: the prepared image, {format_shape(prepared.x.shape[:2])} pixels, enlarged")
     st.plotly_chart(charts.probability_figure(prediction.probabilities, prediction.class_names),
                     key="draw_probabilities")
+    # the chart in words (a chart has no alt text): the three most likely classes
+    st.caption("Each class's probability; the most likely: "
+               + ", ".join(f"{inert(name)} {p:.0%}" for name, p in prediction.top(3)) + ".")
 
 
 def show_preparation(prepared: drawing.PreparedImage, prediction: predict.Prediction, raw=None) -> None:

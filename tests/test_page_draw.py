@@ -94,6 +94,9 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     at.segmented_control(key="_w.draw_view").set_value(None).run()
     assert at.segmented_control(key="_w.draw_view").value == "Why this answer" and not at.exception
     assert any("Grad-CAM" in c.value for c in at.caption)
+    # the probability chart said in words beside it: the three most likely classes with their shares
+    assert any(c.value.startswith("Each class's probability; the most likely: ") and c.value.count("%") == 3
+               for c in at.caption)
     # the page owns its choices: a visit to another page keeps the test digit and its number
     at.switch_page("app_pages/home.py").run()
     at.switch_page(PAGE).run()
