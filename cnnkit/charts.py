@@ -166,12 +166,13 @@ def confusion_matrix_figure(
     fig.update_layout(
         title=title,
         # category axes: class names such as "0".."9" must not turn into a numeric scale
-        xaxis=dict(title="predicted class", type="category",
+        # the cells' edges are the axes' ends (left to itself, plotly pads them for the click markers)
+        xaxis=dict(title="predicted class", type="category", range=[-0.5, k - 0.5], constrain="domain",
                    tickangle=-40 if max(map(len, names), default=0) > 3 else 0),
         # square cells at any width: the page lets the figure take its column's width
-        yaxis=dict(title="true class", type="category", autorange="reversed", scaleanchor="x", constrain="domain"),
+        yaxis=dict(title="true class", type="category", range=[k - 0.5, -0.5], scaleanchor="x", constrain="domain"),
         margin=dict(l=10, r=10, t=50, b=10),
-        height=30 * k + 190 if phone else side + 190,
+        height=550 if phone else side + 190,   # a phone: its ~360 px width makes the square, whatever k
         clickmode="event+select",
         dragmode=False,
     )

@@ -48,8 +48,9 @@ def test_a_phones_confusion_matrix_says_the_count_of_every_non_zero_cell_alone()
         assert [[heat.text[t][p] for p in range(10)] for t in range(10)] == \
             [[str(cm[t, p]) if cm[t, p] else "" for p in range(10)] for t in range(10)]   # no share under it
         assert heat.textfont.size >= charts.CHART_TEXT_PX
-        # no blank band around a ~360 px square: far shorter than the projector's figure
-        assert phone.layout.height <= 500 < charts.confusion_matrix_figure(cm, NAMES, normalised=shares).layout.height
+        # a ~360 px square and its axes: shorter than the projector's figure, no padding around the cells
+        assert phone.layout.height < charts.confusion_matrix_figure(cm, NAMES, normalised=shares).layout.height
+        assert tuple(phone.layout.xaxis.range) == (-0.5, 9.5) and tuple(phone.layout.yaxis.range) == (9.5, -0.5)
 
 
 def test_training_curves_mark_the_best_validation_epoch():
