@@ -761,6 +761,7 @@ def main() -> int:
     ap.add_argument("--lock", help="take this lock file (e.g. /tmp/bench.lock) once the inputs are made, so other "
                                    "benchmarks do not run while this one measures (not under `flock` of the same file)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # a stopped run still removes its group
     print(f"load average at the start: {Path('/proc/loadavg').read_text().strip()}", flush=True)
     return run(args)
 
