@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
-import io
 import json
 import os
 import re
@@ -55,19 +54,16 @@ import tempfile
 import threading
 import time
 import urllib.request
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 import hostile  # noqa: E402  (the suite's generators)
+from ceiling_inputs import Upload, make_inputs  # noqa: E402
+from memory_group import MemoryGroup, Monitor, status_kb  # noqa: E402
 
-CGROUP_MEMORY = Path("/sys/fs/cgroup/memory")
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -83,120 +79,6 @@ def mb(n: float) -> str:
 
 
 # --- the memory group --------------------------------------------------------------------------------------
-class MemoryGroup:
-    """One cgroup-v1 memory group: made with a limit, entered by a launcher before it execs, read, removed."""
-
-    def __init__(self, name: str, limit: int) -> None:
-        self.path = self.parent() / name
-        self.limit = limit
-
-    @staticmethod
-    def parent() -> Path:
-        """This process's own memory group (a group made under it stays inside whatever holds this process)."""
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, rel = line.split(":", 2)
-            if "memory" in controllers.split(","):
-                return CGROUP_MEMORY / rel.lstrip("/")
-        return CGROUP_MEMORY
-
-    def create(self) -> str | None:
-        """Make the group; None, or the sentence saying why it cannot be made here."""
-        if not (CGROUP_MEMORY / "cgroup.procs").exists():
-            return (f"There is no cgroup-v1 memory controller at {CGROUP_MEMORY} on this machine, so the server "
-                    "cannot be put under a memory ceiling: nothing was measured.")
-        try:
-            self.path.mkdir()
-            (self.path / "memory.limit_in_bytes").write_text(str(self.limit))
-        except OSError as err:
-            if self.path.exists():
-                self.path.rmdir()
-            return (f"The cgroup-v1 memory controller is not writable here ({err.strerror} at {self.path}; it "
-                    "needs root and a controller of one's own), so the server cannot be put under a memory "
-                    "ceiling: nothing was measured.")
-        return None
-
-    def wrap(self, argv: list[str]) -> list[str]:
-        """`argv` started by a shell that first moves itself into the group, then execs: every process the
-        server starts (the Dask nanny and its worker) is born inside."""
-        return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs"), *argv]
-
-    def _int(self, name: str) -> int:
-        return int((self.path / name).read_text())
-
-    def read(self) -> dict:
-        oom = dict(line.split() for line in (self.path / "memory.oom_control").read_text().splitlines())
-        return {"limit": self._int("memory.limit_in_bytes"), "usage": self._int("memory.usage_in_bytes"),
-                "max_usage": self._int("memory.max_usage_in_bytes"), "failcnt": self._int("memory.failcnt"),
-                "oom_kill": int(oom.get("oom_kill", 0)), "under_oom": int(oom.get("under_oom", 0))}
-
-    def pids(self) -> list[int]:
-        try:
-            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-        except OSError:
-            return []
-
-    def remove(self) -> None:
-        """Remove the group once the processes this benchmark started in it have ended."""
-        for _ in range(100):
-            if not self.pids():
-                break
-            time.sleep(0.2)
-        for pid in self.pids():   # only ours can be in it: it was made for this run
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for _ in range(50):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.2)
-        print(f"could not remove {self.path}")
-
-
-def status_kb(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-class Monitor(threading.Thread):
-    """Samples every process in the group: each one's peak RSS (the kernel's VmHWM, kept per pid, so a process
-    that has gone keeps its last reading) and the group's usage."""
-
-    def __init__(self, group: MemoryGroup) -> None:
-        super().__init__(daemon=True, name="monitor")
-        self.group = group
-        self.hwm: dict[int, int] = {}
-        self.cmd: dict[int, str] = {}
-        self.usage_peak = 0
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            self.sample()
-            self.done.wait(0.25)
-
-    def sample(self) -> None:
-        for pid in self.group.pids():
-            hwm = status_kb(pid, "VmHWM")
-            self.hwm[pid] = max(self.hwm.get(pid, 0), hwm)
-            if pid not in self.cmd:
-                try:
-                    self.cmd[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
-                except OSError:
-                    self.cmd[pid] = "?"
-        try:
-            self.usage_peak = max(self.usage_peak, self.group.read()["usage"])
-        except OSError:
-            pass
-
-
 # --- the server --------------------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -255,140 +137,6 @@ class Server:
 
 
 # --- the inputs --------------------------------------------------------------------------------------------
-@dataclass
-class Upload:
-    name: str
-    page: str           # data | architecture | evaluation
-    path: Path
-    expect: str         # "sentence" (must be refused), "accepted", or "either" (within every limit)
-    said: str = ""      # part of the sentence we expect, when refused
-    outcome: dict = field(default_factory=dict)
-
-
-def stream_npz(path: Path, x_shape: tuple, y=None, fill: int = 0, test: int = 0) -> Path:
-    """A real .npz of `fill` images (deflated as written): x_train of x_shape minus `test` images, x_test `test`."""
-    n = x_shape[0]
-    y = np.arange(n) % 10 if y is None else np.asarray(y)
-    row = np.full(x_shape[1:], fill, dtype=np.uint8).tobytes()
-    splits = {"train": n - test, "test": test or n}
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for split, count in splits.items():
-            with zf.open(f"x_{split}.npy", "w", force_zip64=True) as f:
-                f.write(hostile.npy_header((count,) + tuple(x_shape[1:])))
-                for _ in range(count):
-                    f.write(row)
-            buf = io.BytesIO()
-            np.save(buf, (y[:count] if split == "train" else np.arange(count) % 10))
-            zf.writestr(f"y_{split}.npy", buf.getvalue())
-    return path
-
-
-def blank_png_zip(path: Path, n: int, side: int = 512) -> Path:
-    blank = hostile.png(side, side, value=0)
-    return hostile.image_zip(path, {f"class_{i % 10}/{i}.png": blank for i in range(n)})
-
-
-def config_bomb_keras(path: Path, unpacked: int = 1_500_000_000) -> Path:
-    """A .keras whose config.json unpacks to `unpacked` bytes (a model name of that many letters): ~1.5 MB."""
-    head = b'{"module": "keras", "class_name": "Sequential", "config": {"name": "'
-    tail = b'", "layers": []}, "registered_name": null}'
-    chunk = b"a" * (1 << 24)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        zf.writestr("metadata.json", json.dumps({"keras_version": "3.8.0", "date_saved": "2026-12-01@10:00:00"}))
-        with zf.open("config.json", "w", force_zip64=True) as f:
-            f.write(head)
-            left = unpacked - len(head) - len(tail)
-            while left > 0:
-                f.write(chunk[:left])
-                left -= len(chunk)
-            f.write(tail)
-    return path
-
-
-WIDE_KERAS = r"""
-import sys, zipfile, json, keras
-path = sys.argv[1]
-m = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Flatten(), keras.layers.Dense(7, name="wide"),
-                      keras.layers.Dense(10, activation="softmax")])
-m.save(path + ".small.keras")
-with zipfile.ZipFile(path + ".small.keras") as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-    for info in src.infolist():
-        data = src.read(info.filename)
-        if info.filename == "config.json":
-            text = data.decode()
-            assert '"units": 7' in text
-            data = text.replace('"units": 7', '"units": 100000').encode()
-        dst.writestr(info.filename, data)
-"""
-
-
-def wide_dense_keras(path: Path) -> Path:
-    """A real Keras 3 file whose config says Dense(100000) after Flatten of 64×64×3 (1.2 billion parameters,
-    4.9 GB of float32 once built) while its weights file is a Dense(7)'s, 350 KB."""
-    subprocess.run([sys.executable, "-c", WIDE_KERAS, str(path)], check=True, capture_output=True,
-                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
-    Path(str(path) + ".small.keras").unlink()
-    return path
-
-
-def make_inputs(d: Path) -> list[Upload]:
-    """Each hostile generator of tests/hostile.py in its worst form, then the issue's four."""
-    def write(name: str, data: bytes | str) -> Path:
-        p = d / name
-        p.write_bytes(data.encode() if isinstance(data, str) else data)
-        return p
-
-    bomb = hostile.png(9000, 9000)
-    y31 = np.arange(60) % 10
-    y31[0] = 2**31
-    x, y = hostile.digits_like(200)
-    ups = [
-        Upload("npz: real digits (hostile.npz)", "data", hostile.npz(d / "digits.npz", x_train=x, y_train=y,
-               x_test=x[:60], y_test=y[:60]), "accepted"),
-        Upload("npz header 4×20000×20000 (claimed_npz)", "data",
-               hostile.claimed_npz(d / "claims_20000.npz", (4, 20000, 20000)), "sentence", "20,000"),
-        Upload("npz header 4000×512×512 (claimed_npz)", "data",
-               hostile.claimed_npz(d / "claims_1e9.npz", (4000, 512, 512)), "sentence", "values"),
-        Upload("npz labels 2^31 (npz)", "data", stream_npz(d / "labels_2e31.npz", (60, 28, 28), y=y31),
-               "sentence", "classes"),
-        Upload("zip of 9000×9000 PNG bombs (png + image_zip)", "data",
-               hostile.image_zip(d / "png_bombs.zip", {f"{c}/{i}.png": bomb for c in "ab" for i in range(3)}),
-               "sentence", "9000"),
-        Upload("zip of header-only PNGs (png header_only)", "data",
-               hostile.image_zip(d / "png_empty.zip", {f"{c}/{i}.png": hostile.png(28, 28, header_only=True)
-                                                       for c in "ab" for i in range(3)}), "sentence"),
-        Upload("zip of PNGs with a bad chunk CRC (png bad_crc)", "data",
-               hostile.image_zip(d / "png_crc.zip", {f"{c}/{i}.png": hostile.png(28, 28, bad_crc=True)
-                                                     for c in "ab" for i in range(3)}), "sentence"),
-        Upload("zip with a bad CRC (zip_with_bad_crc)", "data", hostile.zip_with_bad_crc(d / "bad_crc.zip"),
-               "sentence", "checksum"),
-        Upload("JSON nested 10,000 deep (nested_json)", "architecture",
-               write("nested.json", hostile.nested_json(10_000)), "sentence", "levels"),
-        Upload("JSON of 10,002 layers (layers_json)", "architecture",
-               write("layers.json", hostile.layers_json(10_002)), "sentence", "10,002"),
-        Upload("JSON in Latin-1 (latin1_json)", "architecture", write("latin1.json", hostile.latin1_json()),
-               "sentence", "UTF-8"),
-        Upload("JSON with units NaN (non_finite_spec_json)", "architecture",
-               write("nan.json", hostile.non_finite_spec_json("units", "NaN")), "sentence", "NaN"),
-        Upload("JSON with pool_size Infinity (non_finite_spec_json)", "architecture",
-               write("inf.json", hostile.non_finite_spec_json("pool_size", "Infinity")), "sentence", "Infinity"),
-        Upload("JSON of 13 M parameters (big_spec_dict)", "architecture",
-               write("huge.json", json.dumps(hostile.big_spec_dict())), "either"),
-        Upload("JSON of GFLOPs (heavy_flops_spec_dict)", "architecture",
-               write("slow.json", json.dumps(hostile.heavy_flops_spec_dict())), "either"),
-        Upload("900 blank 512×512 PNGs as .zip", "data", blank_png_zip(d / "blank_900.zip", 900), "either"),
-        Upload("940 blank 512×512 images as .npz", "data",
-               stream_npz(d / "blank_940.npz", (940, 512, 512), test=140), "either"),
-        Upload(".keras whose config unpacks to 1.5 GB", "evaluation", config_bomb_keras(d / "config_bomb.keras"),
-               "sentence"),
-        Upload(".keras with Dense(100000) (1.2 billion parameters)", "evaluation",
-               wide_dense_keras(d / "dense_100000.keras"), "sentence", "parameters"),
-    ]
-    for u in ups:
-        u.outcome["bytes"] = u.path.stat().st_size
-    return ups
-
-
 # --- the students who train (websocket sessions) -------------------------------------------------------------
 def _student_class():
     from st_protocol import ProtocolSession
