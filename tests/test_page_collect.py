@@ -235,3 +235,19 @@ def test_names_a_student_typed_stay_plain_text(app_test, runs_dir, on_canvas):
     assert r"You have drawn 1 of the 1 drawings in “!\[x\](http:\//h/x) \*mine\*”" in shown
     assert "](http://" not in shown   # no link or image anywhere
     own.close(c.id)
+
+
+def test_a_collection_read_while_open_says_closed_once_closed(class_mode):
+    """The Class page reads the open collection every 3 s (its download): once closed, with the same drawings,
+    the dataset a student picks says it is closed, not a snapshot (the shared cache knows open from closed)."""
+    from webapp import drawn_collection
+
+    store = class_mode
+    c = store.open("shapes", "circle, square, triangle")
+    owner = identity.new_owner_id()
+    for k in (0, 1, 2) * 2:
+        store.add(c.id, owner, np.full((28, 28), 50 * k, np.uint8), k)
+    record = {"scope": "class", "id": c.id, "upto": None}
+    assert "a snapshot" in drawn_collection.dataset_of(record).source_text
+    store.close(c.id)
+    assert "(closed)" in drawn_collection.dataset_of(record).source_text

@@ -41,9 +41,9 @@ def store_at(path: str) -> DrawingStore:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def collection_dataset(path: str, collection_id: int, upto: int | None, stamp: tuple[int, int]):
-    """A collection (up to drawing `upto`: a snapshot) as it is at `stamp` (drawings, newest id), as a Dataset
-    shared by every session."""
+def collection_dataset(path: str, collection_id: int, upto: int | None, stamp: tuple[int, int, bool]):
+    """A collection (up to drawing `upto`: a snapshot) as it is at `stamp` (drawings, newest id, open), as a
+    Dataset shared by every session."""
     return class_drawings.to_dataset(_store_at(path), collection_id, upto=upto)
 
 
@@ -66,11 +66,16 @@ def record_for(scope: str, collection_id: int) -> dict:
     return {"scope": scope, "id": int(c.id), "upto": upto}
 
 
+def _version(store: DrawingStore, collection_id: int) -> tuple[int, int, bool]:
+    # closing a collection changes no drawing but what its dataset says of itself ("closed")
+    return (*store.stamp(collection_id), store.get(collection_id).is_open)
+
+
 def dataset_of(record: dict):
     store = store_of(str(record["scope"]))
     cid, upto = int(record["id"]), record.get("upto")
     upto = None if upto is None else int(upto)
-    return collection_dataset(str(store.path), cid, upto, store.stamp(cid))
+    return collection_dataset(str(store.path), cid, upto, _version(store, cid))
 
 
 def options() -> list[tuple[str, str]]:
@@ -208,7 +213,7 @@ def _drawing_words(drawing_id: int, latest, names) -> str:
 
 def _download(store: DrawingStore, c, col) -> None:
     try:
-        ds = collection_dataset(str(store.path), c.id, None, store.stamp(c.id))
+        ds = collection_dataset(str(store.path), c.id, None, _version(store, c.id))
     except CollectionError as err:
         col.caption(str(err))
         return
