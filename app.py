@@ -7,6 +7,7 @@ import streamlit as st
 from webapp import keras_hygiene, lecturer, sidebar, stages, student
 
 st.set_page_config(page_title="CNN Lab", page_icon=":material/neurology:", layout="wide")
+lecturer.adopt_secrets()  # Community Cloud's Secrets hold the CNNKIT_* settings: before anything reads one
 st.html(Path(__file__).with_name("app.css"))  # the layout for a projector and a phone
 student.init()
 

@@ -137,7 +137,8 @@ with st.container(border=True):
     st.caption(presets.cost_words(chosen.name, ds.image_shape, ds.num_classes, n_train))
     with st.expander("What every preset costs: FLOPs per image, seconds per epoch, accuracy"):
         st.dataframe(presets.cost_frame(ds.image_shape, ds.num_classes, n_train), hide_index=True,
-                     column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+                     column_config={"test accuracy": st.column_config.NumberColumn(format="percent"),
+                                    "parameters": st.column_config.NumberColumn(format="localized")})
         st.caption("CPU-seconds per epoch were measured on this project's 2-core machine (bench/bench_training.py) "
                    "for 28×28×1 images; a server busy with other work needs more. FLOPs are worked out from the "
                    "layers: the cost per image, not the parameter count, sets the training time.")

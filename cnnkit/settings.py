@@ -117,6 +117,19 @@ def reset() -> None:
     _values.clear()
 
 
+def adopt(values: Mapping[str, object]) -> list[str]:
+    """Take the `CNNKIT_*` entries of a secrets table (Community Cloud's *Secrets*, `.streamlit/secrets.toml`)
+    that the environment leaves unset, as environment variables (so the Dask workers started later inherit
+    them too), and forget the values read so far. Returns the names taken, sorted."""
+    taken = sorted(k for k, v in values.items() if k.startswith(PREFIX) and not os.environ.get(k)
+                   and isinstance(v, str | int | float | bool) and str(v).strip())
+    for k in taken:
+        os.environ[k] = str(values[k]).strip()
+    if taken:
+        reset()
+    return taken
+
+
 def get(name: str, error: type[UserError] = SettingError, environ: Mapping[str, str] | None = None) -> Any:
     """The setting's value: its environment variable parsed by its type, else its default.
 

@@ -66,3 +66,22 @@ def test_the_picture_follows_an_edit_and_the_totals_stay_in_view(app_server, bro
             break
         page.wait_for_timeout(500)
     assert len(page.evaluate(BLOCKS_JS, PICTURE)) == n
+
+
+def test_clicking_a_block_opens_that_layers_settings(app_server, browser_page, idle):
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{app_server}/architecture")
+    page.wait_for_selector(PICTURE + " g.annotation", timeout=FIRST_LOAD_MS)
+    idle(page)
+    rows = page.locator("[class*='st-key-arch_layer']")
+    assert rows.nth(1).get_by_role("button", name="Move up").count() == 0      # closed to begin with
+    # The blocks' click targets: one invisible point per layer, in layer order (the input has none).
+    points = page.locator(PICTURE + " .scatterlayer path.point")
+    assert points.count() == rows.count()
+    points.nth(1).scroll_into_view_if_needed()                 # a click lands only inside the viewport
+    box = points.nth(1).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)   # the second layer's block
+    idle(page)
+    rows.nth(1).get_by_role("button", name="Move up").wait_for(timeout=30_000)   # its settings are open
+    assert rows.nth(0).get_by_role("button", name="Move up").count() == 0

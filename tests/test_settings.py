@@ -126,3 +126,33 @@ def test_worker_memory_below_the_floor_is_refused_with_a_sentence(monkeypatch):
         jobs.worker_memory_bytes(1)
     monkeypatch.setenv("CNNKIT_WORKER_MEMORY", "300MB")
     assert jobs.worker_memory_bytes(1) == 300_000_000
+
+
+def test_secrets_fill_the_settings_the_environment_leaves_unset(monkeypatch):
+    # Community Cloud: the lecturer types the settings into the app's Secrets box (st.secrets), not the environment.
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "")           # unset here; monkeypatch restores it afterwards
+    monkeypatch.setenv("CNNKIT_CLASS_MAX_EPOCHS", "3")    # the environment wins over a secret
+    monkeypatch.setenv("CNNKIT_OFFLINE", "")
+    settings.reset()
+    assert settings.get("class_mode") is False
+    taken = settings.adopt({"CNNKIT_CLASS_MODE": True, "CNNKIT_CLASS_MAX_EPOCHS": "9", "CNNKIT_OFFLINE": "1",
+                            "OTHER": "x", "CNNKIT_NESTED": {"a": 1}})
+    assert taken == ["CNNKIT_CLASS_MODE", "CNNKIT_OFFLINE"]
+    assert settings.get("class_mode") is True and settings.get("offline") is True
+    assert settings.get("class_max_epochs") == 3
+
+
+def test_the_app_takes_class_mode_from_st_secrets(runs_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from webapp import lecturer
+
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "")
+    monkeypatch.setattr(lecturer, "_secrets_adopted", False)
+    settings.reset()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["CNNKIT_CLASS_MODE"] = "1"
+    at.run()
+    assert not at.exception, at.exception
+    assert settings.get("class_mode") is True
+    assert [t for t in at.text_input if t.label == "Nickname"], "the sidebar offers no class-mode nickname"

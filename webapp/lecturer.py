@@ -23,6 +23,23 @@ def lecturer_key() -> str | None:
     return key or None
 
 
+_secrets_adopted = False
+
+
+def adopt_secrets() -> None:
+    """Once per process, before any setting is used: the `CNNKIT_*` entries of st.secrets become settings
+    (Community Cloud has no environment of its own to set; its *Secrets* box is where a lecturer types them)."""
+    global _secrets_adopted
+    if _secrets_adopted:
+        return
+    _secrets_adopted = True
+    try:
+        values = st.secrets.to_dict()
+    except Exception:  # no secrets file, or one that cannot be parsed: nothing to adopt (Streamlit says why)
+        return
+    settings.adopt(values)
+
+
 def class_book():
     from cnnkit import classroom
 
