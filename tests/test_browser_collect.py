@@ -42,7 +42,7 @@ def _goto(page, url: str) -> None:
 
 def _stroke(page, name: str, place) -> None:
     canvas = page.locator(CANVAS)
-    expect(canvas).to_have_count(1)   # the last drawing's canvas gone, the fresh one there
+    expect(canvas).to_have_count(1, timeout=60_000)   # the last drawing's canvas gone, the fresh one there
     size, left, top = place
     replay(page, canvas.bounding_box(), shape_stroke(name, size, left, top), step=25)
 
