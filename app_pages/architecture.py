@@ -20,6 +20,8 @@ from cnnkit.spec import ModelSpec, format_bytes, format_count, format_shape
 from webapp import student, widget_state
 
 ss = st.session_state
+# "Where" a new layer goes: a value, not None (a select box holding None shows "Choose an option").
+AT_END = "end"
 ss.setdefault("arch_rev", 0)  # bumped on every structural change, so widgets are rebuilt from the spec
 ss.setdefault("spec_preset", presets.DEFAULT)  # the preset the spec started from: its training settings
 
@@ -52,7 +54,7 @@ def _commit(new: ModelSpec, structural: bool = True) -> None:
     student.set_spec(new)
     if structural:
         ss.arch_rev += 1
-        ss["arch.add_pos"] = None  # the layer numbers changed: the next layer goes at the end again
+        ss["arch.add_pos"] = AT_END  # the layer numbers changed: the next layer goes at the end again
 
 
 def _set_param(index: int, name: str, key: str) -> None:
@@ -77,7 +79,7 @@ def _remove(index: int) -> None:
 def _add() -> None:
     old = _stored()
     pos = ss.get("arch.add_pos")
-    at = len(old.layers) if pos is None or pos > len(old.layers) else pos
+    at = len(old.layers) if pos == AT_END or pos > len(old.layers) else pos
     _commit(old.insert_layer(at, ss["arch.add_type"]))
     ss.arch_selected = at
 
@@ -117,7 +119,7 @@ names = presets.names()
 if widget_state.owned("arch.preset_pick", ss.spec_preset if ss.spec_preset in names else presets.DEFAULT) not in names:
     ss["arch.preset_pick"] = presets.DEFAULT
 widget_state.owned("arch.add_type", layers.LAYER_TYPES[0])
-widget_state.owned("arch.add_pos", None)
+widget_state.owned("arch.add_pos", AT_END)
 with st.container(border=True):
     pick, use, empty = st.columns([4, 1.2, 1.2], vertical_alignment="bottom")
     pick.selectbox("Start from a lesson's model", names, **widget_state.bind("arch.preset_pick"),
@@ -241,11 +243,11 @@ with editor:
         t, where = st.columns(2)
         t.selectbox("Layer type", layers.LAYER_TYPES, **widget_state.bind("arch.add_type"),
                     format_func=lambda k: layers.CATALOGUE[k].title)
-        positions = [None, *range(n)]
+        positions = [AT_END, *range(n)]
         if ss["arch.add_pos"] not in positions:
-            ss["arch.add_pos"] = None
+            ss["arch.add_pos"] = AT_END
         where.selectbox("Where", positions, **widget_state.bind("arch.add_pos"),
-                        format_func=lambda p: "at the end" if p is None else
+                        format_func=lambda p: "at the end" if p == AT_END else
                         f"before layer {p + 1} ({spec.layers[p].type})")
         st.button("Add this layer", key="arch_add", on_click=_add, icon=":material/add:", type="primary")
         add_entry = layers.CATALOGUE[ss["arch.add_type"]]
@@ -345,4 +347,4 @@ with export_col:
             st.caption(f"Training settings (set on the Training page): {hyper.describe()}. Runs anywhere Keras is "
                        f"installed: `python {codegen.filename(spec)}` (add `--epochs 1 --limit 500` for a quick "
                        "trial).")
-            st.code(code, language="python")
+            st.code(code, language="python", wrap_lines=True)   # a phone wraps it: no mouse-only scroll

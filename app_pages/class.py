@@ -238,6 +238,9 @@ if not settings.get("class_mode"):
             "with `CNNKIT_CLASS_MODE=1`: each student then sees only their own runs and the ones you share.",
             icon=":material/info:")
 
+for problem in training_jobs.server_problems():   # a full or read-only disk, a cluster that is away
+    st.error(inert_message(problem), icon=":material/report:")
+
 class_runs = classroom.class_runs()
 summary = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
 stamp = projector.runs_stamp()

@@ -96,7 +96,7 @@ counts, means, hist = _stats(_key, ds)
 PIXEL_WINDOW = 10  # the preprocessing view writes the numbers of this many × this many pixels
 VIEWS = ["Samples", "Class balance", "Mean image per class", "Pixel values", "Preprocessing for a CNN"]
 widget_state.owned("data.view", VIEWS[0])
-view = st.segmented_control("Explore", VIEWS, **widget_state.bind("data.view")) or VIEWS[0]
+view = st.segmented_control("Explore", VIEWS, **widget_state.bind("data.view", keep=True)) or VIEWS[0]
 
 if view == "Samples":
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -160,7 +160,7 @@ else:  # Preprocessing for a CNN
     st.code(f"x = x.astype('float32') / 255          # {demo.raw_shape} uint8 → float32 in [0, 1]\n"
             f"x = np.expand_dims(x, -1)               # → {demo.model_shape}" if ds.is_grayscale else
             f"x = x.astype('float32') / 255          # {demo.raw_shape}: colour images already have 3 channels",
-            language="python")
+            language="python", wrap_lines=True)   # a phone wraps it: no region only a mouse can scroll
     st.markdown(f"**3. Labels.** This image's label is the integer **{demo.label}** ({inert(demo.label_name)}). "
                 "Keep integers and train with **sparse categorical cross-entropy**, or turn them into one-hot "
                 "vectors and train with **categorical cross-entropy**: the two losses give the same number.")

@@ -43,6 +43,7 @@ STEP_SIZE = 112  # each preparation step is shown this many pixels wide
 TILE = 72  # feature-map tiles
 SEEN = 168  # "what the model sees": 28×28 enlarged six times
 FILE = "file"  # the model picker's entry for the student's uploaded model (webapp/uploaded_model.py)
+KEYBOARD_HINT = "No mouse or touch screen? **A test digit** and **Upload a picture** work with the keyboard."
 VIEWS = ["Why this answer", "How it was prepared", "The convolution", "Feature maps"]
 
 st.title("5 · Draw & predict")
@@ -135,7 +136,11 @@ sources = (["Draw", "A test digit", "Upload a picture"] if draws else ["A test i
 with source_col:
     # The page owns its choices (widget_state.bind): a visit to another page keeps them.
     widget_state.owned_choice("draw_source", sources, sources[0])
-    source = st.segmented_control("Image", sources, **widget_state.bind("draw_source")) or sources[0]
+    source = st.segmented_control("Image", sources, **widget_state.bind("draw_source", keep=True),
+                                  help=KEYBOARD_HINT if draws else None) or sources[0]
+    if draws and source == "Draw":   # drawing needs a pointer: say what the keyboard reaches instead
+        with st.container(key="draw_keyboard_hint"):   # app.css: not on a phone (a touch screen draws)
+            st.caption(KEYBOARD_HINT)
 
 
 # --- pieces of the result ------------------------------------------------------------------------
@@ -146,7 +151,7 @@ def show_steps(steps: tuple[drawing.Step, ...], heading: str) -> None:
     for col, step in zip(cols, steps, strict=False):
         with col:
             st.image(drawing.enlarge(step.image, STEP_SIZE), caption=f"{step.title} — {step.caption}",
-                     width=STEP_SIZE, output_format="PNG")
+                     width=STEP_SIZE, output_format="PNG", alt=f"{step.title}: {step.caption}")
 
 
 def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Prediction,
@@ -173,9 +178,13 @@ def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Predict
             icon=":material/help:",
         )
     seen = "What the model sees" + ("" if strokes is None else f" · {strokes} stroke{'s' * (strokes != 1)}")
-    st.image(drawing.enlarge(prepared.display, SEEN), caption=seen, width=SEEN, output_format="PNG")
+    st.image(drawing.enlarge(prepared.display, SEEN), caption=seen, width=SEEN, output_format="PNG",
+             alt=f"{seen}: the prepared image, {format_shape(prepared.x.shape[:2])} pixels, enlarged")
     st.plotly_chart(charts.probability_figure(prediction.probabilities, prediction.class_names),
                     key="draw_probabilities")
+    # the chart in words (a chart has no alt text): the three most likely classes
+    st.caption("Each class's probability; the most likely: "
+               + ", ".join(f"{inert(name)} {p:.0%}" for name, p in prediction.top(3)) + ".")
 
 
 def show_preparation(prepared: drawing.PreparedImage, prediction: predict.Prediction, raw=None) -> None:
@@ -200,14 +209,15 @@ def show_why(prepared: drawing.PreparedImage, prediction: predict.Prediction) ->
     # The page owns the class to explain (widget_state.bind): a visit to another page keeps it.
     widget_state.owned_choice("draw_why_class", options, "its answer")
     pick = st.segmented_control(
-        "Explain", options, **widget_state.bind("draw_why_class"),
+        "Explain", options, **widget_state.bind("draw_why_class", keep=True),
         help="Its answer, or any class: “why not 7?” shows where the model would look for a 7.") or "its answer"
     k = prediction.index if pick == "its answer" else names.index(pick)
     smap = predictor.saliency(prepared.x, k)
     left, right = st.columns(2)
     with left:
         st.image(drawing.enlarge(explain.overlay(prepared.x, smap.heat), SEEN * 2 // 2 + 84),
-                 caption=f"Evidence for {names[k]} ({prediction.probabilities[k]:.0%})", width=252)
+                 caption=f"Evidence for {names[k]} ({prediction.probabilities[k]:.0%})", width=252,
+                 alt=f"The image with the evidence for {names[k]} laid over it as a heat map: bright where it is")
     with right:
         st.markdown(explain.saliency_sentence(smap, names, prediction.index))
         st.caption("Grad-CAM: the last convolution layer's maps, each position weighted by how much it "
@@ -241,7 +251,8 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     h, w, c = fm.shape
     st.markdown(f"**{inert(first.name)}'s {c} learned filters** (bright = positive weight, dark = negative):")
     filters = explain.filter_images(model, 0)
-    st.image([drawing.enlarge(f, 40) for f in filters[:32]], caption=[f"#{i + 1}" for i in range(min(32, c))])
+    st.image([drawing.enlarge(f, 40) for f in filters[:32]], caption=[f"#{i + 1}" for i in range(min(32, c))],
+             alt=[f"Filter #{i + 1}'s weights as grey levels" for i in range(min(32, c))])
     # The page owns filter and position (widget_state.bind): a click on the map and the sliders both edit them.
     ss["draw_conv_channel"] = min(int(widget_state.owned("draw_conv_channel", 1)), c)
     if (ss.get("draw_conv_row") is None or ss.draw_conv_row >= h
@@ -258,7 +269,7 @@ def show_convolution(prepared: drawing.PreparedImage) -> None:
     pictures = st.columns(2)
     with pictures[0]:
         st.image(explain.mark(prepared.display, a.origin, (kh, kw), 6),
-                 caption=a.where(), width=SEEN)
+                 caption=a.where(), width=SEEN, alt=f"The image with the input window framed: {a.where()}")
     with pictures[1]:
         # A click sets the page's row and column (the sliders follow); the sliders move the frame.
         st.plotly_chart(charts.feature_map_figure(fm[..., channel], (row, col), size=SEEN + 84),
@@ -302,13 +313,14 @@ def show_feature_maps(x: np.ndarray) -> None:
         st.markdown(f"**{inert(m.title)}** — {format_shape(m.activations.shape[:2])}, "
                     f"{m.channels} channels")
         tiles = m.tiles(n)
-        st.image([drawing.enlarge(t, TILE) for t in tiles], caption=[f"#{i + 1}" for i in range(len(tiles))])
+        st.image([drawing.enlarge(t, TILE) for t in tiles], caption=[f"#{i + 1}" for i in range(len(tiles))],
+                 alt=[f"{m.title}, channel {i + 1}: its feature map for this image" for i in range(len(tiles))])
 
 
 def look_inside(prepared: drawing.PreparedImage, prediction: predict.Prediction, raw=None) -> None:
     """One view at a time, on demand: each stroke recomputes only the one that is open."""
     widget_state.owned("draw_view", VIEWS[0])
-    view = st.segmented_control("Look inside", VIEWS, **widget_state.bind("draw_view"))
+    view = st.segmented_control("Look inside", VIEWS, **widget_state.bind("draw_view", keep=True))
     if view == "Why this answer":
         show_why(prepared, prediction)
     elif view == "How it was prepared":
@@ -362,7 +374,8 @@ elif source in ("A test digit", "A test image"):
         i = int(ss.draw_test_index)
         prepared, true_label = drawing.prepare_test_image(test_ds, i)
         st.image(drawing.enlarge(prepared.display, SEEN),
-                 caption=f"Test image {i}: {drawing.article(true_label)} {true_label}")
+                 caption=f"Test image {i}: {drawing.article(true_label)} {true_label}",
+                 alt=f"Test image {i}: {drawing.article(true_label)} {true_label}")
     answer(prepared, result_col, true_label=true_label)
 
 else:

@@ -92,7 +92,7 @@ def choose_model(ds, all_runs, my_runs) -> Chosen:
         SOURCES,
         help="Every finished training job is saved as a run. You can also upload a model you saved in a lab: "
         "model.save('x.keras'), Keras 2's model.save('x.h5'), or model.to_json() with model.save_weights('x.h5').",
-        **widget_state.bind("ev.source"),
+        **widget_state.bind("ev.source", keep=True),
     )
     if (source or SOURCES[0]) == SOURCES[0]:
         return _choose_run(ds, all_runs, my_runs, by_id)
@@ -280,10 +280,10 @@ def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
     if ss.get("ev.true") not in names or ss.get("ev.pred") not in names:
         ss["ev.true"], ss["ev.pred"] = names[default_true], names[default_pred]
 
-    def _cell_clicked() -> None:
+    def _cell_clicked(key: str) -> None:
         # A click selects the invisible marker on that cell; like a heatmap point it carries
         # the class names as x (predicted) and y (true).
-        points = (st.session_state.get("ev_matrix") or {}).get("selection", {}).get("points", [])
+        points = (st.session_state.get(key) or {}).get("selection", {}).get("points", [])
         for point in points:
             if str(point.get("x")) in names and str(point.get("y")) in names:
                 ss["ev.true"], ss["ev.pred"] = str(point["y"]), str(point["x"])
@@ -302,9 +302,12 @@ def matrix_tab(ev: evaluation.Evaluation, ds) -> None:
     )
     t, p = names.index(true_name), names.index(pred_name)
     shares = ev.confusion_matrix(normalised=True) if normalised else None
-    fig = charts.confusion_matrix_figure(cm, names, normalised=shares, selected=(t, p))
-    with st.container(key="ev_matrix_box"):  # app.css: no cell numbers on a phone (colour and a tap tell)
-        st.plotly_chart(fig, key="ev_matrix", on_select=_cell_clicked, selection_mode="points", width="stretch")
+    # app.css shows one of the two: the projector's cells say count and share, a phone's the count alone
+    for box, key, phone in (("ev_matrix_box", "ev_matrix", False), ("ev_matrix_phone", "ev_matrix_small", True)):
+        with st.container(key=box):
+            st.plotly_chart(charts.confusion_matrix_figure(cm, names, normalised=shares, selected=(t, p), phone=phone),
+                            key=key, on_select=lambda key=key: _cell_clicked(key), selection_mode="points",
+                            width="stretch")
 
     cell = ev.by_confidence(ev.cell_indices(t, p))
     shown = cell[:40]

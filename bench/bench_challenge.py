@@ -1,4 +1,7 @@
-"""Benchmark: the class challenge's scoring (cnnkit/challenge.py `Scorer`) in the web process.
+"""Benchmark: the class challenge's web-process scorer (cnnkit/challenge_scoring.py `Scorer`): the path for runs no
+training worker scored (runs that finished before the challenge opened, a lecturer's hidden file). A run trained
+while the challenge is open is scored on its worker and is on the leaderboard as it is saved: that path is measured
+in a whole lecture by `bench/bench_lecture.py --part lecture --challenge`.
 
 Prints figures, asserts nothing (the machine is shared and noisy: say the load average next to any figure). Run:
 
@@ -45,7 +48,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-challenge-"))
     os.environ["CNNKIT_RUNS_DIR"] = str(work / "runs")
 
-    from cnnkit import challenge, classroom, datasets, identity, presets, runs
+    from cnnkit import challenge, challenge_scoring, classroom, datasets, identity, presets, runs
 
     ds = datasets.load("mnist")
     names = [n for n in ("lecture", "fast_cpu", "single_conv", "keras_convnet") if n in presets.PRESETS]
@@ -66,7 +69,7 @@ def main() -> None:
     owners = [identity.new_owner_id() for _ in range(args.runs)]
     idle_ms = [page_work() for _ in range(20)]
 
-    challenge.Scorer(store, lambda name: ds, interval=1.0).start()   # as the web process runs it: its own thread
+    challenge_scoring.Scorer(store, lambda name: ds, interval=1.0).start()   # as the web process runs it
     busy_ms: list[float] = []
     stop = threading.Event()
 

@@ -7,6 +7,7 @@ Prints figures, asserts nothing (the machine is shared and noisy: say so next to
     python bench/bench_lecture.py --part throughput --jobs 6
     python bench/bench_lecture.py --part memory --jobs 50
     python bench/bench_lecture.py --part lecture --students 12 --no-baseline --app-ref 623a3d7   # before/after
+    python bench/bench_lecture.py --part lecture --students 100 --no-baseline --challenge   # + the class challenge
 
 Parts:
 - lecture: N simulated students against `streamlit run app.py` with its embedded cluster. By default each is a
@@ -19,6 +20,9 @@ Parts:
   student's page-switch latency (p90) on the idle server, on today's engine with one in-thread job
   (the code before jobs moved to Dask, taken from git), and during the lecture; whether every job
   ends in a run; the web process's RSS idle and with N sessions; web + scheduler + workers together.
+  With `--challenge` a class challenge is open on MNIST (20 % of its test split hidden) and the lecturer watches
+  the Class page in Chromium: finish → on the leaderboard per run, the scoring cost per run, the web process's
+  CPU over the whole lecture, and how soon the lecturer's page shows each Start (bench/lecture_challenge.py).
 - throughput: jobs per minute for the same batch of distinct jobs with 1 and 2 embedded worker
   processes, and with 1 then 2 separate `dask worker` processes (the scale-out path).
 - memory: 50 jobs in a row on one embedded worker (recycled every CNNKIT_WORKER_JOBS jobs): this
@@ -101,9 +105,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(app_dir: Path, runs_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(app_dir: Path, runs_dir: Path, log: Path, **extra_env: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, CNNKIT_OFFLINE="1", CNNKIT_RUNS_DIR=str(runs_dir))
+    env = dict(os.environ, CNNKIT_OFFLINE="1", CNNKIT_RUNS_DIR=str(runs_dir), **extra_env)
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
@@ -191,7 +195,7 @@ def baseline_today(pw, browser, old_app: Path, switches: int, work: Path) -> lis
 
 
 def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, app_ref: str | None = None,
-            clients: str = "protocol") -> None:
+            clients: str = "protocol", with_challenge: bool = False, wait_minutes: float = 30) -> None:
     from playwright.sync_api import sync_playwright
 
     app_dir = ROOT
@@ -213,10 +217,19 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
 
         runs_dir = work / f"runs-{app_ref or 'new'}"
-        proc, url = start_server(app_dir, runs_dir, work / "new.log")
+        extra = {"CNNKIT_LECTURER_KEY": "bench lecture key"} if with_challenge else {}
+        proc, url = start_server(app_dir, runs_dir, work / "new.log", **extra)
         cpu_start = cpu_seconds(proc.pid)
-        students = None
+        students = lecturer = None
+        presses: list[float] = []
         try:
+            if with_challenge:
+                import lecture_challenge
+
+                store, ch = lecture_challenge.open_challenge(runs_dir)
+                lecturer = lecture_challenge.LecturerPage(url)
+                lecturer.start()
+                lecturer.ready.wait(300)
             browsing = new_page(browser, url)
             quiet = page_switches(browsing, switches)
             web_idle, _ = tree_rss(proc.pid)
@@ -231,7 +244,9 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
             seen, during = [], []
             start = time.time()
             bench_cpu = time.process_time()
+            cpu_lecture = cpu_seconds(proc.pid)
             for i in range(n_students):
+                presses.append(time.time())
                 seen.append(students.press_start(i))
                 during.append(one_switch(browsing, "Data" if i % 2 == 0 else "Home"))
                 pause = start + (i + 1) * 60 / n_students - time.time()
@@ -246,7 +261,7 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
                   f"this benchmark's own process {time.process_time() - bench_cpu:.0f} s, in {pressed:.0f} s of wall "
                   f"time on {psutil.cpu_count()} cores ({students.where})")
 
-            deadline = time.time() + 1800
+            deadline = time.time() + 60 * wait_minutes
             while time.time() < deadline:
                 done = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] \
                     if runs_dir.is_dir() else []
@@ -257,6 +272,14 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
                 during.append(one_switch(browsing, "Data" if len(during) % 2 == 0 else "Home"))
                 time.sleep(2)
             took = time.time() - start
+            web_all, workers_all = (b - a for a, b in zip(cpu_lecture, cpu_seconds(proc.pid), strict=True))
+            print(f"CPU from the first Start to the last run saved ({took:.0f} s): web process {web_all:.0f} s "
+                  f"({web_all / took:.0%} of one core), its worker processes {workers_all:.0f} s")
+            if with_challenge:
+                time.sleep(4)   # the last scores, and the lecturer's page's last reads
+                lecturer.done.set()
+                lecture_challenge.report(runs_dir, store, ch, lecturer, presses,
+                                         lecture_challenge.thread_cpu(proc.pid, "cnnkit-scorer"))
             keys = set()
             import json
 
@@ -272,6 +295,9 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
             print(f"web + scheduler (in the web process) + worker processes, peak: {mb(peak_sum)} "
                   f"(Community Cloud ceiling 2.7 GB; target < 2.5 GB)")
         finally:
+            if lecturer is not None:
+                lecturer.done.set()
+                lecturer.join(30)
             stop_server(proc)
             if students is not None:
                 students.close()
@@ -492,6 +518,11 @@ def main() -> None:
                     help="lecture part: the students who press Start are Streamlit websocket sessions (default; "
                          "bench/st_protocol.py) or real Chromium pages on the same cores as the server")
     ap.add_argument("--no-baseline", action="store_true", help="skip today's in-thread engine in the lecture part")
+    ap.add_argument("--wait-minutes", type=float, default=30,
+                    help="lecture part: report after this long from the first press even if runs are missing")
+    ap.add_argument("--challenge", action="store_true",
+                    help="lecture part: a class challenge is open and the lecturer watches the Class page "
+                         "(bench/lecture_challenge.py)")
     ap.add_argument("--jobs", type=int, default=0, help="jobs for throughput (default 6) or memory (default 50)")
     ap.add_argument("--train-images", type=int, default=None,
                     help="memory part: train each job on this many images (the number of fits is what matters)")
@@ -515,7 +546,8 @@ def main() -> None:
         if args.part in ("lecture", "all"):
             for ref in args.app_ref:
                 lecture(args.students, args.switches, work, baseline=False, app_ref=ref, clients=args.clients)
-            lecture(args.students, args.switches, work, baseline=not args.no_baseline, clients=args.clients)
+            lecture(args.students, args.switches, work, baseline=not args.no_baseline, clients=args.clients,
+                    with_challenge=args.challenge, wait_minutes=args.wait_minutes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")

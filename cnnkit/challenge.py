@@ -8,9 +8,8 @@ What this module owns:
 - The hidden set: either a seeded, stratified share of the dataset's test split (`hidden_indices`; the
   students' pages then use `visible_dataset`, the test split without those images), or every image of
   a file the lecturer uploads (read with `datasets.load_file`, the checks any upload gets).
-- `Scorer`: a daemon thread of the web process that scores every finished run of the class on that
-  dataset (runs that finished before the challenge opened included), one batched pass each, the model
-  loaded outside the runs' model cache; no page ever waits for it.
+- Scoring lives in `challenge_scoring` (on the training worker right after its test pass, else the web
+  process's `Scorer` thread); this module only keeps the scores (`ChallengeStore.record_many`).
 - `leaderboard`: rank, student, model, parameters, FLOPs, epochs, hidden accuracy; ties broken by
   fewer parameters, then the earlier run; one entry per student (their best) or every run;
   `standing` is one student's best and rank; `leaderboard_csv` the export.
@@ -23,7 +22,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,6 @@ from cnnkit.datasets import CATALOGUE, Dataset, load_file
 from cnnkit.errors import UserError
 
 FOLDER = "challenge"
-SCORE_BATCH = 256
 DEFAULT_SHARE = 0.2
 SHARE_RANGE = (0.05, 0.5)
 
@@ -142,13 +140,27 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+_FOLDER_LOCKS: dict[str, threading.RLock] = {}
+_FOLDER_LOCKS_LOCK = threading.Lock()
+
+
+def _folder_lock(folder: Path) -> threading.RLock:
+    # One lock per folder for every store of this process: the scorer thread and the job poller both write
+    # scores.json (read, add, replace), and two stores with a lock each would lose each other's scores.
+    with _FOLDER_LOCKS_LOCK:
+        return _FOLDER_LOCKS.setdefault(str(Path(folder).resolve()), threading.RLock())
+
+
 class ChallengeStore:
     """The challenge, its hidden file and its scores on disk; every method reads the disk again (a few
     small files), so a new process — or another ClassBook — sees what the last one wrote."""
 
     def __init__(self, folder: Path | str | None = None) -> None:
         self._folder = Path(folder) if folder is not None else None
-        self._lock = threading.RLock()
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return _folder_lock(self.folder)
 
     @property
     def folder(self) -> Path:
@@ -272,12 +284,31 @@ class ChallengeStore:
         return found if isinstance(found, dict) else {}
 
     def record(self, challenge: Challenge, run_id: str, score: dict) -> None:
+        self.record_many(challenge, {run_id: score})
+
+    def record_many(self, challenge: Challenge, scores: dict[str, dict], replace: bool = True) -> None:
+        """Keep these runs' scores (one write), each stamped with when it reached the leaderboard; with
+        `replace` False a run already scored keeps its score."""
+        now = time.time()
         with self._lock:
             data = _read_json(self._scores_file)
             if not isinstance(data, dict) or data.get("opened") != challenge.opened:
                 data = {"opened": challenge.opened, "scores": {}}
-            data.setdefault("scores", {})[run_id] = score
+            kept = data.setdefault("scores", {})
+            for run_id, score in scores.items():
+                if replace or run_id not in kept:
+                    kept[run_id] = dict(score, recorded=now)
             _write_json(self._scores_file, data)
+
+    def changed(self) -> tuple[int, ...]:
+        """When the challenge and its scores last changed (two stats: a poller's cheap look for news)."""
+        out = []
+        for p in (self._challenge_file, self._scores_file):
+            try:
+                out.append(p.stat().st_mtime_ns)
+            except OSError:
+                out.append(0)
+        return tuple(out)
 
 
 def _future(ends_at: float | None) -> float | None:
@@ -294,91 +325,6 @@ def challenge_runs(challenge: Challenge, root: Path | None = None) -> list[runs.
     counts; a model saved from a file a student brought left out: it was not trained here)."""
     return [r for r in runs.list_runs(root=root, only_owner=False, dataset_name=challenge.dataset_name)
             if not r.shared and not r.from_file]
-
-
-def score_model(model: Any, x: np.ndarray, y: np.ndarray, batch: int = SCORE_BATCH) -> float:
-    """Accuracy of a Keras model on uint8 images, one batch at a time (eager: nothing is traced)."""
-    right = 0
-    for lo in range(0, len(y), batch):
-        xb = np.asarray(x[lo:lo + batch], dtype=np.float32) / np.float32(255.0)
-        out = np.asarray(model(xb, training=False))
-        right += int((out.argmax(axis=1) == y[lo:lo + batch]).sum())
-    return right / len(y) if len(y) else 0.0
-
-
-def score_run(run: runs.Run, x: np.ndarray, y: np.ndarray) -> dict:
-    """A run's hidden accuracy as the score record kept for it (or why it has none)."""
-    import keras
-
-    from cnnkit.keras_guard import guarded
-
-    start = time.perf_counter()
-    try:
-        with guarded():   # no clear_session in the middle of the load; the run's model cache stays untouched
-            model = keras.saving.load_model(run.model_path, safe_mode=True, compile=False)
-        if tuple(model.input_shape[1:]) != tuple(x.shape[1:]):
-            return {"error": "its model takes other images than the hidden set's", "by": _thread_name()}
-        acc = score_model(model, x, y)
-    except Exception as err:   # a damaged or foreign model file: say so once, never retry it in a loop
-        return {"error": f"its model could not be scored ({type(err).__name__})", "by": _thread_name()}
-    return {"accuracy": acc, "images": int(len(y)), "ms": (time.perf_counter() - start) * 1000,
-            "scored": time.time(), "by": _thread_name()}
-
-
-def _thread_name() -> str:
-    return threading.current_thread().name
-
-
-class Scorer:
-    """The web process's scoring thread: every `interval` seconds (or at once on `poke`) it scores the runs
-    of the challenge's dataset that have no score yet, one after another; pages only read the scores."""
-
-    THREAD_NAME = "cnnkit-challenge-scorer"
-
-    def __init__(self, store: ChallengeStore, dataset_for: Callable[[str], Dataset], interval: float = 1.0,
-                 root: Path | None = None) -> None:
-        self.store, self.dataset_for, self.interval, self.root = store, dataset_for, interval, root
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self.last_error = ""
-
-    def start(self) -> Scorer:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name=self.THREAD_NAME, daemon=True)
-                self._thread.start()
-        return self
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.score_pending()
-                self.last_error = ""
-            except Exception as err:   # a bad moment (a dataset that cannot load): try again next round
-                self.last_error = f"{type(err).__name__}: {err}"
-            self._wake.wait(self.interval)
-            self._wake.clear()
-
-    def score_pending(self) -> list[str]:
-        """Score every run without a score; returns their ids."""
-        challenge = self.store.current()
-        if challenge is None:
-            return []
-        done = self.store.scores(challenge)
-        unscored = [r for r in challenge_runs(challenge, self.root) if r.id not in done]
-        if not unscored:
-            return []
-        ds = self.dataset_for(challenge.dataset_name) if challenge.source == "share" else None
-        x, y = self.store.hidden_set(challenge, ds)
-        scored = []
-        for run in sorted(unscored, key=lambda r: r.created):
-            self.store.record(challenge, run.id, score_run(run, x, y))
-            scored.append(run.id)
-        return scored
 
 
 # --- the leaderboard ---------------------------------------------------------------------------------

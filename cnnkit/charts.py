@@ -96,6 +96,7 @@ def confusion_matrix_figure(
     normalised: np.ndarray | None = None,
     title: str = "Confusion matrix",
     selected: tuple[int, int] | None = None,
+    phone: bool = False,
 ) -> go.Figure:
     """Heatmap: rows are true classes, columns predicted classes, each cell shows its count.
 
@@ -103,7 +104,9 @@ def confusion_matrix_figure(
     each true class (so small classes are not washed out) and the text shows
     both count and percentage. An invisible marker sits on every cell so that a
     click selects it (plotly cannot select heatmap cells); its customdata is
-    (true index, predicted index). `selected` draws a frame around one cell.
+    (true index, predicted index). `selected` draws a frame around one cell. `phone`: a 390 px screen's
+    ~30 px cells hold a count at 14 px but not a share under it, so its cells show the count alone, and the
+    figure is only as tall as its square plot needs.
     """
     matrix = np.asarray(matrix)
     k = len(class_names)
@@ -114,7 +117,8 @@ def confusion_matrix_figure(
         colour_title = "share of<br>true class" if normalised is not None else "images"
         hover = "true %{y}<br>predicted %{x}<br>%{z:.3g}<extra></extra>"
     elif normalised is not None:
-        text = [[f"{matrix[t, p]}<br>{colour[t, p]:.0%}" if matrix[t, p] else "" for p in range(k)] for t in range(k)]
+        text = [[(f"{matrix[t, p]}" if phone else f"{matrix[t, p]}<br>{colour[t, p]:.0%}") if matrix[t, p] else ""
+                 for p in range(k)] for t in range(k)]
         colour_title = "share of<br>true class"
         hover = "true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"
     else:
@@ -162,12 +166,13 @@ def confusion_matrix_figure(
     fig.update_layout(
         title=title,
         # category axes: class names such as "0".."9" must not turn into a numeric scale
-        xaxis=dict(title="predicted class", type="category",
+        # the cells' edges are the axes' ends (left to itself, plotly pads them for the click markers)
+        xaxis=dict(title="predicted class", type="category", range=[-0.5, k - 0.5], constrain="domain",
                    tickangle=-40 if max(map(len, names), default=0) > 3 else 0),
         # square cells at any width: the page lets the figure take its column's width
-        yaxis=dict(title="true class", type="category", autorange="reversed", scaleanchor="x", constrain="domain"),
+        yaxis=dict(title="true class", type="category", range=[k - 0.5, -0.5], scaleanchor="x", constrain="domain"),
         margin=dict(l=10, r=10, t=50, b=10),
-        height=side + 190,
+        height=550 if phone else side + 190,   # a phone: its ~360 px width makes the square, whatever k
         clickmode="event+select",
         dragmode=False,
     )

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import math
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from cnnkit import limits
 from cnnkit.errors import ModelFileError
 from cnnkit.spec import json_depth
 
+log = logging.getLogger(__name__)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Layers that hold Python code (Keras 2 wrote the last two for TensorFlow operations in functional models).
 CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
@@ -121,8 +125,13 @@ def save_as_run(found: ModelFile, dataset_name: str, owner: str | None = None, r
     # The architecture lives in the model file; the spec only records the input (a file's layers need not be
     # ones the Architecture page can build).
     spec = ModelSpec(shape, [], name="")
-    return runs.save_run(found.model, spec, Hyper(), {}, metrics, dataset_name=dataset_name, root=root,
-                         owner=owner, title=f"From {found.filename}")
+    try:
+        return runs.save_run(found.model, spec, Hyper(), {}, metrics, dataset_name=dataset_name, root=root,
+                             owner=owner, title=f"From {found.filename}")
+    except OSError as err:   # a read-only or full runs folder: a sentence (and the lecturer's note), no path
+        from cnnkit import disk_faults
+
+        raise ModelFileError(disk_faults.record("runs", err)) from None
 
 
 # --- the three formats ----------------------------------------------------------------------
@@ -135,14 +144,18 @@ def _read_keras(data: bytes, name: str) -> ModelFile:
             if "config.json" not in members:
                 raise ModelFileError(damaged)
             _check_config_size(members["config.json"].file_size, name)
-            if archive.testzip() is not None:
-                raise ModelFileError(damaged)
+            for info in members.values():   # what each member unpacks to, from the zip's headers, before any read
+                limits.check("model_file_bytes", info.file_size, ModelFileError, f"A file inside {name} unpacks to",
+                             "A lab's model is a few megabytes: choose a smaller model.")
+            if archive.testzip() is not None:   # reads each member in 1 MB pieces, no further than its header says
+                raise zipfile.BadZipFile
             config = _checked_config(archive.read("config.json").decode("utf-8", "replace"), name)
             params = 0
             if "model.weights.h5" in members:
                 params = _declared_params(archive.read("model.weights.h5"), ("layers", ""), name)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError):
-        raise ModelFileError(damaged) from None
+        raise ModelFileError(f"{name} is damaged: its archive or the weights inside cannot be read; save the model "
+                             "again with model.save('my_model.keras') and upload the new file.") from None
     del config
     model = _keras_load(data, "uploaded.keras", name)
     return ModelFile(model, "keras", name, _count(model, params),
@@ -240,7 +253,76 @@ def _checked_config(text: str, name: str) -> dict:
     code = sorted({c for c in classes if c in CODE_LAYERS})
     if code:
         raise ModelFileError(_lambda_sentence(name, code[0]))
+    limits.check("model_params", config_params(config), ModelFileError, f"{name} declares",
+                 "CNN Lab reads models up to the size of the labs' own.")
     return config
+
+
+def config_params(config: dict) -> int:
+    """The parameters a model configuration declares, counted from its layers' settings without building
+    anything (Keras would allocate every weight first: a 100 kB file with Dense(100000) is gigabytes).
+
+    Shapes are followed layer by layer through the layers the labs use (convolutions, pooling, Flatten, Dense,
+    BatchNormalization and the shape-keeping ones); past a layer it does not know, a Dense layer counts as if
+    its input had one value — a lower bound, never an overestimate that would refuse a model that fits.
+    """
+    inner = config.get("config") if isinstance(config, dict) else None
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    if not isinstance(layers, list):
+        return 0
+    shape: tuple[int, ...] | None = None
+    total = 0
+    for layer in layers:
+        if not isinstance(layer, dict) or not isinstance(layer.get("config"), dict):
+            shape = None
+            continue
+        cls, c = str(layer.get("class_name", "")), layer["config"]
+        declared = c.get("batch_shape") or c.get("batch_input_shape")
+        if isinstance(declared, list) and declared[1:] and all(_whole(d) for d in declared[1:]):
+            shape = tuple(int(d) for d in declared[1:])
+        n, shape = _layer_params(cls, c, shape)
+        total += n
+    return total
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**9
+
+
+def _pair(value: Any, default: int) -> int:
+    value = value[0] if isinstance(value, list) and value else value
+    return int(value) if _whole(value) else default
+
+
+def _layer_params(cls: str, c: dict, shape: tuple[int, ...] | None) -> tuple[int, tuple[int, ...] | None]:
+    """(parameters, output shape) of one layer from its configuration; shape None when unknown."""
+    bias = 1 if c.get("use_bias", True) else 0
+    if cls == "Dense":
+        units = _pair(c.get("units"), 0)
+        fan_in = shape[-1] if shape else 1
+        return fan_in * units + bias * units, (shape[:-1] + (units,)) if shape else None
+    if cls in ("Conv2D", "MaxPooling2D", "AveragePooling2D"):
+        conv = cls == "Conv2D"
+        k = _pair(c.get("kernel_size") if conv else c.get("pool_size"), 1 if conv else 2)
+        stride = _pair(c.get("strides"), 1 if conv else k)
+        filters = _pair(c.get("filters"), 1)
+        if shape is None or len(shape) != 3:
+            return (k * k * filters + bias * filters if conv else 0), None
+        h, w, cin = shape
+        same = c.get("padding") == "same"
+        out = [(-(-d // stride) if same else max(0, (d - k) // stride + 1)) for d in (h, w)]
+        cout = filters if conv else cin
+        return (k * k * cin * filters + bias * filters if conv else 0), (out[0], out[1], cout)
+    if cls == "Flatten":
+        return 0, (math.prod(shape),) if shape else None
+    if cls in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+        return 0, (shape[-1],) if shape else None
+    if cls == "BatchNormalization":
+        return (4 * shape[-1] if shape else 0), shape
+    if cls in ("InputLayer", "Dropout", "SpatialDropout2D", "Activation", "ReLU", "LeakyReLU", "Softmax",
+               "Rescaling", "GaussianNoise", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom"):
+        return 0, shape
+    return 0, None
 
 
 def _layer_classes(config: Any):
@@ -311,15 +393,21 @@ def _keras_load(data: bytes, tmp_name: str, name: str) -> Any:
             with guarded():  # no clear_session of another session in the middle of the load
                 return keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as err:  # Keras raises ValueError/TypeError/KeyError/OSError for bad content
+            # Keras's own words hold Python reprs (<class 'keras.src…'>, <Conv2D name=…, built=True>) and our
+            # temporary path: the student gets a sentence of ours, the log keeps Keras's.
             text = str(err)
+            log.info("cnnkit: a model file was refused by Keras: %s", plain_error(text, tmp, name)[:500])
             if "Lambda" in text or "safe_mode" in text:
                 raise ModelFileError(_lambda_sentence(name, "Lambda")) from None
-            if "mismatch" in text.lower() or "expected" in text.lower() and "weight" in text.lower():
-                raise ModelFileError(f"The weights in {name} do not fit its architecture ({_first_line(text)}); "
-                                     "upload the architecture and weights saved from the same model.") from None
+            low = text.lower()
+            if "mismatch" in low or "could not be loaded" in low or ("expected" in low and "weight" in low):
+                raise ModelFileError(f"The weights in {name} do not fit its architecture (a layer's weights have "
+                                     "another shape or count); upload the architecture and weights saved from the "
+                                     "same model.") from None
             raise ModelFileError(
-                f"{name} could not be read as a Keras model ({_first_line(text)}); "
-                "it may use custom layers or a newer Keras — save it again with built-in layers and re-upload."
+                f"{name} could not be read as a Keras model: a layer in it is not one of Keras's built-in layers, "
+                "or has a setting this Keras cannot read (it may come from a newer Keras) — save it again with "
+                "built-in layers and re-upload."
             ) from None
 
 
@@ -348,6 +436,14 @@ def _extension_note(name: str) -> str:
     return "" if ext in (".h5", ".hdf5") else f", named {ext or 'without an extension'}"
 
 
-def _first_line(text: str, limit: int = 160) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+_REPR = re.compile(r"<[^<>\n]{0,200}? at 0x[0-9a-fA-F]+>")
+_PATH = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)+[\w.+-]*")
+
+
+def plain_error(text: str, tmp: str | os.PathLike, name: str) -> str:
+    """A library's error text fit for a student: our temporary file named as their file, any other server path
+    and any Python object's repr (`<_io.BytesIO object at 0x7f…>`) left out."""
+    text = text.replace(str(tmp), "").replace("/uploaded.keras", name).replace("/uploaded.h5", name)
+    return _PATH.sub("…", _REPR.sub("…", text))
+
+

@@ -11,7 +11,9 @@ A layer with a problem is red, and its sentence is under the picture. Pure data 
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -183,3 +185,42 @@ def network_figure(bs: list[Block], *, per_row: int = PER_ROW, selected: int | N
     fig.update_xaxes(range=[-0.02, per_row + 0.02], visible=False, fixedrange=True)
     fig.update_yaxes(range=[-rows * cell_h - 0.06, 0.02], visible=False, fixedrange=True)
     return fig
+
+
+def network_svg(bs: list[Block], *, per_row: int = PER_ROW, cell_px: int = 150) -> str:
+    """The picture as a standalone SVG (the exported notebook shows it): the same slabs, bars and words as
+    `network_figure`, `cell_px` wide a block, with `picture_text` as its title for those who cannot see it."""
+    fig = network_figure(bs, per_row=per_row)
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    width, height = per_row * cell_px, int(fig.layout.height)
+    sx, sy = width / (x1 - x0), height / (y1 - y0)
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (x - x0) * sx, (y1 - y) * sy
+
+    def where(m: re.Match) -> str:
+        return "{:.1f},{:.1f}".format(*at(float(m[1]), float(m[2])))
+
+    out = []
+    for s in fig.layout.shapes:
+        paint = (f'fill="{s.fillcolor}" stroke="{s.line.color}" stroke-width="{s.line.width or 1}"'
+                 + (' stroke-dasharray="3 3"' if s.line.dash else ""))
+        if s.type == "rect":
+            (ax, ay), (bx, by) = at(s.x0, s.y0), at(s.x1, s.y1)
+            out.append(f'<rect x="{min(ax, bx):.1f}" y="{min(ay, by):.1f}" width="{abs(bx - ax):.1f}" '
+                       f'height="{abs(by - ay):.1f}" {paint}/>')
+        else:
+            out.append(f'<path d="{re.sub(r"(-?[0-9.]+),(-?[0-9.]+)", where, s.path)}" {paint}/>')
+    for a in fig.layout.annotations:
+        x, y = at(a.x, a.y)
+        lines = [html.escape(re.sub(r"<[^>]+>", "", line)) for line in a.text.split("<br>")]
+        anchor = "middle" if a.xanchor == "center" else "start"
+        first = y + TEXT_PX if a.yanchor == "top" else y - 3
+        spans = "".join(f'<tspan x="{x:.1f}" y="{first + i * TEXT_PX * 1.25:.1f}"'
+                        + (' font-weight="bold"' if i == 0 and len(lines) > 1 else "") + f">{line}</tspan>"
+                        for i, line in enumerate(lines))
+        out.append(f'<text text-anchor="{anchor}" font-size="{TEXT_PX}" fill="{a.font.color}">{spans}</text>')
+    title = html.escape(picture_text(bs))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif" role="img"><title>{title}</title>'
+            + "".join(out) + "</svg>")

@@ -6,15 +6,18 @@ into Markdown and code cells, grouped under the four stages (load and preprocess
 training, evaluation). Two things differ from the script, both because a notebook is not a program:
 the options are parsed from a list written in the cell (`parser.parse_args([...])`, which the student
 edits) instead of the command line, and the notebook draws what a script prints (the training curves,
-the per-class report and a confusion matrix, with matplotlib and scikit-learn). No cnnkit import.
+the per-class report and a confusion matrix, with matplotlib and scikit-learn), and the architecture stage opens
+with the network as the Architecture page draws it (cnnkit.network_picture, an SVG attachment). No cnnkit import
+in the notebook itself.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 
-from cnnkit import codegen
+from cnnkit import codegen, network_picture
 from cnnkit.hyper import Hyper
 from cnnkit.spec import ModelSpec
 
@@ -72,6 +75,8 @@ def notebook(spec: ModelSpec, hyper: Hyper, dataset_name: str = "mnist", title: 
         if name in STAGES:
             cells.append(new_markdown_cell(f"# {STAGES[name]}"))
         cells.append(new_markdown_cell((heading + "\n\n" + text.strip()).strip()))
+        if name == "Build the model":
+            cells.append(_picture_cell(spec))
         cells += _code_cells(after)
         if name == "Train the model":
             cells.append(new_code_cell(_CURVES))
@@ -99,6 +104,17 @@ def _intro_markdown(docstring: str) -> str:
     rest = "\n".join(lines[1:]).split("Run it with")[0].strip()
     return (f"# {head}\n\n{rest}\n\nRun the cells from top to bottom (Run → Run All Cells). The options are the "
             "script's command-line flags, in the list passed to `parser.parse_args` below.")
+
+
+def _picture_cell(spec: ModelSpec):
+    """The network as the Architecture page draws it (an SVG attached to a Markdown cell), and in words."""
+    from nbformat.v4 import new_markdown_cell
+
+    bs = network_picture.blocks(spec)
+    svg = network_picture.network_svg(bs)
+    return new_markdown_cell("![The network as blocks, one per layer, each labelled with its output shape and "
+                             "parameters](attachment:network.svg)\n\n" + network_picture.picture_text(bs),
+                             attachments={"network.svg": {"image/svg+xml": base64.b64encode(svg.encode()).decode()}})
 
 
 def _code_cells(text: str) -> list:

@@ -394,7 +394,10 @@ def share_run(run: Run, shared_by: str = "") -> Run:
     if run.shared:
         return run
     root = shared_runs_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunError(_unwritable(err)) from None
     shared_id = f"{run.id}-shared"  # its own id: the owner lists both their run and the class's copy
     final = root / shared_id
     if (final / "run.json").is_file():
@@ -411,10 +414,19 @@ def share_run(run: Run, shared_by: str = "") -> Run:
     except FileNotFoundError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise RunError(f"The run {run.id} is no longer on the server; it cannot be shared.") from None
+    except OSError as err:   # a read-only or full disk: a sentence, no server path
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RunError(_unwritable(err)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load_run(final)
+
+
+def _unwritable(err: OSError) -> str:
+    from cnnkit import disk_faults
+
+    return disk_faults.record("runs", err)
 
 
 def unshare_run(run: Run) -> None:

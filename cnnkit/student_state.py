@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cnnkit import limits, runs, settings
+from cnnkit import disk_faults, limits, runs, settings
 
 MAX_BYTES = 256 * 1024   # a spec and a few settings are a few kB; anything bigger is not ours to keep
 KEYS = ("dataset", "spec", "spec_preset", "hyper", "hyper_for", "upload", "collection")
@@ -78,7 +78,9 @@ def _finite(value: Any) -> bool:
 def save(owner: str | None, data: dict[str, Any], root: Path | None = None) -> bool:
     """Write the student's choices (the known keys of `data`) in one atomic step; False when not written.
 
-    Unknown keys are dropped; a payload over MAX_BYTES is refused rather than filling the disk.
+    Unknown keys are dropped; a payload over MAX_BYTES is refused rather than filling the disk. A disk that
+    refuses the write (read-only, full) is recorded in `disk_faults` (the student's sentence, the lecturer's
+    note) instead of raising: every page keeps working, only the reload forgets.
     """
     if not owner:
         return False
@@ -86,7 +88,12 @@ def save(owner: str | None, data: dict[str, Any], root: Path | None = None) -> b
     if len(payload) > MAX_BYTES:
         return False
     p = _path(owner, root)
-    _write_atomically(p, payload.encode())
+    try:
+        _write_atomically(p, payload.encode())
+    except OSError as err:
+        disk_faults.record("state", err)
+        return False
+    disk_faults.cleared("state")
     return True
 
 
@@ -133,12 +140,16 @@ def keep_upload(owner: str | None, data: bytes, filename: str, root: Path | None
     digest = hashlib.sha256(data).hexdigest()
     folder = _upload_dir(owner, root)
     target = folder / f"{digest}{suffix}"
-    if not target.is_file() or target.stat().st_size != len(data):
-        _write_atomically(target, data)
-    for old in folder.iterdir():  # one file per owner: the one in use (a write under way is left alone)
-        if old != target and not old.name.startswith("."):
-            old.unlink(missing_ok=True)
-    os.utime(target)   # just used
+    try:
+        if not target.is_file() or target.stat().st_size != len(data):
+            _write_atomically(target, data)
+        for old in folder.iterdir():  # one file per owner: the one in use (a write under way is left alone)
+            if old != target and not old.name.startswith("."):
+                old.unlink(missing_ok=True)
+        os.utime(target)   # just used
+    except OSError as err:   # a read-only or full disk: the file is used, not kept
+        disk_faults.record("state", err)
+        return None
     evict_uploads(keep=target, root=root)
     return {"sha256": digest, "filename": Path(filename).name}
 
@@ -161,7 +172,10 @@ def evict_uploads(keep: Path | None = None, root: Path | None = None) -> list[Pa
             break
         if f == keep:
             continue
-        f.unlink(missing_ok=True)
+        try:
+            f.unlink(missing_ok=True)
+        except OSError:
+            continue
         total -= size
         removed.append(f)
     return removed
@@ -186,7 +200,10 @@ def kept_upload(owner: str | None, record: Any, root: Path | None = None) -> byt
     except OSError:
         return None
     if hashlib.sha256(data).hexdigest() != digest:
-        p.unlink(missing_ok=True)
+        try:
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass
         return None
     try:
         os.utime(p)   # just used: the last to go when the class's kept files outgrow their limit
@@ -200,7 +217,10 @@ def forget_upload(owner: str | None, root: Path | None = None) -> None:
     if not owner:
         return
     folder = _upload_dir(owner, root)
-    if folder.is_dir():
-        for old in folder.iterdir():
-            old.unlink(missing_ok=True)
-        folder.rmdir()
+    try:
+        if folder.is_dir():
+            for old in folder.iterdir():
+                old.unlink(missing_ok=True)
+            folder.rmdir()
+    except OSError as err:
+        disk_faults.record("state", err)

@@ -11,12 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # cnnkit's floors, lowest first (ARCHITECTURE.md, "Floors"). A module may import its own floor or lower.
 FLOORS = {
-    "ground": {"settings", "limits", "errors", "identity", "plain_text"},
+    "ground": {"settings", "limits", "errors", "identity", "plain_text", "disk_faults"},
     "plain data": {"spec", "hyper", "layers", "presets"},
     "core": {"training", "pipeline", "progress", "datasets", "drawing", "keras_guard", "runs", "run_labels"},
     "services": {"jobs", "classroom", "evaluation", "model_files", "predict", "explain", "charts", "codegen",
                  "student_state", "exploration", "run_comparison", "projector", "notebook", "challenge",
-                 "network_picture", "class_drawings"},
+                 "challenge_scoring", "network_picture", "class_drawings"},
     "command line": {"__main__", "terminal_progress"},
 }
 LEVEL = {unit: i for i, units in enumerate(FLOORS.values()) for unit in units}

@@ -7,6 +7,7 @@ under $CNNKIT_SHOTS_DIR when set) and fails when
   clientWidth), or a data grid that needs a horizontal scroll to show all its columns;
 - text in the page's HTML or in a chart (plotly SVG) is smaller than 14 px;
 - the page is wider than the viewport (a sideways scroll on a phone);
+- on the phone, the confusion matrix does not show the count of every cell that is not zero inside its cell;
 - on the phone, after a digit is drawn, the draw page's prediction is not on the first screen (the
   student would have to scroll between drawing and reading the answer).
 """
@@ -117,6 +118,33 @@ PREDICTION_JS = """() => {
 }"""
 
 
+# The phone's confusion matrix: the numbers its cells show, the widest one and a cell's width.
+PHONE_MATRIX_JS = """() => {
+  const box = document.querySelector('.st-key-ev_matrix_phone');
+  if (!box || getComputedStyle(box).display === 'none') return null;
+  const labels = [...box.querySelectorAll('.heatmap-label')].filter(t => t.textContent.trim());
+  const plot = box.querySelector('.nsewdrag'), k = box.querySelectorAll('.xtick').length;
+  return {numbers: labels.map(t => t.textContent.trim()), widest: Math.max(0, ...labels.map(t => t.getBBox().width)),
+          cell: plot ? plot.getBoundingClientRect().width / k : 0,
+          mistakes: [...document.querySelectorAll("[data-testid='stMetric']")].map(m => m.innerText)
+                      .find(t => t.includes('Mistakes')) || ''};
+}"""
+
+
+def phone_matrix_problems(page) -> list[str]:
+    """On a phone the confusion matrix shows the count of every cell that is not zero, each inside its cell: the
+    numbers shown add up to the test images counted ("Mistakes: 842 of 1,000")."""
+    m = page.evaluate(PHONE_MATRIX_JS)
+    if m is None:
+        return ["the phone's confusion matrix is not shown"]
+    total = int(m["mistakes"].split(" of ")[-1].replace(",", "").strip() or -1)
+    shown = sum(int(n) for n in m["numbers"] if n.isdigit())
+    problems = [] if shown == total else [f"the matrix's cells show counts adding up to {shown}, not {total}"]
+    if not m["cell"] or m["widest"] > m["cell"]:
+        problems.append(f"a count is wider ({m['widest']:.0f} px) than its cell ({m['cell']:.0f} px)")
+    return problems
+
+
 def draw_a_seven(page, idle) -> None:
     canvas = page.locator(CANVAS)
     canvas.wait_for(state="visible")
@@ -152,6 +180,8 @@ def test_every_page_fits_a_projector_and_a_phone(seeded_runs, app_server, _brows
             page.wait_for_timeout(400)  # plotly lays out after the script has finished
             assert page.get_by_test_id("stException").count() == 0, f"{name} ({view}) raised"
             found = page.evaluate(CHECK_JS, [MIN_TEXT_PX, MIN_CHART_TEXT_PX])
+            if name == "evaluation-matrix" and phone:
+                found += phone_matrix_problems(page)
             if name == "draw":
                 page.evaluate("document.querySelector(\"[data-testid='stMain']\").scrollTo(0, 0)")
                 where = page.evaluate(PREDICTION_JS)

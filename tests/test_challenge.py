@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from cnnkit import challenge, classroom, identity, presets, runs
+from cnnkit import challenge, challenge_scoring, classroom, identity, presets, runs
 
 
 # --- the hidden split -----------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def test_scorer_scores_every_run_on_its_own_thread_before_and_after_opening(offl
     early = _run(two_models[0], a)                      # finished before the challenge opened
     store = challenge.ChallengeStore()
     ch = store.open_share(offline_ds, 0.2, seed=11)
-    scorer = challenge.Scorer(store, lambda name: offline_ds, interval=0.2).start()
+    scorer = challenge_scoring.Scorer(store, lambda name: offline_ds, interval=0.2).start()
     late = _run(two_models[1], b)
     _run(two_models[1], b, dataset="fashion_mnist")     # another dataset: not scored
     scorer.poke()
@@ -142,7 +142,7 @@ def test_scorer_scores_every_run_on_its_own_thread_before_and_after_opening(offl
     x, y = store.hidden_set(ch, offline_ds)
     for run, model in ((early, two_models[0]), (late, two_models[1])):
         assert scores[run.id]["accuracy"] == pytest.approx(_independent_accuracy(model, x, y), abs=1e-6)
-        assert scores[run.id]["by"] == challenge.Scorer.THREAD_NAME and scores[run.id]["images"] == len(y)
+        assert scores[run.id]["by"] == challenge_scoring.Scorer.THREAD_NAME and scores[run.id]["images"] == len(y)
     board = challenge.leaderboard(ch, store, classroom.book())
     expected = sorted([(scores[early.id]["accuracy"], early.id), (scores[late.id]["accuracy"], late.id)],
                       reverse=True)
@@ -161,7 +161,7 @@ def test_freeze_keeps_later_runs_off_and_everything_survives_a_new_process(offli
     store = challenge.ChallengeStore()
     ch = store.open_share(offline_ds, 0.2, seed=5)
     first = _run(two_models[0], a)
-    scorer = challenge.Scorer(store, lambda name: offline_ds)
+    scorer = challenge_scoring.Scorer(store, lambda name: offline_ds)
     assert scorer.score_pending() == [first.id]
     ch = store.freeze(now=time.time())
     time.sleep(0.02)
@@ -190,3 +190,42 @@ def test_standing_and_csv_keep_formulas_as_text():
     assert challenge.standing(board, "b") == (board.entries[1], 2) and challenge.standing(board, "z") is None
     evil = challenge.Leaderboard(entries=[dataclasses.replace(_entry("a", 0.9, 10), student="=HYPERLINK(1)")])
     assert "'=HYPERLINK(1)" in challenge.leaderboard_csv(evil)
+
+
+def test_hidden_split_is_stratified_on_uneven_classes_and_the_same_in_a_new_process():
+    y = np.repeat(np.arange(5), [500, 120, 37, 2, 1])
+    hidden = challenge.hidden_indices(y, 0.2, seed=21)
+    assert np.bincount(y[hidden], minlength=5).tolist() == [100, 24, 7, 1, 1]   # round(20 %), at least one each
+    visible = challenge.visible_indices(y, 0.2, seed=21)
+    assert np.bincount(y[visible], minlength=5).tolist() == [400, 96, 30, 1, 0]  # a class of two keeps one
+    assert len(np.intersect1d(hidden, visible)) == 0 and len(hidden) + len(visible) == len(y)
+    code = ("import numpy as np; from cnnkit import challenge;"
+            "y = np.repeat(np.arange(5), [500, 120, 37, 2, 1]);"
+            "print(challenge.hidden_indices(y, 0.2, seed=21).tolist())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(hidden.tolist())                                    # seeded: any process, same set
+
+
+@pytest.mark.parametrize("name", ["<img src=x onerror=alert(1)>", "[x](javascript:alert(1))"])
+def test_hostile_names_stay_plain_text_on_the_leaderboard(name, offline_ds, runs_dir):
+    from cnnkit import plain_text
+
+    owner = identity.new_owner_id()
+    book = classroom.book()
+    with pytest.raises(classroom.ClassroomError):     # a nickname cannot hold them at all
+        book.set_nickname(owner, name)
+    spec = presets.get("fast_cpu").spec
+    run = runs.save_run(_model(1), spec.__class__.from_dict({**spec.to_dict(), "name": name}), {"epochs": 1},
+                        {"loss": [1.0]}, {"test_accuracy": 0.5, "epochs_run": 1}, "mnist", owner=owner)
+    store = challenge.ChallengeStore()
+    ch = store.open_share(offline_ds, 0.2, seed=1)
+    store.record(ch, run.id, {"accuracy": 0.5, "images": 200, "by": "test"})
+    board = challenge.leaderboard(ch, store, book)
+    assert board.entries[0].model == name                           # data: the page escapes it
+    rows = list(csv.reader(io.StringIO(challenge.leaderboard_csv(board))))
+    assert rows[1][2] == name                                       # one CSV cell, as typed
+    # what the Class page draws with: the HTML board (chart_text) shows the tag as text; Markdown (inert) escapes
+    # every bracket, so neither a tag nor a link is left
+    assert "<" not in plain_text.chart_text(name) and ">" not in plain_text.chart_text(name)
+    md = plain_text.inert(name)
+    assert all(md[i - 1] == "\\" for i, c in enumerate(md) if c in "<>[]"), md

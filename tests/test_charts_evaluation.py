@@ -38,6 +38,21 @@ def test_confusion_matrix_heatmap_shows_counts_and_class_names():
     fig.to_json()  # serialisable, as st.plotly_chart needs
 
 
+def test_a_phones_confusion_matrix_says_the_count_of_every_non_zero_cell_alone():
+    y_true, y_pred = _predictions()
+    cm = evaluation.confusion_matrix(y_true, y_pred, 10)
+    assert (cm == 0).any() and (cm[~np.eye(10, dtype=bool)] > 0).any()   # zero cells and mistakes both
+    for shares in (evaluation.normalise_rows(cm), None):
+        phone = charts.confusion_matrix_figure(cm, NAMES, normalised=shares, phone=True)
+        heat = phone.data[0]
+        assert [[heat.text[t][p] for p in range(10)] for t in range(10)] == \
+            [[str(cm[t, p]) if cm[t, p] else "" for p in range(10)] for t in range(10)]   # no share under it
+        assert heat.textfont.size >= charts.CHART_TEXT_PX
+        # a ~360 px square and its axes: shorter than the projector's figure, no padding around the cells
+        assert phone.layout.height < charts.confusion_matrix_figure(cm, NAMES, normalised=shares).layout.height
+        assert tuple(phone.layout.xaxis.range) == (-0.5, 9.5) and tuple(phone.layout.yaxis.range) == (9.5, -0.5)
+
+
 def test_training_curves_mark_the_best_validation_epoch():
     fig = charts.training_curves_figure(HISTORY)
     names = [t.name for t in fig.data]

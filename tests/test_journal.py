@@ -157,3 +157,36 @@ def test_a_reused_run_carries_the_second_students_model_name(tmp_path):
     _, copy = finished.copy("k", dataset_name="mnist", root=tmp_path, owner="cal", title="cal's model",
                             spec_name="cal's model")
     assert copy.title == "cal's model" and copy.spec_dict["name"] == "cal's model" and copy.owner == "cal"
+
+
+def test_a_second_server_process_never_declares_the_firsts_live_job_lost(tmp_path):
+    # Another server process over the same runs folder owns a running job; a student's `?job=` (or their
+    # browser's identity) reaches this process's registry: the job is not declared lost while its owner lives,
+    # its journal entry stays, and once the owner has gone it says it was lost.
+    job_id = "b" * 32
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from types import SimpleNamespace\n"
+        "from cnnkit import jobs; from cnnkit.hyper import Hyper\n"
+        "root = Path(sys.argv[1]); journal = jobs.Journal(lambda r: root)\n"
+        f"job = SimpleNamespace(id='{job_id}', owner='ann', title='tiny', dataset_name='mnist', hyper=Hyper(),"
+        " created=time.time(), runs_root=None)\n"
+        "journal.write(job, 'running'); print('ready', flush=True); time.sleep(300)\n"), str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        reg = jobs.JobRegistry(SimpleNamespace(submit=None), runs_root=tmp_path, slots=1)
+        try:
+            assert reg.get(job_id, owner="ann") is None
+            assert reg.job_for("ann", job_id) is None
+            assert (tmp_path / ".jobs" / f"{job_id}.json").is_file()
+        finally:
+            reg.close()
+    finally:
+        writer.kill()
+        writer.wait()
+    later = jobs.JobRegistry(SimpleNamespace(submit=None), runs_root=tmp_path, slots=1)
+    try:
+        job = later.job_for("ann", job_id)
+        assert job is not None and job.state is JobState.FAILED and "was lost" in job.snapshot().message
+    finally:
+        later.close()

@@ -34,6 +34,27 @@ def test_notebook_is_the_script_in_four_stages():
     assert notebook.filename(p.spec) == "train_lecture.ipynb"
 
 
+def test_the_architecture_stage_opens_with_the_network_picture():
+    import base64
+    import re
+
+    from cnnkit import network_picture
+
+    p = presets.get("lecture")
+    nb = nbformat.reads(notebook.notebook(p.spec, p.hyper, "mnist", title=p.title), as_version=4)
+    stage = next(i for i, c in enumerate(nb.cells) if c.source == f"# {notebook.STAGES['Build the model']}")
+    picture = next(c for c in nb.cells[stage:] if "attachments" in c)
+    assert nb.cells.index(picture) < next(i for i, c in enumerate(nb.cells) if i > stage and c.cell_type == "code")
+    assert "](attachment:network.svg)" in picture.source
+    assert network_picture.picture_text(network_picture.blocks(p.spec)) in picture.source   # and in words
+    svg = base64.b64decode(picture.attachments["network.svg"]["image/svg+xml"]).decode()
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    # one block per layer and the input, each with its output shape: 28×28×1, …, the 10 scores
+    names = re.findall(r'<tspan[^>]*font-weight="bold">([^<]+)</tspan>', svg)
+    assert len(names) == len(p.spec.layers) + 1 and names[0] == "Input" and names[-1] == "Dense"
+    assert ">28×28×1<" in svg and ">10<" in svg
+
+
 def test_cli_exports_a_run_as_script_and_notebook(tmp_path, runs_dir, offline_ds, capsys):
     from cnnkit import training
 

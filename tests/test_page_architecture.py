@@ -110,7 +110,13 @@ def test_pickers_keep_their_values_across_a_visit_to_another_page(at):
     assert total(at) == "542,230"  # choosing a preset is not using it
     button(at, "arch_add").click().run()
     assert ModelSpec.from_dict(at.session_state["spec"]).layers[3].type == "Dropout"
-    assert at.selectbox(key="_w.arch.add_pos").value is None  # layers renumbered: the next one goes at the end
+    assert at.selectbox(key="_w.arch.add_pos").value == "end"  # layers renumbered: the next one goes at the end
+
+
+def test_where_a_new_layer_goes_says_at_the_end_not_choose_an_option(at):
+    # A select box whose value is None shows Streamlit's placeholder "Choose an option": the end is a value.
+    where = at.selectbox(key="_w.arch.add_pos")
+    assert where.value == "end" and where.index == 0 and where.options[0] == "at the end"
 
 
 def test_widgets_change_the_numbers(at):

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnnkit import challenge, classroom, datasets, identity, presets, runs
+from cnnkit import challenge, challenge_scoring, classroom, datasets, identity, presets, runs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 KEY = "correct horse battery staple"
@@ -65,7 +65,7 @@ def _page(owner, page) -> AppTest:
 
 def _score_all(offline_ds):
     store = challenge.ChallengeStore()
-    challenge.Scorer(store, lambda name: offline_ds).score_pending()
+    challenge_scoring.Scorer(store, lambda name: offline_ds).score_pending()
     return store, store.current()
 
 

@@ -79,12 +79,24 @@ def test_latest_run_is_chosen_and_a_test_digit_is_answered(app_test, runs_dir):
     # The canvas is empty (AppTest cannot draw): the page asks for a drawing, no prediction yet.
     assert "Draw a digit on the canvas first" in texts(at)
     assert not [m for m in at.metric if m.label == "Prediction"]
+    # Drawing needs a pointer: the page names the keyboard's alternatives, as the picker spells them.
+    hint = next(c.value for c in at.caption if "keyboard" in c.value)
+    others = [o for o in at.segmented_control(key="_w.draw_source").options if o != "Draw"]
+    assert others == ["A test digit", "Upload a picture"] and all(f"**{o}**" in hint for o in others)
 
     at.segmented_control(key="_w.draw_source").set_value("A test digit").run()
     at.button(key="draw_random").click().run()
     assert 0 <= at.number_input(key="_w.draw_test_index").value < 1000
     at.number_input(key="_w.draw_test_index").set_value(3).run()
     assert not at.exception
+    # pressing the open "look inside" view again leaves it open (alone, a segmented control unselects it)
+    assert at.segmented_control(key="_w.draw_view").value == "Why this answer"
+    at.segmented_control(key="_w.draw_view").set_value(None).run()
+    assert at.segmented_control(key="_w.draw_view").value == "Why this answer" and not at.exception
+    assert any("Grad-CAM" in c.value for c in at.caption)
+    # the probability chart said in words beside it: the three most likely classes with their shares
+    assert any(c.value.startswith("Each class's probability; the most likely: ") and c.value.count("%") == 3
+               for c in at.caption)
     # the page owns its choices: a visit to another page keeps the test digit and its number
     at.switch_page("app_pages/home.py").run()
     at.switch_page(PAGE).run()

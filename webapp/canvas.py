@@ -24,16 +24,25 @@ CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
 # then presses the invisible toolbar and is never drawn. Its Reset and Undo are what our Clear and Undo
 # press (below), so the toolbar itself is not needed.
 HIDE_TOOLBAR = "\n.dc-toolbar { display: none !important; }\n"
-BUTTONS_HTML = """<div class="cnnlab-canvas-buttons">
-<button type="button" data-canvas-action="Reset canvas &amp; history" data-name="clear">🗑 Clear</button>
-<button type="button" data-canvas-action="Undo" data-name="undo">↶ Undo</button></div>"""
+# The icons are Material Symbols' "delete" and "undo" drawn inline: an emoji renders as an empty box on a
+# machine without an emoji font, and the page's icon font does not reach inside the component.
+_ICON = '<svg aria-hidden="true" focusable="false" viewBox="0 0 24 24" width="18" height="18"><path d="{}"/></svg>'
+_DELETE = "M6 19c0 1.1.9 2 2 2h8c1.1 0 2-.9 2-2V7H6v12zM19 4h-3.5l-1-1h-5l-1 1H5v2h14V4z"
+_UNDO = ("M12.5 8c-2.65 0-5.05.99-6.9 2.6L2 7v9h9l-3.62-3.62c1.39-1.16 3.16-1.88 5.12-1.88 3.54 0 6.55 2.31 7.6 5.5"
+         "l2.37-.78C21.08 11.03 17.15 8 12.5 8z")
+BUTTONS_HTML = f"""<div class="cnnlab-canvas-buttons">
+<button type="button" data-canvas-action="Reset canvas &amp; history" data-name="clear">
+{_ICON.format(_DELETE)} Clear</button>
+<button type="button" data-canvas-action="Undo" data-name="undo">{_ICON.format(_UNDO)} Undo</button></div>"""
 BUTTONS_CSS = """
 .cnnlab-canvas-buttons { display: flex; gap: 0.5rem; }
 .cnnlab-canvas-buttons button {
+  display: inline-flex; align-items: center; gap: 0.3rem;
   font: inherit; font-size: 0.95rem; padding: 0.3rem 0.9rem; cursor: pointer;
   color: var(--st-text-color, #31333f); background: var(--st-background-color, #fff);
   border: 1px solid var(--st-border-color, rgba(49, 51, 63, 0.2)); border-radius: var(--st-button-radius, 0.5rem);
 }
+.cnnlab-canvas-buttons svg { fill: currentColor; flex: none; }
 .cnnlab-canvas-buttons button:hover {
   border-color: var(--st-primary-color, #ff4b4b); color: var(--st-primary-color, #ff4b4b);
 }

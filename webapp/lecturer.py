@@ -54,15 +54,16 @@ def is_lecturer() -> bool:
 # --- the class challenge ------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
 def _challenge_scorer():
-    from cnnkit import challenge
+    from cnnkit import challenge, challenge_scoring
     from webapp.dataset_cache import catalogue_dataset
 
-    # Started once per process; after a restart the first page run starts it and it catches up on every run.
-    return challenge.Scorer(challenge.ChallengeStore(), catalogue_dataset).start()
+    # Started once per process; after a restart the first page run starts it and it catches up on every run
+    # that no training worker scored.
+    return challenge_scoring.Scorer(challenge.ChallengeStore(), catalogue_dataset).start()
 
 
 def challenge_scorer():
-    """The process's scoring thread (cnnkit.challenge.Scorer), running; pages only poke it and read scores."""
+    """The process's scoring thread (cnnkit.challenge_scoring.Scorer), running; pages only poke it and read scores."""
     return _challenge_scorer().start()
 
 

@@ -35,6 +35,8 @@ def show() -> None:
         st.caption(f"{len(spec.layers)} layers · {summary.total_params:,} parameters"
                    + (f" · {len(problems)} problem(s) to fix on the Architecture page" if problems else ""))
         job_status_line()
+        if st.session_state.get("disk_notice"):   # a disk that refused this student's choices (webapp/student.py)
+            st.warning(inert_message(st.session_state.disk_notice), icon=":material/hard_drive:")
     nickname_box()
 
 

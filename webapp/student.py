@@ -8,7 +8,7 @@ import hashlib
 
 import streamlit as st
 
-from cnnkit import datasets, student_state
+from cnnkit import datasets, disk_faults, student_state
 from cnnkit.errors import DatasetError, UserError
 from cnnkit.plain_text import inert
 from webapp import browser_identity, drawn_collection
@@ -79,8 +79,18 @@ def remember(**changes) -> None:
     current = dict(ss.get("saved_state") or {})
     merged = student_state.merge(current, **changes)
     if merged != current:
-        student_state.save(browser_identity.owner_id(), merged)
+        if not student_state.save(browser_identity.owner_id(), merged):
+            _tell_disk_fault()
         ss.saved_state = merged
+
+
+def _tell_disk_fault() -> None:
+    """A disk that refused to keep the student's choices: said once, in the sidebar, for the rest of the
+    session (`disk_notice`); the page goes on."""
+    notice = disk_faults.sentence("state")
+    if notice and not st.session_state.get("disk_notice"):
+        st.session_state.disk_notice = notice
+        st.toast(notice, icon=":material/hard_drive:")   # the moment it happens; the sidebar keeps it
 
 
 # --- the dataset ---------------------------------------------------------------------------------
@@ -172,8 +182,9 @@ def use_upload(filename: str, data: bytes, name: str | None) -> datasets.Dataset
     # Kept on the server for this browser (once, by its hash), so a reload brings it back.
     owner = browser_identity.owner_id()
     kept = student_state.keep_upload(owner, data, filename)
-    if kept is None:  # not kept (over the limit): a reload goes back to the catalogue dataset
+    if kept is None:  # not kept (over the limit, or a disk that refuses it): a reload goes back to the catalogue
         student_state.forget_upload(owner)
+        _tell_disk_fault()
     remember(upload=None if kept is None else {**kept, "dataset": name or ""})
     return ds
 

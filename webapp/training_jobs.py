@@ -50,6 +50,16 @@ def class_jobs() -> list:
     return [job.snapshot() for job in job_registry().jobs() if job.state.active]
 
 
+def server_problems() -> list[str]:
+    """What the lecturer should know about the server: a disk that refuses writes, a cluster that is away or
+    would not take CNN Lab's settings (cnnkit.disk_faults, ClusterLink.problems)."""
+    from cnnkit import disk_faults, runs, student_state
+
+    disk_faults.probe("runs", runs.runs_dir())
+    disk_faults.probe("state", student_state.state_dir())
+    return disk_faults.problems() + job_registry().cluster.problems()
+
+
 def my_active_jobs() -> int:
     """How many of this student's jobs are queued or running."""
     return job_registry().active_count(owner_id())

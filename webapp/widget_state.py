@@ -20,18 +20,22 @@ def owned_choice(key: str, options, default):
     return st.session_state[key]
 
 
-def bind(key: str, on_change=None) -> dict:
+def bind(key: str, on_change=None, keep: bool = False) -> dict:
     """Widget arguments that make a widget edit the page-owned value `key` (which must exist).
 
     Streamlit forgets a keyed widget's value when a run does not draw it (another page was
     shown), so the value lives under `key` and the widget under its own key, seeded from
-    the value on every run; its change is copied back before the page runs again.
+    the value on every run; its change is copied back before the page runs again. `keep`: a
+    segmented control's option pressed again is unselected (None); the value stays as it was, so
+    what it shows does not vanish.
     """
     ss = st.session_state
     wkey = f"_w.{key}"
     ss[wkey] = ss[key]
 
     def copy_back() -> None:
+        if keep and ss[wkey] is None:
+            return   # the next run selects the option again
         ss[key] = ss[wkey]
         if on_change is not None:
             on_change()

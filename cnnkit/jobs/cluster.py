@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 LOST_WORKER_SECONDS = 60   # an embedded worker away this long is replaced by a fresh nanny and process
 RECYCLE_SECONDS = 120      # the longest a recycling waits for its worker to come back
+RECONNECT_SECONDS = 10     # how often a lost external scheduler is tried again
+LAUNCH_GIVE_UP_SECONDS = 60  # a computation the cluster keeps refusing this long fails with a sentence
 
 
 # --- worker settings -------------------------------------------------------------------------------
@@ -87,6 +89,9 @@ def _import_keras() -> None:
 
 
 # --- connecting -------------------------------------------------------------------------------------
+CLIENT_TIMEOUT = "15s"     # how long a client waits for an external scheduler (to connect, or to come back)
+
+
 def connect(address: str | None = None, n_workers: int | None = None):
     """The Dask client jobs are submitted to: an existing cluster at `address` (or CNNKIT_SCHEDULER),
     else a new embedded LocalCluster of worker processes with one thread each."""
@@ -96,7 +101,7 @@ def connect(address: str | None = None, n_workers: int | None = None):
     address = address or settings.get("scheduler", TrainingError)
     if address:
         try:
-            client = Client(address, timeout="15s", set_as_default=False)
+            client = Client(address, timeout=CLIENT_TIMEOUT, set_as_default=False)
             client.register_plugin(WarmUp(), name="cnnkit-warm-up")
             return client
         except (OSError, TimeoutError) as err:
@@ -128,6 +133,49 @@ def connect(address: str | None = None, n_workers: int | None = None):
     return client
 
 
+def prepare_scheduler(client) -> tuple[str | None, str | None]:
+    """Make a scheduler behave like the embedded one's: a job whose worker died is not tried again
+    (`allowed-failures` 0: the usual cause is a model too big for memory, which would only kill the next worker).
+
+    Returns the scheduler's id and a sentence for the lecturer when it could not be set (None when all is well).
+    Run on every scheduler this process meets (a restarted one forgets the setting).
+    """
+
+    # A function made here is sent by value: the scheduler needs no copy of cnnkit to run it.
+    def set_allowed_failures(dask_scheduler=None) -> dict:
+        before = dask_scheduler.allowed_failures
+        dask_scheduler.allowed_failures = 0
+        return {"before": before, "id": dask_scheduler.id}
+
+    try:
+        answer = client.run_on_scheduler(set_allowed_failures)
+    except Exception as err:
+        note = (f"The training cluster's scheduler would not take CNN Lab's setting ({type(err).__name__}): a job "
+                "whose worker dies may be tried again on another worker, and a model too big for memory can then "
+                "stop several workers in turn. Start the scheduler with "
+                "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0.")
+        log.warning("cnnkit: %s", note)
+        return None, note
+    if answer.get("before") != 0:
+        log.warning("cnnkit: the scheduler's allowed-failures was %s; set to 0 (a job whose worker dies fails with a "
+                    "sentence instead of being tried on another worker)", answer.get("before"))
+    return answer.get("id"), None
+
+
+def by_name(qualified: str) -> Callable:
+    """A function that imports `module:function` where it runs and calls it: sent to the cluster in place of the
+    function itself, so the scheduler (which unpacks every task) needs no copy of cnnkit, only the workers."""
+    module, _, name = qualified.partition(":")
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
 def restore_workers(client) -> int:
     """Start a fresh worker process for each one the embedded cluster gave up on; returns how many.
 
@@ -157,11 +205,20 @@ def failure_sentence(err: BaseException | None) -> str:
         return ("The worker process training this job stopped unexpectedly (it was shut down, or the model ran "
                 "out of memory), so nothing was saved. Press Start training to try again; if it happens again, "
                 "try a smaller model or batch size.")
+    if isinstance(err, ModuleNotFoundError) or "deserializ" in str(err):
+        return ("The training cluster could not read this job: its scheduler or a worker has no copy of CNN Lab. "
+                "Tell the lecturer: start `dask scheduler` and every `dask worker` from the repository's folder with "
+                "PYTHONPATH set to it.")
     if err is None or type(err).__name__ in ("CancelledError", "FutureCancelledError"):
         return ("This job was lost: the training cluster let it go before it finished (a worker or the "
                 "scheduler restarted). Press Start training to train it again.")
     return (f"Training failed unexpectedly ({type(err).__name__}: {err}). Try a smaller model or batch size; "
             "if it happens again, tell the lecturer.")
+
+
+_ENTRY = f"{train_on_worker.__module__}:{train_on_worker.__name__}"
+_LOST = ("The training cluster is not reachable: its scheduler stopped and has not come back, so this job could "
+         "not start. Press Start training again in a moment; if it keeps happening, tell the lecturer.")
 
 
 # --- the registry's side ---------------------------------------------------------------------------------
@@ -189,6 +246,13 @@ class ClusterLink:
         self._scattered: dict[str, Any] = {}           # uploaded datasets on the cluster, by fingerprint
         self._recycling: set[str] = set()              # workers being replaced: nothing is launched meanwhile
         self._workers_missing = 0
+        self._workers_seen: int | None = None          # at the last look (None: not asked yet)
+        self._scheduler_id: str | None = None          # the scheduler last prepared (a restarted one has a new id)
+        self.note: str | None = None                   # a sentence for the lecturer about the cluster
+        self._lost_since: float | None = None          # when an external scheduler was lost (its client closed)
+        self._reconnect_tried = 0.0
+        self._reconnecting = threading.Lock()
+        self._refused: dict[str, float] = {}           # computation key → when the cluster first refused it
         factory = client if callable(client) and not hasattr(client, "submit") else None
         if factory is None:
             if client is None:
@@ -197,6 +261,7 @@ class ClusterLink:
                 self._client = client
                 self._ready.set()
         self.owns_client = factory is not None
+        self._factory = factory
         if factory is not None:
             threading.Thread(target=self._connect, args=(factory,), daemon=True, name="cnnkit-connect").start()
 
@@ -230,14 +295,31 @@ class ClusterLink:
 
     @property
     def closing(self) -> bool:
-        """Is this process letting its client go (closed here, or closing at exit)?"""
-        return self.closed or getattr(self._client, "status", "running") in ("closing", "closed")
+        """Is this process letting its client go (closed here, or the embedded cluster closing at exit)? An
+        external cluster's client also closes by itself when its scheduler is gone: that is a loss, not a stop."""
+        return self.closed or (getattr(self._client, "status", "running") in ("closing", "closed")
+                               and getattr(self._client, "cluster", None) is not None)
 
     def unavailable(self) -> str | None:
-        """A sentence when the cluster never came up (None while it is up or still starting)."""
+        """A sentence when the cluster never came up, or its scheduler has been gone for a minute (None while it
+        is up, starting, or briefly away)."""
         if self._client is None and self._ready.is_set():
             return self.error or "The training cluster is not available."
+        if self._lost_since is not None and time.time() - self._lost_since >= LAUNCH_GIVE_UP_SECONDS:
+            return _LOST
         return None
+
+    def problems(self) -> list[str]:
+        """The lecturer's sentences about the cluster: not reachable, lost, or a setting it would not take."""
+        out = [u] if (u := self.unavailable()) else []
+        if self._lost_since is not None and not out:
+            since = time.strftime("%H:%M", time.localtime(self._lost_since))
+            out.append(f"The training cluster's scheduler has been away since {since}: CNN Lab reconnects every "
+                       f"{RECONNECT_SECONDS} s; waiting jobs start once it is back (or fail with a sentence after "
+                       f"{LAUNCH_GIVE_UP_SECONDS} s).")
+        if self.note:
+            out.append(self.note)
+        return out
 
     @property
     def max_jobs(self) -> int:
@@ -245,25 +327,101 @@ class ClusterLink:
         return max(1, self._slots or self.fixed_slots or 1)
 
     def free_slots(self, running: int) -> int:
-        """How many more jobs may start now: none while a worker is being replaced."""
+        """How many more jobs may start now: none while a worker is being replaced, or while the cluster has
+        no worker at all (a job sent then would only wait inside Dask, out of the line's sight)."""
         with self._lock:
             recycling = bool(self._recycling)
-        return 0 if recycling else max(0, self.max_jobs - running)
+        if recycling or (self._workers_seen == 0 and not self.fixed_slots):
+            return 0
+        return max(0, self.max_jobs - running)
 
     def refresh_slots(self) -> None:
-        if self.fixed_slots or self._client is None or time.time() - self._slots_checked < 2:
+        """Ask the scheduler for its workers (every 2 s at most); a scheduler met for the first time (a restarted
+        one included) is prepared like the embedded one (`prepare_scheduler`, the warm-up plugin)."""
+        client = self._client
+        if client is None or time.time() - self._slots_checked < 2:
             return
         self._slots_checked = time.time()
         try:
-            workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
+            info = client.scheduler_info(n_workers=-1)
         except TypeError:
-            workers = self._client.scheduler_info().get("workers", {})
+            info = client.scheduler_info()
         except Exception:
             return
-        self._slots = sum(int(w.get("nthreads", 1)) for w in workers.values())
+        workers = info.get("workers", {})
+        self._workers_seen = len(workers)
+        if not self.fixed_slots:
+            self._slots = sum(int(w.get("nthreads", 1)) for w in workers.values())
+        if info.get("id") and info.get("id") != self._scheduler_id:
+            self._prepare(client, info.get("id"))
 
-    def launch(self, comp) -> None:
-        """Send a queued computation to a worker: its Stop event, its progress queue and mirror, its data."""
+    def _prepare(self, client, scheduler_id: str | None) -> None:
+        if self._scheduler_id is not None:
+            log.warning("cnnkit: the training cluster has a new scheduler (it restarted): preparing it")
+            try:
+                client.register_plugin(WarmUp(), name="cnnkit-warm-up")
+            except Exception:
+                log.exception("cnnkit: the warm-up plugin on the new scheduler")
+        self._scheduler_id, self.note = prepare_scheduler(client)
+        self._scheduler_id = self._scheduler_id or scheduler_id
+
+    def watch_scheduler(self) -> None:
+        """An external scheduler that went away for longer than its client waits (15 s) closes the client: make
+        a new one every RECONNECT_SECONDS until the scheduler is back. Meanwhile queued jobs wait; after
+        LAUNCH_GIVE_UP_SECONDS they fail with a sentence (`unavailable`)."""
+        client = self._client
+        if (self.closed or client is None or self._factory is None or getattr(client, "cluster", None) is not None
+                or getattr(client, "status", "running") not in ("closed", "closing")):
+            return
+        now = time.time()
+        if self._lost_since is None:
+            self._lost_since = now
+            log.warning("cnnkit: lost the training cluster's scheduler; reconnecting every %d s", RECONNECT_SECONDS)
+        if now - self._reconnect_tried < RECONNECT_SECONDS or self._reconnecting.locked():
+            return
+        self._reconnect_tried = now
+        threading.Thread(target=self._reconnect, daemon=True, name="cnnkit-reconnect").start()
+
+    def _reconnect(self) -> None:
+        with self._reconnecting:   # one attempt at a time
+            try:
+                client = self._factory()
+            except Exception as err:
+                self.note = str(err) if isinstance(err, TrainingError) else _LOST
+                return
+            if self.closed:
+                client.close()
+                return
+            old, self._client, self._lost_since, self.note = self._client, client, None, None
+        try:
+            old.close()
+        except Exception:
+            pass
+        self._workers_seen, self._slots_checked = None, 0.0
+        log.warning("cnnkit: reconnected to the training cluster's scheduler")
+
+    def launch(self, comp) -> bool:
+        """Send a queued computation to a worker: its Stop event, its progress queue and mirror, its data.
+
+        False when the cluster could not take it now (it stays in line and is tried again); raises TrainingError
+        with a sentence once the cluster has refused it for LAUNCH_GIVE_UP_SECONDS."""
+        try:
+            if getattr(self._client, "status", "running") != "running":   # reconnecting: asking would only block
+                raise ConnectionError(f"the client is {self._client.status}")
+            self._launch(comp)
+        except Exception as err:
+            first = self._refused.setdefault(comp.key, time.time())
+            while len(self._refused) > 100:   # computations stopped while refused leave an entry behind
+                self._refused.pop(next(iter(self._refused)))
+            log.warning("cnnkit: the cluster could not take a job yet (%s: %s)", type(err).__name__, err)
+            if time.time() - first >= LAUNCH_GIVE_UP_SECONDS:
+                self._refused.pop(comp.key, None)
+                raise TrainingError(_LOST) from None
+            return False
+        self._refused.pop(comp.key, None)
+        return True
+
+    def _launch(self, comp) -> None:
         from distributed import Event, Queue
 
         client = self._client
@@ -282,15 +440,18 @@ class ClusterLink:
                     self._scattered.pop(next(iter(self._scattered)))
         else:
             data = {"name": comp.dataset.name, "fingerprint": comp.fingerprint}
-        comp.future = client.submit(train_on_worker, comp.dask_key, comp.spec.to_dict(), comp.hyper.to_dict(), data,
-                                    comp.title, key=comp.dask_key, retries=0)
+        comp.future = client.submit(by_name(_ENTRY), comp.dask_key, comp.spec.to_dict(), comp.hyper.to_dict(), data,
+                                    comp.title, _challenge_request(comp.dataset), key=comp.dask_key, retries=0)
 
     def stop(self, dask_key: str) -> None:
         """Ask the worker training `dask_key` to stop after its current batch."""
         if self._client is not None:
             from distributed import Event
 
-            Event(stop_event_name(dask_key), client=self._client).set()
+            try:
+                Event(stop_event_name(dask_key), client=self._client).set()
+            except Exception as err:   # the scheduler is away: the job ends as lost when its future is let go
+                log.warning("cnnkit: could not ask a worker to stop (%s: %s)", type(err).__name__, err)
 
     def maybe_recycle(self, result: dict) -> None:
         """Replace the worker that returned `result` if it has trained enough jobs or grown too big."""
@@ -323,9 +484,11 @@ class ClusterLink:
         threading.Thread(target=restart, daemon=True, name="cnnkit-recycle").start()
 
     def keep_workers(self) -> None:
-        """The embedded cluster always has the workers it was made with (see `restore_workers`)."""
+        """The embedded cluster always has the workers it was made with (see `restore_workers`); an external
+        scheduler that went away is reconnected (`watch_scheduler`)."""
         if self._client is None:
             return
+        self.watch_scheduler()
         try:
             missing = restore_workers(self._client)
         except Exception:
@@ -348,3 +511,15 @@ class ClusterLink:
                     cluster.close()
             except Exception:
                 pass
+
+
+def _challenge_request(dataset) -> dict | None:
+    """The open class challenge's hidden share, for the worker to score the model on right after its test pass
+    (cnnkit.challenge_scoring.worker_request: no image crosses); None when there is none, or it cannot be read."""
+    from cnnkit import challenge_scoring
+
+    try:
+        return challenge_scoring.worker_request(dataset)
+    except Exception:   # a challenge file that cannot be read never stops a job from starting
+        log.exception("cnnkit: the class challenge's request for a worker")
+        return None

@@ -2,13 +2,15 @@
 
 `job_key(spec, hyper, fingerprint)` hashes the layers, the settings and the data, so identical
 submissions share one computation; `FinishedRuns` remembers which keys already have a finished Run on
-disk, so an identical job after the end is answered at once with a copy of that Run.
+disk, so an identical job after the end is answered at once with a copy of that Run (which takes the Run's
+class-challenge score with it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import weakref
 from pathlib import Path
@@ -91,8 +93,10 @@ class FinishedRuns:
             self.forget(key)
             return None
         spec = dict(src.spec_dict, name=spec_name) if spec_name else src.spec_dict
-        return src, runs.save_run(model, spec, src.hyper, src.history, src.metrics, dataset_name=dataset_name,
-                                  root=root, owner=owner, title=title, extra={"job_key": key})
+        copy = runs.save_run(model, spec, src.hyper, src.history, src.metrics, dataset_name=dataset_name,
+                             root=root, owner=owner, title=title, extra={"job_key": key})
+        _copy_challenge_score(src.id, copy.id)
+        return src, copy
 
     def add(self, key: str, path: Path) -> None:
         with self._lock:
@@ -101,3 +105,13 @@ class FinishedRuns:
     def forget(self, key: str) -> None:
         with self._lock:
             self._paths.pop(key, None)
+
+
+def _copy_challenge_score(source_id: str, copy_id: str) -> None:
+    """The same model file scores the same on the class challenge: the copy takes its source's score at once."""
+    from cnnkit import challenge_scoring
+
+    try:
+        challenge_scoring.record_copy(source_id, copy_id)
+    except Exception:   # the web process's scorer copies it instead (same job key)
+        logging.getLogger(__name__).exception("cnnkit: copying a challenge score")

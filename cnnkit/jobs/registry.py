@@ -294,13 +294,7 @@ class JobRegistry:
             if comp.future is not None and comp.future.done():
                 comp.drain(self._lock)
                 self._complete(comp)
-        with self._lock:
-            for comp in self.line.order()[:self.cluster.free_slots(len(self.line.running()))]:
-                self.cluster.launch(comp)
-                self.line.started(comp)
-                self.stats["computed"] += 1
-                for job in comp.jobs:
-                    self.journal.write(job, "running")
+        _fill_workers(self)
         return True
 
     def _complete(self, comp: Computation) -> None:
@@ -380,6 +374,24 @@ def _recall(reg: JobRegistry, job_id: str) -> Job | None:
         return job
 
 
+def _fill_workers(reg: JobRegistry) -> None:
+    """The poller's last step: send the first computations in line to the free workers."""
+    with reg._lock:
+        for comp in reg.line.order()[:reg.cluster.free_slots(len(reg.line.running()))]:
+            try:
+                if not reg.cluster.launch(comp):
+                    continue   # the cluster cannot take it yet (a scheduler restarting): it keeps its place
+            except TrainingError as err:   # … and it has refused it for a minute: a sentence
+                reg.line.remove(comp)
+                for job in comp.open_jobs():
+                    reg._end_locked(job, JobState.FAILED, str(err), comp=comp)
+                continue
+            reg.line.started(comp)
+            reg.stats["computed"] += 1
+            for job in comp.jobs:
+                reg.journal.write(job, "running")
+
+
 def _exit_stopped(cluster: ClusterLink, comp: Computation) -> bool:
     """Did `comp`'s future end because this process is closing its client (SIGTERM, exit, close)?"""
     return _EXITING.is_set() or cluster.closed or (
@@ -408,7 +420,7 @@ def _outcome(comp: Computation) -> tuple[dict | None, BaseException | None]:
 
 def _save_runs(comp: Computation, jobs: list[Job], result: dict) -> dict[str, str]:
     """Write each student's own Run of what the worker returned; the jobs whose Run could not be saved, with why."""
-    from cnnkit import runs
+    from cnnkit import disk_faults, runs
 
     model = result.get("model")
     failed: dict[str, str] = {}
@@ -418,6 +430,21 @@ def _save_runs(comp: Computation, jobs: list[Job], result: dict) -> dict[str, st
                                     result.get("metrics") or {}, dataset_name=job.dataset_name,
                                     root=job.runs_root, owner=job.owner, title=job.title,
                                     extra={"job_key": comp.key})
-        except OSError as err:
-            failed[job.id] = f"The trained model could not be saved ({err})."
+        except OSError as err:   # a read-only or full runs folder: a sentence, no server path
+            failed[job.id] = disk_faults.record("runs", err)
+        else:
+            disk_faults.cleared("runs")
+    if result.get("challenge"):
+        _keep_challenge_score(result["challenge"], [j.run.id for j in jobs if j.run is not None and j.id not in failed])
     return failed
+
+
+def _keep_challenge_score(score: dict, run_ids: list[str]) -> None:
+    """The worker's score on the class challenge's hidden share, kept for each run just saved: the runs are on the
+    leaderboard as they appear (cnnkit.challenge_scoring.record_worker_score)."""
+    from cnnkit import challenge_scoring
+
+    try:
+        challenge_scoring.record_worker_score(score, run_ids)
+    except Exception:   # the challenge's files: the web process's scorer scores these runs instead
+        log.exception("cnnkit: keeping a worker's challenge score")

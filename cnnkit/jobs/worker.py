@@ -232,8 +232,11 @@ def _model_bytes(model) -> bytes:
         return path.read_bytes()
 
 
-def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, title: str) -> dict:
-    """One training job, run inside a Dask worker process; returns the Run's files as plain data."""
+def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, title: str,
+                    challenge: dict | None = None) -> dict:
+    """One training job, run inside a Dask worker process; returns the Run's files as plain data. With
+    `challenge` (the open class challenge's hidden share: cnnkit.challenge_scoring.worker_request) the model
+    is also scored on that share right after its test pass, under "challenge" (never in the run's metrics)."""
     import psutil
     from distributed import Event, Queue, get_worker
 
@@ -273,6 +276,7 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
         channel.put(msg)
     model = job.trained_model
     job.trained_model = None
+    score = _challenge_score(challenge, model, ds)
     model_bytes = _model_bytes(model) if model is not None else None
     job.mark("model bytes")
     job_ended = time.time()
@@ -283,7 +287,8 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
     result = {"state": snap.state.value, "message": snap.message, "history": snap.history,
               "metrics": metrics, "model": model_bytes,
               "elapsed": snap.elapsed, **here, "worker_jobs": _WORKER["jobs"],
-              "memory_limit": getattr(getattr(worker, "memory_manager", None), "memory_limit", None)}
+              "memory_limit": getattr(getattr(worker, "memory_manager", None), "memory_limit", None),
+              "challenge": score}
     del model, job
     # One job per process at a time (one thread per worker), so clearing Keras's global state is safe;
     # it keeps memory from creeping across many fits in one process.
@@ -296,3 +301,13 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
         metrics["worker_ended"] = time.time()
         metrics["phases"]["clean up"] = round(metrics["worker_ended"] - job_ended, 4)
     return result
+
+
+def _challenge_score(request: dict | None, model, ds) -> dict | None:
+    """The model's accuracy on the class challenge's hidden share, scored here while the model is in memory
+    (cnnkit.challenge_scoring.score_on_worker), or None."""
+    if not request or model is None:
+        return None
+    from cnnkit import challenge_scoring
+
+    return challenge_scoring.score_on_worker(request, model, ds)
