@@ -175,7 +175,7 @@ def contribute(n: int, seconds: float, period: float, work: Path, start_server, 
               f"max {max(pen):.2f} s (n={len(pen)}); Add pressed → counted: p50 {statistics.median(add):.2f} s, "
               f"p90 {pct(add, 0.9):.2f} s")
         print(f"CPU: web process {web_cpu:.0f} s in {wall:.0f} s = {web_cpu / wall:.0%} of one core "
-              f"({1000 * web_cpu / max(1, pressed):.0f} ms per drawing: two page runs), its worker processes "
+              f"({1000 * web_cpu / max(1, pressed):.0f} ms a drawing: its page runs), its worker processes "
               f"{kids_cpu:.0f} s, this benchmark's process {bench_cpu:.0f} s; web RSS idle {mb(web_idle)}, peak "
               f"{mb(peak[0])}")
         print(f"load average (1 min) {load0[0]:.1f} before, {load1[0]:.1f} after; {psutil.cpu_count()} cores")
