@@ -6,6 +6,7 @@ import streamlit as st
 
 from cnnkit import class_drawings, drawing, settings
 from cnnkit.errors import DrawingError, UserError
+from cnnkit.plain_text import inert, inert_message
 from webapp import browser_identity, canvas, drawn_collection, lecturer, user_errors
 
 CANVAS = 280
@@ -45,8 +46,8 @@ if c is None:
     st.stop()
 
 if not c.is_open:
-    st.info(f"The collection “{c.name}” is closed: no more drawings are taken. Pick it on the Data page to "
-            "train on it.", icon=":material/lock:")
+    st.info(inert_message(f"The collection “{c.name}” is closed: no more drawings are taken. Pick it on the Data "
+                          "page to train on it."), icon=":material/lock:")
 
 # The class asked for stays the same until this drawing is added, whatever the others draw meanwhile.
 ss.setdefault("draw_canvas_gen", 0)
@@ -59,20 +60,21 @@ class_name = c.class_names[k]
 input_col, result_col = st.columns(2)
 with input_col:
     if c.is_open:
-        st.html(f'<p class="collect-ask" style="font-size:1.6rem;margin:0">Draw: '
-                f"<b>{drawn_collection.plain(class_name)}</b></p>")
-    drawn = canvas.draw(CANVAS, hint=f"Draw one {drawn_collection.markdown_plain(class_name)} with the mouse or "
-                        "a finger, as large or small as you like, then add it.")
+        with st.container(key="collect_ask"):   # app.css: large type
+            st.markdown(f"Draw: **{inert(class_name)}**")
+    drawn = canvas.draw(CANVAS, hint=inert_message(f"Draw one {class_name} with the mouse or a finger, as large or "
+                                                   "small as you like, then add it."))
 
 with result_col:
     message = ss.pop("collect.added", None)
     if message:
-        st.success(message, icon=":material/check_circle:")
+        st.success(inert_message(message), icon=":material/check_circle:")
     user_errors.show_flash_error("collect")
-    if c.is_open and st.button(f"Add this {class_name[:24]}", type="primary", icon=":material/add:",
+    if c.is_open and st.button(inert(f"Add this {class_name[:24]}"), type="primary", icon=":material/add:",
                                key="collect_add"):
         try:
-            prepared = drawing.prepare_drawing(drawn.image)   # exactly as the Draw page prepares the canvas
+            # exactly as the Draw page prepares the canvas; a refusal names the class asked for
+            prepared = drawing.prepare_drawing(drawn.image, what=class_name)
             store.add(c.id, owner, class_drawings.to_pixels(prepared.x), k)
             if class_mode:
                 lecturer.class_book().number(owner)   # the Class page names them "student N" (or their nickname)
@@ -89,6 +91,6 @@ with result_col:
         else:
             ss["collect.added"] = f"Removed your last drawing (a {c.class_names[gone.class_index]})."
             st.rerun()
-    st.write(class_drawings.contribution_sentence(store, c.id, owner))
+    st.markdown(inert_message(class_drawings.contribution_sentence(store, c.id, owner)))
     st.dataframe(class_drawings.class_rows(store, c.id), hide_index=True, key="collect_totals")
 drawn_collection.grid(store.latest(c.id, 20, owner=owner), c.class_names, "Your latest drawings, as stored (28×28)")

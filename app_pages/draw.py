@@ -172,7 +172,7 @@ def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Predict
         second, p2 = prediction.top(2)[1]
         st.warning(
             f"The model is unsure: its best guess has only {prediction.confidence:.0%} "
-            f"(next: {second} at {p2:.0%}). "
+            f"(next: {inert(second)} at {p2:.0%}). "
             + ("Draw the digit larger and clearer, or train a better model."
                if draws else "Pictures unlike the training images confuse it; try another."),
             icon=":material/help:",

@@ -12,7 +12,7 @@ import streamlit as st
 
 from cnnkit import challenge, charts, datasets, evaluation, model_files, run_comparison, run_labels, runs
 from cnnkit.errors import UserError
-from cnnkit.plain_text import inert
+from cnnkit.plain_text import chart_text, inert, inert_message
 from cnnkit.spec import format_shape
 from webapp import (
     browser_identity,
@@ -475,14 +475,15 @@ def other_data_tab(chosen: Chosen, ev: evaluation.Evaluation, ds) -> None:
            else ("upload", chosen.digest, *evaluation.dataset_key(other)))
     ev2 = _evaluate(key, model, other, "the model on the other data")
     left, right = st.columns(2)
-    left.metric(f"{drawn_collection.markdown_plain(ds.title)} (its test set)", f"{ev.accuracy:.1%}")
-    right.metric(drawn_collection.markdown_plain(other.title), f"{ev2.accuracy:.1%}",
+    left.metric(f"{inert(ds.title)} (its test set)", f"{ev.accuracy:.1%}")
+    right.metric(inert(other.title), f"{ev2.accuracy:.1%}",
                  delta=f"{ev2.accuracy - ev.accuracy:+.1%}")
     # the titles may hold a name a person typed: plain text, never Markdown
-    st.html(f"<p>{drawn_collection.plain(evaluation.cross_sentence(ev, ev2, ds.title, other.title))}</p>")
+    st.markdown(inert_message(evaluation.cross_sentence(ev, ev2, ds.title, other.title)))
     st.plotly_chart(charts.confusion_matrix_figure(ev2.confusion_matrix(), ev2.class_names,
                                                    normalised=ev2.confusion_matrix(normalised=True),
-                                                   title=f"Confusion matrix on {other.title}"), key="ev_other_matrix")
+                                                   title=f"Confusion matrix on {chart_text(other.title)}"),
+                    key="ev_other_matrix")
 
 
 # --- the page --------------------------------------------------------------------------------------

@@ -27,6 +27,11 @@ Parts:
   processes, and with 1 then 2 separate `dask worker` processes (the scale-out path).
 - memory: 50 jobs in a row on one embedded worker (recycled every CNNKIT_WORKER_JOBS jobs): this
   process's (the web side's) RSS and the worker's RSS after job 5, 25 and 50.
+- contribute (not in `all`): N students draw into the class's collection at once, one drawing every 3 s each
+  (bench/collect_load.py: a real canvas image as the canvas component's value, then Add): pen up → count
+  updated, the web process's CPU, nothing lost (the store's count against the drawings sent).
+
+    python bench/bench_lecture.py --part contribute --students 100 --seconds 60
 """
 
 from __future__ import annotations
@@ -502,10 +507,13 @@ def memory(n_jobs: int, work: Path, train_images: int | None = None) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=("lecture", "throughput", "scaleout", "memory", "all"), default="all",
+    ap.add_argument("--part", choices=("lecture", "throughput", "scaleout", "memory", "contribute", "all"),
+                    default="all",
                     help="scaleout: only the separate `dask scheduler` / `dask worker` half of throughput")
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--switches", type=int, default=12)
+    ap.add_argument("--seconds", type=float, default=60, help="contribute part: how long the class draws")
+    ap.add_argument("--period", type=float, default=3.0, help="contribute part: seconds between a student's drawings")
     ap.add_argument("--clients", choices=("protocol", "browser"), default="protocol",
                     help="lecture part: the students who press Start are Streamlit websocket sessions (default; "
                          "bench/st_protocol.py) or real Chromium pages on the same cores as the server")
@@ -529,6 +537,12 @@ def main() -> None:
             throughput(args.jobs or 6, work, embedded=args.part != "scaleout")
         if args.part in ("memory", "all"):
             memory(args.jobs or 50, work, train_images=args.train_images)
+        if args.part == "contribute":
+            sys.path.insert(0, str(ROOT / "tests"))   # tests/strokes.py: the shapes as a canvas holds them
+            from collect_load import contribute
+
+            contribute(args.students, args.seconds, args.period, work, start_server, stop_server, cpu_seconds,
+                       tree_rss, mb)
         if args.part in ("lecture", "all"):
             for ref in args.app_ref:
                 lecture(args.students, args.switches, work, baseline=False, app_ref=ref, clients=args.clients)

@@ -7,12 +7,15 @@ at the interval the server announces (`ForwardMsg.auto_rerun`), as the frontend'
 not do is draw: the server's work per student is the same, the 2-core machine's CPU no longer also lays
 out and paints thirty pages (in a real lecture each student's own device does that).
 
-Used by bench/bench_lecture.py (`--clients protocol`).
+Used by bench/bench_lecture.py (`--clients protocol`, and the students who draw: `--part contribute`, who send a
+drawn image as the canvas component's value, as the canvas does at pen up).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import re
 import secrets
 import time
@@ -35,6 +38,9 @@ class ProtocolSession:
         self.cookie = f"{cookie_name}={owner_id or secrets.token_urlsafe(24)[:32]}"
         self.widgets: dict[str, object] = {}          # widget id → its WidgetState (as the frontend keeps them)
         self.by_label: dict[tuple[str, str], object] = {}   # (kind, label) → the element proto
+        self.seen: dict[tuple[str, str], int] = {}          # (kind, label) → when it last arrived (a counter)
+        self._arrivals = itertools.count()
+        self._component_state: dict[str, str] = {}          # component name → the widget id its value went to
         self.page_hash = ""                            # the page this tab is on (the server names it)
         self._fragments: dict[str, asyncio.Task] = {}
         self._listeners: list[Callable[[str], bool]] = []
@@ -107,9 +113,11 @@ class ProtocolSession:
             el = fm.delta.new_element
             which = el.WhichOneof("type")
             proto = getattr(el, which) if which else None
-            label = getattr(proto, "label", None)
+            # a custom component (Components v2) has no label: it is found by its name
+            label = proto.component_name if which == "bidi_component" else getattr(proto, "label", None)
             if isinstance(label, str) and label:
                 self.by_label[(which, label)] = proto
+                self.seen[(which, label)] = next(self._arrivals)
             # Only what a student reads (charts and tables are not searched: parsing them would cost this
             # process, on the server's cores, more than the server spent making them).
             text = str(getattr(proto, "body", "") or getattr(proto, "text", "")) if which in READABLE else ""
@@ -159,6 +167,35 @@ class ProtocolSession:
             state.double_value = float(value)
         self.widgets[proto.id] = state
         await self._rerun()
+
+    def newest_label(self, kind: str, prefix: str) -> str:
+        """The label starting with `prefix` of the element of this kind that arrived last (a button whose label
+        changes from run to run, such as "Add this circle")."""
+        found = [(n, lbl) for (k, lbl), n in self.seen.items() if k == kind and lbl.startswith(prefix)]
+        if not found:
+            raise KeyError(f"no {kind} labelled {prefix!r}… on the page")
+        return max(found)[1]
+
+    async def set_component(self, name: str, state: dict, wait: bool = True) -> None:
+        """A custom component (Components v2, e.g. the drawing canvas) sends `state` as its value, as its
+        JavaScript does (`setStateValue`): the widget is the latest instance of the component `name`. The value
+        a previous instance held (a canvas with an older key) is forgotten, as the frontend forgets a widget
+        that is no longer on the page."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        proto = self.by_label[("bidi_component", name)]
+        old = self._component_state.get(name)
+        if old and old != proto.id:
+            self.widgets.pop(old, None)
+        self._component_state[name] = proto.id
+        self.widgets[proto.id] = WidgetState(id=proto.id, json_value=json.dumps(state))
+        await self._rerun(wait=wait)
+
+    def forget_component(self, name: str) -> None:
+        """The component instance is gone from the page (a new key replaced it): its value is no longer sent."""
+        old = self._component_state.pop(name, None)
+        if old:
+            self.widgets.pop(old, None)
 
     async def press(self, label: str, wait: bool = False) -> None:
         await self._rerun(triggers=(self.widget_id("button", label),), wait=wait)

@@ -77,10 +77,11 @@ class PreparedImage:
 
 
 # --- reading images ----------------------------------------------------------------
-def to_array(image: ImageLike | None) -> np.ndarray:
-    """A canvas array, PIL image or None as a uint8 array (H, W) / (H, W, 3) / (H, W, 4)."""
+def to_array(image: ImageLike | None, what: str = "digit") -> np.ndarray:
+    """A canvas array, PIL image or None as a uint8 array (H, W) / (H, W, 3) / (H, W, 4); `what` is what the
+    canvas is for (a digit, or the class a collection asks for), named in the sentence for an empty one."""
     if image is None:
-        raise DrawingError("Draw a digit on the canvas first.")
+        raise DrawingError(f"Draw {article(what)} {what} on the canvas first.")
     if isinstance(image, Image.Image):
         if image.mode not in ("L", "RGB", "RGBA"):
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
@@ -181,7 +182,7 @@ def stroke_width(mask: np.ndarray, inside: np.ndarray | None = None) -> float:
     return max(1.0, 4.0 * float(inside[mask].mean()) - 2.0)
 
 
-def _refuse_dot(mask: np.ndarray, inside: np.ndarray) -> None:
+def _refuse_dot(mask: np.ndarray, inside: np.ndarray, what: str) -> None:
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
@@ -189,13 +190,13 @@ def _refuse_dot(mask: np.ndarray, inside: np.ndarray) -> None:
     thickness = 2.0 * float(inside.max())
     if extent < MIN_EXTENT_IN_STROKES * thickness:
         raise DrawingError(
-            "That looks like a single dot, not a digit: draw the whole digit, filling most of the canvas."
-        )
+            f"That looks like a single dot, not {article(what)} {what}: draw the whole {what}, filling most of "
+            "the canvas.")
 
 
-def _refuse_blank(ink: np.ndarray) -> None:
+def _refuse_blank(ink: np.ndarray, what: str) -> None:
     if int(np.count_nonzero(ink > MASK_LEVEL)) < max(4, MIN_INK_FRACTION * ink.size):
-        raise DrawingError("The canvas is (nearly) empty: draw a digit first.")
+        raise DrawingError(f"The canvas is (nearly) empty: draw {article(what)} {what} first.")
 
 
 # --- MNIST's recipe ------------------------------------------------------------------
@@ -276,24 +277,25 @@ def _centre_by_mass(patch: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def prepare_drawing(image: ImageLike | None, mode: Mode = "mnist", even_strokes: bool = True,
-                    source: str = "Your drawing") -> PreparedImage:
+                    source: str = "Your drawing", what: str = "digit") -> PreparedImage:
     """Canvas RGBA (or any digit picture) → MNIST-style (28, 28, 1) float32 input, with each step.
 
     mode="mnist": ink → crop to the ink → (even the stroke width) → longer side to 20 px →
     centre of mass at the centre of 28×28. mode="naive": ink → shrink the whole canvas to 28×28.
     Raises DrawingError for a blank canvas or a single dot. `source` names the first step
-    ("Your drawing" for the canvas, "Your picture" for an uploaded photo of a digit).
+    ("Your drawing" for the canvas, "Your picture" for an uploaded photo of a digit); `what` is what is drawn,
+    as the refusals name it ("digit", or a collection's class such as "circle").
     """
     if mode not in ("mnist", "naive"):
         raise ValueError(f"unknown mode {mode!r}")
-    arr = to_array(image)
+    arr = to_array(image, what)
     ink, note = ink_map(arr)
-    _refuse_blank(ink)
+    _refuse_blank(ink, what)
     crop = _crop(ink)
     work = _to_work_scale(crop)
     mask = work > MASK_LEVEL
     inside = _inside_distance(mask)
-    _refuse_dot(mask, inside)
+    _refuse_dot(mask, inside, what)
 
     transparent = arr.ndim == 3 and arr.shape[-1] == 4 and _border(arr[..., 3]).min() < 250
     # A transparent canvas is shown as the student saw it: dark ink on white.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -288,7 +288,13 @@ def suggested_hyper(spec: ModelSpec, num_train: int | None = None) -> Hyper:
 
 def _for_size(hyper: Hyper, small_data: Hyper | None, num_train: int | None) -> Hyper:
     small = small_data is not None and num_train is not None and num_train < SMALL_DATA_IMAGES
-    return small_data if small else hyper
+    chosen = small_data if small else hyper
+    if num_train is not None:
+        # A tiny dataset (a class's first drawings: 24 training images) trains in one batch of all its images.
+        n_fit = chosen.split_sizes(num_train)[0]
+        if 0 < n_fit < chosen.batch_size:
+            chosen = replace(chosen, batch_size=n_fit)
+    return chosen
 
 
 PRESETS: dict[str, Preset] = {name: get(name) for name in _RECIPES}

@@ -59,10 +59,11 @@ def test_a_student_draws_the_class_asked_undoes_and_is_refused_when_closed(app_t
     owner = at.session_state["owner_id"]
     # an empty canvas, then a dot: sentences, nothing stored
     _press(at, "collect_add")
-    assert "Draw a digit on the canvas first" in texts(at)
+    assert "Draw a circle on the canvas first" in texts(at)   # the class asked for, not "a digit"
     on_canvas["image"] = strokes.dot()
     _press(at, "collect_add")
-    assert "single dot" in texts(at) and store.stamp(c.id)[0] == 0
+    assert "a single dot, not a circle: draw the whole circle" in texts(at) and store.stamp(c.id)[0] == 0
+    assert not [e for e in at.error if "digit" in e.value]
     asked = []
     for name in ("circle", "square", "triangle", "circle"):
         on_canvas["image"] = strokes.render([strokes.shape_stroke(name)])
@@ -132,7 +133,7 @@ def test_the_lecturer_opens_watches_removes_and_closes(runs_dir, monkeypatch):
     people = _table(at, "student")
     assert list(people["student"])[0] == "Ann" and list(people["drawings"]) == [9, 6]
     said = "\n".join(h.proto.body for h in at.get("html"))
-    assert "15 drawings by 2 students (circle 5 · square 5 · triangle 5)" in said
+    assert "15 drawings by 2 students (circle 5 · square 5 · triangle 5)" in texts(at)
     assert "The latest 15 drawings" in said
     at.selectbox(key="collect_remove_student_pick").set_value(identity.owner_key(ann))
     next(b for b in at.button if b.key == "collect_remove_student").click().run()
@@ -208,9 +209,45 @@ def test_an_mnist_run_is_tested_on_the_students_own_digits(runs_dir):
     box = next(s for s in at.selectbox if s.key == "ev_other_pick")
     assert box.options == ["Class drawings: our digits: all 4 drawings"]
     labels = [m.label for m in at.metric]
-    from webapp.drawn_collection import markdown_plain
-
-    assert markdown_plain("Class drawings: our digits (all 4 drawings)") in labels   # a typed name stays text
-    said = "\n".join(h.proto.body for h in at.get("html"))
-    assert "the model is right" in said
+    assert "Class drawings: our digits (all 4 drawings)" in labels
+    assert "the model is right" in texts(at)
     assert any("Confusion matrix on Class drawings" in str(c.proto.spec) for c in at.get("plotly_chart"))
+
+
+def test_names_a_student_typed_stay_plain_text(app_test, runs_dir, on_canvas):
+    """Outside class mode the student names the collection and its classes: the page shows them as typed,
+    never as a link, an image or emphasis (cnnkit.plain_text)."""
+    at = app_test(PAGE)
+    owner = at.session_state["owner_id"]
+    own = class_drawings.store_for(owner, class_mode=False)
+    c = own.open("![x](http://h/x) *mine*", "[a](http://h/a), **b**")
+    at.run()
+    _press(at, "collect_add")   # nothing on the canvas: the sentence names the class asked for
+    shown = texts(at)
+    assert r"Draw a \[a\](http:\//h/a) on the canvas first" in shown
+    assert r"Draw: **\[a\](http:\//h/a)**" in shown
+    add = next(b for b in at.button if b.key == "collect_add")
+    assert add.label == r"Add this \[a\](http:\//h/a)"
+    on_canvas["image"] = strokes.render([strokes.shape_stroke("circle")])
+    _press(at, "collect_add")
+    shown = texts(at)
+    assert r"Added to “!\[x\](http:\//h/x) \*mine\*” as \[a\](http:\//h/a)" in shown
+    assert r"You have drawn 1 of the 1 drawings in “!\[x\](http:\//h/x) \*mine\*”" in shown
+    assert "](http://" not in shown   # no link or image anywhere
+    own.close(c.id)
+
+
+def test_a_collection_read_while_open_says_closed_once_closed(class_mode):
+    """The Class page reads the open collection every 3 s (its download): once closed, with the same drawings,
+    the dataset a student picks says it is closed, not a snapshot (the shared cache knows open from closed)."""
+    from webapp import drawn_collection
+
+    store = class_mode
+    c = store.open("shapes", "circle, square, triangle")
+    owner = identity.new_owner_id()
+    for k in (0, 1, 2) * 2:
+        store.add(c.id, owner, np.full((28, 28), 50 * k, np.uint8), k)
+    record = {"scope": "class", "id": c.id, "upto": None}
+    assert "a snapshot" in drawn_collection.dataset_of(record).source_text
+    store.close(c.id)
+    assert "(closed)" in drawn_collection.dataset_of(record).source_text

@@ -138,3 +138,12 @@ def test_cost_table_has_every_preset_with_its_flops_and_measured_speed(monkeypat
         monkeypatch.undo()
         presets.measured_costs.cache_clear()
     assert presets.cost_table()[0].images_per_second is not None
+
+
+@pytest.mark.parametrize("num_train", [2, 24, 63])
+def test_a_tiny_dataset_trains_in_one_batch_of_all_its_images(num_train):
+    # a class's first drawings (30 drawings: 24 to train) must train on the preset the Draw page offers
+    for name in presets.PRESETS:
+        hyper = presets.get(name, (28, 28, 1), 3).hyper_for(num_train)
+        assert hyper.batch_size <= hyper.split_sizes(num_train)[0]
+        hyper.validate(num_train=num_train)   # no "batch size larger than the training images"

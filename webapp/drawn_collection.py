@@ -5,7 +5,6 @@ cnnkit.class_drawings."""
 
 from __future__ import annotations
 
-import html
 import tempfile
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import streamlit as st
 
 from cnnkit import charts, class_drawings, settings
 from cnnkit.class_drawings import CollectionError, DrawingStore
+from cnnkit.plain_text import inert, inert_message
 from webapp import browser_identity, user_errors
 
 LATEST_GRID = 30
@@ -41,9 +41,9 @@ def store_at(path: str) -> DrawingStore:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def collection_dataset(path: str, collection_id: int, upto: int | None, stamp: tuple[int, int]):
-    """A collection (up to drawing `upto`: a snapshot) as it is at `stamp` (drawings, newest id), as a Dataset
-    shared by every session."""
+def collection_dataset(path: str, collection_id: int, upto: int | None, stamp: tuple[int, int, bool]):
+    """A collection (up to drawing `upto`: a snapshot) as it is at `stamp` (drawings, newest id, open), as a
+    Dataset shared by every session."""
     return class_drawings.to_dataset(_store_at(path), collection_id, upto=upto)
 
 
@@ -66,11 +66,16 @@ def record_for(scope: str, collection_id: int) -> dict:
     return {"scope": scope, "id": int(c.id), "upto": upto}
 
 
+def _version(store: DrawingStore, collection_id: int) -> tuple[int, int, bool]:
+    # closing a collection changes no drawing but what its dataset says of itself ("closed")
+    return (*store.stamp(collection_id), store.get(collection_id).is_open)
+
+
 def dataset_of(record: dict):
     store = store_of(str(record["scope"]))
     cid, upto = int(record["id"]), record.get("upto")
     upto = None if upto is None else int(upto)
-    return collection_dataset(str(store.path), cid, upto, store.stamp(cid))
+    return collection_dataset(str(store.path), cid, upto, _version(store, cid))
 
 
 def options() -> list[tuple[str, str]]:
@@ -111,20 +116,6 @@ def test_set_of(key: str):
 
 def follow_classes(spec, ds):
     return class_drawings.spec_for_classes(spec, ds.num_classes)
-
-
-def plain(text: str) -> str:
-    """A name a person typed, inert inside st.html (the smallest local escape; issue #26 brings a shared one)."""
-    return html.escape(str(text))
-
-
-_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
-
-
-def markdown_plain(text: str) -> str:
-    """A name a person typed, inert inside Markdown (st.caption, st.metric labels): every character Markdown
-    could read as markup backslash-escaped (the smallest local version; issue #26 brings a shared one)."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
 
 
 def grid(drawings: list[class_drawings.Drawing], names: tuple[str, ...], title: str, cols: int = 10) -> None:
@@ -176,7 +167,7 @@ def _open_form(store: DrawingStore) -> None:
 def _watch(store: DrawingStore, c, book) -> None:
     c = store.get(c.id)
     state = "open: students draw on the Collect drawings page" if c.is_open else "closed"
-    st.html(f"<p><b>{plain(c.title)}</b> — {state}. Classes: {plain(', '.join(c.class_names))}.</p>")
+    st.markdown(f"**{inert(c.title)}** — {state}. Classes: {inert(', '.join(c.class_names))}.")
     b1, b2 = st.columns(2)
     if c.is_open:
         if b1.button("Close the collection", icon=":material/lock:", key="collect_close"):
@@ -193,9 +184,9 @@ def _watch(store: DrawingStore, c, book) -> None:
     k2.dataframe([{k: v for k, v in r.items() if k != "key"} for r in students], hide_index=True,
                  key="collect_student_counts")
     per_class = " · ".join(f"{r['class']} {r['drawings']:,}" for r in counts)
-    st.html(f'<p class="collect-totals">{sum(r["drawings"] for r in counts):,} drawings by {len(students)} '
-            f"student{'s' * (len(students) != 1)} ({plain(per_class)}); at most {c.per_student:,} each, "
-            f"{c.total:,} in all.</p>")
+    st.markdown(inert_message(f"{sum(r['drawings'] for r in counts):,} drawings by {len(students)} "
+                              f"student{'s' * (len(students) != 1)} ({per_class}); at most {c.per_student:,} each, "
+                              f"{c.total:,} in all."))
     latest = store.latest(c.id, LATEST_GRID)
     grid(latest, c.class_names, f"The latest {len(latest)} drawings (newest first)")
     r1, r2 = st.columns(2)
@@ -222,7 +213,7 @@ def _drawing_words(drawing_id: int, latest, names) -> str:
 
 def _download(store: DrawingStore, c, col) -> None:
     try:
-        ds = collection_dataset(str(store.path), c.id, None, store.stamp(c.id))
+        ds = collection_dataset(str(store.path), c.id, None, _version(store, c.id))
     except CollectionError as err:
         col.caption(str(err))
         return
