@@ -22,7 +22,7 @@ import streamlit as st
 from cnnkit import challenge, charts, drawing, explain, predict, progress, runs
 from cnnkit.errors import DrawingError, UserError
 from cnnkit.jobs import start
-from cnnkit.plain_text import inert
+from cnnkit.plain_text import inert, inert_message
 from cnnkit.run_labels import run_labels as label_runs
 from cnnkit.spec import format_shape
 from webapp import (
@@ -43,7 +43,8 @@ STEP_SIZE = 112  # each preparation step is shown this many pixels wide
 TILE = 72  # feature-map tiles
 SEEN = 168  # "what the model sees": 28×28 enlarged six times
 FILE = "file"  # the model picker's entry for the student's uploaded model (webapp/uploaded_model.py)
-KEYBOARD_HINT = "No mouse or touch screen? **A test digit** and **Upload a picture** work with the keyboard."
+def keyboard_hint(test_option: str) -> str:
+    return f"No mouse or touch screen? **{test_option}** and **Upload a picture** work with the keyboard."
 VIEWS = ["Why this answer", "How it was prepared", "The convolution", "Feature maps"]
 
 st.title("5 · Draw & predict")
@@ -132,15 +133,17 @@ if input_shape != tuple(ds.image_shape):
              f"{format_shape(ds.image_shape)}: choose another run.", icon=":material/error:")
     st.stop()
 draws = drawing.uses_drawing(ds.name, input_shape, ds.class_names)
-sources = (["Draw", "A test digit", "Upload a picture"] if draws else ["A test image", "Upload a picture"])
+drawn = drawing.drawn_noun(ds.class_names)          # "digit", "circle, square or triangle", "drawing"
+test_option = "A test digit" if drawn == "digit" else "A test drawing"
+sources = (["Draw", test_option, "Upload a picture"] if draws else ["A test image", "Upload a picture"])
 with source_col:
     # The page owns its choices (widget_state.bind): a visit to another page keeps them.
     widget_state.owned_choice("draw_source", sources, sources[0])
     source = st.segmented_control("Image", sources, **widget_state.bind("draw_source", keep=True),
-                                  help=KEYBOARD_HINT if draws else None) or sources[0]
+                                  help=keyboard_hint(test_option) if draws else None) or sources[0]
     if draws and source == "Draw":   # drawing needs a pointer: say what the keyboard reaches instead
         with st.container(key="draw_keyboard_hint"):   # app.css: not on a phone (a touch screen draws)
-            st.caption(KEYBOARD_HINT)
+            st.caption(keyboard_hint(test_option))
 
 
 # --- pieces of the result ------------------------------------------------------------------------
@@ -173,7 +176,7 @@ def show_prediction(prepared: drawing.PreparedImage, prediction: predict.Predict
         st.warning(
             f"The model is unsure: its best guess has only {prediction.confidence:.0%} "
             f"(next: {inert(second)} at {p2:.0%}). "
-            + ("Draw the digit larger and clearer, or train a better model."
+            + (f"Draw the {'digit' if drawn == 'digit' else 'drawing'} larger and clearer, or train a better model."
                if draws else "Pictures unlike the training images confuse it; try another."),
             icon=":material/help:",
         )
@@ -345,20 +348,21 @@ def draw_and_answer() -> None:
     """The canvas and everything that follows a stroke: a stroke reruns this, not the page."""
     input_col, result_col = st.columns(2)
     with input_col:
-        drawn = canvas.draw(CANVAS)
+        sketch = canvas.draw(CANVAS, hint=canvas.DIGIT_HINT if drawn == "digit" else inert_message(
+            f"Draw one {drawn} with the mouse or a finger, as large or small as you like."))
     try:
-        prepared = drawing.prepare_drawing(drawn.image)
+        prepared = drawing.prepare_drawing(sketch.image, what=drawn)
     except DrawingError as err:
         with result_col:
             st.info(str(err), icon=":material/draw:")
         return
-    answer(prepared, result_col, raw=drawn.image, strokes=drawn.strokes)
+    answer(prepared, result_col, raw=sketch.image, strokes=sketch.strokes)
 
 
 if source == "Draw":
     draw_and_answer()
 
-elif source in ("A test digit", "A test image"):
+elif source in ("A test digit", "A test drawing", "A test image"):
     input_col, result_col = st.columns(2)
     test_ds = challenge.visible_dataset(ds, current_challenge())  # never a hidden challenge image
     n_test = len(test_ds.x_test)
@@ -384,7 +388,7 @@ else:
         upload = st.file_uploader(
             "A picture (PNG, JPEG, …) of any size", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
             key="draw_upload",
-            help=("A photo or scan of one handwritten digit, prepared like a drawing." if draws else
+            help=(inert_message(f"A photo or scan of one handwritten {drawn}, prepared like a drawing.") if draws else
                   f"It is converted to {inert(ds.title)}'s {format_shape(ds.image_shape)} images."))
     if upload is None:
         with result_col:

@@ -420,6 +420,17 @@ def prepare_test_image(dataset: Dataset, index: int) -> tuple[PreparedImage, str
     return prepared, label
 
 
+def drawn_noun(class_names) -> str:
+    """What a student draws for a model of these classes, in words: "digit" for 0–9, the class names themselves
+    for a few ("circle, square or triangle"), else "drawing"."""
+    names = tuple(str(c) for c in (class_names or ()))
+    if not names or names == DIGIT_NAMES:
+        return "digit"
+    if len(names) <= 4:
+        return ", ".join(names[:-1]) + " or " + names[-1]
+    return "drawing"
+
+
 def article(word: str) -> str:
     """ "a" or "an", as the label is read aloud: a 7, an 8, an airplane, a truck, a one-hot."""
     w = str(word).strip().lower()

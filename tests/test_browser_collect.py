@@ -128,6 +128,9 @@ def test_a_class_draws_shapes_trains_on_them_and_reads_a_new_one(lecture_url, ru
         canvas = ann.locator(CANVAS)
         canvas.wait_for(timeout=240_000)   # the job ended: the page shows its model and the canvas
         wait_idle(ann)
+        # the page speaks of the model's own classes, not of digits
+        assert ann.get_by_text("Draw one circle, square or triangle with the mouse").count() >= 1
+        assert ann.get_by_text("A test drawing", exact=True).count() >= 1
         answer = ann.locator("[data-testid='stMetric']").filter(has_text="Prediction")
         for _ in range(3):   # as above: a stroke on a canvas still mounting is drawn again
             _stroke(ann, "triangle", (150, 60, 60))

@@ -270,3 +270,17 @@ def test_a_test_image_is_the_dataset_image_scaled_to_0_1_with_its_label(tiny_ds)
     for bad in (-1, 50, 2.0, True):
         with pytest.raises(DrawingError, match="has test images 0 to 49"):
             drawing.prepare_test_image(ds, bad)
+
+
+def test_what_a_student_draws_is_named_by_the_models_classes():
+    from cnnkit.drawing import drawn_noun, prepare_drawing
+
+    assert drawn_noun([str(i) for i in range(10)]) == "digit" and drawn_noun(None) == "digit"
+    assert drawn_noun(["circle", "square", "triangle"]) == "circle, square or triangle"
+    assert drawn_noun(list("ABCDEFG")) == "drawing"
+    import pytest
+
+    from cnnkit.errors import DrawingError
+
+    with pytest.raises(DrawingError, match="Draw a circle, square or triangle on the canvas first"):
+        prepare_drawing(None, what=drawn_noun(["circle", "square", "triangle"]))
