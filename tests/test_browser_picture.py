@@ -22,12 +22,17 @@ def _in_view(page, selector: str) -> bool:
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720 and box["height"] > 0
 
 
-def test_the_picture_follows_an_edit_and_the_totals_stay_in_view(app_server, browser_page, idle):
-    page = browser_page
+def _open_architecture(page, app_server: str, idle):
+    """The Architecture page at 1280×720, its picture drawn and the app idle."""
     page.set_viewport_size({"width": 1280, "height": 720})
     page.goto(f"{app_server}/architecture")
     page.wait_for_selector(PICTURE + " g.annotation", timeout=FIRST_LOAD_MS)
     idle(page)
+    return page
+
+
+def test_the_picture_follows_an_edit_and_the_totals_stay_in_view(app_server, browser_page, idle):
+    page = _open_architecture(browser_page, app_server, idle)
     rows = page.locator("[class*='st-key-arch_layer']")
     n = rows.count()
     blocks = page.evaluate(BLOCKS_JS, PICTURE)
@@ -69,11 +74,7 @@ def test_the_picture_follows_an_edit_and_the_totals_stay_in_view(app_server, bro
 
 
 def test_clicking_a_block_opens_that_layers_settings(app_server, browser_page, idle):
-    page = browser_page
-    page.set_viewport_size({"width": 1280, "height": 720})
-    page.goto(f"{app_server}/architecture")
-    page.wait_for_selector(PICTURE + " g.annotation", timeout=FIRST_LOAD_MS)
-    idle(page)
+    page = _open_architecture(browser_page, app_server, idle)
     rows = page.locator("[class*='st-key-arch_layer']")
     assert rows.nth(1).get_by_role("button", name="Move up").count() == 0      # closed to begin with
     # The blocks' click targets: one invisible point per layer, in layer order (the input has none).
