@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit import settings
+from cnnkit import model_pool, settings
 from cnnkit.errors import SpecError, TrainingError
 from cnnkit.hyper import OPTIMIZERS, Hyper
 from cnnkit.progress import EtaEstimator, JobSnapshot, JobState, RunningCurve, format_seconds
@@ -368,9 +368,17 @@ class TrainingJob:
             # Seeding is process-wide in Keras, so seed + build happen together: the
             # initial weights depend only on this job's seed even with jobs in parallel.
             keras.utils.set_random_seed(h.seed)
-            model = self.spec.to_keras()
+            fresh = self.spec.to_keras()
             optimizer = h.make_optimizer(total_steps=h.epochs * self._batches)
-            model.compile(optimizer=optimizer, loss=h.loss, metrics=["accuracy"])
+            key = model_pool.pool_key(self.spec, optimizer, h.loss)
+        # A kept compiled model of the same shape (its traces reused), set to this job's fresh weights.
+        model = model_pool.take(key, fresh)
+        if model is None:
+            model = fresh
+            model.compile(optimizer=optimizer, loss=h.loss, metrics=["accuracy"],
+                          steps_per_execution=model_pool.STEPS_PER_EXECUTION if key else 1)
+            model_pool.prepare(key, model)
+        del fresh
         self.mark("build")
         kw = dict(num_classes=ds.num_classes, one_hot=one_hot)
         train = batches(ds.x_train, ds.y_train, train_idx, h.batch_size, shuffle=True, seed=h.seed,
@@ -423,13 +431,15 @@ class TrainingJob:
         with self._lock:
             self._metrics = dict(metrics)
         if self.keep_model:
-            self.trained_model = model
+            self.trained_model = model     # its holder gives it to model_pool when done with it
         if self.save:
             from cnnkit import runs
 
             self._set_phase("saving")
             self.run = runs.save_run(model, self.spec, h, history, metrics, dataset_name=ds.name,
                                      root=self.runs_root, owner=self.owner, title=self.title)
+        if not self.keep_model:
+            model_pool.give(model)
         acc = f"{metrics['test_accuracy']:.1%}"
         if user_stop:
             return JobState.STOPPED, (f"Stopped by you after {batches_run} batches ({epochs_run} full "
@@ -477,6 +487,7 @@ def _make_callback_class():
             self.job = job
             self.epoch = 0
             self.best_loss: float | None = None  # the smallest running loss so far, for the divergence guard
+            self.first_batch_seen = False
 
         def on_train_begin(self, logs=None):
             if self.job.stop_requested:
@@ -488,8 +499,9 @@ def _make_callback_class():
 
         def on_train_batch_end(self, batch, logs=None):
             job = self.job
-            if batch == 0 and self.epoch == 0:
-                job.mark("first batch")     # building the data, tracing the train step, one step
+            if not self.first_batch_seen:
+                self.first_batch_seen = True
+                job.mark("first batch")     # building the data, tracing the train step, the first steps
             loss = logs.get("loss") if logs else None
             if loss is not None and not math.isfinite(loss):
                 job.loss_blew_up(batch + 1)

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOORS = {
     "ground": {"settings", "limits", "errors", "identity", "plain_text", "disk_faults"},
     "plain data": {"spec", "hyper", "layers", "presets"},
-    "core": {"training", "pipeline", "progress", "datasets", "drawing", "keras_guard", "runs", "run_labels"},
+    "core": {"training", "model_pool", "pipeline", "progress", "datasets", "drawing", "keras_guard", "runs",
+             "run_labels"},
     "services": {"jobs", "classroom", "evaluation", "model_files", "predict", "explain", "charts", "codegen",
                  "student_state", "exploration", "run_comparison", "projector", "notebook", "challenge",
                  "challenge_scoring", "network_picture", "class_drawings"},

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit import settings
+from cnnkit import model_pool, settings
 from cnnkit.errors import TrainingError, UserError
 from cnnkit.hyper import Hyper
 from cnnkit.jobs.keys import dataset_fingerprint
@@ -279,6 +279,8 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
     score = _challenge_score(challenge, model, ds)
     model_bytes = _model_bytes(model) if model is not None else None
     job.mark("model bytes")
+    if model is not None:
+        model_pool.give(model)     # the next job of the same shape trains it again, traces and all
     job_ended = time.time()
     metrics = dict(snap.metrics)
     if "phases" in metrics:   # where the job's time went on the worker, from receiving it to returning it
