@@ -17,7 +17,7 @@ from cnnkit import codegen, layers, network_picture, presets, settings
 from cnnkit.errors import SpecError, UserError
 from cnnkit.plain_text import inert
 from cnnkit.spec import ModelSpec, format_bytes, format_count, format_shape
-from webapp import student, widget_state
+from webapp import student, training_jobs, widget_state
 
 ss = st.session_state
 # "Where" a new layer goes: a value, not None (a select box holding None shows "Choose an option").
@@ -42,6 +42,14 @@ if raw is not None:
         st.toast(f"Your model now takes {format_shape(ds.image_shape)} images ({inert(ds.title)}).")
 spec = student.current_spec()
 student.set_spec(spec)  # the callbacks below edit this stored copy
+
+
+def _training_time(model: ModelSpec, hyper) -> str | None:
+    """The job system's estimate in words (the Training page's figure, from this server's measured speed)."""
+    try:
+        return training_jobs.job_registry().estimate(model, ds, hyper).time_words()
+    except UserError:
+        return None    # the model or the settings have a problem: the page says which elsewhere
 
 
 # --- callbacks: each applies one ModelSpec edit to the stored spec before the rerun ------
@@ -136,7 +144,8 @@ with st.container(border=True):
     other = (f" (its settings for fewer than {presets.SMALL_DATA_IMAGES:,} training images; with more: "
              f"{chosen.hyper.describe()})" if suggested != chosen.hyper else "")
     st.caption(f"Suggested training: {suggested.describe()}{other}. {chosen.lesson}")
-    st.caption(presets.cost_words(chosen.name, ds.image_shape, ds.num_classes, n_train))
+    st.caption(presets.cost_words(chosen.name, ds.image_shape, ds.num_classes, n_train,
+                                  training_time=_training_time(chosen.spec, suggested)))
     with st.expander("What every preset costs: FLOPs per image, seconds per epoch, accuracy"):
         st.dataframe(presets.cost_frame(ds.image_shape, ds.num_classes, n_train), hide_index=True,
                      column_config={"test accuracy": st.column_config.NumberColumn(format="percent"),
@@ -284,6 +293,8 @@ with overview, st.container(key="arch_summary"):
         st.caption(f"{summary.trainable_params:,} trainable · {summary.non_trainable_params:,} non-trainable · "
                    f"weights {format_bytes(summary.weight_bytes)} · {format_count(summary.flops)} FLOPs per image · "
                    f"{len(spec.layers)} layers")
+        if not n_problems and (time_words := _training_time(spec, student.current_hyper())):
+            st.caption(f"Training it with your settings: {time_words}; the Training page says why.")
         st.caption(network_picture.picture_text(blocks) + " Under each block: its output shape and its "
                    "parameters; beside it: its number. Click a block to change its settings.")
         for line in network_picture.problem_lines(blocks):

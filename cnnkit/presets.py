@@ -379,13 +379,18 @@ def cost_frame(input_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE, num_clas
 
 
 def cost_words(name: str, input_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE, num_classes: int = 10,
-               num_train: int = 50_000) -> str:
-    """One line on what preset `name` costs: FLOPs per image and, where measured, CPU-seconds per epoch here."""
+               num_train: int = 50_000, training_time: str | None = None) -> str:
+    """One line on what preset `name` costs: FLOPs per image and, where measured, CPU-seconds per epoch here.
+
+    With `training_time` (the job system's estimate in words, `JobCost.time_words`, from the speed this server
+    measured: what the Training page shows) that replaces the project machine's CPU-seconds."""
     row = next((r for r in cost_table(input_shape, num_classes, num_train) if r.name == name), None)
     if row is None:
         raise SpecError(f"There is no preset called '{name}'. Presets: {', '.join(_RECIPES)}.")
     words = f"Cost: {row.mflops:.1f} million FLOPs per image"
-    if row.seconds_per_epoch is not None:
+    if training_time:
+        words += f" · training it with the suggested settings takes {training_time}"
+    elif row.seconds_per_epoch is not None:
         words += (f" · about {row.seconds_per_epoch:.0f} CPU-seconds per epoch of {num_train:,} images on this "
                   f"project's 2-core machine ({row.images_per_second:,.0f} images per CPU-second)")
     if row.accuracy is not None:

@@ -200,3 +200,19 @@ def test_browser_save_and_load_json(app_server, browser_page, idle, tmp_path):
     page.get_by_text("542,230").first.wait_for()
     assert page.get_by_text("This file is not valid JSON").count() == 0
     page.screenshot(path=str(tmp_path / "architecture.png"), full_page=True)
+
+
+def test_the_training_time_is_the_training_pages_figure(at):
+    """The Architecture page's training time comes from the job system's estimate, the Training page's figure."""
+    import re
+
+    mine = [c.value for c in at.caption if c.value.startswith("Training it with your settings: about ")]
+    assert len(mine) == 1 and "on this server (" in mine[0], [c.value for c in at.caption]
+    seconds = re.search(r"about (.+?) on this server", mine[0]).group(1)
+    preset_line = next(c.value for c in at.caption if c.value.startswith("Cost: 3.7 million FLOPs per image"))
+    # The default model is the chosen preset and the student's settings are its suggested ones: one figure.
+    assert f"training it with the suggested settings takes about {seconds} on this server" in preset_line
+    at.switch_page("app_pages/training.py").run()
+    assert not at.exception
+    cost = next(c.value for c in at.caption if c.value.startswith("**Cost:**"))
+    assert f"about {seconds} on this server" in cost, cost

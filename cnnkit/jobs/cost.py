@@ -110,9 +110,19 @@ class JobCost:
     cap_seconds: float | None   # the class's cap per job, if any
     advice: str | None          # how to fit under the cap, when over it
 
+    @property
+    def basis(self) -> str:
+        """Where the speed behind `seconds` comes from, in words."""
+        return (f"measured on {self.measured_jobs} job{'s' if self.measured_jobs != 1 else ''} here"
+                if self.measured_jobs else "until a job has finished here, a typical 2-core server's speed")
+
+    def time_words(self) -> str:
+        """The estimate in one short phrase (the Architecture page's; the Training page's `words` has the same
+        seconds): 'about 12 s on this server (measured on 3 jobs here)'."""
+        return f"about {format_seconds(self.seconds)} on this server ({self.basis})"
+
     def words(self) -> str:
-        basis = (f"measured on {self.measured_jobs} job{'s' if self.measured_jobs != 1 else ''} here"
-                 if self.measured_jobs else "until a job has finished here, a typical 2-core server's speed")
+        basis = self.basis
         wait = ("it starts at once" if self.jobs_ahead == 0 else
                 f"expected wait about {format_seconds(self.wait_seconds)} ({self.jobs_ahead} "
                 f"job{'s' if self.jobs_ahead != 1 else ''} ahead)")
