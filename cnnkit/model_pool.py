@@ -32,6 +32,25 @@ _IDLE: OrderedDict[str, list] = OrderedDict()    # key → idle models, the most
 _STATS = {"taken": 0, "built": 0}
 
 
+def compiled_model(spec, hyper, *, total_steps: int, lock):
+    """The compiled model a job trains: built with the job's seed (under `lock`: Keras's seed is process-wide),
+    then a kept model of the same shape set to its variables, or the new one compiled (and ready to be kept)."""
+    import keras
+
+    with lock:
+        keras.utils.set_random_seed(hyper.seed)
+        fresh = spec.to_keras()
+        optimizer = hyper.make_optimizer(total_steps=total_steps)
+        key = pool_key(spec, optimizer, hyper.loss)
+    model = take(key, fresh)
+    if model is None:
+        model = fresh
+        model.compile(optimizer=optimizer, loss=hyper.loss, metrics=["accuracy"],
+                      steps_per_execution=STEPS_PER_EXECUTION if key else 1)
+        prepare(key, model)
+    return model
+
+
 def pool_key(spec, optimizer, loss: str) -> str | None:
     """What a compiled model must match to be reused: None when this model is never kept."""
     import keras

@@ -364,21 +364,9 @@ class TrainingJob:
         train_idx, val_idx = self._train_idx, self._val_idx
         self.mark("start")
         _deterministic_ops()
-        with _BUILD_LOCK:
-            # Seeding is process-wide in Keras, so seed + build happen together: the
-            # initial weights depend only on this job's seed even with jobs in parallel.
-            keras.utils.set_random_seed(h.seed)
-            fresh = self.spec.to_keras()
-            optimizer = h.make_optimizer(total_steps=h.epochs * self._batches)
-            key = model_pool.pool_key(self.spec, optimizer, h.loss)
-        # A kept compiled model of the same shape (its traces reused), set to this job's fresh weights.
-        model = model_pool.take(key, fresh)
-        if model is None:
-            model = fresh
-            model.compile(optimizer=optimizer, loss=h.loss, metrics=["accuracy"],
-                          steps_per_execution=model_pool.STEPS_PER_EXECUTION if key else 1)
-            model_pool.prepare(key, model)
-        del fresh
+        # Seeding is process-wide in Keras, so seed + build happen together under the lock: the initial weights
+        # depend only on this job's seed even with jobs in parallel. A kept compiled model may be reused.
+        model = model_pool.compiled_model(self.spec, h, total_steps=h.epochs * self._batches, lock=_BUILD_LOCK)
         self.mark("build")
         kw = dict(num_classes=ds.num_classes, one_hot=one_hot)
         train = batches(ds.x_train, ds.y_train, train_idx, h.batch_size, shuffle=True, seed=h.seed,
