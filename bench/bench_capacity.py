@@ -104,12 +104,15 @@ def plain_loop(spec, ds, hypers) -> float:
 
 # --- the job system ----------------------------------------------------------------------------------
 def ready_registry(root: Path, config: str = "") -> jobs.JobRegistry:
-    """A registry with default settings (or `config`, "WxT": W workers of T TensorFlow threads each), its
-    embedded cluster up and Keras imported on every worker."""
+    """A registry with default settings (or `config`, "WxT": W workers of T TensorFlow threads each, "mK" after
+    it: K compiled models kept per worker, e.g. "1x2m0"), its embedded cluster up and Keras imported on every
+    worker."""
     from cnnkit import settings
 
-    for name in ("CNNKIT_WORKERS", "CNNKIT_WORKER_THREADS"):
+    for name in ("CNNKIT_WORKERS", "CNNKIT_WORKER_THREADS", "CNNKIT_WORKER_MODELS"):
         os.environ.pop(name, None)
+    if "m" in config:     # "1x2m0": compiled models kept per worker (CNNKIT_WORKER_MODELS), 0 = none
+        config, os.environ["CNNKIT_WORKER_MODELS"] = config.split("m")
     if config:
         workers, threads = config.split("x")
         os.environ["CNNKIT_WORKERS"], os.environ["CNNKIT_WORKER_THREADS"] = workers, threads
@@ -279,7 +282,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=12, help="lecture jobs per side (default 12)")
     ap.add_argument("--rounds", type=int, default=1, help="interleaved plain/jobs rounds (default 1)")
     ap.add_argument("--configs", default="", help="job-system configurations to compare, e.g. 1x2,2x1 "
-                    "(workers x TensorFlow threads each; default: the default settings)")
+                    "(workers x TensorFlow threads each, then mK: K compiled models kept per worker, e.g. 1x2m0; "
+                    "default: the default settings)")
     ap.add_argument("--runs", type=int, default=50, help="runs opened in the memory part (default 50)")
     ap.add_argument("--no-breakdown", action="store_true", help="skip the one-job breakdown")
     args = ap.parse_args()

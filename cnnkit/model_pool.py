@@ -11,8 +11,9 @@ the traced functions as they are. The result is the same, number for number, as 
 
 What makes two jobs share a kept model (`pool_key`): the spec, the optimizer's full configuration (its
 learning-rate schedule with the planned steps included), the loss and `STEPS_PER_EXECUTION`. Kept: at most
-`POOL_SIZE` idle models per process, least recently used first out, and only models up to `MAX_PARAMS`
-parameters (the lesson-sized ones; a big model's trace is small next to its arithmetic).
+`pool_size()` idle models per process (CNNKIT_WORKER_MODELS, 3; 0 keeps none), least recently used first out,
+and only models up to `MAX_PARAMS` parameters (the lesson-sized ones; a big model's trace is small next to its
+arithmetic).
 
 Core floor: Keras is imported inside the functions, never at import.
 """
@@ -23,7 +24,8 @@ import json
 import threading
 from collections import OrderedDict
 
-POOL_SIZE = 3                 # idle compiled models one process keeps
+from cnnkit import settings
+
 MAX_PARAMS = 2_000_000        # bigger models are never kept
 STEPS_PER_EXECUTION = 1       # train and test steps per call into TensorFlow (kept models; the math is the same)
 
@@ -100,6 +102,11 @@ def prepare(key: str | None, model) -> None:
         _STATS["built"] += 1
 
 
+def pool_size() -> int:
+    """How many idle compiled models this process keeps (CNNKIT_WORKER_MODELS)."""
+    return settings.get("worker_models")
+
+
 def give(model) -> None:
     """A job is done with `model` (its weights are saved or sent): keep it for the next job of its key."""
     entry = getattr(model, "_cnnkit_pool", None)
@@ -108,7 +115,7 @@ def give(model) -> None:
     with _LOCK:
         _IDLE.setdefault(entry[0], []).append(model)
         _IDLE.move_to_end(entry[0])
-        while sum(len(v) for v in _IDLE.values()) > POOL_SIZE:
+        while _IDLE and sum(len(v) for v in _IDLE.values()) > pool_size():
             oldest = next(iter(_IDLE))
             _IDLE[oldest].pop(0)
             if not _IDLE[oldest]:

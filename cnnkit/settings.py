@@ -91,6 +91,8 @@ _TABLE = (
     Setting("worker_jobs", "int", 25, "a worker process is replaced by a fresh one after this many jobs", minimum=1),
     Setting("worker_threads", "int", None, "threads TensorFlow uses inside each worker process (intra- and "
             "inter-op)", default_text="one per core, TensorFlow's own", minimum=1),
+    Setting("worker_models", "int", 3, "compiled lesson-sized models a worker keeps for the next job of the same "
+            "model and settings, which then skips Keras's tracing (0: none)", minimum=0),
     Setting("worker_nice", "int", 10, "how far below the web server a worker's CPU priority is (Unix niceness "
             "0–19; 0 = the same)", minimum=0),
 )

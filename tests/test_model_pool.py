@@ -82,17 +82,31 @@ def test_only_the_same_model_and_optimizer_share(tiny_ds):
     wider = ModelSpec(spec.input_shape, [L("Conv2D", filters=6, kernel_size=3, activation="relu"),
                                          *spec.layers[1:]], name="pooled")
     assert train(wider, ds, hyper(1))[0] is not first
-    assert model_pool.stats()["idle"] <= model_pool.POOL_SIZE
+    assert model_pool.stats()["idle"] <= model_pool.pool_size()
 
 
 def test_the_pool_is_bounded_and_big_models_are_never_kept(tiny_ds, monkeypatch):
     ds = tiny_ds(n_train=100, n_test=20)
-    for units in range(4, 4 + model_pool.POOL_SIZE + 3):
+    for units in range(4, 4 + model_pool.pool_size() + 3):
         spec = ModelSpec((28, 28, 1), [L("Flatten"), L("Dense", units=units, activation="relu"),
                                       L("Dense", units=10, activation="softmax")], name="wide")
         train(spec, ds, hyper(1, epochs=1, augment=False))
-        assert model_pool.stats()["idle"] <= model_pool.POOL_SIZE
+        assert model_pool.stats()["idle"] <= model_pool.pool_size()
     monkeypatch.setattr(model_pool, "MAX_PARAMS", 10)
     model_pool.clear()
     train(small_spec(), ds, hyper(1, epochs=1))
     assert model_pool.stats()["idle"] == 0
+
+
+def test_none_are_kept_when_the_setting_says_0(tiny_ds, monkeypatch):
+    from cnnkit import settings
+
+    monkeypatch.setenv("CNNKIT_WORKER_MODELS", "0")
+    settings.reset()
+    try:
+        first = train(small_spec(), tiny_ds(n_train=100, n_test=20), hyper(1, epochs=1))[0]
+        assert model_pool.stats()["idle"] == 0
+        assert train(small_spec(), tiny_ds(n_train=100, n_test=20), hyper(2, epochs=1))[0] is not first
+    finally:
+        monkeypatch.delenv("CNNKIT_WORKER_MODELS")
+        settings.reset()
