@@ -363,10 +363,10 @@ class TrainingJob:
         one_hot = h.labels == "one_hot"
         train_idx, val_idx = self._train_idx, self._val_idx
         self.mark("start")
-        _deterministic_ops()
+        deterministic_ops()
         # Seeding is process-wide in Keras, so seed + build happen together under the lock: the initial weights
         # depend only on this job's seed even with jobs in parallel. A kept compiled model may be reused.
-        model = model_pool.compiled_model(self.spec, h, total_steps=h.epochs * self._batches, lock=_BUILD_LOCK)
+        model = model_pool.compiled_model(self.spec, h, total_steps=h.epochs * self._batches, lock=BUILD_LOCK)
         self.mark("build")
         kw = dict(num_classes=ds.num_classes, one_hot=one_hot)
         train = batches(ds.x_train, ds.y_train, train_idx, h.batch_size, shuffle=True, seed=h.seed,
@@ -441,16 +441,16 @@ class TrainingJob:
 
 
 
-_BUILD_LOCK = threading.Lock()
+BUILD_LOCK = threading.Lock()
 
 
-def _deterministic_ops() -> None:
+def deterministic_ops() -> None:
     """Make TensorFlow's ops give the same result every run (process-wide, once), as the exported script does."""
     import tensorflow as tf
 
-    if not getattr(_deterministic_ops, "done", False):
+    if not getattr(deterministic_ops, "done", False):
         tf.config.experimental.enable_op_determinism()
-        _deterministic_ops.done = True
+        deterministic_ops.done = True
 
 
 _CALLBACK_CLASS = None

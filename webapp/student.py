@@ -14,7 +14,7 @@ from cnnkit.plain_text import inert
 from webapp import browser_identity, drawn_collection
 from webapp.dataset_cache import catalogue_dataset, uploaded_dataset
 
-DEFAULT_DATASET = "mnist"
+DEFAULT_DATASET = datasets.DEFAULT_DATASET
 
 
 def init() -> None:

@@ -16,10 +16,10 @@ The package's rooms:
 Callers use the names re-exported here (`datasets.load`, `datasets.Dataset`, …).
 """
 
-from cnnkit.datasets.catalogue import CATALOGUE, CIFAR10, DIGITS, FASHION, DatasetInfo
+from cnnkit.datasets.catalogue import CATALOGUE, CIFAR10, DEFAULT_DATASET, DIGITS, FASHION, DatasetInfo
 from cnnkit.datasets.dataset import Dataset, one_hot, to_float
 from cnnkit.datasets.sources import describe_sources, downloads_allowed, load, offline_sample
 from cnnkit.datasets.uploads import load_file
 
-__all__ = ["CATALOGUE", "CIFAR10", "DIGITS", "FASHION", "Dataset", "DatasetInfo",
+__all__ = ["CATALOGUE", "CIFAR10", "DEFAULT_DATASET", "DIGITS", "FASHION", "Dataset", "DatasetInfo",
            "describe_sources", "downloads_allowed", "load", "load_file", "offline_sample", "one_hot", "to_float"]

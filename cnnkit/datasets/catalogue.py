@@ -23,6 +23,7 @@ from cnnkit.datasets import readers
 from cnnkit.errors import DatasetError
 
 DIGITS = tuple(str(i) for i in range(10))
+DEFAULT_DATASET = "mnist"     # what a student starts on (the pages; the workers' warm-up traces its model)
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer",
