@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnnkit import limits
 from cnnkit.errors import ModelFileError
 from cnnkit.spec import format_shape
 
@@ -308,6 +309,41 @@ def _resolve_model(run_or_model: Any) -> Any:
     return load() if callable(load) else run_or_model
 
 
+def activation_values(model: Any) -> int:
+    """The values one image makes as it passes through the model: the sum of every layer's output size (read
+    from the built model's shapes; a layer whose shape is unknown counts nothing)."""
+    total = 0
+    for layer in getattr(model, "layers", []):
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError, RuntimeError):
+            continue
+        for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            dims = [int(d) for d in tuple(getattr(out, "shape", ()))[1:] if d is not None]
+            total += math.prod(dims) if dims else 0
+    return total
+
+
+def memory_plan(model: Any, dataset: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[int, int]:
+    """(batch size, peak bytes) of evaluating `model` on `dataset`'s test split within the action budget.
+
+    The pass keeps N × K outputs (float32), their softmax (float64 on the way, float32 kept) and two losses per
+    image (16 bytes); each image of a batch costs its uint8 copy and float32 input (5 bytes a value) and its
+    activations (float32, counted twice: a layer's input and output live together). The batch is as large as the
+    budget allows after what is kept, at most `batch_size`; ModelFileError with a sentence where even one image
+    does not fit."""
+    n, k = len(dataset.x_test), max(1, int(dataset.num_classes))
+    kept = n * (k * 16 + 16)
+    per_image = 5 * math.prod(dataset.image_shape) + 8 * activation_values(model)
+    budget = limits.get("action_memory")
+    batch = int(max(1, min(batch_size, (budget - kept) // max(1, per_image))))
+    peak = kept + batch * per_image
+    title = getattr(dataset, "title", "the dataset")
+    limits.check_memory(peak, ModelFileError, f"Testing this model on the {n:,} test images of {title}",
+                        "Test a smaller model, or a dataset with fewer test images or classes.")
+    return batch, peak
+
+
 def evaluate(
     run_or_model: Any,
     dataset: Any,
@@ -321,12 +357,14 @@ def evaluate(
     probabilities and Keras's own sparse categorical cross-entropy (computed
     from the softmax's logits, as `model.evaluate` does), which saves the second
     pass that `model.evaluate` + `model.predict` would take.
-    `progress(fraction)` is called after each batch.
+    `progress(fraction)` is called after each batch. Batches are smaller than `batch_size` where the action
+    budget needs it (`memory_plan`).
     """
     model = _resolve_model(run_or_model)
     check_model_fits(model, dataset)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    batch_size, _ = memory_plan(model, dataset, batch_size)
     x, y = dataset.x_test, np.asarray(dataset.y_test, dtype=np.int64)
     n = len(x)
     step = _batch_function(model, tuple(dataset.image_shape))

@@ -3,9 +3,10 @@ pixel values, and the preprocessing a CNN needs, shown on a real image.
 
 Everything the data page shows comes from here (the image grids use
 `cnnkit.charts.image_grid_html`, the figures `cnnkit.charts.readable` text). Statistics work on the shared uint8 arrays
-in chunks of at most CHUNK_VALUES pixel values: no float or int64 copy of a whole dataset, so
-their extra memory is a few MB however large the dataset (the test holds it under 64 MB for
-940 images of 512×512).
+in chunks (`chunk_values`: a sixteenth of the action budget `CNNKIT_LIMIT_ACTION_MEMORY`, at most CHUNK_VALUES
+pixel values): no float or int64 copy of a whole dataset, so their extra memory is at most 9 bytes a chunk value
+plus 24 bytes an image (`statistics_peak_bytes`), within the budget however large the dataset (the tests hold it
+under 64 MB for 940 images of 512×512, and under a 2 MB budget).
 """
 
 from __future__ import annotations
@@ -16,15 +17,29 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from cnnkit import limits
 from cnnkit.charts import class_axis, readable
 from cnnkit.datasets import Dataset, one_hot, to_float
 from cnnkit.plain_text import inert
 
 TRAIN_COLOUR = "#1f77b4"
 TEST_COLOUR = "#ff7f0e"
-# Statistics read the dataset this many pixel values at a time (1 MB of uint8; 8 MB once bincount widens
-# them to 8-byte integers): what they add to the web process stays a few MB for any dataset.
+# Statistics read the dataset at most this many pixel values at a time (1 MB of uint8; 8 MB once bincount widens
+# them to 8-byte integers), fewer where the action budget is small (`chunk_values`).
 CHUNK_VALUES = 1 << 20
+
+
+def chunk_values() -> int:
+    """Pixel values the statistics read at a time: a sixteenth of the action budget (each value costs 9 bytes at
+    the peak, its uint8 copy and bincount's int64), at most CHUNK_VALUES, at least 1,024."""
+    return int(min(CHUNK_VALUES, max(1024, limits.get("action_memory") // 16)))
+
+
+def statistics_peak_bytes(ds: Dataset) -> int:
+    """The most memory one statistic adds (bytes): a chunk at 9 bytes a value, the class means' sort of the
+    labels (24 bytes a training image), their float64 sum and result and one image copied whole where it is larger
+    than a chunk (17 bytes a pixel value of one image)."""
+    return 9 * chunk_values() + 24 * len(ds.y_train) + 17 * int(np.prod(ds.image_shape))
 
 
 def source_line(ds: Dataset, description: str | None = None) -> str:
@@ -79,7 +94,7 @@ def mean_images(ds: Dataset) -> np.ndarray:
     """The average training image of each class, as uint8 `(K, H, W, C)`.
 
     Memory: the result, one class's float64 sum (H×W×C × 8 bytes), the images of one chunk
-    (at most CHUNK_VALUES pixel values, copied as uint8) and one index per training image; never a
+    (at most `chunk_values()` pixel values, copied as uint8) and one index per training image; never a
     copy of the whole dataset, whatever its size.
     """
     k = ds.num_classes
@@ -103,7 +118,7 @@ def pixel_histogram(ds: Dataset) -> pd.DataFrame:
     """How many training pixels have each grey level 0–255 (all channels together).
 
     Memory: `np.bincount` turns what it counts into 8-byte integers, so it is given at most
-    CHUNK_VALUES pixel values at a time (8 MB of them), never the dataset at once.
+    `chunk_values()` pixel values at a time (8 MB of them by default), never the dataset at once.
     """
     counts = np.zeros(256, dtype=np.int64)
     for piece in _value_chunks(ds.x_train):
@@ -112,19 +127,20 @@ def pixel_histogram(ds: Dataset) -> pd.DataFrame:
 
 
 def _images_per_chunk(x: np.ndarray) -> int:
-    """How many images of `x` make at most CHUNK_VALUES values (at least one)."""
+    """How many images of `x` make at most `chunk_values()` values (at least one)."""
     per_image = max(1, int(np.prod(x.shape[1:], dtype=np.int64)))
-    return max(1, CHUNK_VALUES // per_image)
+    return max(1, chunk_values() // per_image)
 
 
 def _value_chunks(x: np.ndarray):
-    """The values of `x` as flat uint8 pieces of at most CHUNK_VALUES values each: views where `x` is
-    contiguous, else copies of one piece at a time."""
+    """The values of `x` as flat uint8 pieces of at most `chunk_values()` values each: views where `x` is
+    contiguous, else copies of one image at a time when an image is larger than a chunk."""
+    chunk = chunk_values()
     step = _images_per_chunk(x)
     for start in range(0, len(x), step):
         flat = np.ascontiguousarray(x[start:start + step]).reshape(-1)
-        for at in range(0, flat.size, CHUNK_VALUES):
-            yield flat[at:at + CHUNK_VALUES]
+        for at in range(0, flat.size, chunk):
+            yield flat[at:at + chunk]
 
 
 @dataclass

@@ -55,6 +55,9 @@ _TABLE = (
     Limit("model_mflops", 500, "MFLOPs", "forward MFLOPs per image of a model to train (Lab B: 31)"),
     Limit("epoch_images", 1_500_000, "images",
           "epochs × training images of one training job (Lab C on full MNIST: 10 × 54,000)"),
+    Limit("action_memory", 300_000_000, "bytes",
+          "memory one student's action may add to the web process (an upload read, the Data page's statistics, "
+          "a model file built, an evaluation or prediction): its peak is estimated before anything is allocated"),
 )
 LIMITS: dict[str, Limit] = {lim.name: lim for lim in _TABLE}
 COST = ("model_params", "model_mflops", "epoch_images")
@@ -100,6 +103,22 @@ def check_image_size(width: int, height: int, error: type[UserError], what: str 
     """A picture's size from its header, before any pixel is decoded."""
     check("picture_pixels", int(width) * int(height), error, f"{what} is {width}×{height}, that is",
           "Resize it (a few hundred pixels a side is plenty) and try again.")
+
+
+def megabytes(n_bytes: float) -> str:
+    """Bytes as a student reads them: '412 MB' (decimal megabytes, at least 1)."""
+    return f"{max(1, round(n_bytes / 1e6)):,} MB"
+
+
+def check_memory(need: float, error: type[UserError], doing: str, advice: str) -> None:
+    """Raise `error` when an action's estimated peak memory `need` (bytes) is over the budget `action_memory`:
+    '<doing> would take about 412 MB of the server's memory; one action may take 300 MB
+    (CNNKIT_LIMIT_ACTION_MEMORY), since the whole class shares the server. <advice>'"""
+    if exceeds("action_memory", need):
+        shown = megabytes(need) if math.isfinite(need) else "more memory than it has"
+        raise error(f"{doing} would take about {shown} of the server's memory; one action may take "
+                    f"{megabytes(get('action_memory'))} ({LIMITS['action_memory'].env}), since the whole class "
+                    f"shares the server. {advice}")
 
 
 def table() -> list[dict]:

@@ -156,6 +156,7 @@ def _read_keras(data: bytes, name: str) -> ModelFile:
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError):
         raise ModelFileError(f"{name} is damaged: its archive or the weights inside cannot be read; save the model "
                              "again with model.save('my_model.keras') and upload the new file.") from None
+    _check_build_memory(max(params, config_params(config)), len(data), name)
     del config
     model = _keras_load(data, "uploaded.keras", name)
     return ModelFile(model, "keras", name, _count(model, params),
@@ -177,11 +178,12 @@ def _read_hdf5(data: bytes, name: str) -> ModelFile:
                         "it together with the architecture saved by model.to_json(), or save the whole model "
                         "with model.save('my_model.h5') and upload that file.")
                 raise ModelFileError(f"{name} is an HDF5 file with no model configuration inside; {_SAVE_HINT}.")
-            _checked_config(_text(raw), name)
+            config = _checked_config(_text(raw), name)
             params = _declared_params(f, ("model_weights",), name)
     except (OSError, ValueError, KeyError):
         raise ModelFileError(f"{name} is damaged: it starts like an HDF5 file but cannot be read as one; "
                              f"{_SAVE_HINT}.") from None
+    _check_build_memory(max(params, config_params(config)), len(data), name)
     model = _keras_load(data, "uploaded.h5", name)
     return ModelFile(model, "hdf5", name, _count(model, params),
                      f"{_keras_major(version)} model (HDF5{_extension_note(name)}), read as Keras 3; "
@@ -200,6 +202,7 @@ def _read_json(data: bytes, name: str, weights: bytes | None, weights_name: str)
     if not weights.startswith(HDF5_SIGNATURE):
         raise ModelFileError(f"{weights_name} is not an HDF5 weights file; upload the file written by "
                              "model.save_weights('my_weights.h5') with the architecture.")
+    _check_build_memory(config_params(config), len(weights) + len(data), name)
     with tempfile.TemporaryDirectory(prefix="cnnkit-upload-") as tmp:
         path = Path(tmp) / "joined.h5"
         path.write_bytes(weights)
@@ -208,6 +211,7 @@ def _read_json(data: bytes, name: str, weights: bytes | None, weights_name: str)
                 if "model_config" in f.attrs or "model_weights" in f:
                     raise ModelFileError(f"{weights_name} is a whole model, not a weights file; upload it alone.")
                 params = _declared_params(f, ("",), weights_name)
+                _check_build_memory(max(params, config_params(config)), len(weights) + len(data), name)
                 group = f.create_group("model_weights")
                 for key in list(f.keys()):
                     if key != "model_weights":
@@ -229,6 +233,25 @@ def _read_json(data: bytes, name: str, weights: bytes | None, weights_name: str)
 def _check_file_size(n_bytes: int, name: str) -> None:
     limits.check("model_file_bytes", n_bytes, ModelFileError, f"{name} is",
                  "A lab's model is a few megabytes: choose a smaller model.")
+
+
+# Loading a model takes about this many times its float32 weights (measured: a 7.6-million-parameter Dense model
+# added 120 MB to the process as a .keras file and 150 MB as HDF5, 4 and 4.9 times its 30 MB of weights: the
+# variables, the arrays read from the file and Keras's copies between them).
+BUILD_OVERHEAD = 5
+
+
+def build_peak_bytes(params: int, file_bytes: int) -> int:
+    """What loading a model of `params` parameters from `file_bytes` bytes of files adds to the process: its
+    float32 weights BUILD_OVERHEAD times, and the file twice (the temporary copy Keras reads, and what it reads)."""
+    return 4 * BUILD_OVERHEAD * params + 2 * file_bytes
+
+
+def _check_build_memory(params: int, file_bytes: int, name: str) -> None:
+    """The model file's build against the action budget, from its declared parameters, before Keras builds it."""
+    limits.check_memory(build_peak_bytes(params, file_bytes), ModelFileError,
+                        f"Building the model in {name} ({params:,} parameters)",
+                        "Choose a smaller model (fewer units in its Dense layers, fewer filters) and save it again.")
 
 
 def _check_config_size(n_bytes: int, name: str) -> None:

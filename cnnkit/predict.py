@@ -108,6 +108,27 @@ def _softmax_if_needed(out: np.ndarray) -> np.ndarray:
     return row[0]
 
 
+# One picture's activations are held this many times at once: the forward pass, the feature maps kept for the
+# page, and the saliency's forward and backward passes.
+_PASSES = 4
+
+
+def prediction_peak_bytes(model) -> int:
+    """What answering for one picture adds (bytes): its activations in float32, `_PASSES` times."""
+    from cnnkit.evaluation import activation_values
+
+    return 4 * _PASSES * activation_values(model)
+
+
+def check_memory(model) -> None:
+    """A model whose one-picture pass would exceed the action budget is refused with a sentence (an uploaded
+    model may declare a huge input; a trained run is bounded by the cost limits and always fits)."""
+    from cnnkit import limits
+
+    limits.check_memory(prediction_peak_bytes(model), DrawingError, "Running this model on one picture",
+                        "Choose a smaller model (a smaller input or fewer filters) and save it again.")
+
+
 class Predictor:
     """A Keras model wrapped for one-image-at-a-time use, traced once."""
 
@@ -118,6 +139,7 @@ class Predictor:
         self.model = model
         shape = tuple(int(s) for s in model.input_shape[1:])
         self.input_shape: tuple[int, ...] = shape
+        check_memory(model)
         n = int(model.output_shape[-1])
         names = tuple(str(c) for c in class_names) if class_names is not None else ()
         self.class_names: tuple[str, ...] = names if len(names) == n else tuple(str(i) for i in range(n))

@@ -102,6 +102,9 @@ def read_npz_arrays(p: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
                 raise DatasetError(f"'{p.name}': {key} is not numeric ({dt}). Save the values as numbers.")
     limits.check("dataset_values", total, DatasetError, f"'{p.name}' holds images with",
                  "Use fewer or smaller images (train on a subset) and save the file again.")
+    limits.check_memory(peak_bytes(heads), DatasetError, f"Reading '{p.name}'",
+                        "Use fewer or smaller images (train on a subset), save the pixels as uint8 and the labels as "
+                        "whole numbers, and try again.")
     notes: list[str] = []
     out = {}
     try:
@@ -112,6 +115,30 @@ def read_npz_arrays(p: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
         raise DatasetError(f"'{p.name}' is damaged ({err}). Save it again with numpy.savez.") from None
     return out["x_train"], out["y_train"], out["x_test"], out["y_test"], notes
+
+
+def peak_bytes(heads: dict) -> int:
+    """The most memory reading these arrays takes at once, from their headers alone (bytes): the uint8 images
+    and int64 labels it returns, plus the largest working set of one member — a chunk in the member's own dtype
+    (twice: the zip reader's buffer and the bytes read), its finite mask and float32 copies (a Fortran-ordered
+    member is one chunk, read whole), or a label member read, joined and, when one-hot, compared and reduced.
+    Checked against `action_memory` before a byte is read."""
+    kept, working = 0, 0
+    for key in NPZ_KEYS:
+        shape, dtype, fortran = heads[key][0], heads[key][1], heads[key][2]
+        n = shape[0] if shape else 1
+        values = math.prod(shape)
+        member = values * dtype.itemsize
+        if key.startswith("x_"):
+            kept += values
+            row = math.prod(shape[1:]) * dtype.itemsize
+            chunk = member if fortran and len(shape) > 1 else min(member, max(row, _CHUNK_BYTES // max(row, 1) * row))
+            items = chunk // max(1, dtype.itemsize)
+            working = max(working, 2 * chunk if dtype == np.uint8 else 2 * chunk + 13 * items)
+        else:
+            kept += 8 * n
+            working = max(working, 2 * member + 3 * values + 32 * n)
+    return kept + working + 1_000_000   # and a megabyte for the reader's own objects
 
 
 def _member_chunks(zf: zipfile.ZipFile, head, fname: str, key: str):

@@ -177,9 +177,9 @@ def _load_zip(p: Path, name: str | None, *, max_files: int, max_bytes: int) -> D
         # Every image's size from its header first: one huge picture (or a PNG that claims to be one) is
         # refused before any pixel is decoded.
         sizes: dict[tuple[int, int], str] = {}
-        values = 0
+        values, colour = 0, False
         for info in images:
-            w, h, bands = _image_header(zf, info, p.name)
+            w, h, bands, palette = _image_header(zf, info, p.name)
             limits.check("image_side", max(w, h), DatasetError, f"'{p.name}': {info.filename} is {w}×{h}, a side of",
                          "Resize the images (28×28 or 32×32 is what these lessons use) and zip them again.")
             sizes.setdefault((w, h), info.filename)
@@ -188,8 +188,12 @@ def _load_zip(p: Path, name: str | None, *, max_files: int, max_bytes: int) -> D
                 raise DatasetError(f"'{p.name}' mixes image sizes: {f1} is {s1[0]}×{s1[1]} but {f2} is "
                                    f"{s2[0]}×{s2[1]}. Resize all images to one size first.")
             values += w * h * min(bands, 3)
+            colour = colour or bands > 1 or palette   # a palette may hold colours
         limits.check("dataset_values", values, DatasetError, f"'{p.name}' holds {len(images):,} images with",
                      "Use fewer or smaller images and zip them again.")
+        limits.check_memory(zip_peak_bytes(images, next(iter(sizes)), colour), DatasetError,
+                            f"Reading the {len(images):,} images in '{p.name}'",
+                            "Use fewer or smaller images (or grey ones) and zip them again.")
         index = {c: k for k, c in enumerate(class_names)}
         y = np.array([index[c] for c in labels_of], dtype=np.int64)
         if split_mode:
@@ -208,6 +212,21 @@ def _load_zip(p: Path, name: str | None, *, max_files: int, max_bytes: int) -> D
                         f"{' …' if len(empty) > 10 else ''} held no images, so {'they are' if many else 'it is'} not "
                         "a class here. Put the images in, or leave the folder out of the zip.")
     return ds
+
+
+# What the decoder keeps per image besides its pixels: its label, its place in the split, the zip's index entry.
+_PER_IMAGE_BYTES = 800
+
+
+def zip_peak_bytes(images: list[zipfile.ZipInfo], size: tuple[int, int], colour: bool) -> int:
+    """The most memory decoding these images takes at once (bytes), from the zip's index and the images' headers:
+    the uint8 arrays (three channels when any image may be in colour: more than one band, or a palette), the
+    per-image bookkeeping, and the decoder's working copies of one image — its compressed bytes (the largest
+    member), the decoded picture and its conversions (4 bytes a pixel each, three of them)."""
+    w, h = size
+    channels = 3 if colour else 1
+    largest = max((i.file_size for i in images), default=0)
+    return len(images) * (w * h * channels + _PER_IMAGE_BYTES) + largest + 3 * 4 * w * h
 
 
 def _empty_folders(infos: list[zipfile.ZipInfo], level: int, class_names: tuple[str, ...]) -> list[str]:
@@ -230,15 +249,15 @@ def _palette_has_colour(img) -> bool:
 _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, zlib.error, zipfile.BadZipFile, IndexError)
 
 
-def _image_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fname: str) -> tuple[int, int, int]:
-    """(width, height, bands) of an image inside a zip from its first bytes, without decoding it."""
+def _image_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fname: str) -> tuple[int, int, int, bool]:
+    """(width, height, bands, has a palette) of an image inside a zip from its first bytes, without decoding it."""
     from PIL import Image
 
     try:
         with zf.open(info) as f:
             head = f.read(256 * 1024)
         with Image.open(io.BytesIO(head)) as img:
-            return int(img.size[0]), int(img.size[1]), len(img.getbands())
+            return int(img.size[0]), int(img.size[1]), len(img.getbands()), img.mode in ("P", "PA")
     except Image.DecompressionBombError as err:
         raise DatasetError(f"'{fname}': {info.filename} claims to be a huge image ({err}). "
                            "Remove it or resize it and zip the folders again.") from None
@@ -286,6 +305,7 @@ def _decode_into(zf: zipfile.ZipFile, images: list[zipfile.ZipInfo], parts: tupl
         img = _decode_image(zf, info, fname)
         if not colour and _is_colour(img):
             colour = True
+            out = []   # the grey arrays go before the colour ones are made (those images are decoded again)
             out = [np.empty((len(idx), h, w, 3), dtype=np.uint8) for idx in parts]
             for j in range(i):
                 put(j, _decode_image(zf, images[j], fname))
