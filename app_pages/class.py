@@ -96,24 +96,30 @@ def _open_challenge_form() -> None:
 def _challenge_controls(ch: challenge.Challenge, board: challenge.Leaderboard) -> None:
     """Freeze / unfreeze, the CSV, closing."""
     store = lecturer.challenge_store()
+
+    def change(action) -> None:   # a disk that refuses the change is a sentence (the page's note names it)
+        try:
+            action()
+        except UserError as err:
+            st.error(str(err), icon=":material/hard_drive:")
+        else:
+            st.rerun()
+
     c1, c2, c3 = st.columns(3)
     if board.frozen:
         if c1.button("Unfreeze", icon=":material/lock_open:", key="challenge_unfreeze",
                      help="Rank runs again, the ones finished since the freeze included (the end time goes)."):
-            store.unfreeze()
-            st.rerun()
+            change(store.unfreeze)
     elif c1.button("Freeze now", icon=":material/ac_unit:", type="primary", key="challenge_freeze",
                    help="Runs that finish from now on are scored but not ranked."):
-        store.freeze()
-        st.rerun()
+        change(store.freeze)
     c2.download_button("Export CSV", challenge.leaderboard_csv(board), file_name="challenge-leaderboard.csv",
                        mime="text/csv", icon=":material/download:", key="challenge_csv")
     with c3.popover("Close the challenge", icon=":material/close:"):
         st.caption("Its hidden set and scores go, and the students' pages show the whole test split again. "
                    "Export the CSV first.")
         if st.button("Close it", key="challenge_close", type="primary"):
-            store.close()
-            st.rerun()
+            change(store.close)
 
 
 def challenge_section(large: bool) -> None:

@@ -17,7 +17,17 @@ store = drawn_collection.my_store()
 
 st.title("Collect drawings" if class_mode else "Draw your own dataset")
 
-c = store.current()
+
+def _stored(step):
+    """A step on the drawings' store; a disk that refuses it (read-only, full) is the sentence, and the page stops."""
+    try:
+        return step()
+    except UserError as err:
+        user_errors.show_error(err)
+        st.stop()
+
+
+c = _stored(store.current)
 if not class_mode:
     with st.expander("Open a collection of your own" if c is None else "Start another collection of your own",
                      expanded=c is None, icon=":material/add:"):
@@ -33,10 +43,10 @@ if not class_mode:
                     st.rerun()
     if c is not None:
         if c.is_open and st.button("Close it (no more drawings)", key="collect_own_close", icon=":material/lock:"):
-            store.close(c.id)
+            _stored(lambda: store.close(c.id))
             st.rerun()
         elif not c.is_open and st.button("Reopen it", key="collect_own_reopen", icon=":material/lock_open:"):
-            store.reopen(c.id)
+            _stored(lambda: store.reopen(c.id))
             st.rerun()
 
 if c is None:
@@ -85,7 +95,7 @@ with result_col:
             ss.draw_canvas_gen += 1   # a fresh canvas for the next drawing
             st.rerun()
     if st.button("Undo my last drawing", icon=":material/undo:", key="collect_undo"):
-        gone = store.undo_last(c.id, owner)
+        gone = _stored(lambda: store.undo_last(c.id, owner))
         if gone is None:
             st.info("You have no drawings in this collection to undo.")
         else:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit import classroom, runs
+from cnnkit import classroom, disk_faults, runs
 from cnnkit.datasets import CATALOGUE, Dataset, load_file
 from cnnkit.errors import UserError
 
@@ -127,10 +127,12 @@ def visible_dataset(ds: Dataset, challenge: Challenge | None) -> Dataset:
 
 # --- the store under the class folder -------------------------------------------------------------------
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    """Replace `path`; a disk that refuses is a ChallengeError with the sentence (and the Class page's note)."""
+    with disk_faults.refusing("class", ChallengeError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> Any:
@@ -207,7 +209,8 @@ class ChallengeStore:
                                  "as the hidden test file instead.")
         seed = int(seed) if seed is not None else int(time.time()) % 100_000
         n = len(hidden_indices(ds.y_test, share, seed))
-        self._hidden_file.unlink(missing_ok=True)
+        with disk_faults.refusing("class", ChallengeError):
+            self._hidden_file.unlink(missing_ok=True)
         return self._save(Challenge(dataset_name=ds.name, dataset_title=ds.title, source="share", hidden_count=n,
                                     opened=time.time(), share=float(share), seed=seed,
                                     ends_at=_future(ends_at)))
@@ -229,10 +232,11 @@ class ChallengeStore:
             raise ChallengeError(f"{name} has labels up to {int(y.max())}, but {ds.title} has {ds.num_classes} "
                                  f"classes (labels 0–{ds.num_classes - 1}).")
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = self.folder / f".hidden.{os.getpid()}.npz"
-            np.savez(tmp, x=x, y=y)
-            os.replace(tmp, self._hidden_file)
+            with disk_faults.refusing("class", ChallengeError):
+                self.folder.mkdir(parents=True, exist_ok=True)
+                tmp = self.folder / f".hidden.{os.getpid()}.npz"
+                np.savez(tmp, x=x, y=y)
+                os.replace(tmp, self._hidden_file)
             return self._save(Challenge(dataset_name=ds.name, dataset_title=ds.title, source="file",
                                         hidden_count=len(y), opened=time.time(), file_name=name,
                                         ends_at=_future(ends_at)))
@@ -259,7 +263,7 @@ class ChallengeStore:
 
     def close(self) -> None:
         """End the challenge: its hidden set and scores go; the students' pages show the whole test split."""
-        with self._lock:
+        with self._lock, disk_faults.refusing("class", ChallengeError):
             for p in (self._challenge_file, self._scores_file, self._hidden_file):
                 p.unlink(missing_ok=True)
 
@@ -298,7 +302,10 @@ class ChallengeStore:
             for run_id, score in scores.items():
                 if replace or run_id not in kept:
                     kept[run_id] = dict(score, recorded=now)
-            _write_json(self._scores_file, data)
+            try:
+                _write_json(self._scores_file, data)
+            except ChallengeError:
+                pass   # the scorer's thread or the job poller: recorded for the Class page, scored again later
 
     def changed(self) -> tuple[int, ...]:
         """When the challenge and its scores last changed (two stats: a poller's cheap look for news)."""

@@ -19,6 +19,7 @@ What this module owns:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 import unicodedata
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit import identity, settings
+from cnnkit import disk_faults, identity, settings
 from cnnkit.datasets import Dataset
 from cnnkit.drawing import DRAWN_DATASET_PREFIX as DATASET_PREFIX  # drawings:<id>-<name>
 from cnnkit.errors import UserError
@@ -156,18 +157,29 @@ class DrawingStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        # the disk_faults folder it lives in: the class folder, or the state folder for a student's own store
+        self.folder = "class" if self.path.name == STORE_FILE else "state"
+        self._ready = False   # the file and its tables are made on first use, not here
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _connect(self):
+        """A connection for one step. A disk that refuses (read-only, full: in WAL mode SQLite writes even to
+        read) is a CollectionError with the sentence, recorded for the Class page."""
         # A connection per call: cheap, and safe across threads and processes. WAL lets readers go on while
         # one writer writes; busy_timeout makes a second writer wait its turn instead of failing.
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=30000")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
+        with disk_faults.refusing(self.folder, CollectionError, self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA busy_timeout=30000")
+                db.execute("PRAGMA synchronous=NORMAL")
+                if not self._ready:
+                    db.executescript(_SCHEMA)
+                    self._ready = True
+                yield db
+            finally:
+                db.close()
 
     # --- collections ------------------------------------------------------------------------------------
     def open(self, name: str, class_names: Iterable[str] | str = DIGITS, per_student: int | None = None,

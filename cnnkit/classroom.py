@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnkit import identity, runs, settings
+from cnnkit import disk_faults, identity, runs, settings
 from cnnkit.errors import TrainingError, UserError
 
 CLASS_FILE = "class.json"
@@ -186,14 +186,17 @@ class ClassBook:
         self._cache: tuple[int, dict] | None = None
 
     # reading and writing
-    def _read_locked(self) -> dict:
+    def _stamp(self) -> int | None:
         try:
-            stamp = self.path.stat().st_mtime_ns
+            return self.path.stat().st_mtime_ns
         except OSError:
-            return {"students": {}, "lecturers": {}, "limits": None}
+            return None
+
+    def _read_locked(self) -> dict:
+        stamp = self._stamp()
         if self._cache is None or self._cache[0] != stamp:
             try:
-                data = json.loads(self.path.read_text())
+                data = json.loads(self.path.read_text()) if stamp is not None else {}
             except (OSError, ValueError):
                 data = {}  # a damaged book starts afresh (numbers are given again; runs are untouched)
             if not isinstance(data, dict):
@@ -205,11 +208,18 @@ class ClassBook:
         return self._cache[1]
 
     def _write_locked(self, data: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Replace the file; on a disk that refuses (read-only, full) the book lives on in this process's memory
+        until the file changes, and `disk_faults` tells the student and the Class page."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
-        self._cache = (self.path.stat().st_mtime_ns, data)
+        self._cache = (self._stamp(), data)
+        with disk_faults.refusing("class"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            self._cache = (self._stamp(), data)
 
     def _update(self, fn) -> Any:
         with self._lock:

@@ -1,16 +1,20 @@
 """Disks that refuse a write (read-only, full, not the server's to write): what failed, said as a sentence.
 
-A write into the runs folder or the state folder that fails is never a traceback: the caller records it here
-(`record`) and carries on. The student hears what it means for them (`student_sentence`: their choices will
-not survive a reload; the run could not be saved), once; the lecturer's Class page reads `problems()`, which
+A write into the runs folder, the state folder, the class folder (class book, challenge, the class's drawings)
+or the job journal that fails is never a traceback: the caller records it here (`record`, or the `refusing`
+block) and carries on, or raises its own error with the sentence. The student hears what it means for them
+(`student_sentence`: their choices will not survive a reload; the run could not be saved; the class's records
+are not kept; a job cannot say it was lost), once; the lecturer's Class page reads `problems()`, which
 says the disk is the problem and which setting names the folder. A later write that succeeds clears the
 record. Nothing here shows a server path: the Class page is projected, and errno says enough.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import sqlite3
 import tempfile
 import threading
 import time
@@ -22,6 +26,11 @@ FOLDERS = {
     "state": ("the folder of students' choices", "CNNKIT_STATE_DIR",
               "students' choices and uploaded datasets are not kept across a reload"),
     "runs": ("the runs folder", "CNNKIT_RUNS_DIR", "trained runs cannot be saved"),
+    "class": ("the class folder", "CNNKIT_CLASS_DIR",
+              "students' numbers and nicknames, the class limits, the challenge and the class's drawings are not "
+              "kept"),
+    "jobs": ("the job journal in the runs folder", "CNNKIT_RUNS_DIR",
+             "a job running when the server restarts cannot say afterwards that it was lost"),
 }
 
 PROBE_SECONDS = 30.0   # how often `probe` writes a test file into a folder at most
@@ -38,9 +47,35 @@ class Fault:
     when: float
 
 
-def reason(err: OSError) -> str:
-    """What the disk did, in words: read-only, full, not writable by the server, or another error's name."""
+# SQLite's primary result codes for a disk that refuses (the class's drawings are an SQLite file)
+_SQLITE = {8: errno.EROFS, 13: errno.ENOSPC, 14: errno.EACCES, 10: errno.EIO, 23: errno.EACCES}
+
+
+def is_disk_error(err: BaseException) -> bool:
+    """An OSError, or an SQLite error that says the disk refused (read-only, full, cannot open, I/O)."""
+    if isinstance(err, OSError):
+        return True
+    return isinstance(err, sqlite3.OperationalError) and (getattr(err, "sqlite_errorcode", 0) & 0xFF) in _SQLITE
+
+
+def _read_only(path: Path | None) -> bool:
+    """Is the filesystem holding `path` (or its nearest existing parent) mounted read-only?"""
+    while path is not None and not path.exists() and path.parent != path:
+        path = path.parent
+    try:
+        return path is not None and bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def reason(err: BaseException, path: Path | None = None) -> str:
+    """What the disk did, in words: read-only, full, not writable by the server, or another error's name.
+    SQLite says only that it cannot open its file: `path`'s filesystem tells whether it is read-only."""
     code = getattr(err, "errno", None)
+    if isinstance(err, sqlite3.Error):
+        code = _SQLITE.get(getattr(err, "sqlite_errorcode", 0) & 0xFF)
+        if code in (errno.EACCES, errno.EIO) and _read_only(path):
+            code = errno.EROFS
     if code == errno.EROFS:
         return "is read-only"
     if code in (errno.ENOSPC, errno.EDQUOT):
@@ -51,9 +86,9 @@ def reason(err: OSError) -> str:
     return f"refused a write ({name})" if name else "refused a write"
 
 
-def record(folder: str, err: OSError) -> str:
-    """Note that a write into `folder` ("state" or "runs") failed; returns the student's sentence."""
-    fault = Fault(folder, reason(err), time.time())
+def record(folder: str, err: BaseException, path: Path | None = None) -> str:
+    """Note that a write into `folder` (a key of FOLDERS; at `path`) failed; returns the student's sentence."""
+    fault = Fault(folder, reason(err, path), time.time())
     with _LOCK:
         _FAULTS[folder] = fault
     return student_sentence(fault)
@@ -73,10 +108,34 @@ def sentence(folder: str) -> str | None:
     return student_sentence(fault) if fault is not None else None
 
 
+@contextlib.contextmanager
+def refusing(folder: str, error: type[Exception] | None = None, path: Path | None = None):
+    """A block of writes into `folder`: a disk that refuses them is recorded and, with `error`, raised as
+    `error(the student's sentence)` (else the block just ends there); a block that succeeds clears the record.
+    Other errors pass through untouched."""
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError) as err:
+        if not is_disk_error(err):
+            raise
+        said = record(folder, err, path)
+        if error is not None:
+            raise error(said) from None
+    else:
+        cleared(folder)
+
+
 def student_sentence(fault: Fault) -> str:
     if fault.folder == "state":
         return (f"Your choices could not be kept on the server (its disk {fault.reason}), so they will not survive "
                 "a reload. Everything else works; the lecturer can see the problem on the Class page.")
+    if fault.folder == "class":
+        return (f"This could not be saved on the server: its disk {fault.reason}, so the class's records (numbers, "
+                "nicknames, limits, the challenge, drawings) are not kept. Everything else works; the Class page "
+                "says what to fix.")
+    if fault.folder == "jobs":
+        return (f"The server's disk {fault.reason}, so your job is not written down: it trains as usual, but if the "
+                "server restarts meanwhile it cannot say afterwards that it was lost.")
     return (f"The run could not be saved: the server's disk {fault.reason}. Your other runs are safe; tell the "
             "lecturer (the Class page says what to fix).")
 

@@ -82,6 +82,18 @@ def broken(folder: Path, how: str, monkeypatch):
             subprocess.run(["umount", "-l", str(folder)])
 
 
+def class_page_errors(key: str) -> list[str]:
+    """The errors on the lecturer's Class page once `key` unlocks it (none of it may raise)."""
+    lecturer = AppTest.from_file(APP, default_timeout=90)
+    lecturer.run()
+    lecturer.switch_page("app_pages/class.py")
+    lecturer.run()
+    lecturer.text_input(key="lecturer_key_typed").input(key)
+    lecturer.button[0].click().run()
+    assert not lecturer.exception, lecturer.exception
+    return [e.value for e in lecturer.error]
+
+
 @pytest.mark.parametrize("how, words", [("ro", "is read-only"), ("full", "is full")])
 def test_a_broken_state_folder_is_a_sentence_not_a_traceback(tmp_path, monkeypatch, how, words):
     state = tmp_path / "state"
@@ -133,14 +145,7 @@ def test_pages_keep_working_the_student_is_told_once_and_the_class_page_names_th
         assert at.selectbox(key="hp_optimizer").value == "sgd"          # the page itself goes on
 
         disk_faults.reset()   # as after a restart: no student's write has failed yet, the page probes the disk
-        lecturer = AppTest.from_file(APP, default_timeout=90)
-        lecturer.run()
-        lecturer.switch_page("app_pages/class.py")
-        lecturer.run()
-        lecturer.text_input(key="lecturer_key_typed").input(KEY)
-        lecturer.button[0].click().run()
-        assert not lecturer.exception, lecturer.exception
-        errors = [e.value for e in lecturer.error]
+        errors = class_page_errors(KEY)
         assert any("disk is the problem" in e and "read-only" in e and str(runs_dir) not in e for e in errors), errors
 
 

@@ -83,11 +83,14 @@ def options() -> list[tuple[str, str]]:
     scope = my_scope()
     store = store_of(scope)
     out = []
-    for c in store.collections():
-        n = sum(store.class_counts(c.id))
-        if n:
-            words = f"{c.title}, {n:,} images" + (" (open: a snapshot of it now)" if c.is_open else "")
-            out.append((f"drawings|{scope}|{c.id}", words))
+    try:
+        for c in store.collections():
+            n = sum(store.class_counts(c.id))
+            if n:
+                words = f"{c.title}, {n:,} images" + (" (open: a snapshot of it now)" if c.is_open else "")
+                out.append((f"drawings|{scope}|{c.id}", words))
+    except CollectionError:   # a disk that refuses: no collections to offer (the Class page names the disk)
+        return []
     return out
 
 
@@ -95,10 +98,13 @@ def matching(ds) -> dict[str, str]:
     """The collections a model of `ds` can be tested on (the same classes; all are 28×28): key → words."""
     store = store_of(my_scope())
     out = {}
-    for c in store.collections():
-        n = sum(store.class_counts(c.id))
-        if n and c.class_names == tuple(ds.class_names) and c.dataset_name != ds.name:
-            out[f"drawings|{my_scope()}|{c.id}"] = f"{c.title}: all {n:,} drawings"
+    try:
+        for c in store.collections():
+            n = sum(store.class_counts(c.id))
+            if n and c.class_names == tuple(ds.class_names) and c.dataset_name != ds.name:
+                out[f"drawings|{my_scope()}|{c.id}"] = f"{c.title}: all {n:,} drawings"
+    except CollectionError:   # a disk that refuses: none to offer (the Class page names the disk)
+        return {}
     return out
 
 
@@ -129,7 +135,14 @@ def grid(drawings: list[class_drawings.Drawing], names: tuple[str, ...], title: 
 # --- the lecturer's section of the Class page ----------------------------------------------------------
 def lecturer_section() -> None:
     """Open a collection; watch it fill (per class, per student, the latest drawings); remove; close/reopen;
-    download it as an .npz."""
+    download it as an .npz. A disk that refuses the store is its sentence, and the rest of the page goes on."""
+    try:
+        _lecturer_section()
+    except CollectionError as err:
+        st.error(str(err), icon=":material/hard_drive:")
+
+
+def _lecturer_section() -> None:
     from webapp import lecturer
 
     store = class_store()

@@ -53,10 +53,11 @@ def class_jobs() -> list:
 def server_problems() -> list[str]:
     """What the lecturer should know about the server: a disk that refuses writes, a cluster that is away or
     would not take CNN Lab's settings (cnnkit.disk_faults, ClusterLink.problems)."""
-    from cnnkit import disk_faults, runs, student_state
+    from cnnkit import classroom, disk_faults, runs, student_state
 
     disk_faults.probe("runs", runs.runs_dir())
     disk_faults.probe("state", student_state.state_dir())
+    disk_faults.probe("class", classroom.class_dir())
     return disk_faults.problems() + job_registry().cluster.problems()
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnkit import disk_faults
 from cnnkit.hyper import Hyper
 
 FOLDER = ".jobs"
@@ -87,20 +88,19 @@ class Journal:
         return self.root_for(runs_root) / FOLDER / f"{job_id}.json"
 
     def _replace(self, path: Path, meta: dict) -> None:
-        # Write a sibling, then rename over: a reader sees the old file or the new one, never half of one.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{self.instance}.tmp")
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, path)
+        """Write a sibling, then rename over: a reader sees the old file or the new one, never half of one. A disk
+        that refuses is recorded (`disk_faults`, "jobs": the Class page names it) and the job goes on."""
+        with disk_faults.refusing("jobs"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{self.instance}.tmp")
+            tmp.write_text(json.dumps(meta))
+            os.replace(tmp, path)
 
     def write(self, job, state: str) -> None:
         """Note that `job` is `state` ("queued" or "running")."""
-        try:
-            self._replace(self._path(job.runs_root, job.id), {
-                "id": job.id, "owner": job.owner, "title": job.title, "dataset": job.dataset_name,
-                "hyper": job.hyper.to_dict(), "state": state, "created": job.created, "server": self._server})
-        except OSError:
-            pass
+        self._replace(self._path(job.runs_root, job.id), {
+            "id": job.id, "owner": job.owner, "title": job.title, "dataset": job.dataset_name,
+            "hyper": job.hyper.to_dict(), "state": state, "created": job.created, "server": self._server})
 
     def record_end(self, job, state: str, message: str, run_path: str | None) -> None:
         """The job has ended: keep how (its state, sentence and run) for a restarted server to show."""
@@ -110,10 +110,7 @@ class Journal:
         except (OSError, ValueError):
             return   # never journaled (a reused run) or on a disk that will not keep it
         meta["end"] = {"state": state, "message": message, "run_path": run_path, "when": time.time()}
-        try:
-            self._replace(path, meta)
-        except OSError:
-            pass
+        self._replace(path, meta)
 
     def tend(self, active: Iterable, keep_seconds: float) -> None:
         """The poller's round: refresh the active jobs' entries; once an hour forget old ends."""
