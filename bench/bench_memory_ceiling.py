@@ -31,10 +31,9 @@ exits 0. The group is made under this process's own memory group (on a plain hos
         [--json out.json]
     nice -n 5 python bench/bench_memory_ceiling.py --lock /tmp/bench.lock   # the lock taken once the inputs are made
 
-Settings given to the server: CNNKIT_CLASS_MODE=1, one embedded worker (Community Cloud has 2 CPUs: one
-worker per two cores) and CNNKIT_WORKER_MEMORY = 60 % of the group's limit — what the app computes by itself on
-Community Cloud, where the container's own limit is what `distributed` reads; inside a nested group on a
-bigger machine it would read the machine's memory instead.
+Settings given to the server: CNNKIT_CLASS_MODE=1 and one embedded worker (Community Cloud has 2 CPUs: one
+worker per two cores). CNNKIT_WORKER_MEMORY is left to the app, which reads the group's limit from
+/proc/self/cgroup (`cnnkit.jobs.cluster.memory_total`) and leaves the web process 1.5 GB of it.
 """
 
 from __future__ import annotations
@@ -310,8 +309,9 @@ def run(args) -> int:
     hostile.write_run(runs_dir, "created-yesterday", run_json={"id": "a", "title": "t", "dataset": "mnist",
                                                                "created": "yesterday"})
     hostile.write_run(runs_dir, "list-json", run_json="[1, 2]")
-    env = {**os.environ, "CNNKIT_OFFLINE": "1", "CNNKIT_CLASS_MODE": "1", "CNNKIT_LECTURER_KEY": "bench-lecturer",
-           "CNNKIT_RUNS_DIR": str(runs_dir), "CNNKIT_WORKERS": "1", "CNNKIT_WORKER_MEMORY": str(int(0.6 * limit)),
+    inherited = {k: v for k, v in os.environ.items() if k != "CNNKIT_WORKER_MEMORY"}   # the app computes it
+    env = {**inherited, "CNNKIT_OFFLINE": "1", "CNNKIT_CLASS_MODE": "1", "CNNKIT_LECTURER_KEY": "bench-lecturer",
+           "CNNKIT_RUNS_DIR": str(runs_dir), "CNNKIT_WORKERS": "1",
            "KERAS_HOME": str(work / "keras"), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     server = Server(group, env, work / "server.log")
     monitor = Monitor(group)

@@ -121,11 +121,56 @@ def test_readme_settings_table_is_the_generated_one():
 def test_worker_memory_below_the_floor_is_refused_with_a_sentence(monkeypatch):
     from cnnkit import jobs
 
-    monkeypatch.setenv("CNNKIT_WORKER_MEMORY", "1KB")
-    with pytest.raises(TrainingError, match=r"CNNKIT_WORKER_MEMORY must be at least 256 MB, not '1KB'"):
-        jobs.worker_memory_bytes(1)
-    monkeypatch.setenv("CNNKIT_WORKER_MEMORY", "300MB")
-    assert jobs.worker_memory_bytes(1) == 300_000_000
+    for low in ("1KB", "300MB", "900MB"):   # a worker with TensorFlow imported is 0.72 GB: 300 MB never trains
+        monkeypatch.setenv("CNNKIT_WORKER_MEMORY", low)
+        with pytest.raises(TrainingError, match=rf"CNNKIT_WORKER_MEMORY must be at least 1,000 MB, not '{low}'"):
+            jobs.worker_memory_bytes(1)
+    monkeypatch.setenv("CNNKIT_WORKER_MEMORY", "1.2GB")
+    assert jobs.worker_memory_bytes(1) == 1_200_000_000
+
+
+def _fake_cgroups(tmp_path, monkeypatch, proc: str, files: dict[str, str]) -> None:
+    from cnnkit.jobs import cluster
+
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    (tmp_path / "proc-cgroup").write_text(proc)
+    monkeypatch.setattr(cluster, "CGROUP_ROOT", str(tmp_path))
+    monkeypatch.setattr(cluster, "PROC_CGROUP", str(tmp_path / "proc-cgroup"))
+
+
+@pytest.mark.parametrize("proc, files", [
+    # cgroup v1: the process's own memory group (as bench_memory_ceiling.py makes one), the root unlimited
+    ("4:memory:/class\n0::/\n", {"memory/memory.limit_in_bytes": "9223372036854771712",
+                                  "memory/class/memory.limit_in_bytes": "2700000000"}),
+    # cgroup v2: the limit on a group above the process's own, whose memory.max is "max"
+    ("0::/cloud/app\n", {"cloud/memory.max": "2700000000", "cloud/app/memory.max": "max"}),
+])
+def test_on_community_clouds_2_7_gb_the_worker_leaves_the_web_process_its_1_5_gb(tmp_path, monkeypatch, proc,
+                                                                                 files):
+    """The default worker limit read from a faked cgroup of 2.7 GB: one worker (even with 16 cores), restarted by
+    its nanny at 1.2 GB, so the web process keeps 1.5 GB (60 % of 2.7 GB would leave it 1.16 GB)."""
+    from cnnkit.jobs import cluster
+
+    monkeypatch.delenv("CNNKIT_WORKER_MEMORY", raising=False)
+    monkeypatch.delenv("CNNKIT_WORKERS", raising=False)
+    monkeypatch.setattr(cluster, "cpu_count", lambda: 16)
+    _fake_cgroups(tmp_path, monkeypatch, proc, files)
+    assert cluster.memory_total() == 2_700_000_000
+    assert cluster.worker_count() == 1
+    limit = cluster.worker_memory_bytes(1)
+    assert 2_700_000_000 - cluster.TERMINATE * limit >= cluster.WEB_RESERVE_BYTES - 1
+    assert limit * cluster.TERMINATE > 1_150_000_000     # Lab B's worker (about 1.2 GB) still trains
+    # With no limit in any group the machine's RAM counts, and a big machine's workers get 60 % of it, ≤ 3 GB.
+    _fake_cgroups(tmp_path, monkeypatch, proc, {rel: "max" if rel.endswith(".max") else "9223372036854771712"
+                                                for rel in files})
+    import psutil
+
+    assert cluster.memory_total() == psutil.virtual_memory().total
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("M", (), {"total": 16_000_000_000})())
+    assert cluster.worker_count() == 8 and cluster.worker_memory_bytes(8) == 1_200_000_000
+    assert cluster.worker_memory_bytes(2) == 3_000_000_000
 
 
 def test_secrets_fill_the_settings_the_environment_leaves_unset(monkeypatch):

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -48,24 +49,81 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# Memory the embedded workers leave to the web process: its peak in a class of 100 students that uploads and
+# evaluates (1.5 GB in the 2.7 GB cgroup of bench/bench_memory_ceiling.py, docs/BENCHMARKS.md).
+WEB_RESERVE_BYTES = 1_500_000_000
+# The least a worker is given: TensorFlow imported is 0.72 GB of a worker's resident memory, a small fit 0.88 GB
+# (measured), so a worker with less would be restarted by its nanny before any job ended. Also the floor of
+# CNNKIT_WORKER_MEMORY (settings.py).
+WORKER_MIN_BYTES = 1_000_000_000
+TERMINATE = 0.95           # a worker past this share of its limit is restarted by its nanny (Dask's setting)
+CGROUP_ROOT = "/sys/fs/cgroup"
+PROC_CGROUP = "/proc/self/cgroup"
+
+
+def memory_total() -> int:
+    """The memory this server may use: the smallest of the machine's RAM and every memory limit of the cgroups
+    it runs in — cgroup v1's `memory.limit_in_bytes` and v2's `memory.max`, of the process's own group (from
+    /proc/self/cgroup) and each group above it (Community Cloud's container is one). "max" or v1's huge number
+    mean no limit."""
+    import psutil
+
+    root = Path(CGROUP_ROOT)
+    files = {root / "memory" / "memory.limit_in_bytes", root / "memory.max"}
+    try:
+        lines = Path(PROC_CGROUP).read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        group = PurePosixPath(path.strip() or "/")   # the group's path inside the hierarchy
+        for level in (group, *group.parents):
+            rel = str(level).lstrip("/")
+            if controllers == "":
+                files.add(root / rel / "memory.max")
+            elif "memory" in controllers.split(","):
+                files.add(root / "memory" / rel / "memory.limit_in_bytes")
+    found = [int(psutil.virtual_memory().total)]
+    for f in sorted(files):
+        try:
+            text = f.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            found.append(int(text))
+    return min(found)
+
+
+def _workers_share(total: int) -> float:
+    """The memory all embedded workers may hold together: 60 % of `total`, and never more than leaves the web
+    process WEB_RESERVE_BYTES once each worker reaches its nanny's TERMINATE point."""
+    return min(0.6 * total, (total - WEB_RESERVE_BYTES) / TERMINATE)
+
+
 def worker_count() -> int:
-    """CNNKIT_WORKERS, else one worker process per two CPU cores (at least one).
+    """CNNKIT_WORKERS, else one worker process per two CPU cores (at least one), and no more than the memory
+    left beside the web process gives WORKER_MIN_BYTES each.
 
     TensorFlow already spreads one job's batches over every core, so more workers than half
     the cores only make each job slower.
     """
-    return settings.get("workers", TrainingError) or max(1, cpu_count() // 2)
+    by_memory = int(_workers_share(memory_total()) // WORKER_MIN_BYTES)
+    return settings.get("workers", TrainingError) or max(1, min(cpu_count() // 2, by_memory))
 
 
 def worker_memory_bytes(n_workers: int) -> int:
-    """CNNKIT_WORKER_MEMORY (e.g. "2GB"), else 60 % of this machine's (or container's) memory shared
-    by the workers, at most 3 GB each. Past 95 % of it Dask's nanny restarts the worker."""
-    from distributed.system import MEMORY_LIMIT
+    """CNNKIT_WORKER_MEMORY (e.g. "2GB"; at least WORKER_MIN_BYTES), else the workers' share of this machine's
+    or container's memory (`memory_total`, `_workers_share`) divided among them, between WORKER_MIN_BYTES and
+    3 GB each. Past 95 % of it Dask's nanny restarts the worker.
 
+    On Community Cloud's 2.7 GB: 1.26 GB for one worker, restarted at 1.2 GB, so the web process keeps its
+    1.5 GB (60 % would give the worker 1.62 GB and leave the web process 1.16 GB: the cgroup's out-of-memory
+    killer then takes the largest process, the server itself)."""
     memory = settings.get("worker_memory", TrainingError)
     if memory:
         return memory
-    return int(min(3e9, 0.6 * MEMORY_LIMIT / max(1, n_workers)))
+    share = _workers_share(memory_total())
+    return int(min(3e9, max(WORKER_MIN_BYTES, share / max(1, n_workers))))
 
 
 def worker_job_limit() -> int:
