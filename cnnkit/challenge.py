@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit import classroom, disk_faults, runs
+from cnnkit import classroom, disk_faults, limits, runs
 from cnnkit.datasets import CATALOGUE, Dataset, load_file
 from cnnkit.errors import UserError
 
@@ -226,6 +226,9 @@ class ChallengeStore:
                                  f"{got.image_shape[2]}, but {ds.title}'s are {ds.image_shape[0]}×"
                                  f"{ds.image_shape[1]}×{ds.image_shape[2]}: the hidden test set must look like "
                                  "the dataset the class trains on.")
+        held = got.x_train.nbytes + got.x_test.nbytes + got.y_train.nbytes + got.y_test.nbytes
+        limits.check_memory(2 * held, ChallengeError, f"Keeping {name} as the hidden set (read, then joined)",
+                            "Use a smaller hidden test file (a few thousand images is plenty).")
         x = np.concatenate([got.x_train, got.x_test])
         y = np.concatenate([got.y_train, got.y_test])
         if int(y.max()) >= ds.num_classes:

@@ -183,3 +183,26 @@ def test_prediction_refuses_a_model_whose_one_picture_is_over_the_budget(monkeyp
     with pytest.raises(DrawingError) as err:
         predict.Predictor(model)
     assert str(err.value).startswith("Running this model on one picture would take about 17 MB")
+
+
+def test_a_hidden_test_file_whose_join_is_over_the_budget_is_a_sentence(tmp_path, monkeypatch):
+    """The lecturer's hidden file is read within the budget, then its two parts are joined (a second copy):
+    that copy is counted before it is made."""
+    from cnnkit import challenge
+
+    blank = hostile.png(64, 64)
+    f = hostile.image_zip(tmp_path / "hidden.zip", {f"c{i % 3}/{i}.png": blank for i in range(300)})
+    with zipfile.ZipFile(f) as zf:
+        read = uploads.zip_peak_bytes(zf.infolist(), (64, 64), False)
+    monkeypatch.setenv(ENV, str(read + 10_000))   # enough to read it, not to hold it twice
+    x = np.zeros((30, 64, 64, 1), np.uint8)
+    y = np.arange(30) % 3
+    ds = datasets.Dataset(name="shapes", title="Shapes", x_train=x, y_train=y, x_test=x, y_test=y,
+                          class_names=("a", "b", "c"), source="file", source_text="a file")
+    store = challenge.ChallengeStore(tmp_path / "challenge")
+    with pytest.raises(challenge.ChallengeError) as err:
+        store.open_file(ds, f)
+    assert str(err.value).startswith("Keeping hidden.zip as the hidden set (read, then joined) would take about")
+    assert store.current() is None
+    monkeypatch.setenv(ENV, str(3 * 300 * 64 * 64))
+    assert store.open_file(ds, f).hidden_count == 300
