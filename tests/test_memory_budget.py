@@ -92,7 +92,7 @@ def test_a_zip_inside_every_size_limit_but_over_the_budget_is_a_sentence(tmp_pat
     _, peak = _peak(datasets.load_file, f)
     with zipfile.ZipFile(f) as zf:
         estimate = uploads.zip_peak_bytes(zf.infolist(), (128, 128), False)
-    assert peak <= estimate < 1.5 * peak + 1_000_000, (peak, estimate)
+    assert peak <= estimate < 1.5 * peak + 2_000_000, (peak, estimate)
     said = _refused(f, estimate - 1, uploads, "_decode_into", monkeypatch)
     assert said.startswith("Reading the 300 images in 'blank.zip' would take about ") and ENV in said, said
 
@@ -191,7 +191,7 @@ def test_a_hidden_test_file_whose_join_is_over_the_budget_is_a_sentence(tmp_path
     from cnnkit import challenge
 
     blank = hostile.png(64, 64)
-    f = hostile.image_zip(tmp_path / "hidden.zip", {f"c{i % 3}/{i}.png": blank for i in range(300)})
+    f = hostile.image_zip(tmp_path / "hidden.zip", {f"c{i % 3}/{i}.png": blank for i in range(1000)})
     with zipfile.ZipFile(f) as zf:
         read = uploads.zip_peak_bytes(zf.infolist(), (64, 64), False)
     monkeypatch.setenv(ENV, str(read + 10_000))   # enough to read it, not to hold it twice
@@ -204,5 +204,5 @@ def test_a_hidden_test_file_whose_join_is_over_the_budget_is_a_sentence(tmp_path
         store.open_file(ds, f)
     assert str(err.value).startswith("Keeping hidden.zip as the hidden set (read, then joined) would take about")
     assert store.current() is None
-    monkeypatch.setenv(ENV, str(3 * 300 * 64 * 64))
-    assert store.open_file(ds, f).hidden_count == 300
+    monkeypatch.setenv(ENV, str(3 * 1000 * 64 * 64))
+    assert store.open_file(ds, f).hidden_count == 1000

@@ -226,7 +226,8 @@ def zip_peak_bytes(images: list[zipfile.ZipInfo], size: tuple[int, int], colour:
     w, h = size
     channels = 3 if colour else 1
     largest = max((i.file_size for i in images), default=0)
-    return len(images) * (w * h * channels + _PER_IMAGE_BYTES) + largest + 3 * 4 * w * h
+    # and a megabyte for the reader's own objects (PIL's plugins, the split's arrays)
+    return len(images) * (w * h * channels + _PER_IMAGE_BYTES) + largest + 3 * 4 * w * h + 1_000_000
 
 
 def _empty_folders(infos: list[zipfile.ZipInfo], level: int, class_names: tuple[str, ...]) -> list[str]:
