@@ -279,7 +279,7 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
                 time.sleep(4)   # the last scores, and the lecturer's page's last reads
                 lecturer.done.set()
                 lecture_challenge.report(runs_dir, store, ch, lecturer, presses,
-                                         lecture_challenge.thread_cpu(proc.pid, "cnnkit-scorer"))
+                                         lecture_challenge.thread_cpu(proc.pid, "cnnkit-scorer"), students_saw=seen)
             keys = set()
             import json
 
@@ -356,7 +356,8 @@ class Students:
             try:
                 return self._run(page.press_and_wait("Start training", SEEN, timeout=120))
             except TimeoutError:
-                print(f"  student {i + 1} saw neither place nor progress within 120 s ({page.errors})")
+                print(f"  student {i + 1} saw neither place nor progress within 120 s ({page.errors}); the last "
+                      f"texts read: {list(page.texts)}")
                 return 120.0
         t0 = time.perf_counter()
         page.get_by_role("button", name="Start training").click()

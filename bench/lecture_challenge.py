@@ -51,6 +51,7 @@ class LecturerPage(threading.Thread):
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True, name="lecturer")
         self.url, self.samples, self.error = url, [], ""
+        self.parts: list[tuple[int, int, int]] = []   # (runs, training, waiting) of each sample
         self.ready, self.done = threading.Event(), threading.Event()
 
     def run(self) -> None:
@@ -79,6 +80,7 @@ class LecturerPage(threading.Thread):
                             got[m.group(1)] = int(m.group(2).replace(",", ""))
                     if {"Runs", "Training now", "Waiting"} <= set(got):
                         self.samples.append((time.time(), got["Runs"] + got["Training now"] + got["Waiting"]))
+                        self.parts.append((got["Runs"], got["Training now"], got["Waiting"]))
                     page.wait_for_timeout(300)
                 browser.close()
         except Exception as err:
@@ -95,7 +97,7 @@ class LecturerPage(threading.Thread):
 
 
 def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: list[float],
-           scorer_cpu: float | None = None) -> None:
+           scorer_cpu: float | None = None, students_saw: list[float] | None = None) -> None:
     from cnnkit import challenge, classroom, runs
 
     scores = store.scores(ch)
@@ -147,11 +149,20 @@ def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: li
             seen = lecturer.seen_after(presses)
             shown = [s for s in seen if s != float("inf")]
             if len(shown) < len(seen):
+                on_disk = len([r for r in class_runs])
+                last = lecturer.parts[-1] if lecturer.parts else None
                 print(f"lecturer's Class page: {len(seen) - len(shown)} Starts never counted; the most it counted "
-                      f"was {max((n for _, n in lecturer.samples), default=0)} (runs + training + waiting)")
+                      f"was {max((n for _, n in lecturer.samples), default=0)} (runs + training + waiting); its last "
+                      f"read (runs, training, waiting) {last}, {on_disk} runs on disk")
             print(f"lecturer's Class page (Chromium, 1280×720) saw each Start after p50 {p(shown, .5):.2f} s, p90 "
                   f"{p(seen, .9):.2f} s, max {max(seen):.2f} s (n={len(seen)}, {len(lecturer.samples)} reads; "
                   "target p90 ≤ 3 s)")
+            if students_saw:
+                # the student's own page shows the Start once the press has reached the registry: what is left is
+                # the lecturer's page (its poll, its run, the browser)
+                after = [s - o for s, o in zip(seen, students_saw, strict=False) if s != float("inf")]
+                print(f"  of which after the student's own page showed it: p50 {p(after, .5):.2f} s, p90 "
+                      f"{p(after, .9):.2f} s, max {max(after):.2f} s")
 
 
 def thread_cpu(pid: int, name: str) -> float | None:

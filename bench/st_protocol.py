@@ -14,6 +14,7 @@ drawn image as the canvas component's value, as the canvas does at pen up).
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import re
@@ -48,6 +49,7 @@ class ProtocolSession:
         self._ws = None
         self._reader: asyncio.Task | None = None
         self.errors: list[str] = []
+        self.texts: collections.deque[str] = collections.deque(maxlen=6)   # the last texts read (for a report)
 
     # --- the connection ----------------------------------------------------------------------
     async def open(self, page: str = "") -> None:
@@ -121,6 +123,8 @@ class ProtocolSession:
             # Only what a student reads (charts and tables are not searched: parsing them would cost this
             # process, on the server's cores, more than the server spent making them).
             text = str(getattr(proto, "body", "") or getattr(proto, "text", "")) if which in READABLE else ""
+            if text.strip():
+                self.texts.append(text.strip()[:160])
             for listener in list(self._listeners):
                 if listener(text):
                     self._listeners.remove(listener)
