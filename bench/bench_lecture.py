@@ -207,8 +207,9 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
     print(f"\n== lecture: {n_students} students as {who}, a browsing student in Chromium, embedded cluster, "
           f"app {'at ' + app_ref if app_ref else 'of this checkout'} ==")
     old_app = work / "before-dask"
-    old_app.mkdir(parents=True, exist_ok=True)
-    subprocess.run(f"git -C {ROOT} archive {BEFORE_DASK} | tar -x -C {old_app}", shell=True, check=True)
+    if baseline:
+        old_app.mkdir(parents=True, exist_ok=True)
+        subprocess.run(f"git -C {ROOT} archive {BEFORE_DASK} | tar -x -C {old_app}", shell=True, check=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
 
