@@ -241,23 +241,31 @@ if not settings.get("class_mode"):
 for problem in training_jobs.server_problems():   # a full or read-only disk, a cluster that is away
     st.error(inert_message(problem), icon=":material/report:")
 
+stamp = projector.runs_stamp()   # read before the listing: a run saved while the page lists them is news next poll
 class_runs = classroom.class_runs()
-summary = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
-stamp = projector.runs_stamp()
+jobs_then = training_jobs.class_jobs()
+summary = classroom.summarize(class_runs, jobs_then, book)
+drawn_jobs, drawn_at = {j.id for j in jobs_then}, time.monotonic()
 
 challenge_section(large)
 
 
 # --- the live part: counts and jobs -------------------------------------------------------------------
 # Polled fast while anything trains or waits and slowly when idle (an idle poll reads the registry's memory and
-# two folder times), so a Start shows within 3 s. The counts are counted from the same summary as the lists.
-# A run saved, shared or taken back redraws the whole page (its chart and table); so does the class turning
-# busy or idle (the poll's pace).
+# two folder times), so a Start shows within 3 s. The counts are counted from the same summary as the jobs listed.
+# A run saved, shared or taken back (or a job ended: its run is saved) redraws the whole page (its chart and
+# table), and so does the class turning busy or idle (the poll's pace) — at most once every REDRAW_SECONDS:
+# meanwhile the counts come from the runs listed afresh, so a lecture's burst of runs never holds them back.
 @st.fragment(run_every=projector.poll_seconds(summary))
 def live_panel() -> None:
-    live = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
-    if projector.runs_stamp() != stamp or bool(live.jobs) != bool(summary.jobs):
-        st.rerun()
+    jobs = training_jobs.class_jobs()
+    runs_now = class_runs
+    if (projector.changed_since(stamp, drawn_jobs, projector.runs_stamp(), jobs)
+            or bool(jobs) != bool(summary.jobs)):
+        if time.monotonic() - drawn_at >= projector.REDRAW_SECONDS:
+            st.rerun()
+        runs_now = classroom.class_runs()
+    live = classroom.summarize(runs_now, jobs, book)
     if large:
         st.markdown(f"**{inert(projector.counts_line(live))}**")
         st.markdown(inert(projector.jobs_line(live)))
