@@ -358,7 +358,7 @@ class Students:
                 return self._run(page.press_and_wait("Start training", SEEN, timeout=120))
             except TimeoutError:
                 print(f"  student {i + 1} saw neither place nor progress within 120 s ({page.errors}); the last "
-                      f"texts read: {list(page.texts)}")
+                      f"texts read: {list(page.texts)}; what was sent and received last: {list(page.events)[-25:]}")
                 return 120.0
         t0 = time.perf_counter()
         page.get_by_role("button", name="Start training").click()
