@@ -87,17 +87,25 @@ class LecturerPage(threading.Thread):
             self.error = f"{type(err).__name__}: {err}"
             self.ready.set()
 
-    def seen_after(self, presses: list[float]) -> list[float]:
-        """Seconds from each Start (the k-th) until the page first showed k jobs and runs together."""
+    def seen_after(self, presses: list[float], unseen: set[int] = frozenset()) -> list[float]:
+        """Seconds from each Start (the k-th of those that reached the server) until the page first showed k jobs
+        and runs together. A press whose student saw nothing (`unseen`: the server never answered that session, so
+        it may never have reached the registry) is left out and does not count towards k: counting it would leave
+        every later press one short for ever."""
         out = []
-        for k, t in enumerate(presses, start=1):
+        k = 0
+        for i, t in enumerate(presses):
+            if i in unseen:
+                continue
+            k += 1
             first = next((s for s, n in self.samples if n >= k and s >= t - 0.05), None)
             out.append(first - t if first is not None else float("inf"))
         return out
 
 
 def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: list[float],
-           scorer_cpu: float | None = None, students_saw: list[float] | None = None) -> None:
+           scorer_cpu: float | None = None, students_saw: list[float] | None = None,
+           unseen: set[int] = frozenset()) -> None:
     from cnnkit import challenge, classroom, runs
 
     scores = store.scores(ch)
@@ -146,7 +154,10 @@ def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: li
         if lecturer.error:
             print(f"lecturer's page: failed ({lecturer.error})")
         else:
-            seen = lecturer.seen_after(presses)
+            seen = lecturer.seen_after(presses, unseen)
+            if unseen:
+                print(f"lecturer's Class page: {len(unseen)} presses left out (their students' own pages showed "
+                      "nothing: the server never answered those sessions)")
             shown = [s for s in seen if s != float("inf")]
             if len(shown) < len(seen):
                 on_disk = len([r for r in class_runs])
@@ -160,7 +171,8 @@ def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: li
             if students_saw:
                 # the student's own page shows the Start once the press has reached the registry: what is left is
                 # the lecturer's page (its poll, its run, the browser)
-                after = [s - o for s, o in zip(seen, students_saw, strict=False) if s != float("inf")]
+                own = [o for i, o in enumerate(students_saw) if i not in unseen]
+                after = [s - o for s, o in zip(seen, own, strict=True) if s != float("inf")]
                 print(f"  of which after the student's own page showed it: p50 {p(after, .5):.2f} s, p90 "
                       f"{p(after, .9):.2f} s, max {max(after):.2f} s")
 
