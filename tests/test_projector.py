@@ -82,3 +82,14 @@ def test_accuracy_ticks_are_distinct_and_points_are_labelled(runs_dir, book):
     labels = [t for trace in fig.data for t in trace.text]
     assert "Ada Lovelace-…" in labels and sum(t.startswith("student ") for t in labels) == 5
     assert "text" in fig.data[0].mode
+
+
+def test_a_waiting_student_polls_less_often_than_a_training_one():
+    """100 students' pages asking once a second kept the web process saturated (bench_lecture, 100 students); a
+    place in line moves only when a job ahead ends, so a waiting job is asked about every 3 s."""
+    from cnnkit.progress import JobState, poll_seconds
+
+    assert poll_seconds(JobState.RUNNING) == 1.0 and poll_seconds(JobState.QUEUED) == 3.0
+    assert poll_seconds(JobState.QUEUED, slower=2) == 6.0
+    assert all(poll_seconds(s) is None for s in (JobState.FINISHED, JobState.STOPPED, JobState.FAILED))
+
