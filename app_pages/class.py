@@ -254,18 +254,22 @@ challenge_section(large)
 # Polled fast while anything trains or waits and slowly when idle (an idle poll reads the registry's memory and
 # two folder times), so a Start shows within 3 s. The counts are counted from the same summary as the jobs listed.
 # A run saved, shared or taken back (or a job ended: its run is saved) redraws the whole page (its chart and
-# table), and so does the class turning busy or idle (the poll's pace) — at most once every REDRAW_SECONDS:
-# meanwhile the counts come from the runs listed afresh, so a lecture's burst of runs never holds them back.
+# table), and so does the class turning busy or idle (the poll's pace) — after the counts of that poll are drawn
+# from the runs listed afresh (they show at once), and at most once every REDRAW_SECONDS, so a lecture's burst of
+# runs never holds the counts back behind whole-page runs.
 @st.fragment(run_every=projector.poll_seconds(summary))
 def live_panel() -> None:
     jobs = training_jobs.class_jobs()
-    runs_now = class_runs
-    if (projector.changed_since(stamp, drawn_jobs, projector.runs_stamp(), jobs)
-            or bool(jobs) != bool(summary.jobs)):
-        if time.monotonic() - drawn_at >= projector.REDRAW_SECONDS:
-            st.rerun()
-        runs_now = classroom.class_runs()
-    live = classroom.summarize(runs_now, jobs, book)
+    news = (projector.changed_since(stamp, drawn_jobs, projector.runs_stamp(), jobs)
+            or bool(jobs) != bool(summary.jobs))
+    live = classroom.summarize(classroom.class_runs() if news else class_runs, jobs, book)
+    live_counts(live)
+    if news and time.monotonic() - drawn_at >= projector.REDRAW_SECONDS:
+        st.rerun()
+
+
+def live_counts(live: classroom.ClassSummary) -> None:
+    """The counts and the jobs, counted from one summary."""
     if large:
         st.markdown(f"**{inert(projector.counts_line(live))}**")
         st.markdown(inert(projector.jobs_line(live)))
