@@ -247,23 +247,35 @@ if not settings.get("class_mode"):
 for problem in training_jobs.server_problems():   # a full or read-only disk, a cluster that is away
     st.error(inert_message(problem), icon=":material/report:")
 
+stamp = projector.runs_stamp()   # read before the listing: a run saved while the page lists them is news next poll
 class_runs = classroom.class_runs()
-summary = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
-stamp = projector.runs_stamp()
+jobs_then = training_jobs.class_jobs()
+summary = classroom.summarize(class_runs, jobs_then, book)
+drawn_jobs, drawn_at = {j.id for j in jobs_then}, time.monotonic()
 
 challenge_section(large)
 
 
 # --- the live part: counts and jobs -------------------------------------------------------------------
 # Polled fast while anything trains or waits and slowly when idle (an idle poll reads the registry's memory and
-# two folder times), so a Start shows within 3 s. The counts are counted from the same summary as the lists.
-# A run saved, shared or taken back redraws the whole page (its chart and table); so does the class turning
-# busy or idle (the poll's pace).
+# two folder times), so a Start shows within 3 s. The counts are counted from the same summary as the jobs listed.
+# A run saved, shared or taken back (or a job ended: its run is saved) redraws the whole page (its chart and
+# table), and so does the class turning busy or idle (the poll's pace) — after the counts of that poll are drawn
+# from the runs listed afresh (they show at once), and at most once every REDRAW_SECONDS, so a lecture's burst of
+# runs never holds the counts back behind whole-page runs.
 @st.fragment(run_every=projector.poll_seconds(summary))
 def live_panel() -> None:
-    live = classroom.summarize(class_runs, training_jobs.class_jobs(), book)
-    if projector.runs_stamp() != stamp or bool(live.jobs) != bool(summary.jobs):
+    jobs = training_jobs.class_jobs()
+    news = (projector.changed_since(stamp, drawn_jobs, projector.runs_stamp(), jobs)
+            or bool(jobs) != bool(summary.jobs))
+    live = classroom.summarize(classroom.class_runs() if news else class_runs, jobs, book)
+    live_counts(live)
+    if news and time.monotonic() - drawn_at >= projector.REDRAW_SECONDS:
         st.rerun()
+
+
+def live_counts(live: classroom.ClassSummary) -> None:
+    """The counts and the jobs, counted from one summary."""
     if large:
         st.markdown(f"**{inert(projector.counts_line(live))}**")
         st.markdown(inert(projector.jobs_line(live)))

@@ -195,7 +195,8 @@ def baseline_today(pw, browser, old_app: Path, switches: int, work: Path) -> lis
 
 
 def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, app_ref: str | None = None,
-            clients: str = "protocol", with_challenge: bool = False, wait_minutes: float = 30) -> None:
+            clients: str = "protocol", with_challenge: bool = False, wait_minutes: float = 30,
+            press_timeout: float = 120) -> None:
     from playwright.sync_api import sync_playwright
 
     app_dir = ROOT
@@ -207,8 +208,9 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
     print(f"\n== lecture: {n_students} students as {who}, a browsing student in Chromium, embedded cluster, "
           f"app {'at ' + app_ref if app_ref else 'of this checkout'} ==")
     old_app = work / "before-dask"
-    old_app.mkdir(parents=True, exist_ok=True)
-    subprocess.run(f"git -C {ROOT} archive {BEFORE_DASK} | tar -x -C {old_app}", shell=True, check=True)
+    if baseline:
+        old_app.mkdir(parents=True, exist_ok=True)
+        subprocess.run(f"git -C {ROOT} archive {BEFORE_DASK} | tar -x -C {old_app}", shell=True, check=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
 
@@ -237,7 +239,7 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
                   f"(median {statistics.median(quiet):.2f} s); web process RSS {mb(web_idle)}")
 
             t = time.time()
-            students = Students(clients, browser, url, n_students)
+            students = Students(clients, browser, url, n_students, press_timeout)
             print(f"{n_students} students ({students.kind}) opened the training page and set 1 epoch in "
                   f"{time.time() - t:.0f} s")
 
@@ -279,7 +281,8 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
                 time.sleep(4)   # the last scores, and the lecturer's page's last reads
                 lecturer.done.set()
                 lecture_challenge.report(runs_dir, store, ch, lecturer, presses,
-                                         lecture_challenge.thread_cpu(proc.pid, "cnnkit-scorer"))
+                                         lecture_challenge.thread_cpu(proc.pid, "cnnkit-scorer"), students_saw=seen,
+                                         unseen=students.unseen)
             keys = set()
             import json
 
@@ -308,7 +311,8 @@ class Students:
     """The N students who press Start: real Chromium pages (`browser`) or Streamlit protocol sessions
     (`protocol`, bench/st_protocol.py: the same requests, cookies and fragment reruns, no drawing)."""
 
-    def __init__(self, clients: str, browser, url: str, n: int) -> None:
+    def __init__(self, clients: str, browser, url: str, n: int, press_timeout: float = 120) -> None:
+        self.press_timeout, self.unseen = press_timeout, set()   # the students whose own page showed nothing
         self.kind = {"browser": "real Chromium pages", "protocol": "Streamlit websocket sessions"}[clients]
         self.where = ("the browsers run on the same cores" if clients == "browser" else
                       "the students' pages are drawn nowhere, as on their own devices in a lecture")
@@ -354,18 +358,49 @@ class Students:
         page = self.pages[i]
         if self.clients == "protocol":
             try:
-                return self._run(page.press_and_wait("Start training", SEEN, timeout=120))
+                return self._run(page.press_and_wait("Start training", SEEN, timeout=self.press_timeout))
             except TimeoutError:
-                print(f"  student {i + 1} saw neither place nor progress within 120 s ({page.errors})")
-                return 120.0
+                self.unseen.add(i)
+                print(f"  student {i + 1} saw neither place nor progress within {self.press_timeout:.0f} s "
+                      f"({page.errors}); the last "
+                      f"texts read: {list(page.texts)}; what was sent and received last: {list(page.events)[-8:]}; "
+                      f"{self._new_tab_sees(page)}")
+                return self.press_timeout
         t0 = time.perf_counter()
         page.get_by_role("button", name="Start training").click()
         try:
-            page.get_by_text(SEEN).first.wait_for(timeout=120_000)
+            page.get_by_text(SEEN).first.wait_for(timeout=self.press_timeout * 1000)
         except PlaywrightTimeout:
-            print(f"  student {i + 1} saw neither place nor progress within 120 s: "
+            self.unseen.add(i)
+            print(f"  student {i + 1} saw neither place nor progress within {self.press_timeout:.0f} s: "
                   f"{page.locator('[data-testid=stMain]').inner_text()[:300]!r}")
         return time.perf_counter() - t0
+
+    def _new_tab_sees(self, page) -> str:
+        """A new tab of the same browser (the same identity cookie) opens the Training page: does it find the job
+        (the press reached the registry, and only the old connection went unanswered)?"""
+        from st_protocol import ProtocolSession
+
+        name, owner = page.cookie.split("=", 1)
+
+        async def look() -> str:
+            tab = ProtocolSession(page.ws_url.replace("ws://", "http://").rsplit("/_stcore", 1)[0], name, owner)
+            try:
+                got = asyncio.create_task(tab.wait_for_text(SEEN, 30))
+                await tab.open("training")
+                await got
+                return "a new tab of the same browser finds the job (the press reached the registry)"
+            except TimeoutError:
+                return f"a new tab of the same browser finds no job either ({list(tab.texts)[:2]})"
+            finally:
+                await tab.close()
+
+        import asyncio
+
+        try:
+            return self._run(look(), timeout=60)
+        except Exception as err:
+            return f"a new tab could not look ({type(err).__name__})"
 
     def close(self) -> None:
         """Close every session at once (after the server has stopped: a busy server answers closes slowly)."""
@@ -523,6 +558,8 @@ def main() -> None:
     ap.add_argument("--challenge", action="store_true",
                     help="lecture part: a class challenge is open and the lecturer watches the Class page "
                          "(bench/lecture_challenge.py)")
+    ap.add_argument("--press-timeout", type=float, default=120,
+                    help="lecture part: how long a student waits to see their place or progress after Start")
     ap.add_argument("--jobs", type=int, default=0, help="jobs for throughput (default 6) or memory (default 50)")
     ap.add_argument("--train-images", type=int, default=None,
                     help="memory part: train each job on this many images (the number of fits is what matters)")
@@ -547,7 +584,7 @@ def main() -> None:
             for ref in args.app_ref:
                 lecture(args.students, args.switches, work, baseline=False, app_ref=ref, clients=args.clients)
             lecture(args.students, args.switches, work, baseline=not args.no_baseline, clients=args.clients,
-                    with_challenge=args.challenge, wait_minutes=args.wait_minutes)
+                    with_challenge=args.challenge, wait_minutes=args.wait_minutes, press_timeout=args.press_timeout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")

@@ -51,6 +51,7 @@ class LecturerPage(threading.Thread):
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True, name="lecturer")
         self.url, self.samples, self.error = url, [], ""
+        self.parts: list[tuple[int, int, int]] = []   # (runs, training, waiting) of each sample
         self.ready, self.done = threading.Event(), threading.Event()
 
     def run(self) -> None:
@@ -79,23 +80,32 @@ class LecturerPage(threading.Thread):
                             got[m.group(1)] = int(m.group(2).replace(",", ""))
                     if {"Runs", "Training now", "Waiting"} <= set(got):
                         self.samples.append((time.time(), got["Runs"] + got["Training now"] + got["Waiting"]))
+                        self.parts.append((got["Runs"], got["Training now"], got["Waiting"]))
                     page.wait_for_timeout(300)
                 browser.close()
         except Exception as err:
             self.error = f"{type(err).__name__}: {err}"
             self.ready.set()
 
-    def seen_after(self, presses: list[float]) -> list[float]:
-        """Seconds from each Start (the k-th) until the page first showed k jobs and runs together."""
+    def seen_after(self, presses: list[float], unseen: set[int] = frozenset()) -> list[float]:
+        """Seconds from each Start (the k-th of those that reached the server) until the page first showed k jobs
+        and runs together. A press whose student saw nothing (`unseen`: the server never answered that session, so
+        it may never have reached the registry) is left out and does not count towards k: counting it would leave
+        every later press one short for ever."""
         out = []
-        for k, t in enumerate(presses, start=1):
+        k = 0
+        for i, t in enumerate(presses):
+            if i in unseen:
+                continue
+            k += 1
             first = next((s for s, n in self.samples if n >= k and s >= t - 0.05), None)
             out.append(first - t if first is not None else float("inf"))
         return out
 
 
 def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: list[float],
-           scorer_cpu: float | None = None) -> None:
+           scorer_cpu: float | None = None, students_saw: list[float] | None = None,
+           unseen: set[int] = frozenset()) -> None:
     from cnnkit import challenge, classroom, runs
 
     scores = store.scores(ch)
@@ -144,14 +154,27 @@ def report(runs_dir: Path, store, ch, lecturer: LecturerPage | None, presses: li
         if lecturer.error:
             print(f"lecturer's page: failed ({lecturer.error})")
         else:
-            seen = lecturer.seen_after(presses)
+            seen = lecturer.seen_after(presses, unseen)
+            if unseen:
+                print(f"lecturer's Class page: {len(unseen)} presses left out (their students' own pages showed "
+                      "nothing: the server never answered those sessions)")
             shown = [s for s in seen if s != float("inf")]
             if len(shown) < len(seen):
+                on_disk = len([r for r in class_runs])
+                last = lecturer.parts[-1] if lecturer.parts else None
                 print(f"lecturer's Class page: {len(seen) - len(shown)} Starts never counted; the most it counted "
-                      f"was {max((n for _, n in lecturer.samples), default=0)} (runs + training + waiting)")
+                      f"was {max((n for _, n in lecturer.samples), default=0)} (runs + training + waiting); its last "
+                      f"read (runs, training, waiting) {last}, {on_disk} runs on disk")
             print(f"lecturer's Class page (Chromium, 1280×720) saw each Start after p50 {p(shown, .5):.2f} s, p90 "
                   f"{p(seen, .9):.2f} s, max {max(seen):.2f} s (n={len(seen)}, {len(lecturer.samples)} reads; "
                   "target p90 ≤ 3 s)")
+            if students_saw:
+                # the student's own page shows the Start once the press has reached the registry: what is left is
+                # the lecturer's page (its poll, its run, the browser)
+                own = [o for i, o in enumerate(students_saw) if i not in unseen]
+                after = [s - o for s, o in zip(seen, own, strict=True) if s != float("inf")]
+                print(f"  of which after the student's own page showed it: p50 {p(after, .5):.2f} s, p90 "
+                      f"{p(after, .9):.2f} s, max {max(after):.2f} s")
 
 
 def thread_cpu(pid: int, name: str) -> float | None:

@@ -14,6 +14,7 @@ drawn image as the canvas component's value, as the canvas does at pen up).
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import re
@@ -48,6 +49,8 @@ class ProtocolSession:
         self._ws = None
         self._reader: asyncio.Task | None = None
         self.errors: list[str] = []
+        self.texts: collections.deque[str] = collections.deque(maxlen=6)   # the last texts read (for a report)
+        self.events: collections.deque[str] = collections.deque(maxlen=40)  # what was sent and received (a report)
 
     # --- the connection ----------------------------------------------------------------------
     async def open(self, page: str = "") -> None:
@@ -89,6 +92,8 @@ class ProtocolSession:
                 t.cancel()
             self._fragments.clear()
         self._finished.clear()
+        self.events.append(f"{time.time():.2f} sent rerun fragment={fragment_id[:6]!r} page={page_name!r} "
+                           f"triggers={len(triggers)}")
         await self._send(msg)
         if wait:
             await self.wait_finished()
@@ -109,6 +114,9 @@ class ProtocolSession:
 
     def _handle(self, fm: ForwardMsg) -> None:
         kind = fm.WhichOneof("type")
+        if kind != "delta":
+            detail = fm.script_finished if kind == "script_finished" else ""
+            self.events.append(f"{time.time():.2f} got {kind} {detail}")
         if kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
             el = fm.delta.new_element
             which = el.WhichOneof("type")
@@ -120,7 +128,10 @@ class ProtocolSession:
                 self.seen[(which, label)] = next(self._arrivals)
             # Only what a student reads (charts and tables are not searched: parsing them would cost this
             # process, on the server's cores, more than the server spent making them).
-            text = str(getattr(proto, "body", "") or getattr(proto, "text", "")) if which in READABLE else ""
+            text = str(getattr(proto, "body", "") or getattr(proto, "text", "")
+                       or getattr(proto, "message", "")) if which in READABLE else ""
+            if text.strip():
+                self.texts.append(text.strip()[:160])
             for listener in list(self._listeners):
                 if listener(text):
                     self._listeners.remove(listener)

@@ -16,6 +16,7 @@ Two ways, so that a run is on the leaderboard within seconds of finishing and no
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit import runs
-from cnnkit.challenge import ChallengeStore, challenge_runs, hidden_indices
+from cnnkit.challenge import Challenge, ChallengeStore, challenge_runs, hidden_indices, visible_dataset
 from cnnkit.datasets import Dataset
 
 SCORE_BATCH = 256
@@ -72,6 +73,30 @@ def worker_request(dataset: Any, store: ChallengeStore | None = None) -> dict | 
         return None
     return {"opened": ch.opened, "dataset_name": ch.dataset_name, "share": ch.share, "seed": ch.seed,
             "hidden_count": ch.hidden_count}
+
+
+def open_request(dataset: Any) -> dict | None:
+    """`worker_request` for a Start: the open challenge's share of this dataset's test split, asked once when a
+    job is submitted (the job's key and its test pass follow it); None when there is none or when the class
+    folder cannot be read (a challenge file that cannot be read never stops a job from starting)."""
+    try:
+        return worker_request(dataset)
+    except Exception:
+        logging.getLogger(__name__).exception("cnnkit: the class challenge's request for a job")
+        return None
+
+
+def tested_on(request: dict | None, ds: Dataset) -> Dataset:
+    """The dataset a job trains and tests on: with a challenge request (`worker_request`) for this dataset, the
+    same training split and the test split without the hidden share — the images the students' pages use
+    (`challenge.visible_dataset`), so the test accuracy a student's job reports never counts a hidden image;
+    else `ds` itself."""
+    if not request or ds.name != request.get("dataset_name"):
+        return ds
+    ch = Challenge(dataset_name=ds.name, dataset_title=ds.title, source="share",
+                   hidden_count=int(request["hidden_count"]), opened=float(request["opened"]),
+                   share=float(request["share"]), seed=int(request["seed"]))
+    return visible_dataset(ds, ch)
 
 
 def score_on_worker(request: dict | None, model: Any, ds: Dataset) -> dict | None:

@@ -166,6 +166,21 @@ def overfitting_note(history: dict[str, list[float]], *, validation_images: int 
     return None
 
 
+RUNNING_POLL_SECONDS = 1.0   # a page showing a training job asks for its progress this often
+QUEUED_POLL_SECONDS = 3.0    # a job waiting in line: its place moves only when a job ahead ends
+
+
+def poll_seconds(state: JobState, slower: float = 1.0) -> float | None:
+    """How often a page showing a job asks for news (`slower` times less often for a second look, the sidebar's):
+    every second while it trains, every 3 s while it waits in line — a lecture's 100 students asking once a
+    second for places that move every few seconds kept the web process saturated — and never once it has ended."""
+    if state is JobState.RUNNING:
+        return RUNNING_POLL_SECONDS * slower
+    if state is JobState.QUEUED:
+        return QUEUED_POLL_SECONDS * slower
+    return None
+
+
 def format_seconds(seconds: float | None) -> str:
     """A duration for people: "45 s", "3 min 05 s", "1 h 02 min"; an em dash when unknown."""
     if seconds is None or not math.isfinite(seconds):

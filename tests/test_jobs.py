@@ -92,6 +92,10 @@ def test_job_key_is_the_hash_of_what_is_computed(tiny_ds):
     assert key != jobs.job_key(tiny_spec(filters=5), quick(), fp)
     assert key != jobs.job_key(tiny_spec(), quick(seed=2), fp)
     assert key != jobs.job_key(tiny_spec(), quick(), jobs.dataset_fingerprint(tiny_ds(seed=1)))
+    hidden = {"opened": 1.0, "dataset_name": "mnist", "share": 0.2, "seed": 4, "hidden_count": 10}
+    assert key != jobs.job_key(tiny_spec(), quick(), fp, hidden)               # tested without a challenge's share
+    assert jobs.job_key(tiny_spec(), quick(), fp, hidden) == jobs.job_key(tiny_spec(), quick(), fp,
+                                                                        dict(hidden, opened=2.0))
 
 
 def _snap(**kw) -> JobSnapshot:
@@ -199,6 +203,33 @@ def test_identical_jobs_train_once_and_each_student_gets_a_run(registry, tiny_ds
     assert c.state is JobState.FINISHED and time.time() - started < 5
     assert "Finished at once" in c.snapshot().message and registry.stats["computed"] == 1
     assert c.run.owner == "cat" and c.run.path not in (a.run.path, b.run.path)
+
+
+def test_a_challenges_hidden_share_is_left_out_of_the_jobs_test_pass(runs_dir, registry, offline_ds):
+    """With a class challenge open on a share of MNIST's test split, a student's job reports (Training page
+    panel, saved run) the accuracy on the visible images only — the ones the Evaluation page uses — and a run
+    tested on the whole split before the challenge opened is not reused for a Start during it."""
+    import keras
+
+    from cnnkit import challenge
+
+    before = registry.submit(tiny_spec(), offline_ds, quick(seed=7), owner="ann")
+    assert before.wait(300).metrics["num_test"] == 1000                      # no challenge: the whole split
+    store = challenge.ChallengeStore()
+    ch = store.open_share(offline_ds, 0.2, seed=4)
+    job = registry.submit(tiny_spec(), offline_ds, quick(seed=7), owner="bob")
+    snap = job.wait(300)
+    assert snap.state is JobState.FINISHED and "reused_from" not in snap.metrics, snap.message
+    visible = challenge.visible_indices(offline_ds.y_test, ch.share, ch.seed)
+    assert snap.metrics["num_test"] == len(visible) == 800 and job.run.metrics["num_test"] == 800
+    model = keras.saving.load_model(job.run.model_path, compile=False)
+    probs = model.predict(offline_ds.x_test[visible].astype("float32") / 255.0, batch_size=256, verbose=0)
+    here = float((probs.argmax(1) == offline_ds.y_test[visible]).mean())
+    assert snap.metrics["test_accuracy"] == pytest.approx(here, abs=1e-6)
+    assert job.run.metrics["test_accuracy"] == snap.metrics["test_accuracy"]
+    assert store.scores(ch)[job.run.id]["images"] == 200                     # the hidden share: scored apart
+    again = registry.submit(tiny_spec(), offline_ds, quick(seed=7), owner="cat")   # during the challenge: reused
+    assert again.snapshot().metrics.get("reused_from") == job.run.id
 
 
 def _thread_niceness() -> list[int]:

@@ -51,6 +51,22 @@ def test_runs_stamp_changes_when_a_run_is_saved(runs_dir, book):
     assert projector.runs_stamp() != before
 
 
+def test_the_page_knows_its_runs_are_out_of_date_when_a_job_it_listed_has_ended(runs_dir, book):
+    """A run saved while the page was listing (or within one tick of the folder's clock) leaves the folder's time
+    where the page read it; the job that ended with that run still tells the page its listing is out of date."""
+    stamp = projector.runs_stamp()
+    a, b = _job(A, "running", id="ja"), _job(B, "queued", id="jb")
+    assert not projector.changed_since(stamp, {"ja", "jb"}, stamp, [a, b])
+    assert not projector.changed_since(stamp, {"ja"}, stamp, [a, b])           # a new job: counted live, no redraw
+    assert projector.changed_since(stamp, {"ja", "jb"}, stamp, [b])            # ja ended: its run is saved
+    import time
+
+    time.sleep(0.01)
+    _run(runs_dir, "fast_cpu", C, 0.9)
+    assert projector.changed_since(stamp, {"ja", "jb"}, projector.runs_stamp(), [a, b])   # a run saved
+    assert projector.REDRAW_SECONDS < 10 and projector.BUSY_POLL_SECONDS < 3
+
+
 def test_accuracy_ticks_are_distinct_and_points_are_labelled(runs_dir, book):
     accs = [0.99, 0.985, 0.98, 0.978, 0.975, 0.97]
     for i, acc in enumerate(accs):
@@ -66,3 +82,14 @@ def test_accuracy_ticks_are_distinct_and_points_are_labelled(runs_dir, book):
     labels = [t for trace in fig.data for t in trace.text]
     assert "Ada Lovelace-…" in labels and sum(t.startswith("student ") for t in labels) == 5
     assert "text" in fig.data[0].mode
+
+
+def test_a_waiting_student_polls_less_often_than_a_training_one():
+    """100 students' pages asking once a second kept the web process saturated (bench_lecture, 100 students); a
+    place in line moves only when a job ahead ends, so a waiting job is asked about every 3 s."""
+    from cnnkit.progress import JobState, poll_seconds
+
+    assert poll_seconds(JobState.RUNNING) == 1.0 and poll_seconds(JobState.QUEUED) == 3.0
+    assert poll_seconds(JobState.QUEUED, slower=2) == 6.0
+    assert all(poll_seconds(s) is None for s in (JobState.FINISHED, JobState.STOPPED, JobState.FAILED))
+

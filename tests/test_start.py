@@ -178,13 +178,16 @@ def npz(tmp_path):
     return path
 
 
-def _flat_spec(tmp_path) -> str:
+def _flat():
     from cnnkit.spec import LayerSpec, ModelSpec
 
-    spec = ModelSpec((28, 28, 1), [LayerSpec.new("Flatten"), LayerSpec.new("Dense", units=10,
-                                                                            activation="softmax")], name="flat")
+    return ModelSpec((28, 28, 1), [LayerSpec.new("Flatten"), LayerSpec.new("Dense", units=10,
+                                                                          activation="softmax")], name="flat")
+
+
+def _flat_spec(tmp_path) -> str:
     f = tmp_path / "spec.json"
-    f.write_text(spec.to_json())
+    f.write_text(_flat().to_json())
     return str(f)
 
 
@@ -209,6 +212,16 @@ def test_command_line_seconds_budget_and_one_job(lecture, npz, tmp_path, capsys,
     # its own process, so the rule cannot refuse it: the plan passes (and still caps epochs).
     limit(max_epochs=1, one_job_at_a_time=True)
     assert start.plan_start(Hyper(epochs=5), 200, active_jobs=0).hyper.epochs == 1
+
+
+def test_the_command_line_tests_without_a_challenges_hidden_share(lecture, offline_ds, tmp_path):
+    from cnnkit import challenge
+
+    ch = challenge.ChallengeStore().open_share(offline_ds, 0.2, seed=4)
+    got = start.start_training(_flat(), offline_ds, Hyper(epochs=1, batch_size=100, train_images=500),
+                               runs_root=tmp_path / "out", limits=None)
+    visible = challenge.visible_indices(offline_ds.y_test, ch.share, ch.seed)
+    assert got.job.run.metrics["num_test"] == len(visible) == 800
 
 
 def test_outside_class_mode_nothing_changes(runs_dir, monkeypatch):

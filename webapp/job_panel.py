@@ -1,7 +1,8 @@
 """The live panel of the student's training job, one for every page that follows a job: its state, the epoch
-and job progress bars and Stop, polled once a second while the job is queued or running; the page redraws
-once when the job ends. The Training page shows it whole (settings, state, results, curves); the Draw page,
-waiting for its first model, shows it brief (what trains on which dataset, the bars, Stop)."""
+and job progress bars and Stop, polled while the job is queued (every 3 s) or running (every second:
+progress.poll_seconds); the page redraws once when the job starts and once when it ends. The Training page shows
+it whole (settings, state, results, curves); the Draw page, waiting for its first model, shows it brief (what
+trains on which dataset, the bars, Stop)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from cnnkit import charts, datasets, progress
 from cnnkit.plain_text import inert
 from webapp.stages import existing_stages
 from webapp.training_jobs import current_job, job_registry
-
-POLL_SECONDS = 1.0
-
 
 # After Start the student looks at the panel, wherever the page was scrolled: a tiny Components v2 snippet
 # scrolls the panel to the top of the view (once per Start: `data.nonce` changes).
@@ -47,9 +45,10 @@ def show(*, brief: bool = False, stop_key: str = "stop_job", stop_label: str = "
     `no_job`: what to say when there is no job (nothing when None).
     """
     job = current_job()
-    polling = job is not None and job.state.active   # poll only while the job is queued or running
+    drawn = job.state if job is not None else None
+    polling = drawn is not None and drawn.active   # poll only while the job is queued or running
 
-    @st.fragment(run_every=POLL_SECONDS if polling else None)
+    @st.fragment(run_every=progress.poll_seconds(drawn) if polling else None)
     def panel() -> None:
         job = current_job()
         if job is None:
@@ -59,8 +58,9 @@ def show(*, brief: bool = False, stop_key: str = "stop_job", stop_label: str = "
                 st.info(no_job, icon=":material/model_training:")
             return
         snap = job.snapshot()
-        if polling and not snap.active:
-            st.rerun()  # the job just ended: redraw the whole page once (buttons, sidebar, its run) and stop polling
+        if polling and snap.state is not drawn:
+            # the job just started (poll faster) or ended: redraw the whole page once (buttons, sidebar, its run)
+            st.rerun()
         text = progress.describe_progress(snap, job_registry().max_jobs)
         if brief:
             _one_sentence(snap, text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnnkit import settings
+from cnnkit import progress, settings
 from cnnkit.challenge import visible_dataset
 from cnnkit.errors import UserError
 from cnnkit.plain_text import inert, inert_message
@@ -15,8 +15,6 @@ from webapp.browser_identity import owner_id
 from webapp.lecturer import class_book, current_challenge
 from webapp.training_jobs import current_job
 from webapp.user_errors import show_error
-
-JOB_POLL_SECONDS = 2.0  # how often the sidebar refreshes a running job's line
 
 
 def show() -> None:
@@ -45,15 +43,16 @@ def job_status_line() -> None:
     job = current_job()
     if job is None:
         return
-    polling = job.state.active
+    drawn = job.state
+    polling = drawn.active
 
     # The sidebar is drawn by the full script run; without its own poll it would show the epoch the
-    # job was at when the page last ran.
-    @st.fragment(run_every=JOB_POLL_SECONDS if polling else None)
+    # job was at when the page last ran. It looks half as often as a job panel (progress.poll_seconds).
+    @st.fragment(run_every=progress.poll_seconds(drawn, slower=2) if polling else None)
     def line() -> None:
         snap = job.snapshot()
-        if polling and not snap.active:
-            st.rerun()  # the job just ended: redraw the page once (its buttons, its results) and stop polling
+        if polling and snap.state is not drawn:
+            st.rerun()  # the job just started (poll faster) or ended: redraw the page once and poll at its pace
         if snap.state.value == "queued":
             st.caption(f"**Training:** waiting, number {snap.queue_position} in line")
         elif snap.state.value == "running":

@@ -505,7 +505,7 @@ class ClusterLink:
         else:
             data = {"name": comp.dataset.name, "fingerprint": comp.fingerprint}
         comp.future = client.submit(by_name(_ENTRY), comp.dask_key, comp.spec.to_dict(), comp.hyper.to_dict(), data,
-                                    comp.title, _challenge_request(comp.dataset), key=comp.dask_key, retries=0)
+                                    comp.title, comp.challenge, key=comp.dask_key, retries=0)
 
     def stop(self, dask_key: str) -> None:
         """Ask the worker training `dask_key` to stop after its current batch."""
@@ -576,14 +576,3 @@ class ClusterLink:
             except Exception:
                 pass
 
-
-def _challenge_request(dataset) -> dict | None:
-    """The open class challenge's hidden share, for the worker to score the model on right after its test pass
-    (cnnkit.challenge_scoring.worker_request: no image crosses); None when there is none, or it cannot be read."""
-    from cnnkit import challenge_scoring
-
-    try:
-        return challenge_scoring.worker_request(dataset)
-    except Exception:   # a challenge file that cannot be read never stops a job from starting
-        log.exception("cnnkit: the class challenge's request for a worker")
-        return None

@@ -50,6 +50,7 @@ class Computation:
     mirror: ProgressMirror | None = None
     stop_requested: bool = False
     started: float | None = None
+    challenge: dict | None = None         # the open challenge's hidden share at Start: left out of the test pass
 
     @property
     def batches(self) -> int:

@@ -1,9 +1,9 @@
 """A job's key — the hash of what it computes — and the finished Runs known by key (dedup).
 
-`job_key(spec, hyper, fingerprint)` hashes the layers, the settings and the data, so identical
-submissions share one computation; `FinishedRuns` remembers which keys already have a finished Run on
-disk, so an identical job after the end is answered at once with a copy of that Run (which takes the Run's
-class-challenge score with it).
+`job_key(spec, hyper, fingerprint, hidden)` hashes the layers, the settings, the data and the test images (a
+class challenge's hidden share is left out of the test pass), so identical submissions share one computation;
+`FinishedRuns` remembers which keys already have a finished Run on disk, so an identical job after the end is
+answered at once with a copy of that Run (which takes the Run's class-challenge score with it).
 """
 
 from __future__ import annotations
@@ -38,15 +38,22 @@ def dataset_fingerprint(ds) -> str:
     return fp
 
 
-def job_key(spec, hyper: Hyper, fingerprint: str) -> str:
-    """The hash of what a job computes: the layers and input shape, the settings, the data.
+def job_key(spec, hyper: Hyper, fingerprint: str, hidden: dict | None = None) -> str:
+    """The hash of what a job computes: the layers and input shape, the settings, the data, and the test images.
 
-    The model's name is left out: two students who built the same layers train the same model.
+    The model's name is left out: two students who built the same layers train the same model. `hidden`: the
+    open class challenge's share of the test split (`challenge_scoring.worker_request`), which the job's test
+    pass leaves out — so a run tested on the whole split (one trained before the challenge opened, or after it
+    closed) is never reused for a Start during the challenge, nor the other way round; the moment the
+    challenge opened is left out (the same share and seed leave the same images).
     """
     spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
     spec_dict = {k: v for k, v in spec_dict.items() if k != "name"}
     hyper_dict = hyper.to_dict() if hasattr(hyper, "to_dict") else dict(hyper)
-    text = json.dumps({"spec": spec_dict, "hyper": hyper_dict, "data": fingerprint}, sort_keys=True, default=str)
+    what = {"spec": spec_dict, "hyper": hyper_dict, "data": fingerprint}
+    if hidden:
+        what["hidden"] = {k: hidden[k] for k in ("share", "seed", "hidden_count")}
+    text = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cnnkit import settings
+from cnnkit import challenge_scoring, settings
 from cnnkit.errors import TrainingError
 from cnnkit.hyper import Hyper
 from cnnkit.jobs.cluster import ClusterLink, failure_sentence, worker_job_limit
@@ -116,7 +116,8 @@ class JobRegistry:
         title = title or (getattr(spec, "name", "") or "model")
         root = self._root(runs_root)
         fp = dataset_fingerprint(dataset)
-        key = job_key(spec, h, fp)
+        hidden = challenge_scoring.open_request(dataset)   # a challenge's hidden share: not in the test pass
+        key = job_key(spec, h, fp, hidden)
         if owner is not None:
             self._make_room(owner, replace=replace, max_active=max_active)
         self.finished.index(root)
@@ -141,7 +142,7 @@ class JobRegistry:
             raise TrainingError(problem)
         with self._lock:
             comp = Computation(key=key, spec=spec, hyper=h, dataset=dataset, fingerprint=fp, title=title, cost=cost,
-                               round=self.line.round_of(owner), seq=self.line.next_seq())
+                               round=self.line.round_of(owner), seq=self.line.next_seq(), challenge=hidden)
             self.line.add(comp)
             self._prune_locked()
             return self._add_job(comp, mine)
@@ -442,8 +443,6 @@ def _save_runs(comp: Computation, jobs: list[Job], result: dict) -> dict[str, st
 def _keep_challenge_score(score: dict, run_ids: list[str]) -> None:
     """The worker's score on the class challenge's hidden share, kept for each run just saved: the runs are on the
     leaderboard as they appear (cnnkit.challenge_scoring.record_worker_score)."""
-    from cnnkit import challenge_scoring
-
     try:
         challenge_scoring.record_worker_score(score, run_ids)
     except Exception:   # the challenge's files: the web process's scorer scores these runs instead

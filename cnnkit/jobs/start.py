@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnkit import classroom, settings, training
+from cnnkit import challenge_scoring, classroom, settings, training
 from cnnkit.errors import TrainingError
 from cnnkit.hyper import Hyper
 from cnnkit.jobs.cost import Throughput, estimate_cost, job_seconds_cap
@@ -98,7 +98,9 @@ def start_training(spec, dataset, hyper: Hyper, *, owner: str | None = None, tit
         cost = estimate_cost(spec, len(dataset.y_train), h, speed, wait_seconds=0.0, jobs_ahead=0, cap=cap)
         if cost.advice:
             raise TrainingError(cost.advice)
-    job = training.train(spec, dataset, h, owner=owner, title=title, runs_root=runs_root, on_progress=on_progress)
+    # An open class challenge's hidden share is left out of the test pass, as on a worker (challenge_scoring).
+    tested = challenge_scoring.tested_on(challenge_scoring.open_request(dataset), dataset)
+    job = training.train(spec, tested, h, owner=owner, title=title, runs_root=runs_root, on_progress=on_progress)
     return Started(job, plan.notes)
 
 

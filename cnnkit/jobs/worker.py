@@ -263,11 +263,13 @@ def _model_bytes(model) -> bytes:
 def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, title: str,
                     challenge: dict | None = None) -> dict:
     """One training job, run inside a Dask worker process; returns the Run's files as plain data. With
-    `challenge` (the open class challenge's hidden share: cnnkit.challenge_scoring.worker_request) the model
-    is also scored on that share right after its test pass, under "challenge" (never in the run's metrics)."""
+    `challenge` (the open class challenge's hidden share at Start: cnnkit.challenge_scoring.worker_request) the
+    test pass leaves that share out — the run's test metrics count the images students' pages show — and the
+    model is scored on the share right after it, under "challenge" (never in the run's metrics)."""
     import psutil
     from distributed import Event, Queue, get_worker
 
+    from cnnkit import challenge_scoring
     from cnnkit.spec import ModelSpec
 
     began = time.time()
@@ -282,8 +284,8 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
     try:
         ds = _catalogue_on_worker(data["name"], data["fingerprint"]) if isinstance(data, dict) else data
         got_data = time.time()
-        job = TrainingJob(ModelSpec.from_dict(spec_dict), ds, Hyper.from_dict(hyper_dict), title=title,
-                          save=False, keep_model=True)
+        job = TrainingJob(ModelSpec.from_dict(spec_dict), challenge_scoring.tested_on(challenge, ds),
+                          Hyper.from_dict(hyper_dict), title=title, save=False, keep_model=True)
     except UserError as err:
         return {"state": JobState.FAILED.value, "message": str(err), "model": None, **here,
                 "worker_jobs": _WORKER["jobs"]}
@@ -340,4 +342,4 @@ def _challenge_score(request: dict | None, model, ds) -> dict | None:
         return None
     from cnnkit import challenge_scoring
 
-    return challenge_scoring.score_on_worker(request, model, ds)
+    return challenge_scoring.score_on_worker(request, model, ds)   # the whole split's hidden share
