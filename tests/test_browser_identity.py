@@ -57,7 +57,7 @@ def test_identity_is_the_browser_not_the_url(lecture_env, app_server, browser_pa
     # --- A's very first visit: no cookie yet; the id made now must survive A's reloads ---
     a.goto(app_server)
     idle(a)
-    expect(a.get_by_test_id("stSidebarNavLink").filter(has_text="Class")).to_have_count(0)
+    expect(a.get_by_test_id("stSidebarNavLink").filter(has_text="Class")).to_have_count(0, timeout=60_000)
     nav(a, idle, "Training")
     # Long enough to still be training when A stops it below: on an idle machine the lecture preset's small-data
     # recipe trains an epoch of the sample in about a second.
@@ -123,15 +123,15 @@ def test_identity_is_the_browser_not_the_url(lecture_env, app_server, browser_pa
     c.get_by_role("button", name="Unlock").click()
     idle(c)
     c.get_by_text("Every run of the class").wait_for()
-    expect(c.get_by_test_id("stSidebarNavLink").filter(has_text="Class")).to_have_count(1)
+    expect(c.get_by_test_id("stSidebarNavLink").filter(has_text="Class")).to_have_count(1, timeout=60_000)
     c.get_by_test_id("stPlotlyChart").first.wait_for()
-    expect(c.get_by_test_id("stMetricValue").nth(1)).to_have_text("1")          # one run
+    expect(c.get_by_test_id("stMetricValue").nth(1)).to_have_text("1", timeout=60_000)          # one run
     c.reload()
     idle(c)
     c.get_by_text("Every run of the class").wait_for()                        # unlocked for this browser
     c.get_by_role("button", name="Share with the class").click()
     idle(c)
-    expect(c.get_by_text("Shared run to take back")).to_be_visible()
+    expect(c.get_by_text("Shared run to take back")).to_be_visible(timeout=60_000)
 
     # --- now B sees the shared run, named after A's nickname-less number ---
     b.reload()
