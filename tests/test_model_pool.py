@@ -111,24 +111,3 @@ def test_none_are_kept_when_the_setting_says_0(tiny_ds, monkeypatch):
         monkeypatch.delenv("CNNKIT_WORKER_MODELS")
         settings.reset()
 
-
-def test_a_new_workers_warm_up_traces_the_default_job_and_changes_nothing(tiny_ds, monkeypatch):
-    """The warm-up (jobs.worker.warm_default_model, run as a worker starts) keeps the default model compiled
-    for the default dataset: the first default job borrows it, and trains exactly as on a fresh model."""
-    from cnnkit import datasets, presets
-    from cnnkit.jobs import worker
-
-    ds = tiny_ds(n_train=300, n_test=40)
-    monkeypatch.setattr(datasets, "load", lambda name: ds)
-    worker.warm_default_model()
-    assert model_pool.stats()["idle"] == 1
-    spec = presets.get(presets.DEFAULT, ds.image_shape, ds.num_classes).spec
-    h = presets.suggested_hyper(spec, len(ds.y_train))
-    taken = model_pool.stats()["taken"]
-    warm, w_warm, _, snap_warm = train(spec, ds, h)
-    assert model_pool.stats()["taken"] == taken + 1, "the default job borrowed the warm-up's model"
-    model_pool.clear()
-    fresh, w_fresh, _, snap_fresh = train(spec, ds, h)
-    assert fresh is not warm
-    assert all(np.array_equal(a, b) for a, b in zip(w_warm, w_fresh, strict=True))
-    assert snap_warm.history == snap_fresh.history

@@ -32,7 +32,6 @@ from cnnkit.jobs.worker import (
     progress_queue_name,
     stop_event_name,
     train_on_worker,
-    warm_default_model,
     yield_to_web,
 )
 
@@ -134,8 +133,7 @@ def worker_job_limit() -> int:
 class WarmUp(WorkerPlugin):
     """Worker plugin, as each worker (or its replacement) starts: lower its CPU priority below the web
     server's (`yield_to_web`), then import Keras in the background (TensorFlow's threads set first, when
-    CNNKIT_WORKER_THREADS says), so the first job on it does not wait for TensorFlow's 2–3 s import, and trace
-    the default model (`warm_default_model`), so the class's first lecture job does not wait for that either."""
+    CNNKIT_WORKER_THREADS says), so the first job on it does not wait for TensorFlow's 2–3 s import."""
 
     idempotent = True
 
@@ -146,10 +144,6 @@ class WarmUp(WorkerPlugin):
 
 def _import_keras() -> None:
     import_keras()
-    try:
-        warm_default_model()    # the class's first lecture job skips Keras's tracing too
-    except Exception as err:  # noqa: BLE001 — a warm-up that cannot run (no default dataset here) only costs speed
-        logging.getLogger("cnnkit").info("The worker's warm-up trace was skipped: %s", err)
 
 
 # --- connecting -------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import math
 import os
 import tempfile
 import threading
@@ -87,33 +86,6 @@ def import_keras() -> None:
 
         gc.freeze()
         _WORKER["frozen"] = True
-
-
-def warm_default_model() -> None:
-    """Trace the model a student starts with (the default preset, its suggested settings, the default dataset)
-    and keep it compiled (`cnnkit.model_pool`): the class's first lecture job on this worker then skips the
-    tracing, like every later one. Its weights and optimizer are reset from the job's own seed when borrowed, so
-    what this short pass trains changes nothing. The dataset stays loaded for the first job too."""
-    if model_pool.pool_size() == 0:
-        return
-    from cnnkit import datasets, presets, training
-
-    ds = datasets.load(datasets.DEFAULT_DATASET)
-    _WORKER["datasets"].setdefault(ds.name, (ds, dataset_fingerprint(ds)))
-    spec = presets.get(presets.DEFAULT, ds.image_shape, ds.num_classes).spec
-    h = presets.suggested_hyper(spec, len(ds.y_train)).validate(num_train=len(ds.y_train))
-    train_idx, val_idx = training.split_indices(ds.y_train, h)
-    training.deterministic_ops()
-    model = model_pool.compiled_model(spec, h, total_steps=h.epochs * math.ceil(len(train_idx) / h.batch_size),
-                                      lock=training.BUILD_LOCK)
-    kw = dict(num_classes=ds.num_classes, one_hot=h.labels == "one_hot")
-    bs = h.batch_size
-    val = training.batches(ds.x_train, ds.y_train, val_idx[:bs], bs, **kw) if len(val_idx) else None
-    model.fit(training.batches(ds.x_train, ds.y_train, train_idx[:bs], bs, shuffle=True, augment=h.augment, **kw),
-              validation_data=val, epochs=1, verbose=0, shuffle=False)
-    model.evaluate(training.batches(ds.x_test, ds.y_test, range(min(len(ds.y_test), 256)), max(bs, 256), **kw),
-                   verbose=0)
-    model_pool.give(model)
 
 
 def set_tf_threads() -> int | None:
