@@ -10,7 +10,7 @@ the traced functions as they are. The result is the same, number for number, as 
 (tests/test_model_pool.py; the exported script still reproduces the run).
 
 What makes two jobs share a kept model (`pool_key`): the spec, the optimizer's full configuration (its
-learning-rate schedule with the planned steps included), the loss and `STEPS_PER_EXECUTION`. Kept: at most
+learning-rate schedule with the planned steps included) and the loss. Kept: at most
 `pool_size()` idle models per process (CNNKIT_WORKER_MODELS, 3; 0 keeps none), least recently used first out,
 and only models up to `MAX_PARAMS` parameters (the lesson-sized ones; a big model's trace is small next to its
 arithmetic).
@@ -27,7 +27,6 @@ from collections import OrderedDict
 from cnnkit import settings
 
 MAX_PARAMS = 2_000_000        # bigger models are never kept
-STEPS_PER_EXECUTION = 1       # train and test steps per call into TensorFlow (kept models; the math is the same)
 
 _LOCK = threading.Lock()
 _IDLE: OrderedDict[str, list] = OrderedDict()    # key → idle models, the most recently given last
@@ -47,8 +46,7 @@ def compiled_model(spec, hyper, *, total_steps: int, lock):
     model = take(key, fresh)
     if model is None:
         model = fresh
-        model.compile(optimizer=optimizer, loss=hyper.loss, metrics=["accuracy"],
-                      steps_per_execution=STEPS_PER_EXECUTION if key else 1)
+        model.compile(optimizer=optimizer, loss=hyper.loss, metrics=["accuracy"])
         prepare(key, model)
     return model
 
@@ -59,7 +57,7 @@ def pool_key(spec, optimizer, loss: str) -> str | None:
 
     if spec.summary().total_params > MAX_PARAMS:
         return None
-    return json.dumps([spec.to_dict(), keras.optimizers.serialize(optimizer), loss, STEPS_PER_EXECUTION],
+    return json.dumps([spec.to_dict(), keras.optimizers.serialize(optimizer), loss],
                       sort_keys=True, default=str)
 
 
