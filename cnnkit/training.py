@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit import model_pool, settings
+from cnnkit import heap, model_pool, settings
 from cnnkit.errors import SpecError, TrainingError
 from cnnkit.hyper import OPTIMIZERS, Hyper
 from cnnkit.progress import EtaEstimator, JobSnapshot, JobState, RunningCurve, format_seconds
@@ -487,6 +487,8 @@ def _make_callback_class():
 
         def on_train_batch_end(self, batch, logs=None):
             job = self.job
+            if batch == 0:
+                heap.tune()     # after TensorFlow's dataset op pinned the heap (cnnkit.heap)
             if not self.first_batch_seen:
                 self.first_batch_seen = True
                 job.mark("first batch")     # building the data, tracing the train step, the first steps
@@ -510,6 +512,8 @@ def _make_callback_class():
                 self.model.stop_evaluating = True
 
         def on_test_batch_end(self, batch, logs=None):
+            if batch == 0:
+                heap.tune()
             if self.job.stop_requested:
                 self.model.stop_evaluating = True
 

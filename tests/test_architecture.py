@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOORS = {
     "ground": {"settings", "limits", "errors", "identity", "plain_text", "disk_faults"},
     "plain data": {"spec", "hyper", "layers", "presets"},
-    "core": {"training", "model_pool", "pipeline", "progress", "datasets", "drawing", "keras_guard", "runs",
+    "core": {"training", "model_pool", "heap", "pipeline", "progress", "datasets", "drawing", "keras_guard", "runs",
              "run_labels"},
     "services": {"jobs", "classroom", "evaluation", "model_files", "predict", "explain", "charts", "codegen",
                  "student_state", "exploration", "run_comparison", "projector", "notebook", "challenge",

@@ -66,7 +66,8 @@ def test_draw_one_click_obeys_the_image_cap_and_a_second_tab_stops_the_job(lectu
     assert "job=" in second.url                      # the bare address found the cookie's job
     if second.get_by_role("button", name="Stop", exact=True).count() == 0:
         # A quick machine may have finished the small job already: the tab then shows its result.
-        second.get_by_text("Test accuracy").wait_for(timeout=FIRST_LOAD_MS)
+        # The metric's label (the finished sentence also says "Test accuracy": exact, one element).
+        second.get_by_text("Test accuracy", exact=True).wait_for(timeout=FIRST_LOAD_MS)
     else:
         assert second.get_by_role("button", name="Stop my job and start one with these settings").count() == 1
     # The one-click run, when saved, trained on the capped 2,000 images (1,800 fitted, 200 validating).

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit import model_pool, settings
+from cnnkit import heap, model_pool, settings
 from cnnkit.errors import TrainingError, UserError
 from cnnkit.hyper import Hyper
 from cnnkit.jobs.keys import dataset_fingerprint
@@ -81,6 +81,7 @@ def import_keras() -> None:
     with _IMPORT_LOCK:
         if _WORKER["frozen"]:
             return
+        heap.tune()    # Dask started this process with the heap pinned (cnnkit.heap)
         set_tf_threads()
         import keras  # noqa: F401
 
@@ -300,6 +301,7 @@ def train_on_worker(dask_key: str, spec_dict: dict, hyper_dict: dict, data, titl
 
     keras.backend.clear_session(free_memory=False)   # the collection once, here
     gc.collect()
+    heap.trim()
     result["worker_rss"] = psutil.Process().memory_info().rss
     if "phases" in metrics:
         metrics["worker_ended"] = time.time()
