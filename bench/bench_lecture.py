@@ -105,12 +105,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(app_dir: Path, runs_dir: Path, log: Path, **extra_env: str) -> tuple[subprocess.Popen, str]:
+def start_server(app_dir: Path, runs_dir: Path, log: Path, group=None,
+                 **extra_env: str) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port; inside `group` (bench/memory_group.py's MemoryGroup) when given, so
+    the server, the Dask nanny and its workers all live under one memory ceiling, as on Community Cloud."""
     port = free_port()
     env = dict(os.environ, CNNKIT_OFFLINE="1", CNNKIT_RUNS_DIR=str(runs_dir), **extra_env)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+    argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(group.wrap(argv) if group is not None else argv,
                             cwd=app_dir, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     for _ in range(600):
         try:
@@ -196,7 +200,7 @@ def baseline_today(pw, browser, old_app: Path, switches: int, work: Path) -> lis
 
 def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, app_ref: str | None = None,
             clients: str = "protocol", with_challenge: bool = False, wait_minutes: float = 30,
-            press_timeout: float = 120) -> None:
+            press_timeout: float = 120, memory_limit: float = 0) -> None:
     from playwright.sync_api import sync_playwright
 
     app_dir = ROOT
@@ -220,7 +224,20 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
 
         runs_dir = work / f"runs-{app_ref or 'new'}"
         extra = {"CNNKIT_LECTURER_KEY": "bench lecture key"} if with_challenge else {}
-        proc, url = start_server(app_dir, runs_dir, work / "new.log", **extra)
+        group = monitor = None
+        if memory_limit:
+            from memory_group import MemoryGroup, Monitor
+
+            group = MemoryGroup(f"bench-lecture-{os.getpid()}", int(memory_limit))
+            why = group.create()
+            if why:
+                raise SystemExit(why)
+            monitor = Monitor(group)
+        proc, url = start_server(app_dir, runs_dir, work / "new.log", group=group, **extra)
+        if monitor is not None:
+            monitor.start()
+            print(f"the server and every process it starts are in a cgroup-v1 memory group limited to "
+                  f"{mb(memory_limit)} ({group.path})")
         cpu_start = cpu_seconds(proc.pid)
         students = lecturer = None
         presses: list[float] = []
@@ -301,7 +318,18 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
             if lecturer is not None:
                 lecturer.done.set()
                 lecturer.join(30)
+            if monitor is not None:
+                monitor.sample()
+                got = group.read()
+                print(f"memory group: peak usage (memory.max_usage_in_bytes) {mb(got['max_usage'])} of "
+                      f"{mb(got['limit'])}; memory.failcnt {got['failcnt']}; oom_kill {got['oom_kill']}")
+                for pid, hwm in sorted(monitor.hwm.items(), key=lambda kv: -kv[1]):
+                    gone = "" if psutil.pid_exists(pid) else " (ended)"
+                    print(f"  peak RSS {mb(hwm):>9} pid {pid}{gone}: {monitor.cmd.get(pid, '?')[:90]}")
             stop_server(proc)
+            if monitor is not None:
+                monitor.done.set()
+                group.remove()
             if students is not None:
                 students.close()
             browser.close()
@@ -563,6 +591,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=0, help="jobs for throughput (default 6) or memory (default 50)")
     ap.add_argument("--train-images", type=int, default=None,
                     help="memory part: train each job on this many images (the number of fits is what matters)")
+    ap.add_argument("--memory-limit", type=float, default=0,
+                    help="lecture part: run the server and its workers in a cgroup-v1 memory group of this many "
+                         "bytes (e.g. 2.7e9, Community Cloud's ceiling; needs root)")
     ap.add_argument("--app-ref", action="append", default=[],
                     help="also run the lecture part on the app at this git commit, before this checkout's (repeatable)")
     args = ap.parse_args()
@@ -584,7 +615,8 @@ def main() -> None:
             for ref in args.app_ref:
                 lecture(args.students, args.switches, work, baseline=False, app_ref=ref, clients=args.clients)
             lecture(args.students, args.switches, work, baseline=not args.no_baseline, clients=args.clients,
-                    with_challenge=args.challenge, wait_minutes=args.wait_minutes, press_timeout=args.press_timeout)
+                    with_challenge=args.challenge, wait_minutes=args.wait_minutes, press_timeout=args.press_timeout,
+                    memory_limit=args.memory_limit)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
