@@ -61,6 +61,7 @@ class JobRegistry:
         self.line = FairQueue()                        # active computations, served round-robin
         self.finished = FinishedRuns()                 # job key → a finished Run to reuse
         self.journal = Journal(self._root)
+        self._wake = threading.Event()   # a new computation wakes the poller: launched now, not after its idle 1 s
         self.cluster = ClusterLink(client, slots=slots, stats=self.stats,
                                    worker_jobs=worker_jobs if worker_jobs is not None else worker_job_limit())
         self._thread = threading.Thread(target=self._loop, daemon=True, name="cnnkit-jobs")
@@ -145,7 +146,9 @@ class JobRegistry:
                                round=self.line.round_of(owner), seq=self.line.next_seq(), challenge=hidden)
             self.line.add(comp)
             self._prune_locked()
-            return self._add_job(comp, mine)
+            job = self._add_job(comp, mine)
+        self._wake.set()
+        return job
 
     def _make_room(self, owner: str, *, replace: bool, max_active: int) -> None:
         current = self.active_job(owner)
@@ -271,7 +274,8 @@ class JobRegistry:
                 self.journal.tend(active, self.keep_seconds)
             except Exception:  # the poller must outlive any one job's surprise
                 log.exception("cnnkit: job poller")
-            time.sleep(self.poll_seconds if busy else 1.0)
+            self._wake.wait(self.poll_seconds if busy else 1.0)
+            self._wake.clear()   # a computation added from here on wakes the next wait
 
     def _tick(self) -> bool:
         if _EXITING.is_set():
