@@ -85,13 +85,15 @@ _TABLE = (
     Setting("scheduler", "text", None, "address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786",
             default_text="unset: an embedded cluster"),
     Setting("workers", "int", None, "worker processes of the embedded cluster (each trains one job at a time)",
-            default_text="one per two CPU cores, fewer where memory gives each less than 1 GB", minimum=1),
+            default_text="one per two CPU cores (one per core in class mode), fewer where memory gives each less "
+            "than 1 GB", minimum=1),
     Setting("worker_memory", "bytes", None, "memory limit per embedded worker (its nanny restarts it past 95 %)",
             default_text="what leaves the web process 1.5 GB (≤ 60 % of memory or of the cgroup's limit) ÷ workers, "
             "1–3 GB", minimum=1_000_000_000),   # a worker with TensorFlow imported is 0.72 GB, a small fit 0.88 GB
     Setting("worker_jobs", "int", 25, "a worker process is replaced by a fresh one after this many jobs", minimum=1),
     Setting("worker_threads", "int", None, "threads TensorFlow uses inside each worker process (intra- and "
-            "inter-op)", default_text="one per core, TensorFlow's own", minimum=1),
+            "inter-op)", default_text="one per core, TensorFlow's own; in class mode the cores ÷ the workers",
+            minimum=1),
     Setting("worker_models", "int", 3, "compiled lesson-sized models a worker keeps for the next job of the same "
             "model and settings, which then skips Keras's tracing (0: none)", minimum=0),
     Setting("worker_nice", "int", 10, "how far below the web server a worker's CPU priority is (Unix niceness "

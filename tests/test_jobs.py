@@ -384,3 +384,31 @@ def test_snapshot_fields_cross_processes_by_name():
     local = jobs.worker._LOCAL_FIELDS | jobs.worker._GROWING_FIELDS
     sent = {f.name for f in dataclasses.fields(JobSnapshot)} - local
     assert {"state", "phase", "epoch", "batch", "batches", "elapsed", "eta", "message", "metrics"} <= sent
+
+
+def _tf_threads() -> tuple[str | None, int]:
+    from cnnkit.jobs.worker import import_keras
+
+    import_keras()
+    import tensorflow as tf
+
+    return os.environ.get("CNNKIT_WORKER_THREADS"), tf.config.threading.get_intra_op_parallelism_threads()
+
+
+def test_in_class_mode_the_embedded_workers_share_out_the_cores(monkeypatch):
+    """The class-mode layout reaches the worker processes: each one's TensorFlow runs with the cores ÷ the
+    workers (one thread each on a 2-core machine), set before its first op."""
+    from cnnkit.jobs import cluster
+
+    monkeypatch.delenv("CNNKIT_WORKER_THREADS", raising=False)
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "1")
+    want = cluster.worker_threads(2)
+    c = jobs.connect(n_workers=2)
+    try:
+        c.wait_for_workers(2, timeout=120)
+        got = c.run(_tf_threads)
+    finally:
+        lc = c.cluster
+        c.close()
+        lc.close()
+    assert len(got) == 2 and set(got.values()) == {(str(want), want)}

@@ -201,3 +201,26 @@ def test_the_app_takes_class_mode_from_st_secrets(runs_dir, monkeypatch):
     assert not at.exception, at.exception
     assert settings.get("class_mode") is True
     assert [t for t in at.text_input if t.label == "Nickname"], "the sidebar offers no class-mode nickname"
+
+
+def test_in_class_mode_each_core_gets_a_worker_with_one_tensorflow_thread(monkeypatch):
+    """A class sends many small jobs at once: one worker per core, one TensorFlow thread each (8.0 lecture jobs a
+    minute against 6.0 on 2 cores, docs/BENCHMARKS.md). A student alone keeps one worker per two cores with every
+    core for their job; memory still caps the count (Community Cloud's 2.7 GB: one worker, both cores)."""
+    from cnnkit.jobs import cluster
+
+    for name in ("CNNKIT_WORKERS", "CNNKIT_WORKER_THREADS", "CNNKIT_WORKER_MEMORY", "CNNKIT_CLASS_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cluster, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cluster, "memory_total", lambda: 24_000_000_000)
+    assert (cluster.worker_count(), cluster.worker_threads(1)) == (1, None)
+    monkeypatch.setenv("CNNKIT_CLASS_MODE", "1")
+    assert cluster.worker_count() == 2 and cluster.worker_threads(2) == 1
+    monkeypatch.setattr(cluster, "cpu_count", lambda: 8)
+    assert cluster.worker_count() == 8 and cluster.worker_threads(8) == 1
+    assert cluster.worker_threads(3) == 2              # CNNKIT_WORKERS=3 on 8 cores: the cores shared out
+    monkeypatch.setattr(cluster, "memory_total", lambda: 2_700_000_000)
+    assert cluster.worker_count() == 1 and cluster.worker_threads(1) == 8
+    monkeypatch.setenv("CNNKIT_WORKER_THREADS", "3")    # set by hand: it wins
+    monkeypatch.setenv("CNNKIT_WORKERS", "4")
+    assert cluster.worker_count() == 4 and cluster.worker_threads(4) == 3

@@ -2,9 +2,10 @@
 
 - `connect()`: the `distributed.Client` of this process. Without configuration it starts an embedded
   `LocalCluster` of worker *processes* (one thread each; `CNNKIT_WORKERS` of them, by default one per two
-  CPU cores; each with a memory limit). With `CNNKIT_SCHEDULER=tcp://host:8786` it connects to an existing
-  cluster instead (`dask scheduler` / `dask worker`, dask-jobqueue, dask-kubernetes). Both are the same
-  code path: the embedded cluster is a real cluster. Every worker gets the `WarmUp` plugin.
+  CPU cores, one per core with one TensorFlow thread each in class mode; each with a memory limit). With
+  `CNNKIT_SCHEDULER=tcp://host:8786` it connects to an existing cluster instead (`dask scheduler` /
+  `dask worker`, dask-jobqueue, dask-kubernetes). Both are the same code path: the embedded cluster is a real
+  cluster. Every worker gets the `WarmUp` plugin.
 - `ClusterLink`: the registry's side of it — the client made in the background, how many jobs train at
   once, launching a computation onto a worker, recycling a worker after `CNNKIT_WORKER_JOBS` jobs or when
   its memory creeps up, restoring workers the embedded cluster gave up on, and faults as sentences.
@@ -100,14 +101,26 @@ def _workers_share(total: int) -> float:
 
 
 def worker_count() -> int:
-    """CNNKIT_WORKERS, else one worker process per two CPU cores (at least one), and no more than the memory
-    left beside the web process gives WORKER_MIN_BYTES each.
+    """CNNKIT_WORKERS, else one worker process per two CPU cores — per core in class mode — (at least one), and no
+    more than the memory left beside the web process gives WORKER_MIN_BYTES each.
 
-    TensorFlow already spreads one job's batches over every core, so more workers than half
-    the cores only make each job slower.
-    """
+    Alone, TensorFlow already spreads one student's job over every core, so more workers than half the cores
+    only make that job slower. A class sends many small jobs at once: then one worker per core, each with one
+    TensorFlow thread (`worker_threads`), finishes more of them a minute (2 workers × 1 thread: 8.0 lecture jobs a
+    minute against 6.0 for 1 × 2 on 2 cores, bench/bench_capacity.py, docs/BENCHMARKS.md)."""
     by_memory = int(_workers_share(memory_total()) // WORKER_MIN_BYTES)
-    return settings.get("workers", TrainingError) or max(1, min(cpu_count() // 2, by_memory))
+    cores_each = 1 if settings.get("class_mode", TrainingError) else 2
+    return settings.get("workers", TrainingError) or max(1, min(cpu_count() // cores_each, by_memory))
+
+
+def worker_threads(n_workers: int) -> int | None:
+    """TensorFlow's threads in each embedded worker: CNNKIT_WORKER_THREADS, else in class mode the cores shared
+    out among the workers (one each when there is a worker per core), else None — TensorFlow's own, one per core,
+    so a student alone gets every core for their job."""
+    threads = settings.get("worker_threads", TrainingError)
+    if threads or not settings.get("class_mode", TrainingError):
+        return threads
+    return max(1, cpu_count() // max(1, n_workers))
 
 
 def worker_memory_bytes(n_workers: int) -> int:
@@ -183,9 +196,12 @@ def connect(address: str | None = None, n_workers: int | None = None):
         # `restore_workers` opens a fresh nanny for any the cluster gave up on.
         "distributed.deploy.lost-worker-timeout": f"{LOST_WORKER_SECONDS}s",
     })
+    threads = worker_threads(n)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                            memory_limit=worker_memory_bytes(n), dashboard_address=":0",
-                           scheduler_port=0, silence_logs=logging.ERROR)
+                           scheduler_port=0, silence_logs=logging.ERROR,
+                           # each worker process reads it as its CNNKIT_WORKER_THREADS (worker.set_tf_threads)
+                           env={settings.SETTINGS["worker_threads"].env: str(threads)} if threads else None)
     client = Client(cluster, set_as_default=False)
     client.register_plugin(WarmUp(), name="cnnkit-warm-up")
     return client
