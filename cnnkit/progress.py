@@ -6,8 +6,6 @@ What this module owns:
   to the web process (`cnnkit.jobs`), a `TrainingJob` takes them under its lock (`cnnkit.training`).
 - `RunningCurve`: the smoothed running training loss and accuracy, one point every few batches.
 - `EtaEstimator`: the seconds a job has left, smoothed so it neither swings nor stands still.
-- `LiveFigures`: one live-curve figure per computation, shared by every page watching it, rebuilt at a
-  bounded pace.
 - The sentences: `describe_progress` (the words under the two progress bars and the status line),
   `format_seconds`, `overfitting_note` (and `run_overfitting_note` for a saved run).
 
@@ -17,10 +15,6 @@ Pure Python and numpy: no Keras, no Streamlit, no disk.
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -174,48 +168,6 @@ def overfitting_note(history: dict[str, list[float]], *, validation_images: int 
 
 RUNNING_POLL_SECONDS = 1.0   # a page showing a training job asks for its progress this often
 QUEUED_POLL_SECONDS = 3.0    # a job waiting in line: its place moves only when a job ahead ends
-LIVE_FIGURE_REFRESH_SECONDS = 2.0   # new running points redraw a computation's live figure at most this often
-
-
-class LiveFigures:
-    """One live-curve figure per computation, shared by every page that watches it.
-
-    `get(key, history, running, saved)` returns the figure `build(history, running)` made for `key`, and builds
-    it again when it is stale: at once when an epoch's figures arrive (`history` grew), the run is saved
-    (`saved`) or the first running points come, and for more running points only once `refresh` seconds have
-    passed since the last build. A worker sends up to 2.5 progress messages a second, each a new running
-    point, and 50 students sharing the default model ask once a second each: keyed on the points alone, the
-    web process rebuilt the figure (85 ms of plotly) on nearly every message. At most `max_entries` figures
-    are kept, the least recently asked for dropped first. Safe to call from every session's thread; two
-    threads may build the same figure once each."""
-
-    def __init__(self, build: Callable[[Any, Any], Any], refresh: float = LIVE_FIGURE_REFRESH_SECONDS,
-                 max_entries: int = 32, clock: Callable[[], float] = time.monotonic) -> None:
-        self._build, self._refresh, self._max, self._clock = build, refresh, max_entries, clock
-        self._figures: OrderedDict[str, tuple[tuple, int, float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.builds = 0
-
-    def get(self, key: str, history: dict, running: list, saved: bool = False) -> Any:
-        shape = (tuple(sorted((k, len(v)) for k, v in history.items())), bool(saved))
-        now = self._clock()
-        with self._lock:
-            held = self._figures.get(key)
-            if held is not None:
-                self._figures.move_to_end(key)
-                held_shape, held_points, built_at, figure = held
-                fresh = held_shape == shape and (len(running) == held_points or (
-                    held_points > 0 and now - built_at < self._refresh))
-                if fresh:
-                    return figure
-        figure = self._build(history, running)
-        with self._lock:
-            self.builds += 1
-            self._figures[key] = (shape, len(running), now, figure)
-            self._figures.move_to_end(key)
-            while len(self._figures) > self._max:
-                self._figures.popitem(last=False)
-        return figure
 
 
 def poll_seconds(state: JobState, slower: float = 1.0) -> float | None:

@@ -355,29 +355,3 @@ def test_lecture_preset_reaches_98_percent_on_the_digit_sample(offline_ds):
     assert snap.epoch == hyper.epochs and snap.metrics["num_train"] == 4000
     assert len(snap.running_points) == hyper.epochs * 63             # a point every batch on the small sample
     assert snap.metrics["test_accuracy"] >= 0.98, snap.history
-
-
-def test_live_figures_share_one_figure_per_computation_and_rebuild_it_at_a_bounded_pace():
-    now = [100.0]
-    built = []
-
-    def build(history, running):
-        built.append((len(history.get("loss", [])), len(running)))
-        return object()
-
-    live = progress.LiveFigures(build, refresh=2.0, max_entries=2, clock=lambda: now[0])
-    assert live.get("a", {}, []) is live.get("a", {}, [])               # nothing new: one build
-    first = live.get("a", {}, [(0.1, 1.0, 0.5)])                        # the first running point: at once
-    assert built == [(0, 0), (0, 1)]
-    now[0] += 0.5
-    assert live.get("a", {}, [(0.1, 1.0, 0.5)] * 3) is first           # more points within 2 s: the same figure
-    now[0] += 1.6
-    again = live.get("a", {}, [(0.1, 1.0, 0.5)] * 4)                    # 2.1 s later: rebuilt
-    assert again is not first and built[-1] == (0, 4)
-    epoch = live.get("a", {"loss": [0.3]}, [(0.1, 1.0, 0.5)] * 4)       # an epoch ends: at once
-    saved = live.get("a", {"loss": [0.3]}, [(0.1, 1.0, 0.5)] * 4, saved=True)   # the run is saved: at once
-    assert epoch is not again and saved is not epoch and live.builds == 5
-    live.get("b", {}, [])
-    live.get("c", {}, [])                                               # bound 2: "a" is dropped
-    live.get("a", {"loss": [0.3]}, [(0.1, 1.0, 0.5)] * 4, saved=True)
-    assert live.builds == 8

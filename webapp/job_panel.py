@@ -103,13 +103,12 @@ def _heading_and_state(snap, text) -> None:
         st.error(text.status, icon=":material/error:")
 
 
-@st.cache_resource(show_spinner=False)
-def _live_figures() -> progress.LiveFigures:
-    """The live curves, one figure per computation, shared by every student watching it and rebuilt at most every
-    2 s for new running points (progress.LiveFigures): building a plotly figure costs the server about 85 ms of
-    CPU, and every student's panel polls once a second."""
-    return progress.LiveFigures(lambda history, running: charts.training_curves_figure(
-        history, title="Loss and accuracy", running=running).update_layout(height=PANEL_CURVES_PX))
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _curves(job_key: str, run_path: str | None, sizes: tuple, _history, _running):
+    """One figure per computation and progress: students who share a computation share its figure. Building a
+    plotly figure costs the server 0.1–0.5 s of CPU, and every student's panel polls once a second."""
+    fig = charts.training_curves_figure(_history, title="Loss and accuracy", running=_running)
+    return fig.update_layout(height=PANEL_CURVES_PX)
 
 
 def _results(job, snap) -> None:
@@ -128,8 +127,8 @@ def _results(job, snap) -> None:
     if snap.overfitting:
         st.warning(snap.overfitting, icon=":material/trending_up:")
     if snap.history.get("loss") or snap.running_points:
-        figure = _live_figures().get(job.key, snap.history, snap.running_points, saved=bool(snap.run_path))
-        st.plotly_chart(figure, key="live_curves")
+        sizes = (tuple(sorted((k, len(v)) for k, v in snap.history.items())), len(snap.running_points))
+        st.plotly_chart(_curves(job.key, snap.run_path, sizes, snap.history, snap.running_points), key="live_curves")
         st.caption("Thin line: training loss and accuracy as the batches go by (smoothed). Points: each "
                    "epoch's training and validation figures; validation is measured once per epoch.")
     elif snap.active:
