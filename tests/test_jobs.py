@@ -9,7 +9,10 @@ import dataclasses
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -248,6 +251,19 @@ def test_workers_train_below_the_web_servers_cpu_priority(registry, tiny_ds, cli
     assert per_worker and all(len(ts) > 3 and min(ts) >= jobs.WORKER_NICE for ts in per_worker.values()), \
         per_worker
     assert os.getpriority(os.PRIO_PROCESS, 0) < jobs.WORKER_NICE
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="Unix niceness")
+def test_a_worker_yields_below_a_server_started_under_nice():
+    """A server started at niceness 5 (its workers inherit 5): they go 10 steps lower, to 15, not level with it
+    at 10 — a benchmark run under `nice -n 10` had its workers level with the web server, and 100 students'
+    sessions went silent."""
+    code = ("import os; from cnnkit.jobs import worker; "
+            "print(worker.STARTED_AT_NICE, worker.yield_to_web(10), os.getpriority(os.PRIO_PROCESS, 0))")
+    out = subprocess.run(["nice", "-n", "5", sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[1], check=True).stdout
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert out.split() == [str(base + 5), str(min(19, base + 15)), str(min(19, base + 15))]
 
 
 def test_yield_to_web_never_raises_priority_and_can_be_turned_off(monkeypatch):

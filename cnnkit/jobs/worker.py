@@ -36,24 +36,33 @@ WORKER_NICE = settings.SETTINGS["worker_nice"].default   # workers yield the CPU
 
 
 # --- a worker's CPU priority ------------------------------------------------------------------------
+# The niceness this process started at: a worker inherits the web server's through its nanny. Read once, before
+# `yield_to_web` lowers anything, so a server started under `nice` (a benchmark at 10, say) still has its
+# workers below it instead of level with it.
+STARTED_AT_NICE = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
+
+
 def worker_nice() -> int:
     """How much lower than the web server a worker process runs (CNNKIT_WORKER_NICE, 0–19; default 10)."""
     return min(19, settings.get("worker_nice", TrainingError))
 
 
 def yield_to_web(nice: int | None = None) -> int:
-    """Lower this process's CPU priority to `nice` (a Unix niceness; higher yields more), thread by thread.
+    """Lower this process's CPU priority `nice` steps below the niceness it started at (the web server's, for an
+    embedded worker; at most 19, a Unix niceness: higher yields more), thread by thread.
 
     Training uses every core it can get; on a machine it shares with the web server (the embedded cluster,
     Community Cloud) the pages of the whole class would wait behind it. At niceness 10 the kernel gives a
     busy training process about a tenth of what it gives the web server when both want the CPU, and all of
     it when the web server is idle, so training loses almost nothing. On Linux a niceness belongs to each
     thread and a new thread inherits its creator's, so every thread there now is lowered (TensorFlow's
-    pools, made later, inherit it). Never raises priority; returns the niceness set (0 where unsupported).
+    pools, made later, inherit it). Never raises priority; returns the niceness set (0 where unsupported
+    or turned off).
     """
     nice = worker_nice() if nice is None else nice
     if nice <= 0 or not hasattr(os, "setpriority"):
         return 0
+    nice = min(19, STARTED_AT_NICE + nice)
     tasks = Path("/proc/self/task")
     tids = [int(t) for t in os.listdir(tasks)] if tasks.is_dir() else [0]
     for tid in tids:
