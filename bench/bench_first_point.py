@@ -40,13 +40,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_lecture import ARGS, ROOT, new_page, p90, set_number, start_server, stop_server
+from bench_lecture import ARGS, ROOT, app_at, new_page, p90, set_number, start_server, stop_server
 
 # Installed once in the page: `__fpArm()` before each Start; the 50 ms tick stamps (a), running, (b) and (c).
 MONITOR_JS = r"""() => {
@@ -202,11 +201,8 @@ def main() -> None:
     print(f"load average at the start {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     try:
         for ref in args.app_ref:
-            app = work / f"app-{ref}"
-            app.mkdir()
-            subprocess.run(f"git -C {ROOT} archive {ref} | tar -x -C {app}", shell=True, check=True)
             print(f"== the app at {ref} ==")
-            run_app(app, work, args.jobs, args.timeout)
+            run_app(app_at(ref, work / f"app-{ref}"), work, args.jobs, args.timeout)
         print("== the app of this checkout ==")
         run_app(ROOT, work, args.jobs, args.timeout)
     finally:

@@ -105,6 +105,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def app_at(ref: str, folder: Path) -> Path:
+    """The app as it was at git commit `ref`, unpacked into `folder` (to measure it beside this checkout)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(f"git -C {ROOT} archive {ref} | tar -x -C {folder}", shell=True, check=True)
+    return folder
+
+
 def start_server(app_dir: Path, runs_dir: Path, log: Path, group=None,
                  **extra_env: str) -> tuple[subprocess.Popen, str]:
     """`streamlit run app.py` on a free port; inside `group` (bench/memory_group.py's MemoryGroup) when given, so
@@ -203,18 +210,13 @@ def lecture(n_students: int, switches: int, work: Path, baseline: bool = True, a
             press_timeout: float = 120, memory_limit: float = 0) -> None:
     from playwright.sync_api import sync_playwright
 
-    app_dir = ROOT
-    if app_ref:
-        app_dir = work / f"app-{app_ref}"
-        app_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run(f"git -C {ROOT} archive {app_ref} | tar -x -C {app_dir}", shell=True, check=True)
+    app_dir = app_at(app_ref, work / f"app-{app_ref}") if app_ref else ROOT
     who = "real Chromium pages (Playwright)" if clients == "browser" else "Streamlit websocket sessions"
     print(f"\n== lecture: {n_students} students as {who}, a browsing student in Chromium, embedded cluster, "
           f"app {'at ' + app_ref if app_ref else 'of this checkout'} ==")
     old_app = work / "before-dask"
     if baseline:
-        old_app.mkdir(parents=True, exist_ok=True)
-        subprocess.run(f"git -C {ROOT} archive {BEFORE_DASK} | tar -x -C {old_app}", shell=True, check=True)
+        app_at(BEFORE_DASK, old_app)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
 
