@@ -59,6 +59,7 @@ def _student_draws(page, url: str, n: int, seed: int) -> list[str]:
         counted = page.get_by_text(f"You have drawn {k} of")
         for attempt in range(3):   # a stroke that reached no canvas (one still mounting) is drawn again
             _stroke(page, name, place)
+            wait_idle(page)   # the pen-up's run ends before Add is pressed (a press during it was lost: CI, 2 of 4)
             if attempt:
                 page.get_by_text(REFUSED).wait_for(state="hidden")   # the stroke's run took the refusal away
             page.locator(".st-key-collect_add button").click()
